@@ -1,0 +1,175 @@
+#include "actors/connection.hpp"
+
+#include <caf/actor_companion.hpp>
+#include <caf/all.hpp>
+
+#include "core/metrics.hpp"
+
+namespace troupe::actors {
+
+namespace {
+template <class... Fs> struct overloaded : Fs... { using Fs::operator()...; };
+template <class... Fs> overloaded(Fs...) -> overloaded<Fs...>;
+} // namespace
+
+connection::connection(const connection_services& services, transport::peer& peer,
+                       sink_ptr sink, boost::asio::any_io_executor strand)
+    : services_(services), peer_(peer), sink_(std::move(sink)) {
+  handle_ = spawn_on_strand(*services.system, std::move(strand), [this](companion* self) {
+    self_ = self;
+    return caf::behavior{
+        [this](acquired_atom, const std::string& name, const caf::actor& room) {
+          on_acquired(name, room);
+        },
+    };
+  });
+}
+
+connection::~connection() {
+  for (auto& [name, link] : rooms_) {
+    if (link.subscribed && link.room)
+      self_->send(link.room, room_leave{client_});
+    // Also for an acquire still on its way: the directory answers it first, then counts
+    // this release, so the hold is never leaked.
+    self_->send(services_.directory, release_atom::value, name);
+  }
+  quit_on_strand(self_);
+}
+
+void connection::on_frame(std::string_view payload) {
+  decoded_.clear();
+  protocol::decode_frame(payload, services_.limits, decoded_);
+  for (auto& item : decoded_) {
+    if (closing_)
+      break;
+    if (!connected_ && !std::holds_alternative<protocol::request>(item)) {
+      closing_ = true;
+      peer_.close(4401, "the first message must be a valid connect", false);
+      break;
+    }
+    std::visit(overloaded{
+                   [this](protocol::request& request) {
+                     std::visit([this](auto& r) { handle(r); }, request);
+                   },
+                   [this](protocol::decode_error& error) {
+                     fail(error.id, error.code, error.reason);
+                   },
+               },
+               item);
+  }
+  if (!replies_.empty())
+    sink_->send(replies_.finish());
+}
+
+void connection::fail(protocol::request_id id, protocol::error_code code,
+                      std::string_view reason) {
+  core::metrics::add(services_.metrics->bad_requests);
+  protocol::encode_error(replies_, id, code, reason);
+}
+
+void connection::handle(protocol::connect_request& request) {
+  if (connected_)
+    return fail(request.id, protocol::error_code::bad_request, "already connected");
+  connected_ = true;
+  // Open mode (no secret): the client may name itself; otherwise it gets a generated id.
+  client_ = services_.node_id + "-" + std::to_string(services_.next_client->fetch_add(1));
+  user_ = request.user && !request.user->empty() ? *request.user : "anon-" + client_;
+  name_ = request.name.value_or(std::string());
+  protocol::encode_connected(replies_, request.id, client_, user_, services_.ping_seconds);
+}
+
+void connection::handle(protocol::sub_request& request) {
+  const std::string name = request.room; // the action below takes `request` apart
+  rooms_[name].subscribed = true;
+  with_room(name, [this, sub = room_sub{me(), std::move(request)}](
+                              const caf::actor& room) mutable {
+    self_->send(room, std::move(sub));
+  });
+}
+
+void connection::handle(protocol::unsub_request& request) {
+  auto it = rooms_.find(request.room);
+  if (it == rooms_.end() || !it->second.subscribed)
+    return fail(request.id, protocol::error_code::not_subscribed, "not subscribed to this room");
+  it->second.subscribed = false;
+  const std::string name = request.room;
+  with_room(name, [this, name, unsub = room_unsub{me(), std::move(request)}](
+                      const caf::actor& room) mutable {
+    self_->send(room, std::move(unsub));
+    // Nothing more for this room (unless the client subscribed again meanwhile): let the
+    // directory evict it once no one holds it.
+    auto it = rooms_.find(name);
+    if (it != rooms_.end() && !it->second.subscribed && it->second.waiting.empty()) {
+      self_->send(services_.directory, release_atom::value, name);
+      rooms_.erase(it);
+    }
+  });
+}
+
+void connection::handle(protocol::pub_request& request) {
+  const std::string name = request.room;
+  with_room(name, [this, pub = room_pub{me(), std::move(request)}](
+                              const caf::actor& room) mutable {
+    self_->send(room, std::move(pub));
+  });
+}
+
+void connection::handle(protocol::history_request& request) {
+  const std::string name = request.room;
+  with_room(name, [this, history = room_history{me(), std::move(request)}](
+                              const caf::actor& room) mutable {
+    self_->send(room, std::move(history));
+  });
+}
+
+void connection::handle(protocol::ping_request& request) {
+  protocol::encode_pong(replies_, request.id);
+}
+
+// Presence and documents have their own actors, which are not part of this engine yet.
+void connection::handle(protocol::presence_request& request) {
+  fail(request.id, protocol::error_code::unavailable, "presence is not available yet");
+}
+void connection::handle(protocol::pset_request& request) {
+  fail(request.id, protocol::error_code::unavailable, "presence is not available yet");
+}
+void connection::handle(protocol::typing_request&) {}
+void connection::handle(protocol::open_request& request) {
+  fail(request.id, protocol::error_code::unavailable, "documents are not available yet");
+}
+void connection::handle(protocol::op_request& request) {
+  fail(request.id, protocol::error_code::unavailable, "documents are not available yet");
+}
+void connection::handle(protocol::close_request& request) {
+  fail(request.id, protocol::error_code::unavailable, "documents are not available yet");
+}
+
+void connection::with_room(const std::string& name,
+                           std::function<void(const caf::actor&)> action) {
+  auto& link = rooms_[name];
+  if (link.room) {
+    action(link.room);
+    return;
+  }
+  link.waiting.push_back(std::move(action));
+  if (link.waiting.size() == 1)
+    self_->send(services_.directory, acquire_atom::value, name);
+}
+
+void connection::on_acquired(const std::string& name, const caf::actor& room) {
+  auto it = rooms_.find(name);
+  if (it == rooms_.end()) {
+    self_->send(services_.directory, release_atom::value, name);
+    return;
+  }
+  it->second.room = room;
+  // One at a time from the front: an action may erase the link (unsub), and later ones
+  // must see that the link still has work waiting.
+  while ((it = rooms_.find(name)) != rooms_.end() && !it->second.waiting.empty()) {
+    auto action = std::move(it->second.waiting.front());
+    it->second.waiting.erase(it->second.waiting.begin());
+    action(room);
+  }
+}
+
+} // namespace troupe::actors

@@ -1,0 +1,100 @@
+#pragma once
+// The connection actor: one per WebSocket, on the session's strand. It turns decoded
+// requests into messages to room actors, answers what it can itself (connect, ping,
+// errors), and keeps which rooms the connection holds so it can leave them when it ends.
+
+#include <utility>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "actors/messages.hpp"
+#include "actors/strand_actor.hpp"
+#include "protocol/codec.hpp"
+#include "transport/peer.hpp"
+
+namespace troupe::core { struct metrics; }
+
+namespace troupe::actors {
+
+/// What every connection shares: set up once by the engine.
+struct connection_services {
+  caf::actor_system* system = nullptr;
+  caf::actor directory;
+  core::metrics* metrics = nullptr;
+  protocol::decode_limits limits;
+  std::uint32_t ping_seconds = 25;
+  std::string node_id;                 ///< prefix of client ids, unique per engine start
+  std::atomic<std::uint64_t>* next_client = nullptr;
+};
+
+class connection {
+public:
+  /// Call on `strand`, which is also the session's: every method runs there.
+  connection(const connection_services& services, transport::peer& peer, sink_ptr sink,
+             boost::asio::any_io_executor strand);
+  /// Leaves every room and ends the actor.
+  ~connection();
+
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// One binary frame from the client: one or more requests.
+  void on_frame(std::string_view payload);
+
+  /// Has the client completed `connect`?
+  bool connected() const noexcept { return connected_; }
+
+private:
+  struct room_link {
+    caf::actor room;                                        ///< null while acquiring
+    std::vector<std::function<void(const caf::actor&)>> waiting; ///< run once acquired
+    bool subscribed = false;
+  };
+
+  void handle(protocol::connect_request& request);
+  void handle(protocol::sub_request& request);
+  void handle(protocol::unsub_request& request);
+  void handle(protocol::pub_request& request);
+  void handle(protocol::history_request& request);
+  void handle(protocol::ping_request& request);
+  void handle(protocol::presence_request& request);
+  void handle(protocol::pset_request& request);
+  void handle(protocol::typing_request& request);
+  void handle(protocol::open_request& request);
+  void handle(protocol::op_request& request);
+  void handle(protocol::close_request& request);
+  void fail(protocol::request_id id, protocol::error_code code, std::string_view reason);
+
+  /// Runs `action` with the room's actor, acquiring it from the directory first if needed.
+  /// Actions run in the order they were asked for.
+  void with_room(const std::string& name, std::function<void(const caf::actor&)> action);
+  void on_acquired(const std::string& name, const caf::actor& room);
+
+  peer_ref me() const { return {client_, user_, sink_}; }
+
+  const connection_services& services_;
+  transport::peer& peer_;
+  sink_ptr sink_;
+  companion* self_ = nullptr;
+  caf::actor handle_;
+
+  bool connected_ = false;
+  bool closing_ = false;
+  std::string client_;
+  std::string user_;
+  std::string name_;
+  std::unordered_map<std::string, room_link> rooms_;
+
+  std::vector<protocol::decoded> decoded_;  // reused for every frame
+  protocol::frame_builder replies_;         // this frame's own answers, sent as one frame
+};
+
+} // namespace troupe::actors

@@ -1,0 +1,137 @@
+#include "actors/directory.hpp"
+
+#include <boost/asio/strand.hpp>
+#include <caf/actor_companion.hpp>
+#include <caf/all.hpp>
+
+#include <unordered_map>
+#include <vector>
+
+#include "actors/messages.hpp"
+#include "actors/strand_actor.hpp"
+#include "core/metrics.hpp"
+
+namespace troupe::actors {
+
+namespace {
+
+class directory {
+public:
+  directory(companion* self, boost::asio::io_context& io, directory_settings settings,
+            core::store& store, core::metrics& metrics)
+      : self_(self), io_(io), settings_(settings), store_(store), metrics_(metrics) {}
+
+  void acquire(const std::string& name) {
+    auto requester = caf::actor_cast<caf::actor>(self_->current_sender());
+    if (shutting_down_)
+      return; // the engine is closing every connection
+    auto& entry = rooms_[name];
+    if (entry.stopping) {
+      entry.waiting.push_back(requester); // served once the old actor has saved its log
+      return;
+    }
+    if (!entry.actor)
+      start(name, entry);
+    ++entry.holders;
+    self_->send(requester, acquired_atom::value, name, entry.actor);
+  }
+
+  void release(const std::string& name) {
+    auto it = rooms_.find(name);
+    if (it == rooms_.end() || it->second.holders == 0)
+      return;
+    auto& entry = it->second;
+    if (--entry.holders == 0)
+      self_->delayed_send(self_, settings_.room_idle, evict_atom::value, name,
+                          ++entry.generation);
+  }
+
+  void evict(const std::string& name, std::uint64_t generation) {
+    auto it = rooms_.find(name);
+    if (it == rooms_.end())
+      return;
+    auto& entry = it->second;
+    if (entry.holders > 0 || entry.generation != generation || entry.stopping)
+      return; // held again since the timer was set
+    entry.stopping = true;
+    self_->send(entry.actor, stop_atom::value); // answered with stopped_atom
+  }
+
+  /// Engine shutdown: every room hands its log to the store, then the directory ends.
+  void stop_all() {
+    shutting_down_ = true;
+    for (auto& [name, entry] : rooms_) {
+      entry.waiting.clear();
+      if (!entry.stopping) {
+        entry.stopping = true;
+        self_->send(entry.actor, stop_atom::value);
+      }
+    }
+    if (rooms_.empty())
+      self_->quit();
+  }
+
+  void stopped(const std::string& name) {
+    metrics_.rooms.fetch_sub(1, std::memory_order_relaxed);
+    auto it = rooms_.find(name);
+    if (it == rooms_.end())
+      return;
+    auto waiting = std::move(it->second.waiting);
+    if (waiting.empty() || shutting_down_) {
+      rooms_.erase(it);
+      if (shutting_down_ && rooms_.empty())
+        self_->quit();
+      return;
+    }
+    auto& entry = it->second;
+    entry = {};
+    start(name, entry);
+    entry.holders = waiting.size();
+    for (auto& requester : waiting)
+      self_->send(requester, acquired_atom::value, name, entry.actor);
+  }
+
+private:
+  struct entry {
+    caf::actor actor;
+    std::size_t holders = 0;
+    std::uint64_t generation = 0; // tells a stale eviction timer from the current one
+    bool stopping = false;
+    std::vector<caf::actor> waiting;
+  };
+
+  void start(const std::string& name, entry& entry) {
+    entry.actor = spawn_room(self_->home_system(), boost::asio::make_strand(io_), name,
+                             settings_.room, store_, metrics_);
+    metrics_.rooms.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  companion* self_;
+  boost::asio::io_context& io_;
+  directory_settings settings_;
+  core::store& store_;
+  core::metrics& metrics_;
+  std::unordered_map<std::string, entry> rooms_;
+  bool shutting_down_ = false;
+};
+
+} // namespace
+
+caf::actor spawn_directory(caf::actor_system& system, boost::asio::io_context& io,
+                           directory_settings settings, core::store& store,
+                           core::metrics& metrics) {
+  return spawn_on_strand(system, boost::asio::make_strand(io), [&](companion* self) {
+    auto state = std::make_shared<directory>(self, io, settings, store, metrics);
+    return caf::behavior{
+        [state](acquire_atom, const std::string& name) { state->acquire(name); },
+        [state](stopped_atom, const std::string& name) { state->stopped(name); },
+        [state](stop_atom) { state->stop_all(); },
+        [state](release_atom, const std::string& name) { state->release(name); },
+        [state](evict_atom, const std::string& name, std::uint64_t generation) {
+          state->evict(name, generation);
+        },
+    };
+  });
+}
+
+} // namespace troupe::actors

@@ -1,0 +1,31 @@
+#pragma once
+// The directory finds or starts the actor of a room by name. Connections acquire a room
+// once and then talk to it directly; a room no one holds for `room_idle` hands its log to
+// the store and ends, freeing its memory while its seq, epoch and history live on.
+
+#include <utility>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <caf/fwd.hpp>
+
+#include <chrono>
+
+#include "actors/room.hpp"
+
+namespace troupe::actors {
+
+struct directory_settings {
+  room_settings room;
+  std::chrono::milliseconds room_idle{std::chrono::seconds(60)};
+};
+
+/// Messages it takes:
+///  - (acquire_atom, room name): answered with (acquired_atom, room name, caf::actor), the
+///    room's actor, held for the sender until it sends (release_atom, room name).
+///  - (stop_atom): every room hands its log to the store; then the directory ends.
+caf::actor spawn_directory(caf::actor_system& system, boost::asio::io_context& io,
+                           directory_settings settings, core::store& store,
+                           core::metrics& metrics);
+
+} // namespace troupe::actors

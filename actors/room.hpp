@@ -1,0 +1,33 @@
+#pragma once
+// The room actor: the single writer of a room's sequence numbers. It owns the message log
+// (epoch, top seq, history, idempotency keys) and the subscriber list, and puts every
+// reply and push straight into the peers' outboxes: a `subscribed` reply is queued before
+// the first push that follows it, so recovery meets the live stream with nothing skipped
+// or repeated.
+
+#include <utility>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <caf/fwd.hpp>
+
+#include <string>
+
+namespace troupe::core {
+class store;
+struct metrics;
+} // namespace troupe::core
+
+namespace troupe::actors {
+
+struct room_settings {
+  std::size_t history = 1000; ///< messages kept
+};
+
+/// Spawns the actor of room `name` on `strand`, taking its log from `store` (or starting
+/// a new one with a fresh epoch). On `stop_atom` it hands the log back, answers
+/// (stopped_atom, name) and ends.
+caf::actor spawn_room(caf::actor_system& system, boost::asio::any_io_executor strand,
+                      std::string name, const room_settings& settings, core::store& store,
+                      core::metrics& metrics);
+
+} // namespace troupe::actors

@@ -1,0 +1,56 @@
+#pragma once
+// How the load generator speaks to one kind of server. A dialect turns requests into
+// WebSocket message bytes and turns received messages into events; it holds no
+// per-connection state, so one instance serves every connection (single-threaded).
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace bench {
+
+// What a dialect reports while parsing one received WebSocket message.
+class DialectSink {
+ public:
+  virtual ~DialectSink() = default;
+  virtual void on_transport_open() {}                 // Engine.IO "open" packet
+  virtual void on_transport_ping() {}                 // Engine.IO "ping": answer with pong
+  virtual void on_connected() = 0;                    // protocol handshake done
+  virtual void on_reply(std::uint64_t id, std::uint64_t seq) = 0;  // subscribed / ack
+  virtual void on_msg(std::uint64_t seq, const std::uint8_t* data, std::size_t n) = 0;
+  virtual void on_error(std::uint64_t id, std::string_view code) = 0;
+  virtual void on_server_disconnect(std::string_view why) = 0;
+};
+
+// One message to send: bytes plus whether it goes in a text frame.
+struct Outgoing {
+  std::string bytes;
+  bool text = false;
+};
+
+class Dialect {
+ public:
+  virtual ~Dialect() = default;
+  virtual std::string_view name() const = 0;
+  // The HTTP request target of the WebSocket upgrade.
+  virtual std::string_view target() const = 0;
+  // True when the client speaks first after the upgrade (Troupe's connect); false when it
+  // waits for the server's transport open packet (Engine.IO).
+  virtual bool client_speaks_first() const = 0;
+
+  virtual Outgoing connect(std::uint64_t id, std::string_view user) = 0;
+  virtual Outgoing subscribe(std::uint64_t id, std::string_view room) = 0;
+  virtual Outgoing publish(std::uint64_t id, std::string_view room, const std::uint8_t* data,
+                           std::size_t n) = 0;
+  virtual Outgoing transport_pong() { return {}; }
+
+  // Parses one received WebSocket message (which may batch several maps). Returns false
+  // when the bytes are not what the dialect expects.
+  virtual bool parse(const char* data, std::size_t n, bool text, DialectSink& sink) = 0;
+};
+
+// "troupe" and "ws" (the node peer speaks Troupe's protocol) or "socketio".
+std::unique_ptr<Dialect> make_dialect(std::string_view kind);
+
+}  // namespace bench

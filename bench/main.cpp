@@ -1,0 +1,60 @@
+// troupe_loadgen: many WebSocket connections from one process and one thread, driving a
+// Troupe engine, a node `ws` broadcast server or a Socket.IO 4 server with the same
+// fan-out scenarios, and printing what each costs as JSON lines. See bench/README.md.
+#include "asio.hpp"
+#include "dialect.hpp"
+#include "options.hpp"
+#include "proc_stats.hpp"
+#include "runner.hpp"
+
+#include <csignal>
+#include <iostream>
+#include <unistd.h>
+
+int main(int argc, char** argv) {
+  using namespace bench;
+  auto options = Options::parse(argc, argv);
+  if (!options) return 2;
+  const Options& opt = *options;
+
+  std::signal(SIGPIPE, SIG_IGN);
+  long fds = raise_fd_limit();
+  const long needed = std::max(opt.idle + opt.idle_base, 1000) + 64;
+  if (fds < needed) {
+    std::cerr << "open-file limit " << fds << " is below the " << needed
+              << " this run needs (raise the hard limit: ulimit -Hn)\n";
+    return 2;
+  }
+
+  // Every wait inside is bounded; this is the backstop so that no run outlives its budget.
+  double budget = 120 + (opt.idle > 0 ? 60 + opt.settle_s + opt.setup_timeout_s : 0);
+  const double per_load = opt.warmup_s + opt.windows * opt.window_s + opt.drain_timeout_s + 5;
+  budget += opt.shapes.size() *
+            (opt.setup_timeout_s + 10 + per_load * (opt.loads.size() + (opt.closed_loop ? 1 : 0)));
+  alarm(static_cast<unsigned>(budget));
+
+  auto dialect = make_dialect(opt.kind);
+  boost::system::error_code ec;
+  auto address = net::ip::make_address(opt.host, ec);
+  if (ec) {
+    std::cerr << "bad --host " << opt.host << "\n";
+    return 2;
+  }
+
+  net::io_context ioc(1);
+  Runner runner(ioc, opt, *dialect, tcp::endpoint(address, opt.port));
+  bool failed = false;
+  net::co_spawn(ioc, runner.run(), [&](std::exception_ptr e) {
+    if (e) {
+      failed = true;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        std::cerr << "troupe_loadgen: " << ex.what() << "\n";
+      }
+    }
+    ioc.stop();  // leftover handlers of closed connections need not run
+  });
+  ioc.run();
+  return failed ? 1 : runner.exit_code();
+}

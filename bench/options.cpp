@@ -1,0 +1,121 @@
+#include "options.hpp"
+
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+
+namespace bench {
+namespace {
+
+const char* kUsage = R"(troupe_loadgen: fan-out load generator for Troupe, node ws and Socket.IO.
+
+  --kind K              troupe | ws | socketio (the wire dialect)          [troupe]
+  --label NAME          server name in the output                          [kind]
+  --host H --port P     server address (loopback only)                     [127.0.0.1 8080]
+  --server-pid PID      server process, for CPU (/proc/PID/stat) and RSS
+  --scenarios LIST      shapes ROOMSxSUBS, comma separated                  [1x200,10x20,1x1000]
+  --loads LIST          offered deliveries/s, plus "max" for the closed loop [20000,50000,100000,max]
+  --idle N              idle connections for the memory figure, 0 = skip   [10000]
+  --idle-base N         connections open before the "before" RSS sample    [100]
+  --warmup S --window S --windows N    per load: warm-up, then N windows   [2 3 3]
+  --payload BYTES       bytes of data per message (>= 16)                   [100]
+  --inflight N          closed loop: deliveries in flight                   [4000]
+  --connect-concurrency N  handshakes in flight while connecting           [200]
+  --settle S            idle: seconds before the "after" RSS sample         [3]
+  --setup-timeout S     bound on connecting / subscribing                   [60]
+Prints one JSON object per line on stdout (type point, idle, summary); progress on stderr.
+)";
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+bool parse_shape(const std::string& s, Shape& shape) {
+  auto x = s.find('x');
+  if (x == std::string::npos) return false;
+  shape.rooms = std::atoi(s.substr(0, x).c_str());
+  shape.subs = std::atoi(s.substr(x + 1).c_str());
+  shape.name = std::to_string(shape.rooms) + "x" + std::to_string(shape.subs);
+  return shape.rooms > 0 && shape.subs > 0;
+}
+
+bool loopback(const std::string& host) { return host.rfind("127.", 0) == 0 || host == "::1"; }
+
+}  // namespace
+
+std::optional<Options> Options::parse(int argc, char** argv) {
+  Options o;
+  bool loads_given = false, shapes_given = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cerr << kUsage;
+      return std::nullopt;
+    }
+    if (i + 1 >= argc) {
+      std::cerr << "missing value for " << a << "\n" << kUsage;
+      return std::nullopt;
+    }
+    std::string v = argv[++i];
+    if (a == "--kind") o.kind = v;
+    else if (a == "--label") o.label = v;
+    else if (a == "--host") o.host = v;
+    else if (a == "--port") o.port = static_cast<std::uint16_t>(std::atoi(v.c_str()));
+    else if (a == "--server-pid") o.server_pid = static_cast<pid_t>(std::atoi(v.c_str()));
+    else if (a == "--scenarios") {
+      shapes_given = true;
+      for (auto& s : split(v)) {
+        Shape shape;
+        if (!parse_shape(s, shape)) {
+          std::cerr << "bad scenario " << s << " (want ROOMSxSUBS)\n";
+          return std::nullopt;
+        }
+        o.shapes.push_back(shape);
+      }
+    } else if (a == "--loads") {
+      loads_given = true;
+      o.closed_loop = false;
+      for (auto& s : split(v)) {
+        if (s == "max") o.closed_loop = true;
+        else if (std::atof(s.c_str()) > 0) o.loads.push_back(std::atof(s.c_str()));
+      }
+    } else if (a == "--idle") o.idle = std::atoi(v.c_str());
+    else if (a == "--idle-base") o.idle_base = std::atoi(v.c_str());
+    else if (a == "--warmup") o.warmup_s = std::atof(v.c_str());
+    else if (a == "--window") o.window_s = std::atof(v.c_str());
+    else if (a == "--windows") o.windows = std::max(1, std::atoi(v.c_str()));
+    else if (a == "--payload") o.payload = static_cast<std::size_t>(std::atoi(v.c_str()));
+    else if (a == "--inflight") o.inflight = std::max(1, std::atoi(v.c_str()));
+    else if (a == "--connect-concurrency") o.connect_concurrency = std::max(1, std::atoi(v.c_str()));
+    else if (a == "--settle") o.settle_s = std::atof(v.c_str());
+    else if (a == "--setup-timeout") o.setup_timeout_s = std::atof(v.c_str());
+    else {
+      std::cerr << "unknown option " << a << "\n" << kUsage;
+      return std::nullopt;
+    }
+  }
+  if (!shapes_given) o.shapes = {{"1x200", 1, 200}, {"10x20", 10, 20}, {"1x1000", 1, 1000}};
+  if (!loads_given) o.loads = {20000, 50000, 100000};
+  if (o.label.empty()) o.label = o.kind;
+  if (o.kind != "troupe" && o.kind != "ws" && o.kind != "socketio") {
+    std::cerr << "unknown --kind " << o.kind << "\n";
+    return std::nullopt;
+  }
+  if (!loopback(o.host)) {
+    std::cerr << "--host must be a loopback address\n";
+    return std::nullopt;
+  }
+  if (o.payload < 16) {
+    std::cerr << "--payload must be at least 16 bytes (timestamp and sender)\n";
+    return std::nullopt;
+  }
+  return o;
+}
+
+}  // namespace bench

@@ -1,0 +1,46 @@
+#pragma once
+// Command line of troupe_loadgen.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace bench {
+
+// A fan-out shape: `rooms` rooms of `subs` subscribers each (every subscriber also
+// publishes, as in a chat room).
+struct Shape {
+  std::string name;  // "1x200"
+  int rooms = 1;
+  int subs = 200;
+};
+
+struct Options {
+  std::string kind = "troupe";  // troupe | ws | socketio: which dialect to speak
+  std::string label;            // name in the output; defaults to kind
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  pid_t server_pid = 0;         // 0: no server CPU / memory figures
+
+  std::vector<Shape> shapes;                  // default 1x200, 10x20, 1x1000
+  std::vector<double> loads;                  // offered deliveries/s; default 20k, 50k, 100k
+  bool closed_loop = true;                    // plus the closed-loop maximum ("max")
+  int idle = 10000;                           // idle connections (0: skip)
+  int idle_base = 100;                        // opened before the "before" RSS sample
+
+  double warmup_s = 2;
+  double window_s = 3;
+  int windows = 3;          // consecutive windows per load; medians are reported
+  std::size_t payload = 100;
+  int inflight = 4000;      // closed loop: deliveries in flight across all rooms
+  int connect_concurrency = 200;
+  double settle_s = 3;      // idle: wait before the "after" RSS sample
+  double setup_timeout_s = 60;
+  double drain_timeout_s = 5;
+
+  // Parses argv; on --help or an error prints to stderr and returns nullopt.
+  static std::optional<Options> parse(int argc, char** argv);
+};
+
+}  // namespace bench

@@ -1,0 +1,69 @@
+#include "proc_stats.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace bench {
+namespace {
+
+std::string proc_path(pid_t pid, const char* file) {
+  return pid == 0 ? std::string("/proc/self/") + file
+                  : "/proc/" + std::to_string(pid) + "/" + file;
+}
+
+}  // namespace
+
+std::optional<double> process_cpu_seconds(pid_t pid) {
+  std::ifstream in(proc_path(pid, "stat"));
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  // The command name (field 2) may hold spaces and parentheses: skip past the last ')'.
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(line.substr(close + 2));
+  // Fields from 3 on: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+  // cmajflt utime stime.
+  std::string skip;
+  for (int i = 3; i <= 13; ++i) fields >> skip;
+  unsigned long long utime = 0, stime = 0;
+  if (!(fields >> utime >> stime)) return std::nullopt;
+  static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return static_cast<double>(utime + stime) / ticks;
+}
+
+std::optional<long> process_rss_kb(pid_t pid) {
+  std::ifstream in(proc_path(pid, "status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return std::nullopt;
+}
+
+std::optional<double> machine_busy_seconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  unsigned long long user, nice, system, idle, iowait, irq, softirq, steal;
+  if (!(in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) ||
+      cpu != "cpu") {
+    return std::nullopt;
+  }
+  static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return static_cast<double>(user + nice + system + irq + softirq + steal) / ticks;
+}
+
+long raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  getrlimit(RLIMIT_NOFILE, &rl);
+  return static_cast<long>(rl.rlim_cur);
+}
+
+}  // namespace bench

@@ -1,0 +1,87 @@
+'use strict';
+// Puts the load generator's JSON lines for several servers side by side.
+//   node bench/report.js results.jsonl   -> one JSON object on stdout, a table on stderr
+const fs = require('fs');
+
+const lines = fs.readFileSync(process.argv[2], 'utf8').split('\n').filter((l) => l.startsWith('{'));
+const records = [];
+for (const l of lines) {
+  try { records.push(JSON.parse(l)); } catch (e) { /* a truncated line from an aborted run */ }
+}
+
+const servers = [];
+const points = {};  // "1x200@50000" -> server -> figures
+const idle = {};    // server -> figures
+const errors = [];
+for (const r of records) {
+  if (r.server && !servers.includes(r.server)) servers.push(r.server);
+  if (r.type === 'point') {
+    const key = `${r.scenario}@${r.mode === 'closed' ? 'max' : r.offered_dps}`;
+    (points[key] ||= {})[r.server] = {
+      delivered_dps: r.delivered_dps,
+      cpu_us_per_delivery: r.server_cpu_us_per_delivery,
+      p50_us: r.latency_us.p50,
+      p99_us: r.latency_us.p99,
+      p999_us: r.latency_us.p999,
+      server_cpu_pct: r.server_cpu_pct,
+      generator_cpu_pct: r.generator_cpu_pct,
+      other_cpu_pct: r.other_cpu_pct,
+      problems: r.undelivered || r.gaps || r.disconnects || Object.keys(r.errors || {}).length
+        ? { undelivered: r.undelivered, gaps: r.gaps, disconnects: r.disconnects, errors: r.errors }
+        : undefined,
+    };
+  } else if (r.type === 'idle') {
+    idle[r.server] = {
+      bytes_per_connection: r.bytes_per_connection,
+      connected: r.connected,
+      connects_per_s: r.connects_per_s,
+    };
+  } else if (r.type === 'error') {
+    errors.push(r);
+  }
+}
+
+function ratio(a, b) {
+  return typeof a === 'number' && typeof b === 'number' && b > 0 ? Math.round((a / b) * 100) / 100 : null;
+}
+
+// The figures that matter most: 1 room x 200 at 50k deliveries/s, and idle memory.
+const head = points['1x200@50000'] || {};
+const headline = {
+  '1x200@50000': {
+    cpu_us_per_delivery: Object.fromEntries(servers.map((s) => [s, head[s]?.cpu_us_per_delivery ?? null])),
+    p99_us: Object.fromEntries(servers.map((s) => [s, head[s]?.p99_us ?? null])),
+  },
+  idle_bytes_per_connection: Object.fromEntries(servers.map((s) => [s, idle[s]?.bytes_per_connection ?? null])),
+};
+if (servers.includes('troupe')) {
+  headline.troupe_vs_ws = {
+    cpu_per_delivery: ratio(head.troupe?.cpu_us_per_delivery, head.ws?.cpu_us_per_delivery),
+    p99: ratio(head.troupe?.p99_us, head.ws?.p99_us),
+    idle_bytes: ratio(idle.troupe?.bytes_per_connection, idle.ws?.bytes_per_connection),
+  };
+}
+
+const summary = { type: 'side_by_side', servers, headline, points, idle, errors };
+process.stdout.write(JSON.stringify(summary) + '\n');
+
+// A table for people.
+const pad = (s, n) => String(s ?? '-').padStart(n);
+const fmt = (v, d = 1) => (typeof v === 'number' ? v.toFixed(d) : '-');
+const out = [];
+out.push('');
+out.push(`${'point'.padEnd(16)}${servers.map((s) => pad(s, 34)).join('')}`);
+out.push(`${''.padEnd(16)}${servers.map(() => pad('deliv/s  us/deliv  p50ms  p99ms', 34)).join('')}`);
+for (const [key, byServer] of Object.entries(points)) {
+  const cells = servers.map((s) => {
+    const p = byServer[s];
+    if (!p) return pad('-', 34);
+    const flag = p.problems ? '!' : ' ';
+    return pad(`${fmt(p.delivered_dps, 0)}${flag} ${pad(fmt(p.cpu_us_per_delivery, 2), 8)} ${pad(fmt(p.p50_us / 1000, 2), 6)} ${pad(fmt(p.p99_us / 1000, 2), 6)}`, 34);
+  });
+  out.push(`${key.padEnd(16)}${cells.join('')}`);
+}
+out.push(`${'idle B/conn'.padEnd(16)}${servers.map((s) => pad(fmt(idle[s]?.bytes_per_connection, 0), 34)).join('')}`);
+if (errors.length) out.push('errors: ' + errors.map((e) => `${e.server}: ${e.error}`).join('; '));
+out.push("('!': undelivered messages, gaps, disconnects or errors at that point; see the JSON)");
+process.stderr.write(out.join('\n') + '\n');

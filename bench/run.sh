@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Runs the fan-out and idle-memory benchmark against Troupe, node `ws` and Socket.IO 4 in
+# one go and prints the results side by side as JSON. See bench/README.md.
+#
+#   bench/run.sh [--quick] [--servers troupe,ws,socketio] [--scenarios 1x200,10x20,1x1000]
+#                [--loads 20000,50000,100000,max] [--idle N] [--warmup S] [--window S]
+#                [--windows N] [--skip-build] [--troupe-args "…"]
+#
+# Each server runs pinned to core 0 and the load generator to core 1. Results go to stdout
+# (one JSON object per line, the side-by-side summary last), progress and a table to
+# stderr, and a copy of everything to build-bench/bench-results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD="$ROOT/build-bench"
+
+quick=0
+servers="troupe,ws,socketio"
+scenarios="" loads="" idle="" warmup="" window="" windows=""
+skip_build=0
+troupe_args="${TROUPE_BENCH_ARGS:-}"
+while (($#)); do
+  case "$1" in
+    --quick) quick=1 ;;
+    --servers) servers="$2"; shift ;;
+    --scenarios) scenarios="$2"; shift ;;
+    --loads) loads="$2"; shift ;;
+    --idle) idle="$2"; shift ;;
+    --warmup) warmup="$2"; shift ;;
+    --window) window="$2"; shift ;;
+    --windows) windows="$2"; shift ;;
+    --skip-build) skip_build=1 ;;
+    --troupe-args) troupe_args="$2"; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+log() { echo "[run.sh] $*" >&2; }
+
+# ---- what it needs ----------------------------------------------------------------------
+as_root=()
+[ "$(id -u)" -eq 0 ] || as_root=(sudo)
+apt_install() {
+  log "installing $* (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends "$@"
+}
+if [ -x scripts/install-deps.sh ] && [ "$skip_build" -eq 0 ]; then
+  bash scripts/install-deps.sh   # the engine's build dependencies (Debian packages)
+fi
+command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+command -v taskset >/dev/null || apt_install util-linux
+
+if [ ! -d bench/peers/node_modules ] || [ bench/peers/package-lock.json -nt bench/peers/node_modules ]; then
+  log "npm ci in bench/peers"
+  (cd bench/peers && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+
+# ---- build ------------------------------------------------------------------------------
+loadgen="$BUILD/bench/troupe_loadgen"
+troupe_bin="$BUILD/troupe"
+if [ "$skip_build" -eq 0 ]; then
+  log "building troupe and troupe_loadgen in build-bench/"
+  if cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$BUILD.configure.log" 2>&1 &&
+     cmake --build "$BUILD" -j"$(nproc)" --target troupe troupe_loadgen >"$BUILD.build.log" 2>&1; then
+    :
+  else
+    # The engine may not build yet (work in progress elsewhere); the generator does not
+    # depend on it, so build it on its own and benchmark what can run.
+    log "the full build failed (see $BUILD.configure.log / $BUILD.build.log); building the generator alone"
+    cmake -S bench -B "$BUILD/loadgen-only" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$BUILD/loadgen-only" -j"$(nproc)" >&2
+    loadgen="$BUILD/loadgen-only/troupe_loadgen"
+  fi
+fi
+[ -x "$loadgen" ] || loadgen="$BUILD/loadgen-only/troupe_loadgen"
+[ -x "$loadgen" ] || { log "no troupe_loadgen built"; exit 1; }
+
+# ---- plans ------------------------------------------------------------------------------
+# A plan is one generator invocation against the running server; the idle scenario goes
+# first so that it meets a fresh server.
+common=()
+[ -n "$warmup" ] && common+=(--warmup "$warmup")
+[ -n "$window" ] && common+=(--window "$window")
+[ -n "$windows" ] && common+=(--windows "$windows")
+plans=()
+if [ -n "$scenarios$loads$idle" ] || [ "$quick" -eq 0 ]; then
+  plan=(--idle "${idle:-10000}" --scenarios "${scenarios:-1x200,10x20,1x1000}"
+        --loads "${loads:-20000,50000,100000,max}")
+  [ "$quick" -eq 1 ] && plan+=(--warmup 1 --window 2 --windows 2 --settle 2)
+  plans+=("${plan[*]} ${common[*]}")
+else
+  # Quick: the headline shape at every load, the other two at 50k only.
+  plans+=("--idle 10000 --settle 2 --scenarios 1x200 --loads 20000,50000,100000,max --warmup 1 --window 2 --windows 2 ${common[*]}")
+  plans+=("--idle 0 --scenarios 10x20,1x1000 --loads 50000 --warmup 1 --window 2 --windows 1 ${common[*]}")
+fi
+
+# ---- servers ----------------------------------------------------------------------------
+# Enough descriptors for 10,000 connections on each side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+results_dir="$BUILD/bench-results"
+mkdir -p "$results_dir"
+stamp=$(date +%Y%m%d-%H%M%S)
+results="$results_dir/$stamp.jsonl"
+: >"$results"
+log "results: $results"
+
+server_pid=""
+stop_server() {
+  [ -n "$server_pid" ] || return 0
+  if kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+
+note() {  # a line for the results when a server cannot be measured
+  printf '{"type":"error","server":"%s","error":"%s"}\n' "$1" "$2" | tee -a "$results"
+}
+
+for kind in ${servers//,/ }; do
+  server_log="$results_dir/$stamp-$kind.log"
+  case "$kind" in
+    troupe)
+      if [ ! -x "$troupe_bin" ]; then note troupe "build-bench/troupe was not built"; continue; fi
+      # Its own working directory, so a default data directory lands in build-bench/.
+      mkdir -p "$BUILD/troupe-run"
+      # shellcheck disable=SC2086
+      (cd "$BUILD/troupe-run" && exec taskset -c 0 "$troupe_bin" --host 127.0.0.1 --port 0 $troupe_args) \
+        >"$server_log" 2>&1 &
+      ;;
+    ws) taskset -c 0 node bench/peers/ws-server.js --port 0 >"$server_log" 2>&1 & ;;
+    socketio) taskset -c 0 node bench/peers/socketio-server.js --port 0 >"$server_log" 2>&1 & ;;
+    *) log "unknown server $kind"; continue ;;
+  esac
+  server_pid=$!
+  port=""
+  for _ in $(seq 200); do  # up to 20 s
+    port=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$server_log" | head -n1)
+    [ -n "$port" ] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$port" ]; then
+    note "$kind" "server did not report 'listening on HOST:PORT' (log: $server_log)"
+    tail -n 20 "$server_log" >&2 || true
+    stop_server
+    continue
+  fi
+  log "$kind: pid $server_pid, port $port"
+  dialect="$kind"
+  for plan in "${plans[@]}"; do
+    # shellcheck disable=SC2086
+    taskset -c 1 "$loadgen" --kind "$dialect" --label "$kind" --port "$port" \
+      --server-pid "$server_pid" $plan | tee -a "$results" ||
+      note "$kind" "troupe_loadgen exited with an error"
+    kill -0 "$server_pid" 2>/dev/null || { note "$kind" "server exited during the run"; break; }
+  done
+  stop_server
+done
+
+# ---- side by side -----------------------------------------------------------------------
+node bench/report.js "$results" | tee "$results_dir/$stamp-summary.json"

@@ -1,0 +1,555 @@
+#include "runner.hpp"
+
+#include "proc_stats.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <unistd.h>
+
+namespace bench {
+namespace {
+
+Clock::duration seconds(double s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+template <class T>
+T median(std::vector<T> v) {
+  if (v.empty()) return T{};
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+const char* state_name(Connection::State s) {
+  switch (s) {
+    case Connection::State::Idle: return "idle";
+    case Connection::State::Connecting: return "connecting";
+    case Connection::State::Joining: return "joining";
+    case Connection::State::Ready: return "ready";
+    case Connection::State::Subscribing: return "subscribing";
+    case Connection::State::Subscribed: return "subscribed";
+    case Connection::State::Closing: return "closing";
+    case Connection::State::Closed: return "closed";
+  }
+  return "?";
+}
+
+}  // namespace
+
+Runner::Runner(net::io_context& ioc, const Options& options, Dialect& dialect, tcp::endpoint server)
+    : ioc_(ioc), opt_(options), dialect_(dialect), server_(server) {
+  run_tag_ = std::to_string(getpid());
+  payload_.assign(opt_.payload, 0x5a);
+}
+
+void Runner::print(const Json& j) { std::cout << j.str() << std::endl; }
+
+net::awaitable<void> Runner::sleep(double s) {
+  net::steady_timer t(ioc_, seconds(s));
+  co_await t.async_wait(net::use_awaitable);
+}
+
+net::awaitable<bool> Runner::wait_until(std::function<bool()> done, double timeout_s) {
+  const auto deadline = Clock::now() + seconds(timeout_s);
+  net::steady_timer t(ioc_);
+  while (!done()) {
+    if (Clock::now() >= deadline) co_return false;
+    t.expires_after(std::chrono::milliseconds(5));
+    co_await t.async_wait(net::use_awaitable);
+  }
+  co_return true;
+}
+
+net::awaitable<void> Runner::run() {
+  Json meta;
+  meta.add("type", "meta").add("server", opt_.label).add("kind", opt_.kind)
+      .add("address", server_.address().to_string() + ":" + std::to_string(server_.port()))
+      .add("server_pid", static_cast<std::int64_t>(opt_.server_pid))
+      .add("payload_bytes", static_cast<std::uint64_t>(opt_.payload))
+      .add("warmup_s", opt_.warmup_s, 1).add("window_s", opt_.window_s, 1)
+      .add("windows", opt_.windows);
+  print(meta);
+  if (opt_.server_pid && !process_cpu_seconds(opt_.server_pid)) {
+    std::cerr << "cannot read /proc/" << opt_.server_pid << "/stat\n";
+    exit_code_ = 1;
+    co_return;
+  }
+  if (opt_.idle > 0) co_await idle_scenario();
+  for (const Shape& shape : opt_.shapes) co_await fanout_scenario(shape);
+  print_summary();
+}
+
+// ---- connecting ----------------------------------------------------------------------
+
+void Runner::start_more() {
+  while (to_open_ > 0 && opening_ < static_cast<std::size_t>(opt_.connect_concurrency)) {
+    auto c = std::make_shared<Connection>(ioc_, dialect_, *this, next_index_++);
+    conns_.push_back(c);
+    --to_open_;
+    ++opening_;
+    c->start(server_);
+  }
+}
+
+net::awaitable<std::size_t> Runner::open(std::size_t count) {
+  const std::size_t ready_before = ready_;
+  const std::size_t failed_before = setup_failed_;
+  to_open_ = count;
+  start_more();
+  bool all = co_await wait_until(
+      [&] { return ready_ - ready_before + setup_failed_ - failed_before >= count; },
+      opt_.setup_timeout_s);
+  if (!all) {
+    to_open_ = 0;
+    for (auto& c : conns_) {
+      if (c->state() == Connection::State::Connecting || c->state() == Connection::State::Joining) {
+        c->abort();
+      }
+    }
+  }
+  if (setup_failed_ > failed_before) {
+    std::cerr << "  " << (setup_failed_ - failed_before) << " connections failed: "
+              << last_setup_error_ << "\n";
+  }
+  co_return ready_ - ready_before;
+}
+
+net::awaitable<void> Runner::close_all() {
+  for (auto& c : conns_) c->close();
+  co_await wait_until(
+      [&] {
+        return std::all_of(conns_.begin(), conns_.end(),
+                           [](auto& c) { return c->state() == Connection::State::Closed; });
+      },
+      5.0);
+  for (auto& c : conns_) c->abort();
+  conns_.clear();
+  rooms_.clear();
+  slots_.clear();
+  co_await sleep(1.0);  // let the server finish tearing down before the next measurement
+}
+
+// ---- idle memory -----------------------------------------------------------------------
+
+net::awaitable<void> Runner::idle_scenario() {
+  std::cerr << "[" << opt_.label << "] idle: " << opt_.idle << " connections\n";
+  base_ = next_index_;
+  ready_ = setup_failed_ = 0;
+  // A few connections first, so one-time costs (code paths warming up, first buffers,
+  // thread stacks) land in the "before" sample and not in the per-connection figure.
+  std::size_t base = co_await open(static_cast<std::size_t>(opt_.idle_base));
+  co_await sleep(1.0);
+  auto rss_before = process_rss_kb(opt_.server_pid);
+  auto gen_rss_before = process_rss_kb(0);
+
+  const auto t0 = Clock::now();
+  std::size_t opened = co_await open(static_cast<std::size_t>(opt_.idle));
+  const double setup_s = since(t0);
+
+  auto cpu0 = process_cpu_seconds(opt_.server_pid);
+  const auto t1 = Clock::now();
+  co_await sleep(opt_.settle_s);
+  auto cpu1 = process_cpu_seconds(opt_.server_pid);
+  const double settle_s = since(t1);
+  auto rss_after = process_rss_kb(opt_.server_pid);
+  auto gen_rss_after = process_rss_kb(0);
+
+  std::size_t still_open = static_cast<std::size_t>(std::count_if(
+      conns_.begin(), conns_.end(), [](auto& c) { return c->state() == Connection::State::Ready; }));
+
+  Json j;
+  j.add("type", "idle").add("server", opt_.label)
+      .add("connections", opt_.idle).add("connected", static_cast<std::uint64_t>(opened))
+      .add("open_after_settle", static_cast<std::uint64_t>(still_open - std::min(still_open, base)))
+      .add("base_connections", static_cast<std::uint64_t>(base))
+      .add("connect_s", setup_s, 2)
+      .add("connects_per_s", setup_s > 0 ? opened / setup_s : 0.0, 0);
+  if (opt_.server_pid && rss_before && rss_after && opened > 0) {
+    double bytes = (static_cast<double>(*rss_after - *rss_before) * 1024.0) / opened;
+    idle_bytes_per_conn_ = bytes;
+    j.add("server_rss_before_kb", static_cast<std::int64_t>(*rss_before))
+        .add("server_rss_after_kb", static_cast<std::int64_t>(*rss_after))
+        .add("bytes_per_connection", bytes, 0)
+        .add("kb_per_connection", bytes / 1000.0, 2);
+  } else {
+    j.add_null("bytes_per_connection");
+  }
+  if (cpu0 && cpu1 && opt_.server_pid) {
+    j.add("server_idle_cpu_pct", (*cpu1 - *cpu0) / settle_s * 100.0, 2);
+  }
+  if (gen_rss_before && gen_rss_after && opened > 0) {
+    j.add("generator_bytes_per_connection",
+          static_cast<double>(*gen_rss_after - *gen_rss_before) * 1024.0 / opened, 0);
+  }
+  print(j);
+  co_await close_all();
+}
+
+// ---- fan-out ---------------------------------------------------------------------------
+
+net::awaitable<void> Runner::fanout_scenario(const Shape& shape) {
+  const std::size_t n = static_cast<std::size_t>(shape.rooms) * shape.subs;
+  std::cerr << "[" << opt_.label << "] " << shape.name << ": connecting " << n << "\n";
+  base_ = next_index_;
+  ready_ = setup_failed_ = subscribed_ = 0;
+  unexpected_closes_ = 0;
+  std::size_t opened = co_await open(n);
+  if (opened < n) {
+    Json j;
+    j.add("type", "error").add("server", opt_.label).add("scenario", shape.name)
+        .add("error", "connected " + std::to_string(opened) + " of " + std::to_string(n) + ": " +
+                          last_setup_error_);
+    print(j);
+    exit_code_ = 1;
+    co_await close_all();
+    co_return;
+  }
+  rooms_.assign(static_cast<std::size_t>(shape.rooms), Room{});
+  for (int r = 0; r < shape.rooms; ++r) {
+    rooms_[r].name = "bench-" + run_tag_ + "-" + shape.name + "-r" + std::to_string(r);
+  }
+  slots_.assign(conns_.size(), Slot{});
+  for (std::size_t i = 0; i < conns_.size(); ++i) {
+    auto r = static_cast<std::uint32_t>(i / static_cast<std::size_t>(shape.subs));
+    conns_[i]->room_index = r;
+    rooms_[r].members.push_back(conns_[i].get());
+    conns_[i]->subscribe(rooms_[r].name);
+  }
+  bool subscribed = co_await wait_until([&] { return subscribed_ >= n; }, opt_.setup_timeout_s);
+  if (!subscribed) {
+    Json j;
+    j.add("type", "error").add("server", opt_.label).add("scenario", shape.name)
+        .add("error", "subscribed " + std::to_string(subscribed_) + " of " + std::to_string(n));
+    print(j);
+    exit_code_ = 1;
+    co_await close_all();
+    co_return;
+  }
+  for (double load : opt_.loads) co_await run_load(shape, load);
+  if (opt_.closed_loop) co_await run_load(shape, std::nullopt);
+  co_await close_all();
+}
+
+void Runner::publish_from(Connection& c) {
+  Slot& s = slots_[c.index() - base_];
+  ++s.counter;
+  const std::int64_t t = now_ns();
+  // Payload head: sender's steady-clock ns, the sender's slot, and its message counter.
+  const std::uint32_t slot = c.index() - base_;
+  std::memcpy(payload_.data(), &t, 8);
+  std::memcpy(payload_.data() + 8, &slot, 4);
+  std::memcpy(payload_.data() + 12, &s.counter, 4);
+  if (closed_) {
+    s.busy = true;
+    s.received = 0;
+    s.sent_ns = t;
+  }
+  c.publish(payload_.data(), payload_.size());
+  ++pubs_sent_;
+}
+
+void Runner::publish_next() {
+  // Rooms in turn, and within a room its members in turn: every room gets the same rate
+  // and no one connection publishes more than its share.
+  for (std::size_t tries = 0; tries < rooms_.size(); ++tries) {
+    Room& room = rooms_[next_room_++ % rooms_.size()];
+    for (std::size_t k = 0; k < room.members.size(); ++k) {
+      Connection* c = room.members[room.next++ % room.members.size()];
+      if (c->state() == Connection::State::Subscribed) {
+        publish_from(*c);
+        return;
+      }
+    }
+  }
+}
+
+net::awaitable<void> Runner::pace(double pubs_per_s) {
+  pacer_running_ = true;
+  net::steady_timer timer(ioc_);
+  const auto start = Clock::now();
+  const double period_ns = 1e9 / pubs_per_s;
+  std::uint64_t sent = 0;
+  while (pacing_) {
+    // Publish everything due by now, then sleep until the next one is due. Publishes are
+    // evenly spaced; if the generator falls behind it catches up instead of skipping.
+    const double elapsed = std::chrono::duration<double, std::nano>(Clock::now() - start).count();
+    const auto due = static_cast<std::uint64_t>(elapsed / period_ns) + 1;
+    while (sent < due && pacing_) {
+      publish_next();
+      ++sent;
+    }
+    timer.expires_at(start + std::chrono::nanoseconds(static_cast<std::int64_t>(sent * period_ns)));
+    co_await timer.async_wait(net::use_awaitable);
+  }
+  pacer_running_ = false;
+}
+
+net::awaitable<void> Runner::closed_loop_watchdog() {
+  // A message that never reaches every member (a dropped subscriber, a lost push) would
+  // stall its publisher for good: restart such a publisher after 2 s and count it.
+  watchdog_running_ = true;
+  while (closed_running_) {
+    co_await sleep(0.25);
+    const std::int64_t now = now_ns();
+    for (std::size_t i = 0; i < slots_.size() && closed_running_; ++i) {
+      if (slots_[i].busy && now - slots_[i].sent_ns > 2'000'000'000) {
+        ++stalls_;
+        slots_[i].busy = false;
+        if (conns_[i]->state() == Connection::State::Subscribed) publish_from(*conns_[i]);
+      }
+    }
+  }
+  watchdog_running_ = false;
+}
+
+net::awaitable<void> Runner::run_load(const Shape& shape, std::optional<double> offered) {
+  delivered_ = pubs_sent_ = acked_ = expected_ = pub_errors_ = 0;
+  stalls_ = short_payloads_ = 0;
+  errors_.clear();
+  latency_.clear();
+  const std::uint64_t closes_before = unexpected_closes_;
+  std::uint64_t gaps_before = 0, dups_before = 0;
+  for (auto& c : conns_) {
+    gaps_before += c->gaps();
+    dups_before += c->dups();
+  }
+  for (auto& s : slots_) s = Slot{};
+
+  const double pub_rate = offered ? *offered / shape.subs : 0;
+  int per_room = 0;
+  closed_ = !offered;
+  if (offered) {
+    std::cerr << "[" << opt_.label << "] " << shape.name << " @ " << *offered
+              << " deliveries/s (" << pub_rate << " pubs/s)\n";
+    latency_.reserve(static_cast<std::size_t>(*offered * opt_.window_s * opt_.windows * 1.1));
+    pacing_ = true;
+    net::co_spawn(ioc_, pace(pub_rate), net::detached);
+  } else {
+    // Each room keeps `per_room` messages in flight; a publisher sends its next one when
+    // every member of its room has its previous one.
+    per_room = std::clamp(
+        static_cast<int>(std::lround(static_cast<double>(opt_.inflight) / (shape.rooms * shape.subs))),
+        1, shape.subs);
+    std::cerr << "[" << opt_.label << "] " << shape.name << " closed loop, " << per_room
+              << " messages in flight per room\n";
+    closed_running_ = true;
+    for (Room& room : rooms_) {
+      for (int k = 0; k < per_room && k < static_cast<int>(room.members.size()); ++k) {
+        publish_from(*room.members[k]);
+      }
+    }
+    net::co_spawn(ioc_, closed_loop_watchdog(), net::detached);
+  }
+
+  co_await sleep(opt_.warmup_s);
+
+  std::vector<Window> windows;
+  for (int w = 0; w < opt_.windows; ++w) {
+    Window win;
+    const auto t0 = Clock::now();
+    const std::uint64_t d0 = delivered_, p0 = pubs_sent_;
+    auto s0 = process_cpu_seconds(opt_.server_pid);
+    auto g0 = process_cpu_seconds(0);
+    auto m0 = machine_busy_seconds();
+    measuring_ = true;
+    co_await sleep(opt_.window_s);
+    measuring_ = false;
+    auto s1 = process_cpu_seconds(opt_.server_pid);
+    auto g1 = process_cpu_seconds(0);
+    auto m1 = machine_busy_seconds();
+    win.seconds = since(t0);
+    win.deliveries = delivered_ - d0;
+    win.pubs = pubs_sent_ - p0;
+    if (opt_.server_pid && s0 && s1) win.server_cpu_s = *s1 - *s0;
+    if (g0 && g1) win.gen_cpu_s = *g1 - *g0;
+    if (m0 && m1 && win.server_cpu_s) {
+      win.other_cpu_s = std::max(0.0, *m1 - *m0 - *win.server_cpu_s - win.gen_cpu_s);
+    }
+    windows.push_back(win);
+  }
+  auto server_rss = process_rss_kb(opt_.server_pid);
+
+  // Stop publishing and let what was published arrive.
+  pacing_ = false;
+  closed_running_ = false;
+  bool drained = co_await wait_until(
+      [&] {
+        return !pacer_running_ && !watchdog_running_ && acked_ + pub_errors_ >= pubs_sent_ &&
+               delivered_ >= expected_;
+      },
+      opt_.drain_timeout_s);
+  closed_ = false;
+
+  std::uint64_t gaps = 0, dups = 0;
+  for (auto& c : conns_) {
+    gaps += c->gaps();
+    dups += c->dups();
+  }
+
+  std::vector<double> dps, cpu_us, server_pct, gen_pct, other_pct, pubs_ps;
+  std::uint64_t deliveries = 0;
+  for (const Window& w : windows) {
+    deliveries += w.deliveries;
+    dps.push_back(w.deliveries / w.seconds);
+    pubs_ps.push_back(w.pubs / w.seconds);
+    gen_pct.push_back(w.gen_cpu_s / w.seconds * 100.0);
+    if (w.other_cpu_s) other_pct.push_back(*w.other_cpu_s / w.seconds * 100.0);
+    if (w.server_cpu_s) {
+      server_pct.push_back(*w.server_cpu_s / w.seconds * 100.0);
+      if (w.deliveries > 0) cpu_us.push_back(*w.server_cpu_s * 1e6 / w.deliveries);
+    }
+  }
+  Latency::Summary lat = latency_.summarize();
+
+  Point point;
+  point.shape = shape.name;
+  point.offered = offered.value_or(0);
+  point.delivered_dps = median(dps);
+  if (!cpu_us.empty()) point.cpu_us = median(cpu_us);
+  if (!server_pct.empty()) point.server_cpu_pct = median(server_pct);
+  point.gen_cpu_pct = median(gen_pct);
+  if (!other_pct.empty()) point.other_cpu_pct = median(other_pct);
+  point.p50 = lat.p50_us;
+  point.p99 = lat.p99_us;
+  point.p999 = lat.p999_us;
+  points_.push_back(point);
+
+  Json latency;
+  latency.add("p50", lat.p50_us, 1).add("p90", lat.p90_us, 1).add("p99", lat.p99_us, 1)
+      .add("p999", lat.p999_us, 1).add("max", lat.max_us, 1).add("mean", lat.mean_us, 1)
+      .add("samples", static_cast<std::uint64_t>(lat.samples));
+  Json errors;
+  for (auto& [code, count] : errors_) errors.add(code, count);
+
+  Json j;
+  j.add("type", "point").add("server", opt_.label).add("scenario", shape.name)
+      .add("rooms", shape.rooms).add("subs_per_room", shape.subs)
+      .add("mode", offered ? "open" : "closed");
+  if (offered) {
+    j.add("offered_dps", *offered, 0).add("offered_pubs_per_s", pub_rate, 1);
+  } else {
+    j.add_null("offered_dps").add("inflight_per_room", per_room);
+  }
+  j.add("delivered_dps", point.delivered_dps, 0)
+      .add("pubs_per_s", median(pubs_ps), 1)
+      .add("deliveries", deliveries)
+      .add("latency_us", latency)
+      .add("server_cpu_us_per_delivery", point.cpu_us, 3)
+      .add("server_cpu_pct", point.server_cpu_pct, 1)
+      .add("generator_cpu_pct", point.gen_cpu_pct, 1)
+      .add("other_cpu_pct", point.other_cpu_pct, 1)
+      .add("server_rss_kb", server_rss ? std::optional<double>(static_cast<double>(*server_rss))
+                                       : std::nullopt, 0)
+      .add("drained", drained)
+      .add("undelivered", expected_ > delivered_ ? expected_ - delivered_ : std::uint64_t{0})
+      .add("unacked", pubs_sent_ > acked_ + pub_errors_ ? pubs_sent_ - acked_ - pub_errors_
+                                                        : std::uint64_t{0})
+      .add("gaps", gaps - gaps_before).add("dups", dups - dups_before)
+      .add("disconnects", unexpected_closes_ - closes_before)
+      .add("errors", errors);
+  if (!offered) j.add("stalls", stalls_);
+  if (short_payloads_) j.add("short_payloads", short_payloads_);
+  print(j);
+  co_await sleep(0.5);
+}
+
+// ---- summary ---------------------------------------------------------------------------
+
+void Runner::print_summary() {
+  Json headline;
+  Json points;
+  Json max;
+  for (const Point& p : points_) {
+    std::string key = p.shape + "@" + (p.offered > 0 ? std::to_string(static_cast<long>(p.offered)) : "max");
+    Json v;
+    v.add("delivered_dps", p.delivered_dps, 0).add("cpu_us_per_delivery", p.cpu_us, 3)
+        .add("p50_us", p.p50, 1).add("p99_us", p.p99, 1).add("p999_us", p.p999, 1)
+        .add("server_cpu_pct", p.server_cpu_pct, 1).add("generator_cpu_pct", p.gen_cpu_pct, 1)
+        .add("other_cpu_pct", p.other_cpu_pct, 1);
+    points.add(key, v);
+    if (p.offered == 0) max.add(p.shape, p.delivered_dps, 0);
+    if (p.shape == "1x200" && p.offered == 50000) headline = v;
+  }
+  Json j;
+  j.add("type", "summary").add("server", opt_.label)
+      .add("headline_1x200_at_50k", headline)
+      .add("idle_bytes_per_connection", idle_bytes_per_conn_, 0)
+      .add("max_dps", max)
+      .add("points", points);
+  print(j);
+}
+
+// ---- connection events -----------------------------------------------------------------
+
+void Runner::on_ready(Connection&) {
+  --opening_;
+  ++ready_;
+  start_more();
+}
+
+void Runner::on_subscribed(Connection&) { ++subscribed_; }
+
+void Runner::on_ack(Connection& c, std::uint64_t) {
+  ++acked_;
+  expected_ += rooms_.empty() ? 0 : rooms_[c.room_index].members.size();
+}
+
+void Runner::on_msg(Connection&, const std::uint8_t* data, std::size_t n) {
+  ++delivered_;
+  if (n < 16) {
+    ++short_payloads_;
+    return;
+  }
+  std::int64_t sent;
+  std::memcpy(&sent, data, 8);
+  if (measuring_) latency_.record(now_ns() - sent);
+  if (closed_) {
+    std::uint32_t slot, counter;
+    std::memcpy(&slot, data + 8, 4);
+    std::memcpy(&counter, data + 12, 4);
+    if (slot >= slots_.size()) return;
+    Slot& s = slots_[slot];
+    Connection& publisher = *conns_[slot];
+    if (s.busy && s.counter == counter &&
+        ++s.received >= rooms_[publisher.room_index].members.size()) {
+      s.busy = false;
+      if (closed_running_ && publisher.state() == Connection::State::Subscribed) {
+        publish_from(publisher);
+      }
+    }
+  }
+}
+
+void Runner::on_error(Connection& c, std::string_view code) {
+  ++errors_[std::string(code)];
+  // A failed request of a subscribed connection is a failed publish: it gets no ack.
+  if (c.state() == Connection::State::Subscribed && code != "unparsable" && code != "disconnect") {
+    ++pub_errors_;
+  }
+}
+
+void Runner::on_closed(Connection&, Connection::State was, std::string_view why) {
+  switch (was) {
+    case Connection::State::Connecting:
+    case Connection::State::Joining:
+      --opening_;
+      ++setup_failed_;
+      last_setup_error_ = std::string(state_name(was)) + ": " + std::string(why);
+      start_more();
+      break;
+    case Connection::State::Closing:
+    case Connection::State::Closed:
+      break;
+    default:
+      ++unexpected_closes_;
+      ++errors_["closed while " + std::string(state_name(was)) + ": " + std::string(why)];
+  }
+}
+
+}  // namespace bench

@@ -1,0 +1,28 @@
+#pragma once
+#include "dialect.hpp"
+
+#include <msgpack.hpp>
+
+namespace bench {
+
+// Troupe's wire protocol (binary frames of concatenated MessagePack maps). The node `ws`
+// peer speaks the same subset, so it uses this dialect too.
+class TroupeDialect final : public Dialect {
+ public:
+  explicit TroupeDialect(std::string_view name) : name_(name) {}
+  std::string_view name() const override { return name_; }
+  std::string_view target() const override { return "/ws"; }
+  bool client_speaks_first() const override { return true; }
+
+  Outgoing connect(std::uint64_t id, std::string_view user) override;
+  Outgoing subscribe(std::uint64_t id, std::string_view room) override;
+  Outgoing publish(std::uint64_t id, std::string_view room, const std::uint8_t* data,
+                   std::size_t n) override;
+  bool parse(const char* data, std::size_t n, bool text, DialectSink& sink) override;
+
+ private:
+  std::string name_;
+  msgpack::zone zone_;  // reused for every frame: cleared, not reallocated
+};
+
+}  // namespace bench

@@ -1,0 +1,206 @@
+#include "client/blocking_client.hpp"
+
+#include <future>
+
+#include <boost/asio/post.hpp>
+
+namespace troupe::client {
+
+namespace {
+
+template <class T>
+T wait_for(std::future<Result<T>>& f, std::chrono::milliseconds timeout, const char* what) {
+  if (f.wait_for(timeout) != std::future_status::ready)
+    throw ClientError(Error{errc::timeout, std::string(what) + ": no reply in time"});
+  auto r = f.get();
+  if (!r.ok()) throw ClientError(r.error());
+  return std::move(r.value());
+}
+
+template <class T>
+std::pair<std::shared_ptr<std::promise<Result<T>>>, std::future<Result<T>>> make_promise() {
+  auto p = std::make_shared<std::promise<Result<T>>>();
+  auto f = p->get_future();
+  return {p, std::move(f)};
+}
+
+}  // namespace
+
+BlockingClient::BlockingClient(Options opts) : own_io_(std::make_unique<boost::asio::io_context>(1)) {
+  work_.emplace(own_io_->get_executor());
+  client_ = std::make_unique<Client>(own_io_->get_executor(), std::move(opts));
+  init();
+  thread_ = std::thread([io = own_io_.get()] { io->run(); });
+}
+
+BlockingClient::BlockingClient(boost::asio::any_io_executor ex, Options opts) {
+  client_ = std::make_unique<Client>(std::move(ex), std::move(opts));
+  init();
+}
+
+void BlockingClient::init() {
+  client_->on_state([this](const StateEvent& ev) {
+    std::lock_guard<std::mutex> l(m_);
+    current_ = ev.state;
+    states_.push_back(ev);
+    cv_.notify_all();
+  });
+  client_->on_error([this](const Error& e) {
+    std::lock_guard<std::mutex> l(m_);
+    errors_.push_back(e);
+  });
+}
+
+BlockingClient::~BlockingClient() {
+  bool live;
+  {
+    std::lock_guard<std::mutex> l(m_);
+    live = current_ != State::idle && current_ != State::closed;
+  }
+  if (live) {  // close gracefully, briefly
+    client_->close();
+    std::unique_lock<std::mutex> l(m_);
+    cv_.wait_for(l, std::chrono::seconds(2), [&] { return current_ == State::closed; });
+  }
+  client_.reset();  // no callback runs after this
+  if (own_io_) {
+    work_.reset();
+    // Give the posted close a moment on the I/O thread, then stop it.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    std::promise<void> flushed;
+    auto f = flushed.get_future();
+    boost::asio::post(*own_io_, [&flushed] { flushed.set_value(); });
+    f.wait_until(deadline);
+    own_io_->stop();
+    if (thread_.joinable()) thread_.join();
+  }
+}
+
+ConnectedInfo BlockingClient::connect(Duration timeout) {
+  client_->start();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock<std::mutex> l(m_);
+  for (;;) {
+    while (!states_.empty()) {
+      StateEvent ev = std::move(states_.front());
+      states_.pop_front();
+      if (ev.state == State::connected) return ev.info;
+      if (ev.state == State::closed)
+        throw ClientError(Error{errc::refused, "closed while connecting: " + ev.reason});
+    }
+    if (cv_.wait_until(l, deadline) == std::cv_status::timeout && states_.empty())
+      throw ClientError(Error{errc::timeout, "not connected in time"});
+  }
+}
+
+SubscribedEvent BlockingClient::subscribe(const std::string& room, Duration timeout) {
+  auto [p, f] = make_promise<SubscribedEvent>();
+  RoomHandlers h;
+  h.on_message = [this](const Message& m) {
+    std::lock_guard<std::mutex> l(m_);
+    messages_.push_back(m);
+    cv_.notify_all();
+  };
+  h.on_subscribed = [this](const SubscribedEvent& ev) {
+    std::lock_guard<std::mutex> l(m_);
+    subscribed_.push_back(ev);
+    cv_.notify_all();
+  };
+  h.on_error = [this](const Error& e) {
+    std::lock_guard<std::mutex> l(m_);
+    errors_.push_back(e);
+  };
+  client_->subscribe(room, std::move(h), [p = p](Result<SubscribedEvent> r) { p->set_value(std::move(r)); });
+  return wait_for(f, timeout, "subscribe");
+}
+
+void BlockingClient::unsubscribe(const std::string& room, Duration timeout) {
+  auto [p, f] = make_promise<Done>();
+  client_->unsubscribe(room, [p = p](Result<Done> r) { p->set_value(std::move(r)); });
+  wait_for(f, timeout, "unsubscribe");
+}
+
+Ack BlockingClient::publish(const std::string& room, const Value& data, Duration timeout) {
+  auto [p, f] = make_promise<Ack>();
+  client_->publish(room, data, [p = p](Result<Ack> r) { p->set_value(std::move(r)); });
+  return wait_for(f, timeout, "publish");
+}
+
+Ack BlockingClient::publish(const std::string& room, const Value& data, const std::string& key,
+                            Duration timeout) {
+  auto [p, f] = make_promise<Ack>();
+  client_->publish(room, data, key, [p = p](Result<Ack> r) { p->set_value(std::move(r)); });
+  return wait_for(f, timeout, "publish");
+}
+
+HistoryReply BlockingClient::history(const std::string& room, std::uint64_t since, std::uint32_t limit,
+                                     Duration timeout) {
+  auto [p, f] = make_promise<HistoryReply>();
+  client_->history(room, since, [p = p](Result<HistoryReply> r) { p->set_value(std::move(r)); }, limit);
+  return wait_for(f, timeout, "history");
+}
+
+void BlockingClient::ping(Duration timeout) {
+  auto [p, f] = make_promise<Done>();
+  client_->ping([p = p](Result<Done> r) { p->set_value(std::move(r)); });
+  wait_for(f, timeout, "ping");
+}
+
+void BlockingClient::close(Duration timeout) {
+  client_->close();
+  wait_state(State::closed, timeout);
+}
+
+template <class T>
+std::optional<T> BlockingClient::pop(std::deque<T>& q, Duration timeout) {
+  std::unique_lock<std::mutex> l(m_);
+  if (!cv_.wait_for(l, timeout, [&] { return !q.empty(); })) return std::nullopt;
+  T v = std::move(q.front());
+  q.pop_front();
+  return v;
+}
+
+std::optional<Message> BlockingClient::next_message(Duration timeout) { return pop(messages_, timeout); }
+
+std::vector<Message> BlockingClient::take_messages(std::size_t n, Duration timeout) {
+  std::unique_lock<std::mutex> l(m_);
+  if (!cv_.wait_for(l, timeout, [&] { return messages_.size() >= n; }))
+    throw ClientError(Error{errc::timeout, "expected " + std::to_string(n) + " messages, got " +
+                                               std::to_string(messages_.size())});
+  std::vector<Message> out(std::make_move_iterator(messages_.begin()),
+                           std::make_move_iterator(messages_.begin() + static_cast<long>(n)));
+  messages_.erase(messages_.begin(), messages_.begin() + static_cast<long>(n));
+  return out;
+}
+
+std::size_t BlockingClient::queued_messages() {
+  std::lock_guard<std::mutex> l(m_);
+  return messages_.size();
+}
+
+std::optional<SubscribedEvent> BlockingClient::next_subscribed(Duration timeout) {
+  return pop(subscribed_, timeout);
+}
+
+std::optional<StateEvent> BlockingClient::next_state(Duration timeout) { return pop(states_, timeout); }
+
+StateEvent BlockingClient::wait_state(State state, Duration timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock<std::mutex> l(m_);
+  for (;;) {
+    while (!states_.empty()) {
+      StateEvent ev = std::move(states_.front());
+      states_.pop_front();
+      if (ev.state == state) return ev;
+    }
+    if (cv_.wait_until(l, deadline) == std::cv_status::timeout && states_.empty())
+      throw ClientError(Error{errc::timeout, std::string("state ") + to_string(state) + " not reached in time"});
+  }
+}
+
+std::vector<Error> BlockingClient::errors() {
+  std::lock_guard<std::mutex> l(m_);
+  return errors_;
+}
+
+}  // namespace troupe::client

@@ -1,0 +1,24 @@
+#pragma once
+// Counters for /metrics and /health. Relaxed atomics: each is bumped once per event (per
+// publish, not per delivery) and read rarely.
+
+#include <atomic>
+#include <cstdint>
+
+namespace troupe::core {
+
+struct metrics {
+  std::atomic<std::int64_t> connections{0};          ///< open WebSocket connections
+  std::atomic<std::uint64_t> connections_total{0};   ///< accepted since start
+  std::atomic<std::int64_t> rooms{0};                ///< room actors alive
+  std::atomic<std::uint64_t> messages_published{0};  ///< sequenced messages
+  std::atomic<std::uint64_t> deliveries{0};          ///< pushes queued to subscribers
+  std::atomic<std::uint64_t> slow_consumers{0};      ///< connections cut with 4500
+  std::atomic<std::uint64_t> bad_requests{0};        ///< maps answered with an error
+
+  static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
+    counter.fetch_add(n, std::memory_order_relaxed);
+  }
+};
+
+} // namespace troupe::core

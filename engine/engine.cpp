@@ -1,0 +1,137 @@
+#include "engine/engine.hpp"
+
+#include <boost/asio/signal_set.hpp>
+#include <caf/all.hpp>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <future>
+#include <iostream>
+
+#include "actors/directory.hpp"
+#include "actors/messages.hpp"
+#include "core/history_log.hpp"
+#include "transport/listener.hpp"
+#include "transport/ws_session.hpp"
+
+namespace troupe::engine {
+
+namespace net = boost::asio;
+
+namespace {
+
+/// The bundled demo: `web/` next to the executable or one level up (the build tree).
+std::string default_web_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec)
+    return "web";
+  for (auto dir : {exe.parent_path() / "web", exe.parent_path().parent_path() / "web",
+                   exe.parent_path().parent_path() / "share" / "troupe" / "web"})
+    if (std::filesystem::exists(dir / "index.html", ec))
+      return dir.string();
+  return "web";
+}
+
+/// Each connection is a socket: let the engine use as many as the system allows.
+void raise_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+unsigned io_threads(unsigned requested) {
+  if (requested > 0)
+    return requested;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+} // namespace
+
+engine::engine(const options& options)
+    : options_(options), io_(static_cast<int>(io_threads(options.threads))),
+      work_(net::make_work_guard(io_)), caf_config_(std::make_unique<caf::actor_system_config>()) {
+  raise_file_limit();
+  // CAF's own threads only run timers and the rare scheduled actor: the hot actors run on
+  // the Asio threads. `sharing` sleeps when idle where work stealing would poll.
+  caf_config_->set("scheduler.policy", caf::atom("sharing"));
+  caf_config_->set("scheduler.max-threads", 1);
+  caf_ = std::make_unique<caf::actor_system>(*caf_config_);
+
+  auto& settings = context_.settings;
+  settings.max_frame = options.max_frame;
+  settings.queue_limit = options.queue_limit;
+  settings.ping = std::chrono::seconds(options.ping);
+  settings.web_dir = options.web.empty() ? default_web_dir() : options.web;
+
+  actors::directory_settings directory;
+  directory.room.history = options.history;
+  directory.room_idle = std::chrono::seconds(options.room_idle);
+
+  auto& services = context_.connection;
+  services.system = caf_.get();
+  services.metrics = &metrics_;
+  services.directory = actors::spawn_directory(*caf_, io_, directory, store_, metrics_);
+  services.limits.max_data = options.max_data;
+  services.ping_seconds = options.ping;
+  services.node_id = core::new_epoch().substr(0, 6);
+  services.next_client = &next_client_;
+  context_.metrics = &metrics_;
+}
+
+engine::~engine() {
+  if (!threads_.empty())
+    shutdown();
+}
+
+std::uint16_t engine::start() {
+  net::ip::tcp::endpoint endpoint(net::ip::make_address(options_.host), options_.port);
+  listener_ = std::make_shared<transport::listener>(io_, endpoint, context_);
+  listener_->run();
+  const unsigned count = io_threads(options_.threads);
+  for (unsigned i = 0; i < count; ++i)
+    threads_.emplace_back([this] { io_.run(); });
+  return listener_->local_endpoint().port();
+}
+
+void engine::run_until_signal() {
+  std::promise<int> signalled;
+  net::signal_set signals(io_, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int number) {
+    if (!ec)
+      signalled.set_value(number);
+  });
+  const int number = signalled.get_future().get();
+  std::cout << "troupe: signal " << number << ", shutting down" << std::endl;
+  shutdown();
+}
+
+void engine::shutdown() {
+  using namespace std::chrono_literals;
+  auto wait_until = [](auto done, std::chrono::milliseconds bound) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+  };
+  listener_->stop();
+  context_.sessions.for_each([](const std::shared_ptr<transport::ws_session>& session) {
+    session->close_from_anywhere(4503, "server shutting down", true);
+  });
+  // Clients answer our close frame; the close timeout bounds those that don't.
+  wait_until([&] { return context_.sessions.size() == 0; },
+             context_.settings.close_timeout + 1s);
+  caf::anon_send(context_.connection.directory, actors::stop_atom::value);
+  wait_until([&] { return metrics_.rooms.load() == 0; }, 5s);
+  work_.reset();
+  io_.stop();
+  for (auto& thread : threads_)
+    thread.join();
+  threads_.clear();
+  caf_.reset(); // joins CAF's threads before the io_context they post to goes away
+}
+
+} // namespace troupe::engine

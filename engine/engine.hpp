@@ -1,0 +1,53 @@
+#pragma once
+// The engine process: Asio threads for sockets and the hot actors, a small CAF actor
+// system for mailboxes and timers, the store, the directory of rooms, and the listener.
+
+#include <utility>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "core/memory_store.hpp"
+#include "core/metrics.hpp"
+#include "engine/options.hpp"
+#include "transport/server_context.hpp"
+
+namespace caf { class actor_system; class actor_system_config; }
+namespace troupe::transport { class listener; }
+
+namespace troupe::engine {
+
+class engine {
+public:
+  explicit engine(const options& options);
+  ~engine();
+
+  /// Binds the port and starts serving; returns the port actually bound.
+  std::uint16_t start();
+
+  /// Serves until SIGINT or SIGTERM, then shuts down: stops accepting, tells every client
+  /// `disconnect` 4503, lets rooms hand their state to the store, and returns.
+  void run_until_signal();
+
+private:
+  void shutdown();
+
+  options options_;
+  boost::asio::io_context io_;  // outlives everything that posts to it
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  core::metrics metrics_;
+  core::memory_store store_;
+  std::atomic<std::uint64_t> next_client_{1};
+  std::unique_ptr<caf::actor_system_config> caf_config_;
+  std::unique_ptr<caf::actor_system> caf_;
+  transport::server_context context_;
+  std::shared_ptr<transport::listener> listener_;
+  std::vector<std::thread> threads_;
+};
+
+} // namespace troupe::engine

@@ -1,0 +1,192 @@
+// troupe_chat: a command-line chat room.
+//
+//   troupe_chat --url ws://127.0.0.1:8080/ws --room lobby --name alice
+//
+// Prints the room's messages in order with their user, publishes every line read from
+// stdin, and tells what the connection is doing (reconnects, recovery). Messages are
+// published as {text: "<line>"}; messages from others are shown as their `text`, a plain
+// string as itself, anything else as MessagePack rendered as JSON.
+// Commands: /quit (or end of input) leaves; /ping measures a round trip.
+#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <future>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/program_options.hpp>
+
+#include "client/client.hpp"
+
+namespace po = boost::program_options;
+using namespace troupe::client;
+
+namespace {
+
+std::mutex out_m;
+
+template <class... A>
+void say(const A&... parts) {
+  std::lock_guard<std::mutex> l(out_m);
+  (std::cout << ... << parts) << std::endl;
+}
+
+std::string clock_of(std::int64_t ts_ms) {
+  std::time_t t = static_cast<std::time_t>(ts_ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+  return buf;
+}
+
+std::string text_of(const Value& v) {
+  if (auto s = v.str()) return std::string(*s);
+  if (v.type() == msgpack::type::MAP) {
+    MapView m(v.object());
+    if (auto t = m.str("text")) return std::string(*t);
+  }
+  return v.to_string();
+}
+
+void show(const Message& m) {
+  say(clock_of(m.ts), " #", m.seq, " ", m.user, ": ", text_of(m.data));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string url, room, name, token;
+  po::options_description desc("troupe_chat options");
+  desc.add_options()
+      ("help,h", "show this help")
+      ("url", po::value(&url)->default_value("ws://127.0.0.1:8080/ws"), "engine WebSocket URL")
+      ("room", po::value(&room)->default_value("lobby"), "room to join")
+      ("name", po::value(&name)->default_value(""), "your name (user id on an open engine)")
+      ("token", po::value(&token)->default_value(""), "connection token (JWT), if the engine needs one");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "troupe_chat: " << e.what() << "\n" << desc;
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc;
+    return 0;
+  }
+
+  Options opts;
+  opts.url = url;
+  opts.user = name;
+  opts.name = name;
+  opts.token = token;
+
+  boost::asio::io_context io(1);
+  auto work = boost::asio::make_work_guard(io);
+  Client client(io.get_executor(), opts);
+
+  std::promise<void> closed;
+  auto closed_f = closed.get_future();
+  bool quitting = false;    // touched on the client's strand only
+  bool closed_set = false;  // likewise
+
+  client.on_state([&](const StateEvent& ev) {
+    switch (ev.state) {
+      case State::connecting:
+        say("* connecting to ", url, ev.attempt ? " (attempt " + std::to_string(ev.attempt + 1) + ")" : "");
+        break;
+      case State::connected:
+        say("* connected as ", ev.info.user, " (connection ", ev.info.client, ")");
+        break;
+      case State::disconnected:
+        say("* disconnected", ev.close_code ? " (" + std::to_string(ev.close_code) + ")" : "",
+            ev.reason.empty() ? "" : ": " + ev.reason,
+            ev.retry_in.count() ? "; reconnecting in " + std::to_string(ev.retry_in.count()) + " ms" : "");
+        break;
+      case State::closed:
+        if (!quitting) say("* closed: ", ev.reason.empty() ? "by the server" : ev.reason);
+        if (!closed_set) {
+          closed_set = true;
+          closed.set_value();
+        }
+        break;
+      case State::idle:
+        break;
+    }
+  });
+  client.on_error([](const Error& e) { say("* error: ", e.code, e.reason.empty() ? "" : ": " + e.reason); });
+
+  RoomHandlers h;
+  h.on_message = [](const Message& m) { show(m); };
+  h.on_subscribed = [room](const SubscribedEvent& ev) {
+    switch (ev.kind) {
+      case SubscribeKind::initial:
+        say("* joined ", room, " (", ev.msgs.size(), " recent message", ev.msgs.size() == 1 ? "" : "s", ")");
+        for (const auto& m : ev.msgs) show(m);
+        break;
+      case SubscribeKind::recovered:
+        say("* back in ", room, ": recovered ", ev.msgs.size(), " missed message", ev.msgs.size() == 1 ? "" : "s");
+        break;
+      case SubscribeKind::rebuilt:
+        say("* back in ", room, ": missed messages could not be recovered (history lost); the latest ",
+            ev.msgs.size(), ":");
+        for (const auto& m : ev.msgs) show(m);
+        break;
+    }
+  };
+  h.on_error = [room](const Error& e) { say("* left ", room, ": ", e.code, " ", e.reason); };
+  client.subscribe(room, std::move(h), [room](Result<SubscribedEvent> r) {
+    if (!r.ok()) say("* cannot join ", room, ": ", r.error().code, " ", r.error().reason);
+  });
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int) {
+    if (ec) return;
+    say("* leaving");
+    std::fflush(stdout);
+    std::_Exit(0);  // stdin may be blocked in getline; the engine sees the connection drop
+  });
+
+  std::thread io_thread([&] { io.run(); });
+  client.start();
+
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line.empty()) continue;
+    if (line == "/quit") break;
+    if (line == "/ping") {
+      const auto t0 = std::chrono::steady_clock::now();
+      client.ping([t0](Result<Done> r) {
+        if (!r.ok()) return say("* ping: ", r.error().code);
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+        say("* pong in ", us.count(), " us");
+      });
+      continue;
+    }
+    std::map<std::string, std::string> data{{"text", line}};
+    client.publish(room, Value::from(data), [](Result<Ack> r) {
+      if (!r.ok()) say("* not sent: ", r.error().code, r.error().reason.empty() ? "" : " (" + r.error().reason + ")");
+    });
+  }
+
+  boost::asio::post(client.executor(), [&] { quitting = true; });
+  client.close();
+  closed_f.wait_for(std::chrono::seconds(3));
+  work.reset();
+  signals.cancel();
+  io.stop();
+  io_thread.join();
+  return 0;
+}

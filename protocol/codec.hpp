@@ -1,0 +1,76 @@
+#pragma once
+// MessagePack codec: frames from clients to typed requests, and the server's replies and
+// pushes to MessagePack maps. Pure functions: no I/O, no actors.
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "protocol/frame.hpp"
+#include "protocol/messages.hpp"
+
+namespace troupe::protocol {
+
+struct decode_limits {
+  std::size_t max_data = 64 * 1024; ///< encoded size of a `pub`'s `data`
+  std::size_t max_state = 1024;     ///< encoded size of a `pset`'s `state`
+  std::size_t max_depth = 32;       ///< nesting of arrays and maps in one map
+};
+
+/// Decodes every map of one frame, in order, appending one result per map. A map that is
+/// not a valid request becomes a decode_error; bytes that are not MessagePack end the frame
+/// with one decode_error for the rest.
+void decode_frame(std::string_view frame, const decode_limits& limits,
+                  std::vector<decoded>& out);
+
+/// A room name: 1..128 bytes of A-Z a-z 0-9 _ - : . @
+bool valid_room_name(std::string_view room) noexcept;
+
+/// The contract's maximum for `history`'s `limit`, and the count `subscribed` returns when
+/// it cannot recover.
+inline constexpr std::uint32_t max_history_limit = 1000;
+inline constexpr std::uint32_t resync_message_count = 100;
+
+// ---- server to client: each appends one map to the builder ----------------------------
+
+void encode_connected(frame_builder& out, request_id id, std::string_view client,
+                      std::string_view user, std::uint32_t ping_seconds);
+
+/// `msgs`: encoded `msg` maps (stored_message payloads), oldest first. `members` is the
+/// encoded presence array.
+void encode_subscribed(frame_builder& out, request_id id, std::string_view room,
+                       std::uint64_t seq, std::string_view epoch, bool recovered,
+                       const std::vector<std::string_view>& msgs, std::uint64_t pseq,
+                       std::string_view members);
+
+void encode_unsubscribed(frame_builder& out, request_id id, std::string_view room);
+
+void encode_ack(frame_builder& out, request_id id, std::string_view room, std::uint64_t seq);
+
+/// The `msg` push; the same map is what history and recovery hand out later.
+void encode_msg(frame_builder& out, std::string_view room, std::uint64_t seq,
+                std::string_view user, std::string_view data, std::uint64_t ts_ms,
+                std::string_view key);
+
+void encode_history(frame_builder& out, request_id id, std::string_view room,
+                    std::uint64_t seq, std::string_view epoch,
+                    const std::vector<std::string_view>& msgs);
+
+void encode_pong(frame_builder& out, request_id id);
+
+void encode_ok(frame_builder& out, request_id id);
+
+/// `id` 0 leaves the id out (the failed map had none).
+void encode_error(frame_builder& out, request_id id, error_code code, std::string_view reason);
+
+void encode_disconnect(frame_builder& out, std::uint16_t code, std::string_view reason,
+                       bool reconnect);
+
+/// One-shot helpers for a single map.
+template <class Encode> frame_ptr make_frame(Encode&& encode) {
+  frame_builder builder;
+  encode(builder);
+  return builder.finish();
+}
+
+} // namespace troupe::protocol

@@ -1,0 +1,150 @@
+#include "engine_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#ifndef TROUPE_BINARY
+#error "TROUPE_BINARY must name the engine executable"
+#endif
+
+namespace troupe::test {
+
+namespace {
+constexpr std::size_t kKeep = 256 * 1024;  // stdout tail kept for diagnostics
+constexpr std::string_view kListening = "listening on 127.0.0.1:";
+}  // namespace
+
+std::string EngineProcess::binary() { return TROUPE_BINARY; }
+
+EngineProcess::EngineProcess(std::vector<std::string> extra_args) : extra_(std::move(extra_args)) {}
+
+EngineProcess::~EngineProcess() {
+  if (pid_ > 0) stop();
+}
+
+void EngineProcess::start(int port, std::chrono::milliseconds timeout) {
+  if (pid_ > 0) throw std::logic_error("engine already running");
+  std::vector<std::string> args = {binary(), "--host", "127.0.0.1", "--port", std::to_string(port)};
+  args.insert(args.end(), extra_.begin(), extra_.end());
+
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  const pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
+    if (getppid() != parent) _exit(127);
+    dup2(fds[1], STDOUT_FILENO);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  pid_ = pid;
+  out_fd_ = fds[0];
+  {
+    std::lock_guard<std::mutex> l(m_);
+    out_.clear();
+  }
+
+  // Read stdout until the listening line, bounded.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string seen;
+  for (;;) {
+    auto pos = seen.find(kListening);
+    if (pos != std::string::npos) {
+      auto eol = seen.find('\n', pos);
+      if (eol != std::string::npos) {
+        port_ = std::stoi(seen.substr(pos + kListening.size(), eol - pos - kListening.size()));
+        break;
+      }
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      stop();
+      throw std::runtime_error("engine did not report listening in time; output: " + seen);
+    }
+    pollfd p{out_fd_, POLLIN, 0};
+    int n = poll(&p, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) continue;
+    char buf[4096];
+    ssize_t got = read(out_fd_, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      int status = stop();
+      throw std::runtime_error("engine exited before listening (status " + std::to_string(status) +
+                               "); output: " + seen);
+    }
+    seen.append(buf, static_cast<std::size_t>(got));
+  }
+  {
+    std::lock_guard<std::mutex> l(m_);
+    out_ = seen;
+  }
+  drainer_ = std::thread([this] { drain(); });
+}
+
+void EngineProcess::drain() {
+  char buf[4096];
+  for (;;) {
+    ssize_t got = read(out_fd_, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return;
+    std::lock_guard<std::mutex> l(m_);
+    out_.append(buf, static_cast<std::size_t>(got));
+    if (out_.size() > kKeep) out_.erase(0, out_.size() - kKeep);
+  }
+}
+
+std::string EngineProcess::output() {
+  std::lock_guard<std::mutex> l(m_);
+  return out_;
+}
+
+int EngineProcess::stop(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool done = false;
+  while (!done) {
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_ || (r < 0 && errno != EINTR)) {
+      done = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    // Polling a child's exit: there is no portable blocking wait with a timeout.
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!done) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+    status = -2;  // did not exit on SIGTERM in time
+  }
+  pid_ = -1;
+  if (drainer_.joinable()) drainer_.join();  // EOF once the process is gone
+  if (out_fd_ >= 0) close(out_fd_);
+  out_fd_ = -1;
+  return status;
+}
+
+void EngineProcess::restart() {
+  const int port = port_;
+  stop();
+  start(port);
+}
+
+}  // namespace troupe::test

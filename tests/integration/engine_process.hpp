@@ -1,0 +1,50 @@
+// Runs a real engine process for a test: spawns the `troupe` binary on 127.0.0.1 with a
+// free port (or a given one), waits (bounded) for its "listening on" line, and stops it
+// with SIGTERM (then SIGKILL) when done.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace troupe::test {
+
+class EngineProcess {
+ public:
+  explicit EngineProcess(std::vector<std::string> extra_args = {});
+  ~EngineProcess();
+  EngineProcess(const EngineProcess&) = delete;
+  EngineProcess& operator=(const EngineProcess&) = delete;
+
+  // Starts the engine (on `port`, or a free one if 0) and waits until it listens.
+  // Throws std::runtime_error if it does not within `timeout`.
+  void start(int port = 0, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // SIGTERM, up to `timeout` for it to exit, then SIGKILL. Returns the wait status.
+  int stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Stops it and starts it again on the same port (a memory-only engine loses its rooms).
+  void restart();
+
+  bool running() const { return pid_ > 0; }
+  int port() const { return port_; }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/ws"; }
+  // What the engine printed on stdout so far (the tail).
+  std::string output();
+  static std::string binary();
+
+ private:
+  void drain();
+
+  std::vector<std::string> extra_;
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int port_ = 0;
+  std::thread drainer_;
+  std::mutex m_;
+  std::string out_;
+};
+
+}  // namespace troupe::test

@@ -1,0 +1,188 @@
+#include "raw_ws.hpp"
+
+#include <stdexcept>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "client/decode.hpp"
+#include "client/map_writer.hpp"
+
+namespace troupe::test {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using boost::system::error_code;
+
+RawWs::RawWs(int port, int rcvbuf, std::chrono::milliseconds timeout) : ws_(io_) {
+  auto& sock = beast::get_lowest_layer(ws_).socket();
+  sock.open(net::ip::tcp::v4());
+  if (rcvbuf > 0) sock.set_option(net::socket_base::receive_buffer_size(rcvbuf));
+  bool done = false;
+  error_code result;
+  net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
+  sock.async_connect(ep, [&](error_code ec) {
+    result = ec;
+    done = true;
+  });
+  run(done, timeout, "connect");
+  if (result) throw std::runtime_error("connect: " + result.message());
+  ws_.read_message_max(64 * 1024 * 1024);
+  ws_.auto_fragment(false);
+  done = false;
+  ws_.async_handshake("127.0.0.1:" + std::to_string(port), "/ws", [&](error_code ec) {
+    result = ec;
+    done = true;
+  });
+  run(done, timeout, "handshake");
+  if (result) throw std::runtime_error("handshake: " + result.message());
+}
+
+RawWs::~RawWs() {
+  error_code ignored;
+  beast::get_lowest_layer(ws_).socket().close(ignored);
+}
+
+void RawWs::run(bool& done, std::chrono::milliseconds timeout, const char* what) {
+  io_.restart();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done && std::chrono::steady_clock::now() < deadline) {
+    io_.run_one_until(deadline);
+  }
+  if (!done) {
+    // Abort the operation and let its handler run, so nothing refers to this frame later.
+    error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    io_.restart();
+    while (!done) io_.run_one_for(std::chrono::seconds(1));
+    throw std::runtime_error(std::string(what) + ": timed out");
+  }
+}
+
+void RawWs::send_binary(const std::string& bytes, std::chrono::milliseconds timeout) {
+  ws_.binary(true);
+  bool done = false;
+  error_code result;
+  ws_.async_write(net::buffer(bytes), [&](error_code ec, std::size_t) {
+    result = ec;
+    done = true;
+  });
+  run(done, timeout, "write");
+  if (result) throw std::runtime_error("write: " + result.message());
+}
+
+void RawWs::send_text(const std::string& text, std::chrono::milliseconds timeout) {
+  ws_.text(true);
+  bool done = false;
+  error_code result;
+  ws_.async_write(net::buffer(text), [&](error_code ec, std::size_t) {
+    result = ec;
+    done = true;
+  });
+  run(done, timeout, "write");
+  ws_.binary(true);
+  if (result) throw std::runtime_error("write: " + result.message());
+}
+
+namespace {
+RawWs::Frame ending(error_code ec, const websocket::close_reason& r) {
+  RawWs::Frame f;
+  if (ec == websocket::error::closed) {
+    f.closed = true;
+    f.close_code = static_cast<std::uint16_t>(r.code);
+    f.close_reason = std::string(r.reason.c_str());
+  } else {
+    f.error = ec.message();
+  }
+  return f;
+}
+}  // namespace
+
+RawWs::Frame RawWs::read(std::chrono::milliseconds timeout) {
+  bool done = false;
+  error_code result;
+  buf_.clear();
+  ws_.async_read(buf_, [&](error_code ec, std::size_t) {
+    result = ec;
+    done = true;
+  });
+  run(done, timeout, "read");
+  if (result) return ending(result, ws_.reason());
+  Frame f;
+  f.text = ws_.got_text();
+  const auto d = buf_.cdata();
+  f.bytes.assign(static_cast<const char*>(d.data()), d.size());
+  f.decoded = client::split_frame(f.bytes, f.maps);
+  return f;
+}
+
+client::Reply RawWs::read_reply(std::uint64_t id, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) throw std::runtime_error("no reply with id " + std::to_string(id));
+    Frame f = read(left);
+    if (f.closed || !f.error.empty())
+      throw std::runtime_error("connection ended waiting for id " + std::to_string(id) + ": code " +
+                               std::to_string(f.close_code) + " " + f.close_reason + f.error);
+    for (auto& m : f.maps)
+      if (m.map().u64("id") == id) return m;
+  }
+}
+
+RawWs::Frame RawWs::read_until_closed(std::chrono::milliseconds timeout, std::size_t* frames,
+                                      std::vector<client::Reply>* maps) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) throw std::runtime_error("the connection did not end in time");
+    Frame f = read(left);
+    if (f.closed || !f.error.empty()) return f;
+    if (frames) ++*frames;
+    if (maps) maps->insert(maps->end(), f.maps.begin(), f.maps.end());
+  }
+}
+
+RawWs::Frame RawWs::send_and_expect_close(const std::string& bytes, std::chrono::milliseconds timeout) {
+  ws_.binary(true);
+  bool wrote = false, read_done = false;
+  error_code read_ec;
+  ws_.async_write(net::buffer(bytes), [&](error_code, std::size_t) { wrote = true; });
+  buf_.clear();
+  std::function<void()> read_next;
+  read_next = [&] {
+    ws_.async_read(buf_, [&](error_code ec, std::size_t) {
+      if (!ec) {
+        buf_.clear();
+        return read_next();
+      }
+      read_ec = ec;
+      read_done = true;
+    });
+  };
+  read_next();
+  bool both = false;
+  io_.restart();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!(read_done && wrote) && std::chrono::steady_clock::now() < deadline) io_.run_one_until(deadline);
+  both = read_done && wrote;
+  if (!both) {
+    error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    io_.restart();
+    while (!(read_done && wrote)) io_.run_one_for(std::chrono::seconds(1));
+    if (!read_done) throw std::runtime_error("the connection did not end in time");
+  }
+  return ending(read_ec, ws_.reason());
+}
+
+client::Reply RawWs::hello(const std::string& user, std::chrono::milliseconds timeout) {
+  const auto id = next_id();
+  client::MapWriter w("connect");
+  w.u64("id", id).str("user", user);
+  send_binary(w.finish(), timeout);
+  return read_reply(id, timeout);
+}
+
+}  // namespace troupe::test

@@ -1,0 +1,66 @@
+// A bare WebSocket connection for tests that send what no client library would: text
+// frames, oversized frames, garbage, or that stop reading. Every operation is bounded.
+#pragma once
+
+#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include "client/reply.hpp"
+
+namespace troupe::test {
+
+using namespace std::chrono_literals;
+
+class RawWs {
+ public:
+  struct Frame {
+    bool closed = false;         // the server closed the connection (see close_code)
+    std::uint16_t close_code = 0;
+    std::string close_reason;
+    std::string error;           // a transport error (reset, timeout…), if any
+    bool text = false;
+    std::string bytes;
+    std::vector<client::Reply> maps;
+    bool decoded = true;         // every byte was MessagePack
+  };
+
+  // TCP connect + WebSocket handshake. `rcvbuf` > 0 shrinks the socket's receive buffer.
+  explicit RawWs(int port, int rcvbuf = 0, std::chrono::milliseconds timeout = 10s);
+  ~RawWs();
+
+  void send_binary(const std::string& bytes, std::chrono::milliseconds timeout = 10s);
+  void send_text(const std::string& text, std::chrono::milliseconds timeout = 10s);
+  // The next frame (or the close / an error).
+  Frame read(std::chrono::milliseconds timeout = 10s);
+  // Reads until a map with this id arrives; its frame's other maps are dropped.
+  client::Reply read_reply(std::uint64_t id, std::chrono::milliseconds timeout = 10s);
+  // Reads (and drops) everything until the connection ends; returns the ending.
+  Frame read_until_closed(std::chrono::milliseconds timeout = 10s, std::size_t* frames = nullptr,
+                          std::vector<client::Reply>* maps = nullptr);
+  // Writes a frame while reading: for a frame the server refuses mid-way. Returns the ending.
+  Frame send_and_expect_close(const std::string& bytes, std::chrono::milliseconds timeout = 10s);
+
+  // `connect` with this user; returns the `connected` reply.
+  client::Reply hello(const std::string& user = "raw", std::chrono::milliseconds timeout = 10s);
+  // A request map `{t, id, …}` built by `fields`; returns the reply with that id.
+  std::uint64_t next_id() { return ++last_id_; }
+
+ private:
+  void run(bool& done, std::chrono::milliseconds timeout, const char* what);
+
+  boost::asio::io_context io_;
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::flat_buffer buf_;
+  std::uint64_t last_id_ = 1000;
+};
+
+}  // namespace troupe::test

@@ -1,0 +1,73 @@
+// Shared pieces of the integration tests.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/blocking_client.hpp"
+#include "engine_process.hpp"
+
+namespace troupe::test {
+
+using namespace std::chrono_literals;
+using client::BlockingClient;
+using client::Message;
+using client::Value;
+
+// Options for a client of `engine`: quick reconnects so tests stay short.
+inline client::Options options_for(const EngineProcess& engine, const std::string& user) {
+  client::Options o;
+  o.url = engine.url();
+  o.user = user;
+  o.name = user;
+  o.backoff.initial = 20ms;
+  o.backoff.max = 300ms;
+  o.request_timeout = 10s;
+  o.connect_timeout = 5s;
+  return o;
+}
+
+inline std::unique_ptr<BlockingClient> connected_client(const EngineProcess& engine, const std::string& user) {
+  auto c = std::make_unique<BlockingClient>(options_for(engine, user));
+  c->connect();
+  return c;
+}
+
+inline std::string text_of(const Message& m) { return std::string(m.data.str().value_or("<not a string>")); }
+
+inline std::vector<std::uint64_t> seqs_of(const std::vector<Message>& ms) {
+  std::vector<std::uint64_t> v;
+  for (const auto& m : ms) v.push_back(m.seq);
+  return v;
+}
+
+inline std::vector<std::uint64_t> seq_range(std::uint64_t from, std::uint64_t to) {
+  std::vector<std::uint64_t> v;
+  for (auto i = from; i <= to; ++i) v.push_back(i);
+  return v;
+}
+
+// A test with one engine of its own, started with extra_args().
+class EngineTest : public ::testing::Test {
+ protected:
+  virtual std::vector<std::string> extra_args() const { return {}; }
+  void SetUp() override {
+    engine_ = std::make_unique<EngineProcess>(extra_args());
+    engine_->start();
+  }
+  void TearDown() override {
+    if (::testing::Test::HasFailure() && engine_) {
+      std::cerr << "--- engine stdout (tail) ---\n" << engine_->output() << "\n---\n";
+    }
+    engine_.reset();
+  }
+  EngineProcess& engine() { return *engine_; }
+  std::unique_ptr<BlockingClient> client(const std::string& user) { return connected_client(*engine_, user); }
+
+  std::unique_ptr<EngineProcess> engine_;
+};
+
+}  // namespace troupe::test

@@ -1,0 +1,181 @@
+#include "transport/http_session.hpp"
+
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <sstream>
+
+#include "core/metrics.hpp"
+#include "transport/ws_session.hpp"
+
+namespace troupe::transport {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+constexpr std::size_t max_request_body = 64 * 1024;
+constexpr auto request_timeout = std::chrono::seconds(10);
+
+std::string_view mime_type(std::string_view path) {
+  const auto dot = path.rfind('.');
+  const auto ext = dot == std::string_view::npos ? std::string_view() : path.substr(dot);
+  if (ext == ".html") return "text/html; charset=utf-8";
+  if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
+  if (ext == ".css") return "text/css; charset=utf-8";
+  if (ext == ".json") return "application/json";
+  if (ext == ".svg") return "image/svg+xml";
+  if (ext == ".png") return "image/png";
+  if (ext == ".ico") return "image/x-icon";
+  if (ext == ".d.ts" || ext == ".ts") return "text/plain; charset=utf-8";
+  return "application/octet-stream";
+}
+
+http::response<http::string_body> text_response(const http::request<http::string_body>& request,
+                                                http::status status, std::string_view type,
+                                                std::string body) {
+  http::response<http::string_body> response{status, request.version()};
+  response.set(http::field::server, "troupe");
+  response.set(http::field::content_type, type);
+  response.keep_alive(request.keep_alive());
+  response.body() = std::move(body);
+  response.prepare_payload();
+  return response;
+}
+
+http::response<http::string_body> json_error(const http::request<http::string_body>& request,
+                                             http::status status, std::string_view code,
+                                             std::string_view reason) {
+  std::string body = "{\"error\":\"" + std::string(code) + "\",\"reason\":\"" +
+                     std::string(reason) + "\"}";
+  return text_response(request, status, "application/json", std::move(body));
+}
+
+std::string health_json(const server_context& context) {
+  const auto& m = *context.metrics;
+  const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::steady_clock::now() - context.started)
+                          .count();
+  std::ostringstream out;
+  out << "{\"status\":\"ok\",\"connections\":" << m.connections.load()
+      << ",\"rooms\":" << m.rooms.load() << ",\"uptime_s\":" << uptime << "}";
+  return out.str();
+}
+
+std::string metrics_text(const server_context& context) {
+  const auto& m = *context.metrics;
+  std::ostringstream out;
+  auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
+        << name << ' ' << value << '\n';
+  };
+  metric("troupe_connections", "gauge", "Open WebSocket connections.", m.connections.load());
+  metric("troupe_connections_total", "counter", "WebSocket connections accepted.",
+         m.connections_total.load());
+  metric("troupe_rooms", "gauge", "Room actors in memory.", m.rooms.load());
+  metric("troupe_messages_published_total", "counter", "Messages sequenced into rooms.",
+         m.messages_published.load());
+  metric("troupe_deliveries_total", "counter", "Messages queued to subscribers.",
+         m.deliveries.load());
+  metric("troupe_slow_consumers_total", "counter", "Connections closed with 4500.",
+         m.slow_consumers.load());
+  metric("troupe_bad_requests_total", "counter", "Requests answered with an error.",
+         m.bad_requests.load());
+  return out.str();
+}
+
+} // namespace
+
+http_session::http_session(net::ip::tcp::socket socket, strand_type strand,
+                           server_context& context)
+    : context_(context), strand_(std::move(strand)), stream_(std::move(socket)) {}
+
+void http_session::run() {
+  net::dispatch(strand_, [self = shared_from_this()] { self->do_read(); });
+}
+
+void http_session::do_read() {
+  parser_.emplace();
+  parser_->body_limit(max_request_body);
+  stream_.expires_after(request_timeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   net::bind_executor(strand_, [self = shared_from_this()](
+                                                   error_code ec, std::size_t bytes) {
+                     self->on_read(ec, bytes);
+                   }));
+}
+
+void http_session::on_read(error_code ec, std::size_t) {
+  if (ec == http::error::body_limit) {
+    auto request = parser_->get();
+    request.keep_alive(false);
+    return do_write(json_error(request, http::status::payload_too_large, "too_large",
+                               "request body too large"));
+  }
+  if (ec) {
+    error_code ignored;
+    stream_.socket().shutdown(net::socket_base::shutdown_both, ignored);
+    return;
+  }
+  auto request = parser_->release();
+  const std::string_view target = request.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+
+  if (beast::websocket::is_upgrade(request)) {
+    if (path != "/ws")
+      return do_write(json_error(request, http::status::not_found, "not_found",
+                                 "WebSockets are served at /ws"));
+    stream_.expires_never();
+    auto session = std::make_shared<ws_session>(stream_.release_socket(), strand_, context_);
+    session->run(std::move(request));
+    return;
+  }
+  if (request.method() != http::verb::get && request.method() != http::verb::head)
+    return do_write(json_error(request, http::status::not_found, "not_found", "no such route"));
+  if (path == "/health")
+    return do_write(text_response(request, http::status::ok, "application/json",
+                                  health_json(context_)));
+  if (path == "/metrics")
+    return do_write(text_response(request, http::status::ok,
+                                  "text/plain; version=0.0.4; charset=utf-8",
+                                  metrics_text(context_)));
+
+  // Static files of the demo; nothing outside the web directory.
+  std::string file(path == "/" ? "/index.html" : path);
+  if (file.find("..") != std::string::npos || context_.settings.web_dir.empty())
+    return do_write(json_error(request, http::status::not_found, "not_found", "no such file"));
+  http::file_body::value_type body;
+  body.open((context_.settings.web_dir + file).c_str(), beast::file_mode::scan, ec);
+  if (ec)
+    return do_write(json_error(request, http::status::not_found, "not_found", "no such file"));
+  http::response<http::file_body> response{std::piecewise_construct,
+                                           std::make_tuple(std::move(body)),
+                                           std::make_tuple(http::status::ok, request.version())};
+  response.set(http::field::server, "troupe");
+  response.set(http::field::content_type, mime_type(file));
+  response.keep_alive(request.keep_alive());
+  response.prepare_payload();
+  do_write(std::move(response));
+}
+
+template <class Response> void http_session::do_write(Response&& response) {
+  auto shared = std::make_shared<std::decay_t<Response>>(std::forward<Response>(response));
+  const bool keep_alive = shared->keep_alive();
+  http::async_write(stream_, *shared,
+                    net::bind_executor(strand_, [self = shared_from_this(), shared, keep_alive](
+                                                    error_code ec, std::size_t) {
+                      self->on_write(keep_alive, ec);
+                    }));
+}
+
+void http_session::on_write(bool keep_alive, error_code ec) {
+  if (ec || !keep_alive) {
+    error_code ignored;
+    stream_.socket().shutdown(net::socket_base::shutdown_send, ignored);
+    return;
+  }
+  do_read();
+}
+
+} // namespace troupe::transport

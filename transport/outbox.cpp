@@ -1,0 +1,196 @@
+#include "transport/outbox.hpp"
+
+#include <boost/asio/post.hpp>
+
+namespace troupe::transport {
+
+namespace {
+// One writev takes at most this many frames; the rest go in the next call of the loop.
+constexpr std::size_t max_gather = 64;
+} // namespace
+
+outbox::outbox(net::ip::tcp::socket socket, strand_type strand, std::size_t byte_limit)
+    : socket_(std::move(socket)), strand_(std::move(strand)), byte_limit_(byte_limit) {
+  error_code ignored;
+  socket_.non_blocking(true, ignored); // writes are tried right away, never block
+  socket_.set_option(net::ip::tcp::no_delay(true), ignored);
+  gather_.reserve(max_gather);
+}
+
+void outbox::send(protocol::frame_ptr frame) {
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_ || overflowed_)
+      return;
+    queued_bytes_ += frame->size();
+    incoming_.push_back(std::move(frame));
+    if (queued_bytes_ > byte_limit_)
+      overflowed_ = true; // reported by the flush, on the strand
+    if (flush_posted_)
+      return;
+    flush_posted_ = true;
+  }
+  net::post(strand_, [self = shared_from_this()] { self->flush(); });
+}
+
+void outbox::send_urgent(protocol::frame_ptr frame, write_completion done) {
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) {
+      if (done)
+        net::post(strand_, [done = std::move(done)]() mutable {
+          done(net::error::operation_aborted, 0);
+        });
+      return;
+    }
+    queued_bytes_ += frame->size();
+  }
+  take_incoming(); // keep the order of what was sent before
+  writing_.push_back({std::move(frame), std::move(done)});
+  write_queued();
+}
+
+void outbox::take_incoming() {
+  std::lock_guard lock(mutex_);
+  for (auto& frame : incoming_)
+    writing_.push_back({std::move(frame), {}});
+  incoming_.clear();
+}
+
+void outbox::flush() {
+  bool report_overflow = false;
+  {
+    std::lock_guard lock(mutex_);
+    flush_posted_ = false;
+    report_overflow = overflowed_ && on_overflow_;
+  }
+  take_incoming();
+  if (report_overflow) {
+    auto handler = std::move(on_overflow_);
+    on_overflow_ = nullptr;
+    handler();
+  }
+  write_queued();
+}
+
+void outbox::write_queued() {
+  while (!writing_.empty() && !waiting_for_socket_) {
+    gather_.clear();
+    for (auto& e : writing_) {
+      if (gather_.size() == max_gather)
+        break;
+      auto bytes = e.frame->wire();
+      if (gather_.empty())
+        bytes.remove_prefix(written_of_front_);
+      gather_.emplace_back(bytes.data(), bytes.size());
+    }
+    error_code ec;
+    const std::size_t written = socket_.write_some(gather_, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      waiting_for_socket_ = true;
+      socket_.async_wait(net::socket_base::wait_write,
+                         [self = shared_from_this()](error_code wait_error) {
+                           self->waiting_for_socket_ = false;
+                           if (wait_error)
+                             self->fail(wait_error);
+                           else
+                             self->write_queued();
+                         });
+      return;
+    }
+    if (ec) {
+      fail(ec);
+      return;
+    }
+    consume(written);
+  }
+  check_drained();
+}
+
+void outbox::consume(std::size_t bytes) {
+  {
+    std::lock_guard lock(mutex_);
+    queued_bytes_ -= bytes;
+  }
+  while (bytes > 0) {
+    auto& front = writing_.front();
+    const std::size_t left = front.frame->size() - written_of_front_;
+    if (bytes < left) {
+      written_of_front_ += bytes;
+      return;
+    }
+    bytes -= left;
+    written_of_front_ = 0;
+    if (front.done)
+      net::post(strand_, [done = std::move(front.done), size = front.frame->size()]() mutable {
+        done(error_code{}, size);
+      });
+    writing_.pop_front();
+  }
+}
+
+void outbox::discard_pending() {
+  std::lock_guard lock(mutex_);
+  incoming_.clear();
+  std::deque<entry> kept;
+  for (std::size_t i = 0; i < writing_.size(); ++i) {
+    const bool started = i == 0 && written_of_front_ > 0;
+    if (started || writing_[i].done)
+      kept.push_back(std::move(writing_[i]));
+  }
+  writing_ = std::move(kept);
+  queued_bytes_ = 0;
+  for (auto& e : writing_)
+    queued_bytes_ += e.frame->size();
+  queued_bytes_ -= written_of_front_;
+}
+
+void outbox::when_drained(write_completion done) {
+  drained_handlers_.push_back(std::move(done));
+  take_incoming();
+  write_queued();
+}
+
+void outbox::check_drained() {
+  if (!writing_.empty() || drained_handlers_.empty())
+    return;
+  {
+    std::lock_guard lock(mutex_);
+    if (!incoming_.empty())
+      return; // a flush is posted and will come back here
+  }
+  for (auto& handler : std::exchange(drained_handlers_, {}))
+    net::post(strand_, [handler = std::move(handler)]() mutable { handler(error_code{}, 0); });
+}
+
+void outbox::fail(error_code ec) {
+  close();
+  for (auto& e : writing_)
+    if (e.done)
+      net::post(strand_, [done = std::move(e.done), ec]() mutable { done(ec, 0); });
+  writing_.clear();
+  written_of_front_ = 0;
+  for (auto& handler : std::exchange(drained_handlers_, {}))
+    net::post(strand_, [handler = std::move(handler), ec]() mutable { handler(ec, 0); });
+}
+
+void outbox::close() {
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_)
+      return;
+    closed_ = true;
+    incoming_.clear();
+    queued_bytes_ = 0;
+  }
+  error_code ignored;
+  socket_.shutdown(net::socket_base::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+std::size_t outbox::queued_bytes() const {
+  std::lock_guard lock(mutex_);
+  return queued_bytes_;
+}
+
+} // namespace troupe::transport

@@ -1,0 +1,124 @@
+#pragma once
+// The write side of one connection: every byte to its socket passes through here in
+// order, our frames and Beast's own (handshake, pong, close) alike, so they never
+// interleave.
+//
+// Rooms on other strands append shared broadcast frames; the first append after a flush
+// posts one flush to the connection's strand, which writes everything queued with one
+// non-blocking gather write (uWebSockets' cork) and waits for writability only for what
+// the socket did not take. Past `byte_limit` queued bytes the connection is a slow
+// consumer: further frames are dropped and the owner is told, to cut it (4500).
+
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "transport/frame_sink.hpp"
+
+namespace troupe::transport {
+
+namespace net = boost::asio;
+using error_code = boost::system::error_code;
+using strand_type = net::strand<net::io_context::executor_type>;
+
+/// A move-only callback for a write that completes once its bytes reached the socket.
+class write_completion {
+public:
+  write_completion() = default;
+  template <class Handler>
+  explicit write_completion(Handler&& handler)
+      : impl_(std::make_unique<model<std::decay_t<Handler>>>(std::forward<Handler>(handler))) {}
+
+  explicit operator bool() const noexcept { return impl_ != nullptr; }
+  void operator()(error_code ec, std::size_t bytes) {
+    auto impl = std::move(impl_);
+    impl->invoke(ec, bytes);
+  }
+
+private:
+  struct concept_t {
+    virtual ~concept_t() = default;
+    virtual void invoke(error_code, std::size_t) = 0;
+  };
+  template <class Handler> struct model final : concept_t {
+    explicit model(Handler&& h) : handler(std::move(h)) {}
+    explicit model(const Handler& h) : handler(h) {}
+    void invoke(error_code ec, std::size_t bytes) override { std::move(handler)(ec, bytes); }
+    Handler handler;
+  };
+  std::unique_ptr<concept_t> impl_;
+};
+
+class outbox final : public frame_sink, public std::enable_shared_from_this<outbox> {
+public:
+  /// `socket` must use `strand` as its executor.
+  outbox(net::ip::tcp::socket socket, strand_type strand, std::size_t byte_limit);
+
+  // Any thread ------------------------------------------------------------------------
+  void send(protocol::frame_ptr frame) override;
+
+  // On the strand ---------------------------------------------------------------------
+  /// Queues a frame that bypasses the byte limit (control frames, the last words to a
+  /// slow consumer) and calls `done` once it is written, or failed.
+  void send_urgent(protocol::frame_ptr frame, write_completion done = {});
+
+  /// Called once, on the strand, when the queue first exceeds its byte limit.
+  void on_overflow(std::function<void()> handler) { on_overflow_ = std::move(handler); }
+
+  /// Drops queued frames that have not started going out (a slow consumer is being cut:
+  /// it recovers them by `since`). A partly written frame is finished.
+  void discard_pending();
+
+  /// Calls `done` once everything queued so far is written (or writing failed).
+  void when_drained(write_completion done);
+
+  /// Stops writing and closes the socket. Further frames are dropped.
+  void close();
+
+  net::ip::tcp::socket& socket() noexcept { return socket_; }
+  const strand_type& strand() const noexcept { return strand_; }
+  std::size_t queued_bytes() const;
+
+private:
+  struct entry {
+    protocol::frame_ptr frame;
+    write_completion done;
+  };
+
+  void flush();
+  void write_queued();
+  void consume(std::size_t bytes);
+  void fail(error_code ec);
+  void check_drained();
+  void take_incoming();
+
+  net::ip::tcp::socket socket_;
+  strand_type strand_;
+  const std::size_t byte_limit_;
+
+  // Shared with senders on other threads.
+  mutable std::mutex mutex_;
+  std::vector<protocol::frame_ptr> incoming_;
+  std::size_t queued_bytes_ = 0;  // incoming_ and writing_, not yet handed to the kernel
+  bool flush_posted_ = false;
+  bool overflowed_ = false;
+  bool closed_ = false;
+
+  // Strand only.
+  std::deque<entry> writing_;
+  std::size_t written_of_front_ = 0;
+  bool waiting_for_socket_ = false;
+  std::vector<net::const_buffer> gather_;
+  std::function<void()> on_overflow_;
+  std::vector<write_completion> drained_handlers_;
+};
+
+} // namespace troupe::transport

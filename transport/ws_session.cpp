@@ -1,0 +1,171 @@
+#include "transport/ws_session.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "core/metrics.hpp"
+#include "protocol/codec.hpp"
+
+namespace troupe::transport {
+
+namespace websocket = boost::beast::websocket;
+
+void session_registry::add(const std::shared_ptr<ws_session>& session) {
+  std::lock_guard lock(mutex_);
+  sessions_.emplace(session.get(), session);
+}
+
+void session_registry::remove(const ws_session* session) {
+  std::lock_guard lock(mutex_);
+  sessions_.erase(session);
+}
+
+std::size_t session_registry::size() const {
+  std::lock_guard lock(mutex_);
+  return sessions_.size();
+}
+
+void session_registry::for_each(
+    const std::function<void(const std::shared_ptr<ws_session>&)>& visit) const {
+  std::vector<std::shared_ptr<ws_session>> live;
+  {
+    std::lock_guard lock(mutex_);
+    live.reserve(sessions_.size());
+    for (auto& [key, weak] : sessions_)
+      if (auto session = weak.lock())
+        live.push_back(std::move(session));
+  }
+  for (auto& session : live)
+    visit(session);
+}
+
+ws_session::ws_session(net::ip::tcp::socket socket, strand_type strand, server_context& context)
+    : context_(context),
+      ws_(std::make_shared<outbox>(std::move(socket), strand, context.settings.queue_limit)),
+      timer_(strand), accepted_at_(outbox_stream::clock::now()), last_ping_(accepted_at_) {
+  context_.metrics->connections.fetch_add(1, std::memory_order_relaxed);
+  core::metrics::add(context_.metrics->connections_total);
+}
+
+ws_session::~ws_session() {
+  context_.metrics->connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ws_session::run(boost::beast::http::request<boost::beast::http::string_body> request) {
+  context_.sessions.add(shared_from_this());
+  ws_.read_message_max(context_.settings.max_frame);
+  ws_.auto_fragment(false);
+  ws_.binary(true);
+  websocket::stream_base::timeout timeouts;
+  timeouts.handshake_timeout = context_.settings.close_timeout; // also bounds close
+  timeouts.idle_timeout = websocket::stream_base::none();       // our own pings do this
+  timeouts.keep_alive_pings = false;
+  ws_.set_option(timeouts);
+  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
+    response.set(boost::beast::http::field::server, "troupe");
+  }));
+  ws_.async_accept(request, [self = shared_from_this()](error_code ec) { self->on_accept(ec); });
+}
+
+void ws_session::on_accept(error_code ec) {
+  if (ec)
+    return finish();
+  auto& box = ws_.next_layer().box();
+  box.on_overflow([weak = weak_from_this()] {
+    if (auto self = weak.lock())
+      self->on_overflow();
+  });
+  connection_ = std::make_unique<actors::connection>(context_.connection, *this,
+                                                     ws_.next_layer().shared_box(),
+                                                     box.strand());
+  arm_timer();
+  do_read();
+}
+
+void ws_session::do_read() {
+  ws_.async_read(buffer_, [self = shared_from_this()](error_code ec, std::size_t bytes) {
+    self->on_read(ec, bytes);
+  });
+}
+
+void ws_session::on_read(error_code ec, std::size_t) {
+  if (ec)
+    return finish(); // closed by either side, too large (Beast closed with 1009), or lost
+  if (!closing_) {
+    if (!ws_.got_binary()) {
+      close(1003, "binary frames only", false);
+    } else {
+      const auto data = buffer_.cdata();
+      connection_->on_frame(
+          std::string_view(static_cast<const char*>(data.data()), data.size()));
+    }
+  }
+  buffer_.consume(buffer_.size());
+  // An idle connection should not keep the capacity of its largest message.
+  if (buffer_.capacity() > 64 * 1024)
+    buffer_.shrink_to_fit();
+  do_read(); // also while closing: the peer's close frame arrives through a read
+}
+
+void ws_session::arm_timer() {
+  const auto ping = context_.settings.ping;
+  auto next = std::min(last_ping_ + ping, ws_.next_layer().last_read() + 2 * ping);
+  if (!connection_->connected())
+    next = std::min(next, accepted_at_ + context_.settings.connect_timeout);
+  timer_.expires_at(next);
+  timer_.async_wait([self = shared_from_this()](error_code ec) { self->on_timer(ec); });
+}
+
+void ws_session::on_timer(error_code ec) {
+  if (ec || finished_ || closing_)
+    return;
+  const auto now = outbox_stream::clock::now();
+  const auto ping = context_.settings.ping;
+  if (!connection_->connected() && now - accepted_at_ >= context_.settings.connect_timeout)
+    return close(4401, "no connect in time", false);
+  if (now - ws_.next_layer().last_read() >= 2 * ping)
+    return close(4408, "ping timeout", true);
+  if (now - last_ping_ >= ping) {
+    static const protocol::frame_ptr ping_frame = protocol::make_ping_frame();
+    ws_.next_layer().box().send(ping_frame);
+    last_ping_ = now;
+  }
+  arm_timer();
+}
+
+void ws_session::on_overflow() {
+  core::metrics::add(context_.metrics->slow_consumers);
+  ws_.next_layer().box().discard_pending(); // the client recovers them with `since`
+  close(4500, "slow consumer", true);
+}
+
+void ws_session::close(std::uint16_t code, std::string_view reason, bool reconnect) {
+  if (closing_ || finished_)
+    return;
+  closing_ = true;
+  timer_.cancel();
+  ws_.next_layer().box().send_urgent(protocol::make_frame([&](protocol::frame_builder& out) {
+    protocol::encode_disconnect(out, code, reason, reconnect);
+  }));
+  ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason),
+                  [self = shared_from_this()](error_code) {
+                    // The read loop ends with the peer's answer or the close timeout.
+                  });
+}
+
+void ws_session::close_from_anywhere(std::uint16_t code, std::string reason, bool reconnect) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason),
+                                 reconnect] { self->close(code, reason, reconnect); });
+}
+
+void ws_session::finish() {
+  if (finished_)
+    return;
+  finished_ = true;
+  timer_.cancel();
+  connection_.reset(); // leaves its rooms
+  ws_.next_layer().box().close();
+  context_.sessions.remove(this);
+}
+
+} // namespace troupe::transport
