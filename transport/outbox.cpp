@@ -22,10 +22,14 @@ void outbox::send(protocol::frame_ptr frame) {
     std::lock_guard lock(mutex_);
     if (closed_ || overflowed_)
       return;
-    queued_bytes_ += frame->size();
-    incoming_.push_back(std::move(frame));
-    if (queued_bytes_ > byte_limit_)
+    // The peer is a slow consumer when what waits *before* this frame is over the limit: a
+    // single large reply (a recovery, a history page) never trips it on its own.
+    if (queued_bytes_ > byte_limit_) {
       overflowed_ = true; // reported by the flush, on the strand
+    } else {
+      queued_bytes_ += frame->size();
+      incoming_.push_back(std::move(frame));
+    }
     if (flush_posted_)
       return;
     flush_posted_ = true;
