@@ -42,10 +42,13 @@ void connection::on_frame(std::string_view payload) {
   for (auto& item : decoded_) {
     if (closing_)
       break;
-    if (!connected_ && !std::holds_alternative<protocol::request>(item)) {
-      closing_ = true;
-      peer_.close(4401, "the first message must be a valid connect", false);
-      break;
+    if (!connected_) {
+      auto* request = std::get_if<protocol::request>(&item);
+      if (!request || !std::holds_alternative<protocol::connect_request>(*request)) {
+        closing_ = true;
+        peer_.close(4401, "the first message must be a valid connect", false);
+        break;
+      }
     }
     std::visit(overloaded{
                    [this](protocol::request& request) {

@@ -141,7 +141,13 @@ void Connection::on_msg(std::uint64_t seq, const std::uint8_t* data, std::size_t
   listener_.on_msg(*this, data, n);
 }
 
-void Connection::on_error(std::uint64_t, std::string_view code) { listener_.on_error(*this, code); }
+void Connection::on_error(std::uint64_t id, std::string_view code) {
+  // A refused connect or sub would otherwise leave the scenario waiting for its timeout.
+  if (state_ == State::Joining || (state_ == State::Subscribing && id == sub_id_)) {
+    return fail("refused: " + std::string(code));
+  }
+  listener_.on_error(*this, code);
+}
 
 void Connection::on_server_disconnect(std::string_view why) {
   listener_.on_error(*this, "disconnect");

@@ -26,6 +26,7 @@ for (const r of records) {
       server_cpu_pct: r.server_cpu_pct,
       generator_cpu_pct: r.generator_cpu_pct,
       other_cpu_pct: r.other_cpu_pct,
+      generator_bound: r.generator_bound,
       problems: r.undelivered || r.gaps || r.disconnects || Object.keys(r.errors || {}).length
         ? { undelivered: r.undelivered, gaps: r.gaps, disconnects: r.disconnects, errors: r.errors }
         : undefined,
@@ -76,12 +77,13 @@ for (const [key, byServer] of Object.entries(points)) {
   const cells = servers.map((s) => {
     const p = byServer[s];
     if (!p) return pad('-', 34);
-    const flag = p.problems ? '!' : ' ';
+    const flag = p.problems ? '!' : p.generator_bound ? '*' : p.other_cpu_pct > 10 ? '~' : ' ';
     return pad(`${fmt(p.delivered_dps, 0)}${flag} ${pad(fmt(p.cpu_us_per_delivery, 2), 8)} ${pad(fmt(p.p50_us / 1000, 2), 6)} ${pad(fmt(p.p99_us / 1000, 2), 6)}`, 34);
   });
   out.push(`${key.padEnd(16)}${cells.join('')}`);
 }
 out.push(`${'idle B/conn'.padEnd(16)}${servers.map((s) => pad(fmt(idle[s]?.bytes_per_connection, 0), 34)).join('')}`);
 if (errors.length) out.push('errors: ' + errors.map((e) => `${e.server}: ${e.error}`).join('; '));
-out.push("('!': undelivered messages, gaps, disconnects or errors at that point; see the JSON)");
+out.push("('!': undelivered messages, gaps, disconnects or errors; '*': the generator was the limit;");
+out.push(" '~': something else used over 10% of a core meanwhile: not a clean measurement)");
 process.stderr.write(out.join('\n') + '\n');

@@ -95,6 +95,7 @@ class Runner final : public Connection::Listener {
 
   // Connecting.
   std::size_t to_open_ = 0, opening_ = 0, ready_ = 0, setup_failed_ = 0, subscribed_ = 0;
+  std::size_t sub_failed_ = 0;
   std::string last_setup_error_;
 
   // The current load.

@@ -108,11 +108,13 @@ void Client::history(std::string room, std::uint64_t since, std::function<void(R
   w.u64("id", id).str("room", room).u64("since", since);
   if (limit) w.u64("limit", limit);
   auto g = guarded(std::move(done));
-  std::function<void(Result<Reply>)> h = [g](Result<Reply> r) {
+  std::function<void(Result<Reply>)> h = [g, room](Result<Reply> r) {
     if (!g) return;
     if (!r.ok()) return g(r.error());
     auto hist = parse_history(r.value());
     if (!hist) return g(Error{errc::protocol, "malformed history reply"});
+    hist->room = room;
+    for (auto& m : hist->msgs) m.room = room;
     g(std::move(*hist));
   };
   post([s = s_, id, f = w.finish(), h = std::move(h)]() mutable {

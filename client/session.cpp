@@ -429,6 +429,9 @@ void Session::send_sub(Room& room, const std::optional<Since>& since) {
       if (err.code == errc::timeout) return s->fail_connection("no `subscribed` reply in time");
     }
     if (ev) {
+      // The reply is for the room we asked about, whatever it says.
+      ev->room = name;
+      for (auto& m : ev->msgs) m.room = name;
       room.stream.on_subscribed(std::move(*ev));
       return;
     }
@@ -481,6 +484,8 @@ void Session::fetch_history(const std::string& room, std::uint64_t since) {
     }
     auto h = parse_history(r.value());
     if (!h) return stream.on_history_failed();
+    h->room = room;
+    for (auto& m : h->msgs) m.room = room;
     stream.on_history(*h);
   });
 }

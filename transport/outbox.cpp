@@ -2,6 +2,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <array>
+
 namespace troupe::transport {
 
 namespace {
@@ -178,15 +180,55 @@ void outbox::fail(error_code ec) {
     net::post(strand_, [handler = std::move(handler), ec]() mutable { handler(ec, 0); });
 }
 
+void outbox::close_gracefully(std::chrono::steady_clock::duration bound, write_completion done) {
+  if (closing_gracefully_) {
+    if (done)
+      when_drained(std::move(done));
+    return;
+  }
+  closing_gracefully_ = true;
+  take_incoming();
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true; // no new frames; what is queued still goes out
+  }
+  when_drained(write_completion([self = shared_from_this(), bound, done = std::move(done)](
+                                    error_code ec, std::size_t) mutable {
+    if (ec || !self->socket_.is_open()) {
+      self->close();
+    } else {
+      error_code ignored;
+      self->socket_.shutdown(net::socket_base::shutdown_send, ignored);
+      auto deadline = std::make_shared<net::steady_timer>(self->strand_, bound);
+      deadline->async_wait([self](error_code) { self->close(); });
+      self->discard_input(deadline);
+    }
+    if (done)
+      done(ec, 0);
+  }));
+}
+
+void outbox::discard_input(std::shared_ptr<net::steady_timer> deadline) {
+  auto scratch = std::make_shared<std::array<char, 4096>>();
+  socket_.async_read_some(net::buffer(*scratch), [self = shared_from_this(), deadline, scratch](
+                                                     error_code ec, std::size_t) {
+    if (ec) {
+      deadline->cancel(); // the peer closed too (or the socket did): close now
+      return;
+    }
+    self->discard_input(deadline);
+  });
+}
+
 void outbox::close() {
   {
     std::lock_guard lock(mutex_);
-    if (closed_)
-      return;
     closed_ = true;
     incoming_.clear();
     queued_bytes_ = 0;
   }
+  if (!socket_.is_open())
+    return;
   error_code ignored;
   socket_.shutdown(net::socket_base::shutdown_both, ignored);
   socket_.close(ignored);

@@ -13,8 +13,10 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -80,7 +82,14 @@ public:
   /// Calls `done` once everything queued so far is written (or writing failed).
   void when_drained(write_completion done);
 
-  /// Stops writing and closes the socket. Further frames are dropped.
+  /// Takes no new frames, finishes writing what is queued, ends the sending side, and
+  /// reads the peer's input until it closes too (at most `bound`), then closes. Closing with
+  /// unread input would make the kernel send a reset that destroys our last frames (the
+  /// close frame among them) before the peer reads them. `done` runs once the queue is
+  /// written. Idempotent.
+  void close_gracefully(std::chrono::steady_clock::duration bound, write_completion done = {});
+
+  /// Stops writing and closes the socket now. Further frames are dropped.
   void close();
 
   net::ip::tcp::socket& socket() noexcept { return socket_; }
@@ -99,6 +108,7 @@ private:
   void fail(error_code ec);
   void check_drained();
   void take_incoming();
+  void discard_input(std::shared_ptr<net::steady_timer> deadline);
 
   net::ip::tcp::socket socket_;
   strand_type strand_;
@@ -116,6 +126,7 @@ private:
   std::deque<entry> writing_;
   std::size_t written_of_front_ = 0;
   bool waiting_for_socket_ = false;
+  bool closing_gracefully_ = false;
   std::vector<net::const_buffer> gather_;
   std::function<void()> on_overflow_;
   std::vector<write_completion> drained_handlers_;

@@ -23,6 +23,9 @@ public:
   using executor_type = strand_type;
   using clock = std::chrono::steady_clock;
 
+  /// How long a closed connection may take to acknowledge our end of it.
+  static constexpr std::chrono::seconds teardown_bound{5};
+
   explicit outbox_stream(std::shared_ptr<outbox> box) : box_(std::move(box)) {}
 
   executor_type get_executor() const noexcept { return box_->strand(); }
@@ -69,15 +72,15 @@ private:
   clock::time_point last_read_ = clock::now();
 };
 
-/// Beast's teardown after a close handshake: let the outbox drain, then close.
+/// Beast's teardown after a close handshake or a failure: the outbox drains, then closes
+/// gracefully.
 void teardown(boost::beast::role_type, outbox_stream& stream, error_code& ec);
 
 template <class Handler>
 void async_teardown(boost::beast::role_type, outbox_stream& stream, Handler&& handler) {
-  auto box = stream.shared_box();
-  box->when_drained(write_completion(
-      [box, handler = std::forward<Handler>(handler)](error_code, std::size_t) mutable {
-        box->close();
+  stream.box().close_gracefully(
+      outbox_stream::teardown_bound,
+      write_completion([handler = std::forward<Handler>(handler)](error_code, std::size_t) mutable {
         std::move(handler)(error_code{});
       }));
 }

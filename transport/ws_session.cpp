@@ -164,7 +164,7 @@ void ws_session::finish() {
   finished_ = true;
   timer_.cancel();
   connection_.reset(); // leaves its rooms
-  ws_.next_layer().box().close();
+  ws_.next_layer().box().close_gracefully(outbox_stream::teardown_bound);
   context_.sessions.remove(this);
 }
 

@@ -97,7 +97,9 @@ TEST_F(Messaging, EverySubscriberSeesOneTotalOrderOfConcurrentPublishers) {
     EXPECT_EQ(m.user, "pub" + pub.substr(1));
     const int k = std::stoi(data.substr(dash + 1));
     auto it = last_k.find(pub);
-    if (it != last_k.end()) EXPECT_GT(k, it->second) << data;
+    if (it != last_k.end()) {
+      EXPECT_GT(k, it->second) << data;
+    }
     last_k[pub] = k;
     EXPECT_GT(m.ts, 0);
   }

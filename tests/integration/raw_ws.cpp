@@ -88,10 +88,12 @@ void RawWs::send_text(const std::string& text, std::chrono::milliseconds timeout
 namespace {
 RawWs::Frame ending(error_code ec, const websocket::close_reason& r) {
   RawWs::Frame f;
-  if (ec == websocket::error::closed) {
+  // A close frame may have arrived even if answering it failed (the peer already hung up).
+  if (ec == websocket::error::closed || r.code != websocket::close_code::none) {
     f.closed = true;
     f.close_code = static_cast<std::uint16_t>(r.code);
     f.close_reason = std::string(r.reason.c_str());
+    if (ec != websocket::error::closed) f.error = ec.message();
   } else {
     f.error = ec.message();
   }

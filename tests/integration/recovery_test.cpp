@@ -78,9 +78,12 @@ TEST_F(Recovery, CutsDuringTrafficLoseAndRepeatNothing) {
   EXPECT_EQ(got, seq_range(1, kTotal));
   // Each cut was followed by a recovered resubscription (two cuts may merge into one).
   int recovered = 0;
-  while (auto ev = sub->next_subscribed(0ms))
-    if (ev->kind == SubscribeKind::recovered) ++recovered;
-    else EXPECT_EQ(ev->kind, SubscribeKind::initial);
+  while (auto ev = sub->next_subscribed(0ms)) {
+    if (ev->kind == SubscribeKind::recovered)
+      ++recovered;
+    else
+      EXPECT_EQ(ev->kind, SubscribeKind::initial);
+  }
   EXPECT_GE(recovered, 2);
   EXPECT_LE(recovered, cuts);
 }
