@@ -3,6 +3,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <caf/all.hpp>
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -44,9 +45,14 @@ void raise_file_limit() {
   }
 }
 
+/// One I/O thread per core this process may run on (taskset and cgroups narrow it).
 unsigned io_threads(unsigned requested) {
   if (requested > 0)
     return requested;
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0)
+    return std::max(1, CPU_COUNT(&cpus));
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
@@ -54,7 +60,7 @@ unsigned io_threads(unsigned requested) {
 
 engine::engine(const options& options)
     : options_(options), io_(static_cast<int>(io_threads(options.threads))),
-      work_(net::make_work_guard(io_)), caf_config_(std::make_unique<caf::actor_system_config>()) {
+      work_(net::make_work_guard(io_)), signals_(io_, SIGINT, SIGTERM), caf_config_(std::make_unique<caf::actor_system_config>()) {
   raise_file_limit();
   // CAF's own threads only run timers and the rare scheduled actor: the hot actors run on
   // the Asio threads. `sharing` sleeps when idle where work stealing would poll.
@@ -100,8 +106,7 @@ std::uint16_t engine::start() {
 
 void engine::run_until_signal() {
   std::promise<int> signalled;
-  net::signal_set signals(io_, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int number) {
+  signals_.async_wait([&](const boost::system::error_code& ec, int number) {
     if (!ec)
       signalled.set_value(number);
   });

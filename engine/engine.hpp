@@ -6,6 +6,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 
 #include <atomic>
 #include <memory>
@@ -40,6 +41,7 @@ private:
   options options_;
   boost::asio::io_context io_;  // outlives everything that posts to it
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  boost::asio::signal_set signals_; // from construction on: a signal during start-up is not fatal
   core::metrics metrics_;
   core::memory_store store_;
   std::atomic<std::uint64_t> next_client_{1};

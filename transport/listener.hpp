@@ -4,6 +4,7 @@
 #include <utility>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <memory>
 
@@ -29,6 +30,7 @@ private:
   server_context& context_;
   strand_type strand_;
   net::ip::tcp::acceptor acceptor_;
+  net::steady_timer retry_;
 };
 
 } // namespace troupe::transport

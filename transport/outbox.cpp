@@ -16,7 +16,6 @@ outbox::outbox(net::ip::tcp::socket socket, strand_type strand, std::size_t byte
   error_code ignored;
   socket_.non_blocking(true, ignored); // writes are tried right away, never block
   socket_.set_option(net::ip::tcp::no_delay(true), ignored);
-  gather_.reserve(max_gather);
 }
 
 void outbox::send(protocol::frame_ptr frame) {
@@ -80,18 +79,18 @@ void outbox::flush() {
 }
 
 void outbox::write_queued() {
-  while (!writing_.empty() && !waiting_for_socket_) {
-    gather_.clear();
-    for (auto& e : writing_) {
-      if (gather_.size() == max_gather)
-        break;
-      auto bytes = e.frame->wire();
-      if (gather_.empty())
+  // Shared by every outbox on this thread: writing never nests.
+  thread_local std::vector<net::const_buffer> gather;
+  while (!nothing_to_write() && !waiting_for_socket_) {
+    gather.clear();
+    for (std::size_t i = front_; i < writing_.size() && gather.size() < max_gather; ++i) {
+      auto bytes = writing_[i].frame->wire();
+      if (i == front_)
         bytes.remove_prefix(written_of_front_);
-      gather_.emplace_back(bytes.data(), bytes.size());
+      gather.emplace_back(bytes.data(), bytes.size());
     }
     error_code ec;
-    const std::size_t written = socket_.write_some(gather_, ec);
+    const std::size_t written = socket_.write_some(gather, ec);
     if (ec == net::error::would_block || ec == net::error::try_again) {
       waiting_for_socket_ = true;
       socket_.async_wait(net::socket_base::wait_write,
@@ -119,7 +118,7 @@ void outbox::consume(std::size_t bytes) {
     queued_bytes_ -= bytes;
   }
   while (bytes > 0) {
-    auto& front = writing_.front();
+    auto& front = writing_[front_];
     const std::size_t left = front.frame->size() - written_of_front_;
     if (bytes < left) {
       written_of_front_ += bytes;
@@ -131,20 +130,32 @@ void outbox::consume(std::size_t bytes) {
       net::post(strand_, [done = std::move(front.done), size = front.frame->size()]() mutable {
         done(error_code{}, size);
       });
-    writing_.pop_front();
+    front.frame.reset();
+    ++front_;
+  }
+  if (nothing_to_write()) {
+    writing_.clear();
+    front_ = 0;
+    if (writing_.capacity() > max_gather)
+      writing_.shrink_to_fit(); // a burst should not pin its peak
+  } else if (front_ >= max_gather && 2 * front_ >= writing_.size()) {
+    // A queue that never empties: drop the written entries now and then.
+    writing_.erase(writing_.begin(), writing_.begin() + static_cast<std::ptrdiff_t>(front_));
+    front_ = 0;
   }
 }
 
 void outbox::discard_pending() {
   std::lock_guard lock(mutex_);
   incoming_.clear();
-  std::deque<entry> kept;
-  for (std::size_t i = 0; i < writing_.size(); ++i) {
-    const bool started = i == 0 && written_of_front_ > 0;
+  std::vector<entry> kept;
+  for (std::size_t i = front_; i < writing_.size(); ++i) {
+    const bool started = i == front_ && written_of_front_ > 0;
     if (started || writing_[i].done)
       kept.push_back(std::move(writing_[i]));
   }
   writing_ = std::move(kept);
+  front_ = 0;
   queued_bytes_ = 0;
   for (auto& e : writing_)
     queued_bytes_ += e.frame->size();
@@ -158,7 +169,7 @@ void outbox::when_drained(write_completion done) {
 }
 
 void outbox::check_drained() {
-  if (!writing_.empty() || drained_handlers_.empty())
+  if (!nothing_to_write() || drained_handlers_.empty())
     return;
   {
     std::lock_guard lock(mutex_);
@@ -171,10 +182,11 @@ void outbox::check_drained() {
 
 void outbox::fail(error_code ec) {
   close();
-  for (auto& e : writing_)
-    if (e.done)
-      net::post(strand_, [done = std::move(e.done), ec]() mutable { done(ec, 0); });
+  for (std::size_t i = front_; i < writing_.size(); ++i)
+    if (writing_[i].done)
+      net::post(strand_, [done = std::move(writing_[i].done), ec]() mutable { done(ec, 0); });
   writing_.clear();
+  front_ = 0;
   written_of_front_ = 0;
   for (auto& handler : std::exchange(drained_handlers_, {}))
     net::post(strand_, [handler = std::move(handler), ec]() mutable { handler(ec, 0); });

@@ -17,7 +17,6 @@
 #include <boost/asio/strand.hpp>
 
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -108,6 +107,7 @@ private:
   void fail(error_code ec);
   void check_drained();
   void take_incoming();
+  bool nothing_to_write() const noexcept { return front_ == writing_.size(); }
   void discard_input(std::shared_ptr<net::steady_timer> deadline);
 
   net::ip::tcp::socket socket_;
@@ -122,12 +122,13 @@ private:
   bool overflowed_ = false;
   bool closed_ = false;
 
-  // Strand only.
-  std::deque<entry> writing_;
-  std::size_t written_of_front_ = 0;
+  // Strand only. A vector with a moving front rather than a deque: an idle connection's
+  // empty queue then costs no allocation (libstdc++'s deque allocates 576 bytes up front).
+  std::vector<entry> writing_;
+  std::size_t front_ = 0;             // writing_[front_] is the next to write
+  std::size_t written_of_front_ = 0;  // bytes of it already written
   bool waiting_for_socket_ = false;
   bool closing_gracefully_ = false;
-  std::vector<net::const_buffer> gather_;
   std::function<void()> on_overflow_;
   std::vector<write_completion> drained_handlers_;
 };
