@@ -130,7 +130,8 @@ TEST(Decode, SeveralMapsInOneFrame) {
   EXPECT_TRUE(std::get<typing_request>(std::get<request>(out[2])).on);
 }
 
-TEST(Decode, OperationComponents) {
+/// An `op` request whose components `write_components` packs.
+template <class Write> std::string op_request_bytes(Write write_components) {
   msgpack::sbuffer buffer;
   msgpack::packer<msgpack::sbuffer> pk(buffer);
   pk.pack_map(6);
@@ -140,8 +141,14 @@ TEST(Decode, OperationComponents) {
   pk.pack(std::string("rev")); pk.pack(7);
   pk.pack(std::string("key")); pk.pack(std::string("k"));
   pk.pack(std::string("op"));
-  pk.pack_array(3); pk.pack(3); pk.pack(std::string("héllo😀")); pk.pack(-2);
-  auto op = only_request<op_request>(decode({buffer.data(), buffer.size()}));
+  write_components(pk);
+  return {buffer.data(), buffer.size()};
+}
+
+TEST(Decode, OperationComponents) {
+  auto op = only_request<op_request>(decode(op_request_bytes([](auto& pk) {
+    pk.pack_array(3); pk.pack(3); pk.pack(std::string("héllo😀")); pk.pack(-2);
+  })));
   ASSERT_EQ(op.op.size(), 3u);
   EXPECT_EQ(std::get<std::int64_t>(op.op[0]), 3);
   EXPECT_EQ(std::get<std::string>(op.op[1]), "héllo😀");
@@ -246,17 +253,10 @@ TEST(DecodeMalformed, HugeDeclaredSizesDoNotAllocate) {
 }
 
 TEST(DecodeMalformed, OperationWithBadComponents) {
-  msgpack::sbuffer buffer;
-  msgpack::packer<msgpack::sbuffer> pk(buffer);
-  pk.pack_map(6);
-  pk.pack(std::string("t")); pk.pack(std::string("op"));
-  pk.pack(std::string("id")); pk.pack(1);
-  pk.pack(std::string("room")); pk.pack(std::string("doc"));
-  pk.pack(std::string("rev")); pk.pack(0);
-  pk.pack(std::string("key")); pk.pack(std::string("k"));
-  pk.pack(std::string("op"));
-  pk.pack_array(1); pk.pack(1.5);
-  EXPECT_EQ(only_error(decode({buffer.data(), buffer.size()})).code, error_code::bad_request);
+  auto floating = op_request_bytes([](auto& pk) { pk.pack_array(1); pk.pack(1.5); });
+  EXPECT_EQ(only_error(decode(floating)).code, error_code::bad_request);
+  auto not_array = op_request_bytes([](auto& pk) { pk.pack(std::string("insert")); });
+  EXPECT_EQ(only_error(decode(not_array)).code, error_code::bad_request);
 }
 
 // ---- replies and pushes ------------------------------------------------------------------
