@@ -1,6 +1,5 @@
 #include "connection.hpp"
 
-#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/websocket.hpp>
 
 namespace bench {
@@ -10,36 +9,39 @@ namespace websocket = beast::websocket;
 
 Connection::Connection(net::io_context& ioc, Dialect& dialect, Listener& listener,
                        std::uint32_t index)
-    : ws_(ioc), dialect_(dialect), listener_(listener), index_(index) {}
+    : ws_(ioc.get_executor()), dialect_(dialect), listener_(listener), index_(index) {}
 
 Connection::~Connection() = default;
 
 void Connection::start(const tcp::endpoint& server) {
   state_ = State::Connecting;
   ws_.next_layer().async_connect(server, [self = shared_from_this(), server](beast::error_code ec) {
-    if (ec) return self->fail(ec.message());
-    if (self->state_ != State::Connecting) return;
-    self->ws_.next_layer().set_option(tcp::no_delay(true), ec);
-    self->ws_.auto_fragment(false);
-    self->ws_.read_message_max(16u << 20);
-    self->ws_.secure_prng(false);  // masking keys need no cryptographic strength here
-    self->ws_.binary(true);
-    self->ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-      req.set(beast::http::field::user_agent, "troupe-loadgen");
-    }));
-    std::string host = server.address().to_string() + ":" + std::to_string(server.port());
-    self->ws_.async_handshake(host, std::string(self->dialect_.target()),
-                              [self](beast::error_code ec) {
-                                if (ec) return self->fail("handshake: " + ec.message());
-                                if (self->state_ != State::Connecting) return;
-                                self->state_ = State::Joining;
-                                self->read_next();
-                                if (self->dialect_.client_speaks_first()) {
-                                  self->send(self->dialect_.connect(self->next_id_++,
-                                                                    "u" + std::to_string(self->index_)));
-                                }
-                              });
+    self->upgrade(ec, server);
   });
+}
+
+void Connection::upgrade(beast::error_code ec, const tcp::endpoint& server) {
+  if (ec) return fail(ec.message());
+  if (state_ != State::Connecting) return;
+  ws_.next_layer().set_option(tcp::no_delay(true), ec);
+  ws_.auto_fragment(false);
+  ws_.read_message_max(16u << 20);
+  ws_.secure_prng(false);  // masking keys need no cryptographic strength here
+  ws_.binary(true);
+  ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+    req.set(beast::http::field::user_agent, "troupe-loadgen");
+  }));
+  std::string host = server.address().to_string() + ":" + std::to_string(server.port());
+  ws_.async_handshake(host, std::string(dialect_.target()),
+                      [self = shared_from_this()](beast::error_code ec) { self->join(ec); });
+}
+
+void Connection::join(beast::error_code ec) {
+  if (ec) return fail("handshake: " + ec.message());
+  if (state_ != State::Connecting) return;
+  state_ = State::Joining;
+  read_next();
+  if (dialect_.client_speaks_first()) send(dialect_.connect(next_id_++, "u" + std::to_string(index_)));
 }
 
 void Connection::subscribe(std::string room) {

@@ -50,6 +50,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private Dial
   std::size_t queued() const { return queue_.size(); }
 
  private:
+  void upgrade(boost::system::error_code ec, const tcp::endpoint& server);
+  void join(boost::system::error_code ec);
   void send(Outgoing out);
   void write_next();
   void read_next();
@@ -64,7 +66,10 @@ class Connection : public std::enable_shared_from_this<Connection>, private Dial
   void on_error(std::uint64_t id, std::string_view code) override;
   void on_server_disconnect(std::string_view why) override;
 
-  boost::beast::websocket::stream<tcp::socket> ws_;
+  // The concrete executor type spares every handler the type-erased any_io_executor
+  // copies, which showed in the generator's profile.
+  using Socket = net::basic_stream_socket<tcp, net::io_context::executor_type>;
+  boost::beast::websocket::stream<Socket> ws_;
   boost::beast::flat_buffer in_;
   std::deque<Outgoing> queue_;
   bool writing_ = false;

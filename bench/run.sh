@@ -51,10 +51,13 @@ apt_install() {
 if [ -x scripts/install-deps.sh ] && [ "$skip_build" -eq 0 ]; then
   bash scripts/install-deps.sh   # the engine's build dependencies (Debian packages)
 fi
-command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install nodejs npm; fi
 command -v taskset >/dev/null || apt_install util-linux
 
-if [ ! -d bench/peers/node_modules ] || [ bench/peers/package-lock.json -nt bench/peers/node_modules ]; then
+# npm records what it installed in node_modules/.package-lock.json: reinstall when the
+# committed lock file is newer.
+if [ ! -f bench/peers/node_modules/.package-lock.json ] ||
+   [ bench/peers/package-lock.json -nt bench/peers/node_modules/.package-lock.json ]; then
   log "npm ci in bench/peers"
   (cd bench/peers && npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
@@ -94,7 +97,7 @@ if [ -n "$scenarios$loads$idle" ] || [ "$quick" -eq 0 ]; then
   plans+=("${plan[*]} ${common[*]}")
 else
   # Quick: the headline shape at every load, the other two at 50k only.
-  plans+=("--idle 10000 --settle 2 --scenarios 1x200 --loads 20000,50000,100000,max --warmup 1 --window 2 --windows 2 ${common[*]}")
+  plans+=("--idle 10000 --settle 2 --scenarios 1x200 --loads 20000,50000,100000,max --warmup 1 --window 1.5 --windows 2 ${common[*]}")
   plans+=("--idle 0 --scenarios 10x20,1x1000 --loads 50000 --warmup 1 --window 2 --windows 1 ${common[*]}")
 fi
 

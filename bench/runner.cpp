@@ -393,13 +393,14 @@ net::awaitable<void> Runner::run_load(const Shape& shape, std::optional<double> 
     dups += c->dups();
   }
 
-  std::vector<double> dps, cpu_us, server_pct, gen_pct, other_pct, pubs_ps;
+  std::vector<double> dps, cpu_us, gen_us, server_pct, gen_pct, other_pct, pubs_ps;
   std::uint64_t deliveries = 0;
   for (const Window& w : windows) {
     deliveries += w.deliveries;
     dps.push_back(w.deliveries / w.seconds);
     pubs_ps.push_back(w.pubs / w.seconds);
     gen_pct.push_back(w.gen_cpu_s / w.seconds * 100.0);
+    if (w.deliveries > 0) gen_us.push_back(w.gen_cpu_s * 1e6 / w.deliveries);
     if (w.other_cpu_s) other_pct.push_back(*w.other_cpu_s / w.seconds * 100.0);
     if (w.server_cpu_s) {
       server_pct.push_back(*w.server_cpu_s / w.seconds * 100.0);
@@ -444,6 +445,7 @@ net::awaitable<void> Runner::run_load(const Shape& shape, std::optional<double> 
       .add("server_cpu_us_per_delivery", point.cpu_us, 3)
       .add("server_cpu_pct", point.server_cpu_pct, 1)
       .add("generator_cpu_pct", point.gen_cpu_pct, 1)
+      .add("generator_cpu_us_per_delivery", gen_us.empty() ? std::nullopt : std::optional(median(gen_us)), 3)
       .add("other_cpu_pct", point.other_cpu_pct, 1)
       // The generator used (nearly) all of its core: a closed-loop maximum is then its own.
       .add("generator_bound", point.gen_cpu_pct > 90.0)

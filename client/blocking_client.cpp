@@ -64,13 +64,14 @@ BlockingClient::~BlockingClient() {
   }
   client_.reset();  // no callback runs after this
   if (own_io_) {
-    work_.reset();
-    // Give the posted close a moment on the I/O thread, then stop it.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    // Let the I/O thread run what the Client posted on its way out, then stop it. (The
+    // marker goes in before the work guard goes: once out of work, run() would return
+    // and the marker would never run.)
     std::promise<void> flushed;
     auto f = flushed.get_future();
     boost::asio::post(*own_io_, [&flushed] { flushed.set_value(); });
-    f.wait_until(deadline);
+    work_.reset();
+    f.wait_for(std::chrono::seconds(2));
     own_io_->stop();
     if (thread_.joinable()) thread_.join();
   }

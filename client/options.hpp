@@ -25,6 +25,7 @@ struct Options {
 
   std::size_t max_batch = 256 * 1024;              // maps queued while writing share a frame up to this
   std::size_t max_incoming = 64 * 1024 * 1024;     // largest frame accepted from the server
+  int receive_buffer = 0;  // SO_RCVBUF of the socket; 0: the system's (auto-tuned) default
 };
 
 }  // namespace troupe::client

@@ -49,7 +49,8 @@ void Session::connect_attempt() {
   set_state(std::move(ev));
   if (closing_ || state_ != State::connecting) return;  // a listener closed us
 
-  WsConnection::Config cfg{opts_.connect_timeout, opts_.max_batch, opts_.max_incoming};
+  WsConnection::Config cfg{opts_.connect_timeout, opts_.max_batch, opts_.max_incoming,
+                           opts_.receive_buffer};
   std::weak_ptr<Session> w = weak_from_this();
   const auto gen = gen_;
   WsConnection::Callbacks cb;

@@ -30,8 +30,29 @@ void WsConnection::start() {
 void WsConnection::on_resolve(error_code ec, net::ip::tcp::resolver::results_type results) {
   if (finished_) return;
   if (ec) return finish({0, "resolve: " + ec.message(), false});
+  for (const auto& r : results) endpoints_.push_back(r.endpoint());
+  try_connect(error_code{});
+}
+
+// One endpoint after the other (not asio::async_connect, which closes the socket before each
+// attempt and so would lose the receive buffer size set on it).
+void WsConnection::try_connect(error_code last) {
+  if (finished_) return;
+  if (next_endpoint_ >= endpoints_.size())
+    return finish({0, "connect: " + (last ? last.message() : std::string("no address")), false});
+  const auto ep = endpoints_[next_endpoint_++];
+  auto& sock = beast::get_lowest_layer(ws_).socket();
+  error_code ec;
+  if (sock.is_open()) sock.close(ec);
+  sock.open(ep.protocol(), ec);
+  if (!ec && cfg_.receive_buffer > 0)
+    sock.set_option(net::socket_base::receive_buffer_size(cfg_.receive_buffer), ec);
+  if (ec) return finish({0, "socket: " + ec.message(), false});
   beast::get_lowest_layer(ws_).async_connect(
-      results, beast::bind_front_handler(&WsConnection::on_connect, shared_from_this()));
+      ep, [self = shared_from_this(), ep](error_code ec) {
+        if (ec && !self->finished_ && ec != net::error::operation_aborted) return self->try_connect(ec);
+        self->on_connect(ec, ep);
+      });
 }
 
 void WsConnection::on_connect(error_code ec, net::ip::tcp::endpoint) {

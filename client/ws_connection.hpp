@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -39,6 +40,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
     std::chrono::milliseconds connect_timeout{10'000};
     std::size_t max_batch = 256 * 1024;
     std::size_t max_incoming = 64 * 1024 * 1024;
+    int receive_buffer = 0;
   };
   struct Callbacks {
     std::function<void()> on_open;                        // handshake done
@@ -63,6 +65,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
 
  private:
   void on_resolve(boost::system::error_code ec, net::ip::tcp::resolver::results_type results);
+  void try_connect(boost::system::error_code last);
   void on_connect(boost::system::error_code ec, net::ip::tcp::endpoint);
   void on_handshake(boost::system::error_code ec);
   void do_read();
@@ -77,6 +80,8 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   Callbacks cb_;
   net::ip::tcp::resolver resolver_;
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  std::vector<net::ip::tcp::endpoint> endpoints_;
+  std::size_t next_endpoint_ = 0;
   boost::beast::flat_buffer rbuf_;
   std::deque<std::string> queue_;
   std::size_t queued_bytes_ = 0;

@@ -10,6 +10,7 @@
 #include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -162,6 +163,9 @@ int main(int argc, char** argv) {
   std::thread io_thread([&] { io.run(); });
   client.start();
 
+  std::mutex pending_m;
+  std::condition_variable pending_cv;
+  int pending = 0;  // publishes not yet acknowledged
   std::string line;
   while (std::getline(std::cin, line)) {
     if (line.empty()) continue;
@@ -176,9 +180,21 @@ int main(int argc, char** argv) {
       continue;
     }
     std::map<std::string, std::string> data{{"text", line}};
-    client.publish(room, Value::from(data), [](Result<Ack> r) {
+    {
+      std::lock_guard<std::mutex> l(pending_m);
+      ++pending;
+    }
+    client.publish(room, Value::from(data), [&](Result<Ack> r) {
       if (!r.ok()) say("* not sent: ", r.error().code, r.error().reason.empty() ? "" : " (" + r.error().reason + ")");
+      std::lock_guard<std::mutex> l(pending_m);
+      --pending;
+      pending_cv.notify_all();
     });
+  }
+  {
+    // End of input: let what was typed go out (each publish ends within the request timeout).
+    std::unique_lock<std::mutex> l(pending_m);
+    pending_cv.wait_for(l, opts.request_timeout + std::chrono::seconds(1), [&] { return pending == 0; });
   }
 
   boost::asio::post(client.executor(), [&] { quitting = true; });

@@ -262,5 +262,29 @@ TEST_F(SlowConsumer, AReaderThatStopsIsCutWith4500AndOthersGetEverything) {
   EXPECT_LT(msgs, static_cast<std::uint64_t>(count));  // it really was cut
 }
 
+class Liveness : public EngineTest {
+ protected:
+  std::vector<std::string> extra_args() const override { return {"--ping", "1"}; }
+};
+
+// With a 1 s ping: a connection that answers nothing is closed with 4408 after 2 × ping,
+// while a client that is merely idle (its WebSocket layer answers the pings) stays.
+TEST_F(Liveness, SilentConnectionIsClosedWith4408AndAnIdleClientStays) {
+  auto idle = client("idle");
+  idle->subscribe("quiet");
+  RawWs silent(engine().port());
+  auto hello = silent.hello("silent");
+  EXPECT_EQ(hello.map().u64("ping").value_or(0), 1u);
+  const std::string bytes = silent.drain_tcp_until_close(10s);  // never answers a ping
+  EXPECT_EQ(RawWs::close_code_in(bytes), 4408);
+  int pings = 0;
+  for (const auto& [op, payload] : RawWs::frames_in(bytes))
+    if (op == 0x9) ++pings;
+  EXPECT_GE(pings, 1) << "closed before it was ever pinged";
+  // The idle client lived through the same pings, on its first connection.
+  EXPECT_FALSE(idle->next_state(0ms).has_value());
+  EXPECT_NO_THROW(idle->ping());
+}
+
 }  // namespace
 }  // namespace troupe::test

@@ -1,5 +1,6 @@
 #include "raw_ws.hpp"
 
+#include <functional>
 #include <stdexcept>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -177,6 +178,62 @@ RawWs::Frame RawWs::send_and_expect_close(const std::string& bytes, std::chrono:
     if (!read_done) throw std::runtime_error("the connection did not end in time");
   }
   return ending(read_ec, ws_.reason());
+}
+
+std::string RawWs::drain_tcp_until_close(std::chrono::milliseconds timeout) {
+  std::string out;
+  auto& sock = beast::get_lowest_layer(ws_).socket();
+  char chunk[4096];
+  bool done = false;
+  std::function<void()> next;
+  next = [&] {
+    sock.async_read_some(net::buffer(chunk), [&](error_code ec, std::size_t n) {
+      out.append(chunk, n);
+      if (ec || close_code_in(out) != -1) {
+        done = true;
+        return;
+      }
+      next();
+    });
+  };
+  next();
+  run(done, timeout, "drain");
+  return out;
+}
+
+std::vector<std::pair<unsigned, std::string>> RawWs::frames_in(const std::string& b) {
+  std::vector<std::pair<unsigned, std::string>> out;
+  std::size_t i = 0;
+  while (i + 2 <= b.size()) {
+    const unsigned op = static_cast<unsigned char>(b[i]) & 0x0f;
+    std::uint64_t len = static_cast<unsigned char>(b[i + 1]) & 0x7f;
+    const bool masked = static_cast<unsigned char>(b[i + 1]) & 0x80;
+    std::size_t h = 2;
+    if (len == 126) {
+      if (i + 4 > b.size()) break;
+      len = (static_cast<unsigned char>(b[i + 2]) << 8) | static_cast<unsigned char>(b[i + 3]);
+      h = 4;
+    } else if (len == 127) {
+      if (i + 10 > b.size()) break;
+      len = 0;
+      for (int k = 0; k < 8; ++k) len = (len << 8) | static_cast<unsigned char>(b[i + 2 + k]);
+      h = 10;
+    }
+    if (masked) h += 4;  // servers do not mask; skip the key if one did
+    if (i + h + len > b.size()) break;
+    out.emplace_back(op, b.substr(i + h, static_cast<std::size_t>(len)));
+    i += h + static_cast<std::size_t>(len);
+  }
+  return out;
+}
+
+int RawWs::close_code_in(const std::string& b) {
+  for (const auto& [op, payload] : frames_in(b)) {
+    if (op != 0x8) continue;
+    if (payload.size() < 2) return 1005;  // no status code
+    return (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]);
+  }
+  return -1;
 }
 
 client::Reply RawWs::hello(const std::string& user, std::chrono::milliseconds timeout) {

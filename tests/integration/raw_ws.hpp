@@ -49,6 +49,14 @@ class RawWs {
   // Writes a frame while reading: for a frame the server refuses mid-way. Returns the ending.
   Frame send_and_expect_close(const std::string& bytes, std::chrono::milliseconds timeout = 10s);
 
+  // Reads the TCP stream below the WebSocket (so nothing, not even a pong, is answered)
+  // until a close frame or the end; returns every byte the server sent.
+  std::string drain_tcp_until_close(std::chrono::milliseconds timeout = 10s);
+  // The frames (opcode, payload) in a byte stream of server frames; a partial one is left out.
+  static std::vector<std::pair<unsigned, std::string>> frames_in(const std::string& server_bytes);
+  // The status code of the first close frame among them, or -1 if there is none.
+  static int close_code_in(const std::string& server_bytes);
+
   // `connect` with this user; returns the `connected` reply.
   client::Reply hello(const std::string& user = "raw", std::chrono::milliseconds timeout = 10s);
   // A request map `{t, id, …}` built by `fields`; returns the reply with that id.

@@ -1,7 +1,13 @@
 // Shared pieces of the integration tests.
 #pragma once
 
+#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+
 #include <gtest/gtest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <thread>
 
 #include <memory>
 #include <string>
@@ -49,6 +55,23 @@ inline std::vector<std::uint64_t> seq_range(std::uint64_t from, std::uint64_t to
   for (auto i = from; i <= to; ++i) v.push_back(i);
   return v;
 }
+
+// An io_context on a thread of its own, for tests that use the asynchronous Client.
+class IoThread {
+ public:
+  IoThread() : work_(io_.get_executor()), thread_([this] { io_.run(); }) {}
+  ~IoThread() {
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  boost::asio::any_io_executor executor() { return io_.get_executor(); }
+
+ private:
+  boost::asio::io_context io_{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
 
 // A test with one engine of its own, started with extra_args().
 class EngineTest : public ::testing::Test {
