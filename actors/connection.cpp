@@ -18,8 +18,8 @@ connection::connection(const connection_services& services, transport::peer& pee
   handle_ = spawn_on_strand(*services.system, std::move(strand), [this](companion* self) {
     self_ = self;
     return caf::behavior{
-        [this](acquired_atom, const std::string& name, const caf::actor& room) {
-          on_acquired(name, room);
+        [this](acquired_atom, const std::string& name, const room_handles& actors) {
+          on_acquired(name, actors);
         },
     };
   });
@@ -27,8 +27,8 @@ connection::connection(const connection_services& services, transport::peer& pee
 
 connection::~connection() {
   for (auto& [name, link] : rooms_) {
-    if (link.subscribed && link.room)
-      self_->send(link.room, room_leave{client_});
+    if (link.subscribed && link.actors.log)
+      self_->send(link.actors.log, room_leave{client_, !clean_close_});
     // Also for an acquire still on its way: the directory answers it first, then counts
     // this release, so the hold is never leaked.
     self_->send(services_.directory, release_atom::value, name);
@@ -85,8 +85,8 @@ void connection::handle(protocol::sub_request& request) {
   const std::string name = request.room; // the action below takes `request` apart
   rooms_[name].subscribed = true;
   with_room(name, [this, sub = room_sub{me(), std::move(request)}](
-                              const caf::actor& room) mutable {
-    self_->send(room, std::move(sub));
+                              const room_handles& room) mutable {
+    self_->send(room.log, std::move(sub));
   });
 }
 
@@ -97,8 +97,8 @@ void connection::handle(protocol::unsub_request& request) {
   it->second.subscribed = false;
   const std::string name = request.room;
   with_room(name, [this, name, unsub = room_unsub{me(), std::move(request)}](
-                      const caf::actor& room) mutable {
-    self_->send(room, std::move(unsub));
+                      const room_handles& room) mutable {
+    self_->send(room.log, std::move(unsub));
     // Nothing more for this room (unless the client subscribed again meanwhile): let the
     // directory evict it once no one holds it.
     auto it = rooms_.find(name);
@@ -112,16 +112,16 @@ void connection::handle(protocol::unsub_request& request) {
 void connection::handle(protocol::pub_request& request) {
   const std::string name = request.room;
   with_room(name, [this, pub = room_pub{me(), std::move(request)}](
-                              const caf::actor& room) mutable {
-    self_->send(room, std::move(pub));
+                              const room_handles& room) mutable {
+    self_->send(room.log, std::move(pub));
   });
 }
 
 void connection::handle(protocol::history_request& request) {
   const std::string name = request.room;
   with_room(name, [this, history = room_history{me(), std::move(request)}](
-                              const caf::actor& room) mutable {
-    self_->send(room, std::move(history));
+                              const room_handles& room) mutable {
+    self_->send(room.log, std::move(history));
   });
 }
 
@@ -129,14 +129,31 @@ void connection::handle(protocol::ping_request& request) {
   protocol::encode_pong(replies_, request.id);
 }
 
-// Presence and documents have their own actors, which are not part of this engine yet.
 void connection::handle(protocol::presence_request& request) {
-  fail(request.id, protocol::error_code::unavailable, "presence is not available yet");
+  const std::string name = request.room;
+  with_room(name, [this, get = presence_get{me(), std::move(request)}](
+                      const room_handles& room) mutable {
+    self_->send(room.presence, std::move(get));
+  });
 }
+
 void connection::handle(protocol::pset_request& request) {
-  fail(request.id, protocol::error_code::unavailable, "presence is not available yet");
+  const std::string name = request.room;
+  with_room(name, [this, set = presence_set{me(), std::move(request)}](
+                      const room_handles& room) mutable {
+    self_->send(room.presence, std::move(set));
+  });
 }
-void connection::handle(protocol::typing_request&) {}
+
+void connection::handle(protocol::typing_request& request) {
+  const std::string name = request.room;
+  with_room(name, [this, typing = presence_typing{me(), std::move(request)}](
+                      const room_handles& room) mutable {
+    self_->send(room.presence, std::move(typing));
+  });
+}
+
+// Documents have actors of their own, which are not part of this engine yet.
 void connection::handle(protocol::open_request& request) {
   fail(request.id, protocol::error_code::unavailable, "documents are not available yet");
 }
@@ -147,11 +164,10 @@ void connection::handle(protocol::close_request& request) {
   fail(request.id, protocol::error_code::unavailable, "documents are not available yet");
 }
 
-void connection::with_room(const std::string& name,
-                           std::function<void(const caf::actor&)> action) {
+void connection::with_room(const std::string& name, room_action action) {
   auto& link = rooms_[name];
-  if (link.room) {
-    action(link.room);
+  if (link.actors.log) {
+    action(link.actors);
     return;
   }
   link.waiting.push_back(std::move(action));
@@ -159,19 +175,19 @@ void connection::with_room(const std::string& name,
     self_->send(services_.directory, acquire_atom::value, name);
 }
 
-void connection::on_acquired(const std::string& name, const caf::actor& room) {
+void connection::on_acquired(const std::string& name, const room_handles& actors) {
   auto it = rooms_.find(name);
   if (it == rooms_.end()) {
     self_->send(services_.directory, release_atom::value, name);
     return;
   }
-  it->second.room = room;
+  it->second.actors = actors;
   // One at a time from the front: an action may erase the link (unsub), and later ones
   // must see that the link still has work waiting.
   while ((it = rooms_.find(name)) != rooms_.end() && !it->second.waiting.empty()) {
     auto action = std::move(it->second.waiting.front());
     it->second.waiting.erase(it->second.waiting.begin());
-    action(room);
+    action(actors);
   }
 }
 

@@ -52,10 +52,15 @@ public:
   /// Has the client completed `connect`?
   bool connected() const noexcept { return connected_; }
 
+  /// How the connection ended, before it is destroyed: a clean close handshake started by
+  /// the client leaves presence at once; anything else after the grace period.
+  void ended(bool clean) noexcept { clean_close_ = clean; }
+
 private:
+  using room_action = std::function<void(const room_handles&)>;
   struct room_link {
-    caf::actor room;                                        ///< null while acquiring
-    std::vector<std::function<void(const caf::actor&)>> waiting; ///< run once acquired
+    room_handles actors;              ///< empty while acquiring
+    std::vector<room_action> waiting; ///< run once acquired, in order
     bool subscribed = false;
   };
 
@@ -75,10 +80,10 @@ private:
 
   /// Runs `action` with the room's actor, acquiring it from the directory first if needed.
   /// Actions run in the order they were asked for.
-  void with_room(const std::string& name, std::function<void(const caf::actor&)> action);
-  void on_acquired(const std::string& name, const caf::actor& room);
+  void with_room(const std::string& name, room_action action);
+  void on_acquired(const std::string& name, const room_handles& actors);
 
-  peer_ref me() const { return {client_, user_, sink_}; }
+  peer_ref me() const { return {client_, user_, name_, sink_}; }
 
   const connection_services& services_;
   transport::peer& peer_;
@@ -88,6 +93,7 @@ private:
 
   bool connected_ = false;
   bool closing_ = false;
+  bool clean_close_ = false;
   std::string client_;
   std::string user_;
   std::string name_;

@@ -30,10 +30,10 @@ public:
       entry.waiting.push_back(requester); // served once the old actor has saved its log
       return;
     }
-    if (!entry.actor)
+    if (!entry.actors.log)
       start(name, entry);
     ++entry.holders;
-    self_->send(requester, acquired_atom::value, name, entry.actor);
+    self_->send(requester, acquired_atom::value, name, entry.actors);
   }
 
   void release(const std::string& name) {
@@ -53,8 +53,7 @@ public:
     auto& entry = it->second;
     if (entry.holders > 0 || entry.generation != generation || entry.stopping)
       return; // held again since the timer was set
-    entry.stopping = true;
-    self_->send(entry.actor, stop_atom::value); // answered with stopped_atom
+    stop(entry);
   }
 
   /// Engine shutdown: every room hands its log to the store, then the directory ends.
@@ -62,10 +61,8 @@ public:
     shutting_down_ = true;
     for (auto& [name, entry] : rooms_) {
       entry.waiting.clear();
-      if (!entry.stopping) {
-        entry.stopping = true;
-        self_->send(entry.actor, stop_atom::value);
-      }
+      if (!entry.stopping)
+        stop(entry);
     }
     if (rooms_.empty())
       self_->quit();
@@ -88,12 +85,12 @@ public:
     start(name, entry);
     entry.holders = waiting.size();
     for (auto& requester : waiting)
-      self_->send(requester, acquired_atom::value, name, entry.actor);
+      self_->send(requester, acquired_atom::value, name, entry.actors);
   }
 
 private:
   struct entry {
-    caf::actor actor;
+    room_handles actors;
     std::size_t holders = 0;
     std::uint64_t generation = 0; // tells a stale eviction timer from the current one
     bool stopping = false;
@@ -101,9 +98,19 @@ private:
   };
 
   void start(const std::string& name, entry& entry) {
-    entry.actor = spawn_room(self_->home_system(), boost::asio::make_strand(io_), name,
-                             settings_.room, store_, metrics_);
+    auto& system = self_->home_system();
+    entry.actors.presence =
+        spawn_presence(system, boost::asio::make_strand(io_), name, settings_.presence);
+    entry.actors.log = spawn_room(system, boost::asio::make_strand(io_), name, settings_.room,
+                                  entry.actors.presence, store_, metrics_);
     metrics_.rooms.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  /// The log hands its state to the store and answers stopped_atom; presence just ends.
+  void stop(entry& entry) {
+    entry.stopping = true;
+    self_->send(entry.actors.log, stop_atom::value);
+    self_->send(entry.actors.presence, stop_atom::value);
   }
 
   companion* self_;

@@ -11,18 +11,20 @@
 
 #include <chrono>
 
+#include "actors/presence.hpp"
 #include "actors/room.hpp"
 
 namespace troupe::actors {
 
 struct directory_settings {
   room_settings room;
+  presence_settings presence;
   std::chrono::milliseconds room_idle{std::chrono::seconds(60)};
 };
 
 /// Messages it takes:
-///  - (acquire_atom, room name): answered with (acquired_atom, room name, caf::actor), the
-///    room's actor, held for the sender until it sends (release_atom, room name).
+///  - (acquire_atom, room name): answered with (acquired_atom, room name, room_handles),
+///    the room's actors, held for the sender until it sends (release_atom, room name).
 ///  - (stop_atom): every room hands its log to the store; then the directory ends.
 caf::actor spawn_directory(caf::actor_system& system, boost::asio::io_context& io,
                            directory_settings settings, core::store& store,

@@ -19,7 +19,14 @@ using sink_ptr = std::shared_ptr<transport::frame_sink>;
 struct peer_ref {
   std::string client;
   std::string user;
+  std::string name; ///< shown in presence; may be empty
   sink_ptr sink;
+};
+
+/// The actors of one room, as the directory hands them out.
+struct room_handles {
+  caf::actor log;      ///< messages: sub, unsub, pub, history
+  caf::actor presence; ///< presence, pset, typing
 };
 
 struct room_sub {
@@ -38,9 +45,48 @@ struct room_history {
   peer_ref from;
   protocol::history_request request;
 };
-/// The connection is gone: it leaves without a reply.
+/// The connection is gone: it leaves without a reply. `abrupt`: it vanished without a
+/// clean close, so presence keeps it listed for the grace period.
 struct room_leave {
   std::string client;
+  bool abrupt = false;
+};
+
+// Room <-> presence list -------------------------------------------------------------------
+
+/// What holds a connection in a room's presence: a subscription, an open document, or both.
+enum class presence_hold : std::uint8_t { subscription = 1, document = 2 };
+
+/// The room admits a subscriber to presence; the presence actor completes and sends the
+/// `subscribed` reply (it owns pseq and members) and answers (joined_atom, client).
+struct presence_join {
+  peer_ref who;
+  presence_hold hold = presence_hold::subscription;
+  protocol::request_id id = 0;
+  std::uint64_t seq = 0;
+  std::string epoch;
+  bool recovered = false;
+  std::string msgs; ///< encoded array of `msg` maps
+};
+
+struct presence_leave {
+  std::string client;
+  presence_hold hold = presence_hold::subscription;
+  bool abrupt = false;
+};
+
+// Connections -> presence list ---------------------------------------------------------------
+struct presence_get {
+  peer_ref from;
+  protocol::presence_request request;
+};
+struct presence_set {
+  peer_ref from;
+  protocol::pset_request request;
+};
+struct presence_typing {
+  peer_ref from;
+  protocol::typing_request request;
 };
 
 // Directory <-> connections and rooms.
@@ -50,6 +96,10 @@ using stopped_atom = caf::atom_constant<caf::atom("stopped")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
 using evict_atom = caf::atom_constant<caf::atom("evict")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using joined_atom = caf::atom_constant<caf::atom("joined")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using grace_atom = caf::atom_constant<caf::atom("grace")>;
+using lapse_atom = caf::atom_constant<caf::atom("lapse")>;
 
 } // namespace troupe::actors
 
@@ -58,3 +108,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_unsub)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_pub)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_history)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_leave)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_handles)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::presence_join)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::presence_leave)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::presence_get)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::presence_set)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::presence_typing)

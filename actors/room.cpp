@@ -26,10 +26,10 @@ std::uint64_t now_ms() {
 
 class room {
 public:
-  room(companion* self, std::string name, core::history_log log, core::store& store,
-       core::metrics& metrics)
-      : self_(self), name_(std::move(name)), log_(std::move(log)), store_(store),
-        metrics_(metrics) {}
+  room(companion* self, std::string name, core::history_log log, caf::actor presence,
+       core::store& store, core::metrics& metrics)
+      : self_(self), name_(std::move(name)), log_(std::move(log)),
+        presence_(std::move(presence)), store_(store), metrics_(metrics) {}
 
   void subscribe(room_sub& sub) {
     const auto& since = sub.request.since;
@@ -37,22 +37,33 @@ public:
         since && since->epoch == log_.epoch() && log_.covers(since->seq);
     const auto msgs = recovered ? log_.after(since->seq, std::numeric_limits<std::size_t>::max())
                                 : log_.newest(protocol::resync_message_count);
-    // Presence (pseq, members) belongs to the room's presence actor; until it exists the
-    // list is empty.
-    static constexpr char empty_array = '\x90';
-    sub.from.sink->send(protocol::make_frame([&](protocol::frame_builder& out) {
-      protocol::encode_subscribed(out, sub.request.id, name_, log_.seq(), log_.epoch(),
-                                  recovered, msgs, 0, std::string_view(&empty_array, 1));
-    }));
-    // Subscribing again resynchronises: the entry is replaced, never doubled.
-    if (auto* member = find(sub.from.client))
-      *member = std::move(sub.from);
-    else
-      members_.push_back(std::move(sub.from));
+    // The presence actor completes the reply (pseq, members) and sends it; until it says
+    // so, pushes for this member are held back so that none overtakes the reply.
+    auto* member = find(sub.from.client);
+    if (!member) {
+      members_.push_back({sub.from, false, {}});
+      member = &members_.back();
+    } else {
+      member->who = sub.from; // subscribing again resynchronises; never listed twice
+      member->active = false;
+    }
+    send(presence_, presence_join{std::move(sub.from), presence_hold::subscription,
+                                  sub.request.id, log_.seq(), log_.epoch(), recovered,
+                                  protocol::encode_array(msgs)});
+  }
+
+  void joined(const std::string& client) {
+    auto* member = find(client);
+    if (!member || member->active)
+      return;
+    member->active = true;
+    for (auto& push : member->held)
+      member->who.sink->send(std::move(push));
+    member->held = {};
   }
 
   void unsubscribe(room_unsub& unsub) {
-    remove(unsub.from.client);
+    remove(unsub.from.client, false);
     unsub.from.sink->send(protocol::make_frame([&](protocol::frame_builder& out) {
       protocol::encode_unsubscribed(out, unsub.request.id, name_);
     }));
@@ -73,8 +84,12 @@ public:
     });
     log_.append({seq, request.key.value_or(std::string()), push});
     ack(pub.from, request.id, seq);
-    for (auto& member : members_)
-      member.sink->send(push);
+    for (auto& member : members_) {
+      if (member.active)
+        member.who.sink->send(push);
+      else
+        member.held.push_back(push);
+    }
     core::metrics::add(metrics_.messages_published);
     core::metrics::add(metrics_.deliveries, members_.size());
   }
@@ -86,7 +101,7 @@ public:
     }));
   }
 
-  void leave(const room_leave& leave) { remove(leave.client); }
+  void leave(const room_leave& leave) { remove(leave.client, leave.abrupt); }
 
   /// Hands the log to the store so the next actor of this room continues it, and ends.
   void stop() {
@@ -96,49 +111,63 @@ public:
   }
 
 private:
+  struct member {
+    peer_ref who;
+    bool active = false;                    ///< its `subscribed` reply has been queued
+    std::vector<protocol::frame_ptr> held;  ///< pushes waiting for that reply
+  };
+
+  template <class Message> void send(const caf::actor& to, Message&& message) {
+    self_->send(to, std::forward<Message>(message));
+  }
+
   void ack(const peer_ref& to, protocol::request_id id, std::uint64_t seq) {
     to.sink->send(protocol::make_frame(
         [&](protocol::frame_builder& out) { protocol::encode_ack(out, id, name_, seq); }));
   }
 
-  peer_ref* find(const std::string& client) {
+  member* find(const std::string& client) {
     for (auto& member : members_)
-      if (member.client == client)
+      if (member.who.client == client)
         return &member;
     return nullptr;
   }
 
-  void remove(const std::string& client) {
+  void remove(const std::string& client, bool abrupt) {
     if (auto* member = find(client)) {
       *member = std::move(members_.back());
       members_.pop_back();
+      send(presence_, presence_leave{client, presence_hold::subscription, abrupt});
     }
   }
 
   companion* self_;
   std::string name_;
   core::history_log log_;
+  caf::actor presence_;
   core::store& store_;
   core::metrics& metrics_;
   // A vector, not a map: the fan-out walks it for every message; joins and leaves are rare
   // next to deliveries.
-  std::vector<peer_ref> members_;
+  std::vector<member> members_;
 };
 
 } // namespace
 
 caf::actor spawn_room(caf::actor_system& system, boost::asio::any_io_executor strand,
-                      std::string name, const room_settings& settings, core::store& store,
-                      core::metrics& metrics) {
+                      std::string name, const room_settings& settings, caf::actor presence,
+                      core::store& store, core::metrics& metrics) {
   auto log = store.take_log(name);
   if (!log)
     log.emplace(settings.history, core::new_epoch());
   else if (log->capacity() != settings.history)
     log.emplace(settings.history, log->epoch(), log->seq()); // retention changed: keep position
   return spawn_on_strand(system, std::move(strand), [&](companion* self) {
-    auto state = std::make_shared<room>(self, std::move(name), std::move(*log), store, metrics);
+    auto state = std::make_shared<room>(self, std::move(name), std::move(*log),
+                                        std::move(presence), store, metrics);
     return caf::behavior{
         [state](room_sub& sub) { state->subscribe(sub); },
+        [state](joined_atom, const std::string& client) { state->joined(client); },
         [state](room_unsub& unsub) { state->unsubscribe(unsub); },
         [state](room_pub& pub) { state->publish(pub); },
         [state](room_history& history) { state->history(history); },

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
 #include <string>
@@ -24,10 +25,11 @@ struct room_settings {
 };
 
 /// Spawns the actor of room `name` on `strand`, taking its log from `store` (or starting
-/// a new one with a fresh epoch). On `stop_atom` it hands the log back, answers
+/// a new one with a fresh epoch). `presence` is the room's presence actor: subscribers
+/// join it, and it completes their `subscribed` replies. On `stop_atom` it hands the log back, answers
 /// (stopped_atom, name) and ends.
 caf::actor spawn_room(caf::actor_system& system, boost::asio::any_io_executor strand,
-                      std::string name, const room_settings& settings, core::store& store,
-                      core::metrics& metrics);
+                      std::string name, const room_settings& settings, caf::actor presence,
+                      core::store& store, core::metrics& metrics);
 
 } // namespace troupe::actors

@@ -1,6 +1,7 @@
 #pragma once
 // Publish-to-deliver latencies of one measurement (all of its windows), kept exactly: a
 // few million int64 at most, so percentiles need no histogram approximation.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -11,6 +12,7 @@ class Latency {
   void clear() { ns_.clear(); }
   void reserve(std::size_t n) { ns_.reserve(n); }
   void record(std::int64_t ns) { ns_.push_back(ns); }
+  void truncate(std::size_t n) { ns_.resize(std::min(n, ns_.size())); }
   std::size_t count() const { return ns_.size(); }
 
   struct Summary {

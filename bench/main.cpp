@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
 
   // Every wait inside is bounded; this is the backstop so that no run outlives its budget.
   double budget = 120 + (opt.idle > 0 ? 60 + opt.settle_s + opt.setup_timeout_s : 0);
-  const double per_load = opt.warmup_s + opt.windows * opt.window_s + opt.drain_timeout_s + 5;
+  const double per_load =
+      opt.warmup_s + (opt.windows + opt.retries) * opt.window_s + opt.drain_timeout_s + 5;
   budget += opt.shapes.size() *
             (opt.setup_timeout_s + 10 + per_load * (opt.loads.size() + (opt.closed_loop ? 1 : 0)));
   alarm(static_cast<unsigned>(budget));

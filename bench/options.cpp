@@ -18,6 +18,8 @@ const char* kUsage = R"(troupe_loadgen: fan-out load generator for Troupe, node 
   --idle N              idle connections for the memory figure, 0 = skip   [10000]
   --idle-base N         connections open before the "before" RSS sample    [100]
   --warmup S --window S --windows N    per load: warm-up, then N windows   [2 3 3]
+  --noise-pct P --retries N  redo a window in which the rest of the machine used
+                        over P % of a core, at most N times per load        [10 3]
   --payload BYTES       bytes of data per message (>= 16)                   [100]
   --inflight N          closed loop: deliveries in flight                   [4000]
   --connect-concurrency N  handshakes in flight while connecting           [200]
@@ -90,6 +92,8 @@ std::optional<Options> Options::parse(int argc, char** argv) {
     else if (a == "--warmup") o.warmup_s = std::atof(v.c_str());
     else if (a == "--window") o.window_s = std::atof(v.c_str());
     else if (a == "--windows") o.windows = std::max(1, std::atoi(v.c_str()));
+    else if (a == "--noise-pct") o.noise_pct = std::atof(v.c_str());
+    else if (a == "--retries") o.retries = std::max(0, std::atoi(v.c_str()));
     else if (a == "--payload") o.payload = static_cast<std::size_t>(std::atoi(v.c_str()));
     else if (a == "--inflight") o.inflight = std::max(1, std::atoi(v.c_str()));
     else if (a == "--connect-concurrency") o.connect_concurrency = std::max(1, std::atoi(v.c_str()));

@@ -32,6 +32,8 @@ struct Options {
   double warmup_s = 2;
   double window_s = 3;
   int windows = 3;          // consecutive windows per load; medians are reported
+  double noise_pct = 10;    // a window in which other processes used more CPU is redone…
+  int retries = 3;          // …at most this many times per load
   std::size_t payload = 100;
   int inflight = 4000;      // closed loop: deliveries in flight across all rooms
   int connect_concurrency = 200;

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 #include <sys/resource.h>
+#include <sched.h>
 #include <unistd.h>
 
 namespace bench {
@@ -45,16 +46,31 @@ std::optional<long> process_rss_kb(pid_t pid) {
   return std::nullopt;
 }
 
-std::optional<double> machine_busy_seconds() {
+std::optional<CoreTimes> core_times(int cpu) {
   std::ifstream in("/proc/stat");
-  std::string cpu;
-  unsigned long long user, nice, system, idle, iowait, irq, softirq, steal;
-  if (!(in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) ||
-      cpu != "cpu") {
-    return std::nullopt;
+  const std::string want = cpu < 0 ? "cpu" : "cpu" + std::to_string(cpu);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string name;
+    unsigned long long user, nice, system, idle, iowait, irq, softirq, steal;
+    if (!(fields >> name) || name != want) continue;
+    if (!(fields >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal)) break;
+    static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    return CoreTimes{static_cast<double>(user + nice + system + steal) / ticks,
+                     static_cast<double>(irq + softirq) / ticks};
   }
-  static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return static_cast<double>(user + nice + system + irq + softirq + steal) / ticks;
+  return std::nullopt;
+}
+
+int pinned_cpu(pid_t pid) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (pid == 0 || sched_getaffinity(pid, sizeof set, &set) != 0 || CPU_COUNT(&set) != 1) return -1;
+  for (int i = 0; i < CPU_SETSIZE; ++i) {
+    if (CPU_ISSET(i, &set)) return i;
+  }
+  return -1;
 }
 
 long raise_fd_limit() {

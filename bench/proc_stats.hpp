@@ -12,9 +12,18 @@ std::optional<double> process_cpu_seconds(pid_t pid);
 // VmRSS of `pid` (0 = this process) in KiB.
 std::optional<long> process_rss_kb(pid_t pid);
 
-// CPU seconds the whole machine spent busy (every core, everything but idle and iowait),
-// from /proc/stat: what is left after the server and the generator is interference.
-std::optional<double> machine_busy_seconds();
+// Time a core (or, with cpu = -1, every core) spent, from /proc/stat. The kernel accounts
+// interrupt and softirq time on its own (IRQ time accounting): it is in no process's
+// utime/stime. On loopback that is most of the TCP receive path of every delivery, run
+// on the sending core.
+struct CoreTimes {
+  double busy = 0;     // user + nice + system + steal, in seconds
+  double softirq = 0;  // irq + softirq, in seconds
+};
+std::optional<CoreTimes> core_times(int cpu = -1);
+
+// The one CPU `pid` is pinned to, or -1 when it may run on several.
+int pinned_cpu(pid_t pid);
 
 // Raises the soft open-file limit to the hard limit; returns the new soft limit.
 long raise_fd_limit();

@@ -4,19 +4,20 @@
 #
 #   bench/run.sh [--quick] [--servers troupe,ws,socketio] [--scenarios 1x200,10x20,1x1000]
 #                [--loads 20000,50000,100000,max] [--idle N] [--warmup S] [--window S]
-#                [--windows N] [--skip-build] [--troupe-args "…"]
+#                [--windows N] [--retries N] [--skip-build] [--troupe-args "…"]
 #
 # Each server runs pinned to core 0 and the load generator to core 1. Results go to stdout
 # (one JSON object per line, the side-by-side summary last), progress and a table to
 # stderr, and a copy of everything to build-bench/bench-results/.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(readlink -f "$0")
+cd "$(dirname "$self")/.."
 ROOT=$(pwd)
 BUILD="$ROOT/build-bench"
 
 quick=0
 servers="troupe,ws,socketio"
-scenarios="" loads="" idle="" warmup="" window="" windows=""
+scenarios="" loads="" idle="" warmup="" window="" windows="" retries=""
 skip_build=0
 troupe_args="${TROUPE_BENCH_ARGS:-}"
 while (($#)); do
@@ -29,9 +30,10 @@ while (($#)); do
     --warmup) warmup="$2"; shift ;;
     --window) window="$2"; shift ;;
     --windows) windows="$2"; shift ;;
+    --retries) retries="$2"; shift ;;
     --skip-build) skip_build=1 ;;
     --troupe-args) troupe_args="$2"; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$self"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -89,6 +91,7 @@ common=()
 [ -n "$warmup" ] && common+=(--warmup "$warmup")
 [ -n "$window" ] && common+=(--window "$window")
 [ -n "$windows" ] && common+=(--windows "$windows")
+[ -n "$retries" ] && common+=(--retries "$retries")
 plans=()
 if [ -n "$scenarios$loads$idle" ] || [ "$quick" -eq 0 ]; then
   plan=(--idle "${idle:-10000}" --scenarios "${scenarios:-1x200,10x20,1x1000}"

@@ -42,6 +42,8 @@ class Runner final : public Connection::Listener {
     std::optional<double> server_cpu_s;
     double gen_cpu_s = 0;
     std::optional<double> other_cpu_s;  // the rest of the machine: should be near 0
+    std::optional<double> softirq_s;    // every core's irq + softirq time
+    std::optional<double> server_core_softirq_s;
   };
   // What the summary keeps of each load point.
   struct Point {
@@ -53,6 +55,7 @@ class Runner final : public Connection::Listener {
     std::optional<double> server_cpu_pct;
     double gen_cpu_pct = 0;
     std::optional<double> other_cpu_pct;
+    std::optional<double> cpu_us_with_softirq;
   };
 
   net::awaitable<void> idle_scenario();
@@ -84,6 +87,7 @@ class Runner final : public Connection::Listener {
   Dialect& dialect_;
   tcp::endpoint server_;
   std::string run_tag_;
+  int server_cpu_ = -1;  // the core the server is pinned to, if just one
   int exit_code_ = 0;
 
   // Connections of the current scenario; a connection's slot is index() - base_.

@@ -19,6 +19,8 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
       ("port", po::value(&o.port)->default_value(o.port), "port; 0 picks a free one and logs it")
       ("ping", po::value(&o.ping)->default_value(o.ping),
        "seconds between keep-alive pings; 2x silence closes with 4408")
+      ("grace", po::value(&o.grace)->default_value(o.grace),
+       "seconds a connection that vanished stays listed in presence")
       ("history", po::value(&o.history)->default_value(o.history), "messages kept per room")
       ("max-frame", po::value(&o.max_frame)->default_value(o.max_frame),
        "largest incoming WebSocket message in bytes (larger: close 1009)")
@@ -59,6 +61,8 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
   }
   if (o.ping == 0)
     throw std::runtime_error("--ping must be at least 1 second");
+  if (o.grace < 0)
+    throw std::runtime_error("--grace must not be negative");
   if (o.max_frame < 1024)
     throw std::runtime_error("--max-frame must be at least 1024 bytes");
   return o;

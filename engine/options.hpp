@@ -13,6 +13,7 @@ struct options {
   std::string host = "0.0.0.0";
   std::uint16_t port = 8080;
   std::uint32_t ping = 25;           ///< seconds
+  double grace = 3;                  ///< seconds a vanished connection stays in presence
   std::size_t history = 1000;        ///< messages kept per room
   std::size_t max_frame = 1 << 20;   ///< bytes
   std::size_t max_data = 64 << 10;   ///< bytes of a message's encoded `data`

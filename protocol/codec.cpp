@@ -328,10 +328,16 @@ void encode_connected(frame_builder& out, request_id id, std::string_view client
   put(pk, "ping"); pk.pack(ping_seconds);
 }
 
+std::string encode_array(const std::vector<std::string_view>& items) {
+  frame_builder out;
+  packer pk(out);
+  put_messages(out, pk, items);
+  return std::string(out.finish()->payload());
+}
+
 void encode_subscribed(frame_builder& out, request_id id, std::string_view room,
                        std::uint64_t seq, std::string_view epoch, bool recovered,
-                       const std::vector<std::string_view>& msgs, std::uint64_t pseq,
-                       std::string_view members) {
+                       std::string_view msgs, std::uint64_t pseq, std::string_view members) {
   packer pk(out);
   begin(pk, 9, "subscribed");
   put(pk, "id"); pk.pack(id);
@@ -339,9 +345,45 @@ void encode_subscribed(frame_builder& out, request_id id, std::string_view room,
   put(pk, "seq"); pk.pack(seq);
   put(pk, "epoch"); put(pk, epoch);
   put(pk, "recovered"); pk.pack(recovered);
-  put(pk, "msgs"); put_messages(out, pk, msgs);
+  put(pk, "msgs"); out.write(msgs);
   put(pk, "pseq"); pk.pack(pseq);
   put(pk, "members"); out.write(members);
+}
+
+void encode_pdiff(frame_builder& out, std::string_view room, std::uint64_t pseq,
+                  const std::vector<std::string>& joins, const std::vector<std::string>& leaves) {
+  packer pk(out);
+  begin(pk, 5, "pdiff");
+  put(pk, "room"); put(pk, room);
+  put(pk, "pseq"); pk.pack(pseq);
+  put(pk, "joins");
+  pk.pack_array(static_cast<std::uint32_t>(joins.size()));
+  for (const auto& entry : joins)
+    out.write(entry);
+  put(pk, "leaves");
+  pk.pack_array(static_cast<std::uint32_t>(leaves.size()));
+  for (const auto& entry : leaves)
+    out.write(entry);
+}
+
+void encode_presence(frame_builder& out, request_id id, std::string_view room,
+                     std::uint64_t pseq, std::string_view members) {
+  packer pk(out);
+  begin(pk, 5, "presence");
+  put(pk, "id"); pk.pack(id);
+  put(pk, "room"); put(pk, room);
+  put(pk, "pseq"); pk.pack(pseq);
+  put(pk, "members"); out.write(members);
+}
+
+void encode_typing(frame_builder& out, std::string_view room, std::string_view user,
+                   std::string_view client, bool on) {
+  packer pk(out);
+  begin(pk, 5, "typing");
+  put(pk, "room"); put(pk, room);
+  put(pk, "user"); put(pk, user);
+  put(pk, "client"); put(pk, client);
+  put(pk, "on"); pk.pack(on);
 }
 
 void encode_unsubscribed(frame_builder& out, request_id id, std::string_view room) {

@@ -36,12 +36,24 @@ inline constexpr std::uint32_t resync_message_count = 100;
 void encode_connected(frame_builder& out, request_id id, std::string_view client,
                       std::string_view user, std::uint32_t ping_seconds);
 
-/// `msgs`: encoded `msg` maps (stored_message payloads), oldest first. `members` is the
-/// encoded presence array.
+/// Encoded `msg` maps (stored_message payloads) as one MessagePack array.
+std::string encode_array(const std::vector<std::string_view>& items);
+
+/// `msgs` is encode_array() of the messages, oldest first; `members` the encoded presence
+/// array.
 void encode_subscribed(frame_builder& out, request_id id, std::string_view room,
                        std::uint64_t seq, std::string_view epoch, bool recovered,
-                       const std::vector<std::string_view>& msgs, std::uint64_t pseq,
-                       std::string_view members);
+                       std::string_view msgs, std::uint64_t pseq, std::string_view members);
+
+/// `joins` and `leaves` are encoded presence entries.
+void encode_pdiff(frame_builder& out, std::string_view room, std::uint64_t pseq,
+                  const std::vector<std::string>& joins, const std::vector<std::string>& leaves);
+
+void encode_presence(frame_builder& out, request_id id, std::string_view room,
+                     std::uint64_t pseq, std::string_view members);
+
+void encode_typing(frame_builder& out, std::string_view room, std::string_view user,
+                   std::string_view client, bool on);
 
 void encode_unsubscribed(frame_builder& out, request_id id, std::string_view room);
 

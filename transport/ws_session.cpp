@@ -83,14 +83,29 @@ void ws_session::on_accept(error_code ec) {
 }
 
 void ws_session::do_read() {
-  ws_.async_read(buffer_, [self = shared_from_this()](error_code ec, std::size_t bytes) {
-    self->on_read(ec, bytes);
-  });
+  // An idle connection waits in a read that has already prepared its buffer, so the first
+  // read of a message asks for a small piece and only the rest of a longer one is read in
+  // size (Beast then reads up to the frame's remaining length). Idle connections hold
+  // `first_read` bytes here instead of Beast's default 1536.
+  constexpr std::size_t first_read = 256;
+  const std::size_t limit = buffer_.size() == 0 ? first_read : 0; // 0: Beast chooses
+  ws_.async_read_some(buffer_, limit,
+                      [self = shared_from_this()](error_code ec, std::size_t bytes) {
+                        self->on_read(ec, bytes);
+                      });
 }
 
 void ws_session::on_read(error_code ec, std::size_t) {
-  if (ec)
-    return finish(); // closed by either side, too large (Beast closed with 1009), or lost
+  if (ec) {
+    // Closed by either side, too large (Beast closed with 1009), or lost. Only a close
+    // handshake the client started is a clean goodbye; after anything else the client is
+    // expected back, and presence waits out the grace period.
+    if (connection_)
+      connection_->ended(ec == websocket::error::closed && !closing_);
+    return finish();
+  }
+  if (!ws_.is_message_done())
+    return do_read(); // the rest of a longer message
   if (!closing_) {
     if (!ws_.got_binary()) {
       close(1003, "binary frames only", false);
@@ -100,10 +115,8 @@ void ws_session::on_read(error_code ec, std::size_t) {
           std::string_view(static_cast<const char*>(data.data()), data.size()));
     }
   }
-  buffer_.consume(buffer_.size());
-  // An idle connection should not keep the capacity of its largest message.
-  if (buffer_.capacity() > 64 * 1024)
-    buffer_.shrink_to_fit();
+  buffer_.clear();
+  buffer_.shrink_to_fit(); // an idle connection keeps no message buffer
   do_read(); // also while closing: the peer's close frame arrives through a read
 }
 

@@ -14,6 +14,7 @@
 
 #include "actors/directory.hpp"
 #include "actors/messages.hpp"
+#include "actors/presence.hpp"
 #include "actors/room.hpp"
 #include "core/memory_store.hpp"
 #include "core/metrics.hpp"
@@ -95,11 +96,13 @@ protected:
   caf::actor room(std::size_t history = 1000) {
     actors::room_settings settings;
     settings.history = history;
-    return actors::spawn_room(system_, boost::asio::make_strand(io_), "r", settings, store_, metrics_);
+    auto presence = actors::spawn_presence(system_, boost::asio::make_strand(io_), "r", {});
+    return actors::spawn_room(system_, boost::asio::make_strand(io_), "r", settings, presence,
+                              store_, metrics_);
   }
 
   actors::peer_ref peer(const std::string& client, std::shared_ptr<recording_sink> sink) {
-    return {client, "user-" + client, sink};
+    return {client, "user-" + client, "", sink};
   }
 
   static protocol::pub_request pub(protocol::request_id id, std::optional<std::string> key = {}) {
@@ -211,7 +214,9 @@ TEST_F(RoomActor, EvictedRoomKeepsEpochSeqAndHistory) {
   auto acquire = [&] {
     caf::actor room;
     self->send(directory, actors::acquire_atom::value, std::string("r"));
-    self->receive([&](actors::acquired_atom, const std::string&, const caf::actor& r) { room = r; },
+    self->receive([&](actors::acquired_atom, const std::string&, const actors::room_handles& r) {
+                    room = r.log;
+                  },
                   caf::after(5s) >> [] { ADD_FAILURE() << "no room"; });
     return room;
   };

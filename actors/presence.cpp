@@ -1,0 +1,232 @@
+#include "actors/presence.hpp"
+
+#include <caf/actor_companion.hpp>
+#include <caf/all.hpp>
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "actors/messages.hpp"
+#include "actors/strand_actor.hpp"
+#include "core/presence_list.hpp"
+#include "protocol/codec.hpp"
+
+namespace troupe::actors {
+
+namespace {
+
+class presence {
+public:
+  presence(companion* self, std::string room, const presence_settings& settings)
+      : self_(self), room_(std::move(room)), settings_(settings) {}
+
+  void join(presence_join& join) {
+    const std::string& client = join.who.client;
+    // The same user back within the grace period: its vanished entry leaves in the same
+    // diff as the new one joins, so a view grouped by user never flickers.
+    for (auto it = members_.begin(); it != members_.end();) {
+      if (!it->second.sink && it->second.user == join.who.user && it->first != client) {
+        list_.remove(it->first);
+        it = members_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    auto& member = members_[client];
+    member.sink = join.who.sink;
+    member.user = join.who.user;
+    member.holds |= static_cast<std::uint8_t>(join.hold);
+    member.grace_generation = 0;
+    if (!list_.find(client))
+      list_.upsert({client, join.who.user, join.who.name, {}, {}});
+    // Its reply shows the list with the pending changes applied (its own arrival among
+    // them) and the number of the diff that will carry them, which it is not sent.
+    const std::uint64_t pseq = list_.promise_next();
+    fresh_.insert(client);
+    schedule_flush();
+    member.sink->send(protocol::make_frame([&](protocol::frame_builder& out) {
+      protocol::encode_subscribed(out, join.id, room_, join.seq, join.epoch, join.recovered,
+                                  join.msgs, pseq, list_.encoded_members());
+    }));
+    self_->send(caf::actor_cast<caf::actor>(self_->current_sender()), joined_atom::value, client);
+  }
+
+  void leave(const presence_leave& leave) {
+    auto it = members_.find(leave.client);
+    if (it == members_.end() || !it->second.sink)
+      return;
+    auto& member = it->second;
+    member.holds &= static_cast<std::uint8_t>(~static_cast<std::uint8_t>(leave.hold));
+    if (member.holds != 0)
+      return; // still here through its other hold
+    stop_typing(leave.client, member);
+    if (leave.abrupt && settings_.grace.count() > 0) {
+      member.sink = nullptr; // listed, but sent nothing, until the grace period ends
+      member.grace_generation = ++generation_;
+      self_->delayed_send(self_, settings_.grace, grace_atom::value, leave.client,
+                          member.grace_generation);
+      return;
+    }
+    remove(it);
+  }
+
+  void grace_over(const std::string& client, std::uint64_t generation) {
+    auto it = members_.find(client);
+    if (it != members_.end() && !it->second.sink && it->second.grace_generation == generation)
+      remove(it);
+  }
+
+  void get(presence_get& get) {
+    std::uint64_t pseq = list_.pseq();
+    if (list_.has_pending()) {
+      pseq = list_.promise_next(); // the answer already shows the pending diff
+      fresh_.insert(get.from.client);
+    }
+    get.from.sink->send(protocol::make_frame([&](protocol::frame_builder& out) {
+      protocol::encode_presence(out, get.request.id, room_, pseq, list_.encoded_members());
+    }));
+  }
+
+  void set(presence_set& set) {
+    auto* entry = active_entry(set.from.client);
+    if (!entry) {
+      set.from.sink->send(protocol::make_frame([&](protocol::frame_builder& out) {
+        protocol::encode_error(out, set.request.id, protocol::error_code::not_subscribed,
+                               "state belongs to a member: subscribe or open first");
+      }));
+      return;
+    }
+    core::presence_entry changed = *entry;
+    changed.state = std::move(set.request.state);
+    list_.upsert(std::move(changed));
+    schedule_flush();
+    set.from.sink->send(protocol::make_frame(
+        [&](protocol::frame_builder& out) { protocol::encode_ok(out, set.request.id); }));
+  }
+
+  void typing(presence_typing& typing) {
+    auto it = members_.find(typing.from.client);
+    if (it == members_.end() || !it->second.sink) {
+      typing.from.sink->send(protocol::make_frame([&](protocol::frame_builder& out) {
+        protocol::encode_error(out, 0, protocol::error_code::not_subscribed,
+                               "typing in " + room_ + " needs a subscription");
+      }));
+      return;
+    }
+    auto& member = it->second;
+    if (!typing.request.on)
+      return stop_typing(it->first, member);
+    if (!member.typing) {
+      member.typing = true;
+      fan_out(typing_frame(it->first, member.user, true), it->first);
+    }
+    // Each `on` refreshes the lapse; only changes are sent to the others.
+    member.typing_generation = ++generation_;
+    self_->delayed_send(self_, settings_.typing_lapse, lapse_atom::value, it->first,
+                        member.typing_generation);
+  }
+
+  void typing_lapsed(const std::string& client, std::uint64_t generation) {
+    auto it = members_.find(client);
+    if (it != members_.end() && it->second.typing && it->second.typing_generation == generation)
+      stop_typing(client, it->second);
+  }
+
+  void flush() {
+    flush_scheduled_ = false;
+    auto diff = list_.take_diff();
+    if (diff) {
+      auto frame = protocol::make_frame([&](protocol::frame_builder& out) {
+        protocol::encode_pdiff(out, room_, diff->pseq, diff->joins, diff->leaves);
+      });
+      for (auto& [client, member] : members_)
+        if (member.sink && !fresh_.count(client))
+          member.sink->send(frame);
+    }
+    fresh_.clear();
+  }
+
+private:
+  struct member {
+    sink_ptr sink; ///< null while its connection is gone and it waits out the grace period
+    std::string user;
+    std::uint8_t holds = 0;
+    bool typing = false;
+    std::uint64_t typing_generation = 0;
+    std::uint64_t grace_generation = 0;
+  };
+  using member_map = std::unordered_map<std::string, member>;
+
+  const core::presence_entry* active_entry(const std::string& client) const {
+    auto it = members_.find(client);
+    return it == members_.end() || !it->second.sink ? nullptr : list_.find(client);
+  }
+
+  void remove(member_map::iterator it) {
+    list_.remove(it->first);
+    members_.erase(it);
+    schedule_flush();
+  }
+
+  void stop_typing(const std::string& client, member& member) {
+    if (!member.typing)
+      return;
+    member.typing = false;
+    ++member.typing_generation;
+    fan_out(typing_frame(client, member.user, false), client);
+  }
+
+  protocol::frame_ptr typing_frame(const std::string& client, const std::string& user, bool on) {
+    return protocol::make_frame([&](protocol::frame_builder& out) {
+      protocol::encode_typing(out, room_, user, client, on);
+    });
+  }
+
+  void fan_out(const protocol::frame_ptr& frame, const std::string& except) {
+    for (auto& [client, member] : members_)
+      if (member.sink && client != except)
+        member.sink->send(frame);
+  }
+
+  void schedule_flush() {
+    if (flush_scheduled_)
+      return;
+    flush_scheduled_ = true;
+    self_->delayed_send(self_, settings_.window, flush_atom::value);
+  }
+
+  companion* self_;
+  std::string room_;
+  presence_settings settings_;
+  core::presence_list list_;
+  member_map members_;
+  std::unordered_set<std::string> fresh_; // told the pending diff's pseq: not sent that diff
+  bool flush_scheduled_ = false;
+  std::uint64_t generation_ = 0; // tells current timers from stale ones
+};
+
+} // namespace
+
+caf::actor spawn_presence(caf::actor_system& system, boost::asio::any_io_executor strand,
+                          std::string room, const presence_settings& settings) {
+  return spawn_on_strand(system, std::move(strand), [&](companion* self) {
+    auto state = std::make_shared<presence>(self, std::move(room), settings);
+    return caf::behavior{
+        [state](presence_join& join) { state->join(join); },
+        [state](const presence_leave& leave) { state->leave(leave); },
+        [state](presence_get& get) { state->get(get); },
+        [state](presence_set& set) { state->set(set); },
+        [state](presence_typing& typing) { state->typing(typing); },
+        [state](flush_atom) { state->flush(); },
+        [state](grace_atom, const std::string& client, std::uint64_t generation) {
+          state->grace_over(client, generation);
+        },
+        [state](lapse_atom, const std::string& client, std::uint64_t generation) {
+          state->typing_lapsed(client, generation);
+        },
+        [self](stop_atom) { self->quit(); },
+    };
+  });
+}
+
+} // namespace troupe::actors

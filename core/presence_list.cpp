@@ -1,0 +1,109 @@
+#include "core/presence_list.hpp"
+
+#include <msgpack.hpp>
+
+namespace troupe::core {
+
+namespace {
+
+class string_sink {
+public:
+  explicit string_sink(std::string& out) : out_(out) {}
+  void write(const char* data, std::size_t size) { out_.append(data, size); }
+
+private:
+  std::string& out_;
+};
+
+void put(msgpack::packer<string_sink>& pk, std::string_view text) {
+  pk.pack_str(static_cast<std::uint32_t>(text.size()));
+  pk.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
+}
+
+} // namespace
+
+std::string encode_entry(const presence_entry& entry) {
+  std::string out;
+  string_sink sink(out);
+  msgpack::packer<string_sink> pk(sink);
+  const std::uint32_t size = 2 + !entry.name.empty() + !entry.info.empty() + !entry.state.empty();
+  pk.pack_map(size);
+  put(pk, "client");
+  put(pk, entry.client);
+  put(pk, "user");
+  put(pk, entry.user);
+  if (!entry.name.empty()) {
+    put(pk, "name");
+    put(pk, entry.name);
+  }
+  if (!entry.info.empty()) {
+    put(pk, "info");
+    out.append(entry.info);
+  }
+  if (!entry.state.empty()) {
+    put(pk, "state");
+    out.append(entry.state);
+  }
+  return out;
+}
+
+void presence_list::remember_before(const std::string& client) {
+  if (before_.count(client))
+    return; // the first change of the window knows the old state
+  auto it = entries_.find(client);
+  before_.emplace(client, it == entries_.end() ? std::nullopt
+                                               : std::optional<std::string>(it->second.encoded));
+}
+
+void presence_list::upsert(presence_entry entry) {
+  remember_before(entry.client);
+  std::string encoded = encode_entry(entry);
+  const std::string client = entry.client;
+  entries_.insert_or_assign(client, stored{std::move(entry), std::move(encoded)});
+}
+
+bool presence_list::remove(const std::string& client) {
+  auto it = entries_.find(client);
+  if (it == entries_.end())
+    return false;
+  remember_before(client);
+  entries_.erase(it);
+  return true;
+}
+
+const presence_entry* presence_list::find(const std::string& client) const {
+  auto it = entries_.find(client);
+  return it == entries_.end() ? nullptr : &it->second.entry;
+}
+
+std::string presence_list::encoded_members() const {
+  std::string out;
+  string_sink sink(out);
+  msgpack::packer<string_sink> pk(sink);
+  pk.pack_array(static_cast<std::uint32_t>(entries_.size()));
+  for (const auto& [client, stored] : entries_)
+    out.append(stored.encoded);
+  return out;
+}
+
+std::optional<presence_list::diff> presence_list::take_diff() {
+  diff result;
+  for (auto& [client, before] : before_) {
+    auto it = entries_.find(client);
+    const std::string* after = it == entries_.end() ? nullptr : &it->second.encoded;
+    if ((before && after && *before == *after) || (!before && !after))
+      continue; // changed and changed back within the window
+    if (before)
+      result.leaves.push_back(std::move(*before));
+    if (after)
+      result.joins.push_back(*after);
+  }
+  before_.clear();
+  const bool promised = std::exchange(promised_, false);
+  if (result.joins.empty() && result.leaves.empty() && !promised)
+    return std::nullopt;
+  result.pseq = ++pseq_;
+  return result;
+}
+
+} // namespace troupe::core
