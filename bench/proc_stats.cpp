@@ -6,7 +6,6 @@
 #include <sstream>
 #include <string>
 #include <sys/resource.h>
-#include <sched.h>
 #include <unistd.h>
 
 namespace bench {
@@ -46,31 +45,26 @@ std::optional<long> process_rss_kb(pid_t pid) {
   return std::nullopt;
 }
 
-std::optional<CoreTimes> core_times(int cpu) {
+std::optional<IdleTimes> machine_idle() {
   std::ifstream in("/proc/stat");
-  const std::string want = cpu < 0 ? "cpu" : "cpu" + std::to_string(cpu);
   std::string line;
-  while (std::getline(in, line)) {
+  IdleTimes t;
+  bool total = false;
+  static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  while (std::getline(in, line) && line.rfind("cpu", 0) == 0) {
     std::istringstream fields(line);
     std::string name;
-    unsigned long long user, nice, system, idle, iowait, irq, softirq, steal;
-    if (!(fields >> name) || name != want) continue;
-    if (!(fields >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal)) break;
-    static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-    return CoreTimes{static_cast<double>(user + nice + system + steal) / ticks,
-                     static_cast<double>(irq + softirq) / ticks};
+    unsigned long long user, nice, system, idle, iowait;
+    if (!(fields >> name >> user >> nice >> system >> idle >> iowait)) return std::nullopt;
+    if (name == "cpu") {
+      t.idle_s = static_cast<double>(idle + iowait) / ticks;
+      total = true;
+    } else {
+      ++t.cores;
+    }
   }
-  return std::nullopt;
-}
-
-int pinned_cpu(pid_t pid) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (pid == 0 || sched_getaffinity(pid, sizeof set, &set) != 0 || CPU_COUNT(&set) != 1) return -1;
-  for (int i = 0; i < CPU_SETSIZE; ++i) {
-    if (CPU_ISSET(i, &set)) return i;
-  }
-  return -1;
+  if (!total || t.cores == 0) return std::nullopt;
+  return t;
 }
 
 long raise_fd_limit() {

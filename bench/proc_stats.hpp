@@ -12,18 +12,15 @@ std::optional<double> process_cpu_seconds(pid_t pid);
 // VmRSS of `pid` (0 = this process) in KiB.
 std::optional<long> process_rss_kb(pid_t pid);
 
-// Time a core (or, with cpu = -1, every core) spent, from /proc/stat. The kernel accounts
-// interrupt and softirq time on its own (IRQ time accounting): it is in no process's
-// utime/stime. On loopback that is most of the TCP receive path of every delivery, run
-// on the sending core.
-struct CoreTimes {
-  double busy = 0;     // user + nice + system + steal, in seconds
-  double softirq = 0;  // irq + softirq, in seconds
+// Idle + iowait seconds of every core together, from /proc/stat, and the number of
+// cores. Busy time from the same file is sampled at each timer tick, which a load paced
+// in step with the tick (250 broadcasts/s against 100 Hz) aliases badly; idle time is
+// measured, so busy = cores × elapsed − idle is the figure to trust.
+struct IdleTimes {
+  double idle_s = 0;
+  int cores = 0;
 };
-std::optional<CoreTimes> core_times(int cpu = -1);
-
-// The one CPU `pid` is pinned to, or -1 when it may run on several.
-int pinned_cpu(pid_t pid);
+std::optional<IdleTimes> machine_idle();
 
 // Raises the soft open-file limit to the hard limit; returns the new soft limit.
 long raise_fd_limit();

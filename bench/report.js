@@ -20,7 +20,6 @@ for (const r of records) {
     (points[key] ||= {})[r.server] = {
       delivered_dps: r.delivered_dps,
       cpu_us_per_delivery: r.server_cpu_us_per_delivery,
-      core_cpu_us_per_delivery: r.server_core_cpu_us_per_delivery,
       p50_us: r.latency_us.p50,
       p99_us: r.latency_us.p99,
       p999_us: r.latency_us.p999,
@@ -52,7 +51,6 @@ const head = points['1x200@50000'] || {};
 const headline = {
   '1x200@50000': {
     cpu_us_per_delivery: Object.fromEntries(servers.map((s) => [s, head[s]?.cpu_us_per_delivery ?? null])),
-    core_cpu_us_per_delivery: Object.fromEntries(servers.map((s) => [s, head[s]?.core_cpu_us_per_delivery ?? null])),
     p99_us: Object.fromEntries(servers.map((s) => [s, head[s]?.p99_us ?? null])),
   },
   idle_bytes_per_connection: Object.fromEntries(servers.map((s) => [s, idle[s]?.bytes_per_connection ?? null])),
@@ -60,7 +58,6 @@ const headline = {
 if (servers.includes('troupe')) {
   headline.troupe_vs_ws = {
     cpu_per_delivery: ratio(head.troupe?.cpu_us_per_delivery, head.ws?.cpu_us_per_delivery),
-    core_cpu_per_delivery: ratio(head.troupe?.core_cpu_us_per_delivery, head.ws?.core_cpu_us_per_delivery),
     p99: ratio(head.troupe?.p99_us, head.ws?.p99_us),
     idle_bytes: ratio(idle.troupe?.bytes_per_connection, idle.ws?.bytes_per_connection),
   };

@@ -100,8 +100,8 @@ if [ -n "$scenarios$loads$idle" ] || [ "$quick" -eq 0 ]; then
   plans+=("${plan[*]} ${common[*]}")
 else
   # Quick: the headline shape at every load, the other two at 50k only.
-  plans+=("--idle 10000 --settle 2 --scenarios 1x200 --loads 20000,50000,100000,max --warmup 1 --window 1.5 --windows 2 ${common[*]}")
-  plans+=("--idle 0 --scenarios 10x20,1x1000 --loads 50000 --warmup 1 --window 2 --windows 1 ${common[*]}")
+  plans+=("--idle 10000 --settle 2 --scenarios 1x200 --loads 20000,50000,100000,max --warmup 1 --window 1.5 --windows 2 --retries 2 ${common[*]}")
+  plans+=("--idle 0 --scenarios 10x20,1x1000 --loads 50000 --warmup 1 --window 2 --windows 1 --retries 2 ${common[*]}")
 fi
 
 # ---- servers ----------------------------------------------------------------------------

@@ -45,7 +45,6 @@ const char* state_name(Connection::State s) {
 Runner::Runner(net::io_context& ioc, const Options& options, Dialect& dialect, tcp::endpoint server)
     : ioc_(ioc), opt_(options), dialect_(dialect), server_(server) {
   run_tag_ = std::to_string(getpid());
-  server_cpu_ = pinned_cpu(opt_.server_pid);
   payload_.assign(opt_.payload, 0x5a);
 }
 
@@ -311,139 +310,137 @@ net::awaitable<void> Runner::closed_loop_watchdog() {
 }
 
 net::awaitable<void> Runner::run_load(const Shape& shape, std::optional<double> offered) {
-  delivered_ = pubs_sent_ = acked_ = expected_ = pub_errors_ = 0;
-  stalls_ = short_payloads_ = 0;
-  errors_.clear();
-  latency_.clear();
-  const std::uint64_t closes_before = unexpected_closes_;
-  std::uint64_t gaps_before = 0, dups_before = 0;
-  for (auto& c : conns_) {
-    gaps_before += c->gaps();
-    dups_before += c->dups();
-  }
-  for (auto& s : slots_) s = Slot{};
-
-  const double pub_rate = offered ? *offered / shape.subs : 0;
-  int per_room = 0;
-  closed_ = !offered;
-  if (offered) {
-    std::cerr << "[" << opt_.label << "] " << shape.name << " @ " << *offered
-              << " deliveries/s (" << pub_rate << " pubs/s)\n";
-    latency_.reserve(static_cast<std::size_t>(*offered * opt_.window_s * opt_.windows * 1.1));
-    pacing_ = true;
-    net::co_spawn(ioc_, pace(pub_rate), net::detached);
-  } else {
-    // Each room keeps `per_room` messages in flight; a publisher sends its next one when
-    // every member of its room has its previous one.
-    per_room = std::clamp(
-        static_cast<int>(std::lround(static_cast<double>(opt_.inflight) / (shape.rooms * shape.subs))),
-        1, shape.subs);
-    std::cerr << "[" << opt_.label << "] " << shape.name << " closed loop, " << per_room
-              << " messages in flight per room\n";
-    closed_running_ = true;
-    for (Room& room : rooms_) {
-      for (int k = 0; k < per_room && k < static_cast<int>(room.members.size()); ++k) {
-        publish_from(*room.members[k]);
-      }
-    }
-    net::co_spawn(ioc_, closed_loop_watchdog(), net::detached);
-  }
-
+  LoadRun run;
+  run.shape = &shape;
+  run.offered = offered;
+  begin_load(run);
   co_await sleep(opt_.warmup_s);
-
-  std::vector<Window> windows;
-  int discarded = 0;
-  while (static_cast<int>(windows.size()) < opt_.windows) {
-    Window win;
-    const std::size_t samples_before = latency_.count();
-    const auto t0 = Clock::now();
-    const std::uint64_t d0 = delivered_, p0 = pubs_sent_;
-    auto s0 = process_cpu_seconds(opt_.server_pid);
-    auto g0 = process_cpu_seconds(0);
-    auto m0 = core_times();
-    auto c0 = server_cpu_ >= 0 ? core_times(server_cpu_) : std::nullopt;
-    measuring_ = true;
-    co_await sleep(opt_.window_s);
-    measuring_ = false;
-    auto s1 = process_cpu_seconds(opt_.server_pid);
-    auto g1 = process_cpu_seconds(0);
-    auto m1 = core_times();
-    auto c1 = server_cpu_ >= 0 ? core_times(server_cpu_) : std::nullopt;
-    win.seconds = since(t0);
-    win.deliveries = delivered_ - d0;
-    win.pubs = pubs_sent_ - p0;
-    if (opt_.server_pid && s0 && s1) win.server_cpu_s = *s1 - *s0;
-    if (g0 && g1) win.gen_cpu_s = *g1 - *g0;
-    if (m0 && m1 && win.server_cpu_s) {
-      win.other_cpu_s = std::max(0.0, m1->busy - m0->busy - *win.server_cpu_s - win.gen_cpu_s);
-    }
-    if (m0 && m1) win.softirq_s = m1->softirq - m0->softirq;
-    if (c0 && c1) win.server_core_softirq_s = c1->softirq - c0->softirq;
-    // On a shared machine another process (a build) can take a core mid-window: measure
-    // that window again, a bounded number of times, rather than report its figures.
-    if (win.other_cpu_s && *win.other_cpu_s / win.seconds * 100.0 > opt_.noise_pct &&
-        discarded < opt_.retries) {
-      ++discarded;
-      latency_.truncate(samples_before);
-      continue;
-    }
-    windows.push_back(win);
-  }
-  auto server_rss = process_rss_kb(opt_.server_pid);
+  co_await measure(run);
 
   // Stop publishing and let what was published arrive.
   pacing_ = false;
   closed_running_ = false;
-  bool drained = co_await wait_until(
+  run.drained = co_await wait_until(
       [&] {
         return !pacer_running_ && !watchdog_running_ && acked_ + pub_errors_ >= pubs_sent_ &&
                delivered_ >= expected_;
       },
       opt_.drain_timeout_s);
   closed_ = false;
+  report(run);
+  co_await sleep(0.5);
+}
 
+void Runner::begin_load(LoadRun& run) {
+  const Shape& shape = *run.shape;
+  delivered_ = pubs_sent_ = acked_ = expected_ = pub_errors_ = 0;
+  stalls_ = short_payloads_ = 0;
+  errors_.clear();
+  latency_.clear();
+  run.closes_before = unexpected_closes_;
+  for (auto& c : conns_) {
+    run.gaps_before += c->gaps();
+    run.dups_before += c->dups();
+  }
+  for (auto& s : slots_) s = Slot{};
+
+  closed_ = !run.offered;
+  if (run.offered) {
+    run.pub_rate = *run.offered / shape.subs;
+    std::cerr << "[" << opt_.label << "] " << shape.name << " @ " << *run.offered
+              << " deliveries/s (" << run.pub_rate << " pubs/s)\n";
+    latency_.reserve(static_cast<std::size_t>(*run.offered * opt_.window_s * opt_.windows * 1.1));
+    pacing_ = true;
+    net::co_spawn(ioc_, pace(run.pub_rate), net::detached);
+    return;
+  }
+  // Each room keeps `per_room` messages in flight; a publisher sends its next one when
+  // every member of its room has its previous one.
+  run.per_room = std::clamp(
+      static_cast<int>(std::lround(static_cast<double>(opt_.inflight) / (shape.rooms * shape.subs))),
+      1, shape.subs);
+  std::cerr << "[" << opt_.label << "] " << shape.name << " closed loop, " << run.per_room
+            << " messages in flight per room\n";
+  closed_running_ = true;
+  for (Room& room : rooms_) {
+    for (int k = 0; k < run.per_room && k < static_cast<int>(room.members.size()); ++k) {
+      publish_from(*room.members[k]);
+    }
+  }
+  net::co_spawn(ioc_, closed_loop_watchdog(), net::detached);
+}
+
+net::awaitable<void> Runner::measure(LoadRun& run) {
+  while (static_cast<int>(run.windows.size()) < opt_.windows) {
+    Window win;
+    const std::size_t samples_before = latency_.count();
+    const auto t0 = Clock::now();
+    const std::uint64_t d0 = delivered_, p0 = pubs_sent_;
+    auto s0 = process_cpu_seconds(opt_.server_pid);
+    auto g0 = process_cpu_seconds(0);
+    auto m0 = machine_idle();
+    measuring_ = true;
+    co_await sleep(opt_.window_s);
+    measuring_ = false;
+    auto s1 = process_cpu_seconds(opt_.server_pid);
+    auto g1 = process_cpu_seconds(0);
+    auto m1 = machine_idle();
+    win.seconds = since(t0);
+    win.deliveries = delivered_ - d0;
+    win.pubs = pubs_sent_ - p0;
+    if (opt_.server_pid && s0 && s1) win.server_cpu_s = *s1 - *s0;
+    if (g0 && g1) win.gen_cpu_s = *g1 - *g0;
+    if (m0 && m1 && win.server_cpu_s) {
+      const double busy = m1->cores * win.seconds - (m1->idle_s - m0->idle_s);
+      win.other_cpu_s = std::max(0.0, busy - *win.server_cpu_s - win.gen_cpu_s);
+    }
+    // On a shared machine another process (a build) can take a core mid-window: measure
+    // that window again, a bounded number of times, rather than report its figures.
+    if (win.other_cpu_s && *win.other_cpu_s / win.seconds * 100.0 > opt_.noise_pct &&
+        run.discarded < opt_.retries) {
+      ++run.discarded;
+      latency_.truncate(samples_before);
+      continue;
+    }
+    run.windows.push_back(win);
+  }
+  run.server_rss_kb = process_rss_kb(opt_.server_pid);
+}
+
+void Runner::report(const LoadRun& run) {
+  const Shape& shape = *run.shape;
   std::uint64_t gaps = 0, dups = 0;
   for (auto& c : conns_) {
     gaps += c->gaps();
     dups += c->dups();
   }
-
-  std::vector<double> dps, cpu_us, cpu_us_irq, gen_us, server_pct, gen_pct, other_pct, pubs_ps;
-  std::vector<double> softirq_pct, server_softirq_pct;
+  std::vector<double> dps, cpu_us, gen_us, server_pct, gen_pct, other_pct, pubs_ps;
   std::uint64_t deliveries = 0;
-  for (const Window& w : windows) {
+  for (const Window& w : run.windows) {
     deliveries += w.deliveries;
     dps.push_back(w.deliveries / w.seconds);
     pubs_ps.push_back(w.pubs / w.seconds);
     gen_pct.push_back(w.gen_cpu_s / w.seconds * 100.0);
     if (w.deliveries > 0) gen_us.push_back(w.gen_cpu_s * 1e6 / w.deliveries);
     if (w.other_cpu_s) other_pct.push_back(*w.other_cpu_s / w.seconds * 100.0);
-    if (w.softirq_s) softirq_pct.push_back(*w.softirq_s / w.seconds * 100.0);
-    if (w.server_core_softirq_s) {
-      server_softirq_pct.push_back(*w.server_core_softirq_s / w.seconds * 100.0);
-      if (w.server_cpu_s && w.deliveries > 0) {
-        cpu_us_irq.push_back((*w.server_cpu_s + *w.server_core_softirq_s) * 1e6 / w.deliveries);
-      }
-    }
     if (w.server_cpu_s) {
       server_pct.push_back(*w.server_cpu_s / w.seconds * 100.0);
       if (w.deliveries > 0) cpu_us.push_back(*w.server_cpu_s * 1e6 / w.deliveries);
     }
   }
+  auto median_of = [](const std::vector<double>& v) {
+    return v.empty() ? std::nullopt : std::optional<double>(median(v));
+  };
   Latency::Summary lat = latency_.summarize();
 
   Point point;
   point.shape = shape.name;
-  point.offered = offered.value_or(0);
+  point.offered = run.offered.value_or(0);
   point.delivered_dps = median(dps);
-  if (!cpu_us.empty()) point.cpu_us = median(cpu_us);
-  if (!server_pct.empty()) point.server_cpu_pct = median(server_pct);
+  point.cpu_us = median_of(cpu_us);
+  point.server_cpu_pct = median_of(server_pct);
   point.gen_cpu_pct = median(gen_pct);
-  if (!other_pct.empty()) point.other_cpu_pct = median(other_pct);
-  if (!cpu_us_irq.empty()) point.cpu_us_with_softirq = median(cpu_us_irq);
-  auto median_or_null = [](const std::vector<double>& v) {
-    return v.empty() ? std::nullopt : std::optional<double>(median(v));
-  };
+  point.other_cpu_pct = median_of(other_pct);
   point.p50 = lat.p50_us;
   point.p99 = lat.p99_us;
   point.p999 = lat.p999_us;
@@ -459,42 +456,36 @@ net::awaitable<void> Runner::run_load(const Shape& shape, std::optional<double> 
   Json j;
   j.add("type", "point").add("server", opt_.label).add("scenario", shape.name)
       .add("rooms", shape.rooms).add("subs_per_room", shape.subs)
-      .add("mode", offered ? "open" : "closed");
-  if (offered) {
-    j.add("offered_dps", *offered, 0).add("offered_pubs_per_s", pub_rate, 1);
+      .add("mode", run.offered ? "open" : "closed");
+  if (run.offered) {
+    j.add("offered_dps", *run.offered, 0).add("offered_pubs_per_s", run.pub_rate, 1);
   } else {
-    j.add_null("offered_dps").add("inflight_per_room", per_room);
+    j.add_null("offered_dps").add("inflight_per_room", run.per_room);
   }
   j.add("delivered_dps", point.delivered_dps, 0)
       .add("pubs_per_s", median(pubs_ps), 1)
       .add("deliveries", deliveries)
       .add("latency_us", latency)
       .add("server_cpu_us_per_delivery", point.cpu_us, 3)
-      // The same plus the irq/softirq time of the server's core, which /proc/PID/stat
-      // leaves out: on loopback, mostly the TCP receive path of what the server sent.
-      .add("server_core_cpu_us_per_delivery", point.cpu_us_with_softirq, 3)
       .add("server_cpu_pct", point.server_cpu_pct, 1)
       .add("generator_cpu_pct", point.gen_cpu_pct, 1)
-      .add("generator_cpu_us_per_delivery", gen_us.empty() ? std::nullopt : std::optional(median(gen_us)), 3)
+      .add("generator_cpu_us_per_delivery", median_of(gen_us), 3)
       .add("other_cpu_pct", point.other_cpu_pct, 1)
-      .add("server_core_softirq_pct", median_or_null(server_softirq_pct), 1)
-      .add("softirq_cpu_pct", median_or_null(softirq_pct), 1)
       // The generator used (nearly) all of its core: a closed-loop maximum is then its own.
       .add("generator_bound", point.gen_cpu_pct > 90.0)
-      .add("server_rss_kb", server_rss ? std::optional<double>(static_cast<double>(*server_rss))
-                                       : std::nullopt, 0)
-      .add("discarded_windows", discarded)
-      .add("drained", drained)
+      .add("server_rss_kb", run.server_rss_kb ? std::optional<double>(*run.server_rss_kb)
+                                              : std::nullopt, 0)
+      .add("discarded_windows", run.discarded)
+      .add("drained", run.drained)
       .add("undelivered", expected_ > delivered_ ? expected_ - delivered_ : std::uint64_t{0})
       .add("unacked", pubs_sent_ > acked_ + pub_errors_ ? pubs_sent_ - acked_ - pub_errors_
                                                         : std::uint64_t{0})
-      .add("gaps", gaps - gaps_before).add("dups", dups - dups_before)
-      .add("disconnects", unexpected_closes_ - closes_before)
+      .add("gaps", gaps - run.gaps_before).add("dups", dups - run.dups_before)
+      .add("disconnects", unexpected_closes_ - run.closes_before)
       .add("errors", errors);
-  if (!offered) j.add("stalls", stalls_);
+  if (!run.offered) j.add("stalls", stalls_);
   if (short_payloads_) j.add("short_payloads", short_payloads_);
   print(j);
-  co_await sleep(0.5);
 }
 
 // ---- summary ---------------------------------------------------------------------------
@@ -507,7 +498,7 @@ void Runner::print_summary() {
     std::string key = p.shape + "@" + (p.offered > 0 ? std::to_string(static_cast<long>(p.offered)) : "max");
     Json v;
     v.add("delivered_dps", p.delivered_dps, 0).add("cpu_us_per_delivery", p.cpu_us, 3)
-        .add("core_cpu_us_per_delivery", p.cpu_us_with_softirq, 3)
+
         .add("p50_us", p.p50, 1).add("p99_us", p.p99, 1).add("p999_us", p.p999, 1)
         .add("server_cpu_pct", p.server_cpu_pct, 1).add("generator_cpu_pct", p.gen_cpu_pct, 1)
         .add("other_cpu_pct", p.other_cpu_pct, 1);

@@ -42,8 +42,18 @@ class Runner final : public Connection::Listener {
     std::optional<double> server_cpu_s;
     double gen_cpu_s = 0;
     std::optional<double> other_cpu_s;  // the rest of the machine: should be near 0
-    std::optional<double> softirq_s;    // every core's irq + softirq time
-    std::optional<double> server_core_softirq_s;
+  };
+  // One load point in progress.
+  struct LoadRun {
+    const Shape* shape = nullptr;
+    std::optional<double> offered;  // nullopt: closed loop
+    double pub_rate = 0;
+    int per_room = 0;               // closed loop: messages in flight per room
+    std::uint64_t closes_before = 0, gaps_before = 0, dups_before = 0;
+    std::vector<Window> windows;
+    int discarded = 0;
+    bool drained = false;
+    std::optional<long> server_rss_kb;
   };
   // What the summary keeps of each load point.
   struct Point {
@@ -55,12 +65,14 @@ class Runner final : public Connection::Listener {
     std::optional<double> server_cpu_pct;
     double gen_cpu_pct = 0;
     std::optional<double> other_cpu_pct;
-    std::optional<double> cpu_us_with_softirq;
   };
 
   net::awaitable<void> idle_scenario();
   net::awaitable<void> fanout_scenario(const Shape& shape);
   net::awaitable<void> run_load(const Shape& shape, std::optional<double> offered);
+  void begin_load(LoadRun& run);
+  net::awaitable<void> measure(LoadRun& run);
+  void report(const LoadRun& run);
   net::awaitable<std::size_t> open(std::size_t count);
   net::awaitable<void> close_all();
   net::awaitable<void> pace(double pubs_per_s);
@@ -87,7 +99,6 @@ class Runner final : public Connection::Listener {
   Dialect& dialect_;
   tcp::endpoint server_;
   std::string run_tag_;
-  int server_cpu_ = -1;  // the core the server is pinned to, if just one
   int exit_code_ = 0;
 
   // Connections of the current scenario; a connection's slot is index() - base_.
