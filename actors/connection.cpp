@@ -37,9 +37,12 @@ connection::~connection() {
 }
 
 void connection::on_frame(std::string_view payload) {
-  decoded_.clear();
-  protocol::decode_frame(payload, services_.limits, decoded_);
-  for (auto& item : decoded_) {
+  // Shared by every connection on this thread (handling never nests): an idle connection
+  // keeps no decode buffer.
+  thread_local std::vector<protocol::decoded> decoded;
+  decoded.clear();
+  protocol::decode_frame(payload, services_.limits, decoded);
+  for (auto& item : decoded) {
     if (closing_)
       break;
     if (!connected_) {

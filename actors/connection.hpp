@@ -99,7 +99,6 @@ private:
   std::string name_;
   std::unordered_map<std::string, room_link> rooms_;
 
-  std::vector<protocol::decoded> decoded_;  // reused for every frame
   protocol::frame_builder replies_;         // this frame's own answers, sent as one frame
 };
 
