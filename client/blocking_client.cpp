@@ -48,6 +48,7 @@ void BlockingClient::init() {
   client_->on_error([this](const Error& e) {
     std::lock_guard<std::mutex> l(m_);
     errors_.push_back(e);
+    cv_.notify_all();
   });
 }
 
@@ -110,6 +111,24 @@ SubscribedEvent BlockingClient::subscribe(const std::string& room, Duration time
   h.on_error = [this](const Error& e) {
     std::lock_guard<std::mutex> l(m_);
     errors_.push_back(e);
+  };
+  h.on_presence = [this](const PresenceEvent& ev) {
+    std::lock_guard<std::mutex> l(m_);
+    if (ev.view) views_[ev.room] = ev.view->snapshot();
+    presence_.push_back(ev);
+    presence_.back().view = nullptr;
+    cv_.notify_all();
+  };
+  h.on_typing = [this](const TypingEvent& ev) {
+    std::lock_guard<std::mutex> l(m_);
+    auto& v = views_[ev.room];
+    v.room = ev.room;
+    if (ev.on)
+      v.typing[ev.client] = ev.user;
+    else
+      v.typing.erase(ev.client);
+    typing_.push_back(ev);
+    cv_.notify_all();
   };
   client_->subscribe(room, std::move(h), [p = p](Result<SubscribedEvent> r) { p->set_value(std::move(r)); });
   return wait_for(f, timeout, "subscribe");
@@ -203,5 +222,86 @@ std::vector<Error> BlockingClient::errors() {
   std::lock_guard<std::mutex> l(m_);
   return errors_;
 }
+
+}  // namespace troupe::client
+
+namespace troupe::client {
+
+void BlockingClient::set_state(const std::string& room, const Value& state, Duration timeout) {
+  auto [p, f] = make_promise<Done>();
+  client_->set_state(room, state, [p = p](Result<Done> r) { p->set_value(std::move(r)); });
+  wait_for(f, timeout, "set_state");
+}
+
+PresenceSnapshot BlockingClient::presence(const std::string& room, Duration timeout) {
+  auto [p, f] = make_promise<PresenceSnapshot>();
+  client_->presence(room, [p = p](Result<PresenceSnapshot> r) { p->set_value(std::move(r)); });
+  return wait_for(f, timeout, "presence");
+}
+
+PresenceSnapshot BlockingClient::view(const std::string& room) {
+  std::lock_guard<std::mutex> l(m_);
+  auto it = views_.find(room);
+  if (it == views_.end()) {
+    PresenceSnapshot s;
+    s.room = room;
+    return s;
+  }
+  return it->second;
+}
+
+namespace {
+std::string describe(const PresenceSnapshot& s) {
+  std::string out = "pseq " + std::to_string(s.pseq) + ", members:";
+  for (const auto& [client, e] : s.members.by_client()) {
+    out += " " + e.user + "/" + client;
+    if (!e.state.is_nil()) out += "{state " + e.state.to_string() + "}";
+  }
+  out += ", typing:";
+  for (const auto& [client, user] : s.typing) out += " " + user + "/" + client;
+  return out;
+}
+}  // namespace
+
+PresenceSnapshot BlockingClient::wait_view(const std::string& room,
+                                           const std::function<bool(const PresenceSnapshot&)>& pred,
+                                           Duration timeout) {
+  std::unique_lock<std::mutex> l(m_);
+  auto current = [&] {
+    auto it = views_.find(room);
+    return it == views_.end() ? PresenceSnapshot{room, 0, {}, {}} : it->second;
+  };
+  PresenceSnapshot got;
+  if (!cv_.wait_for(l, timeout, [&] {
+        got = current();
+        return pred(got);
+      }))
+    throw ClientError(Error{errc::timeout, "presence view of " + room + " not as expected in time; last: " +
+                                               describe(got)});
+  return got;
+}
+
+std::optional<Error> BlockingClient::wait_error(const std::string& code, Duration timeout) {
+  std::unique_lock<std::mutex> l(m_);
+  std::optional<Error> found;
+  cv_.wait_for(l, timeout, [&] {
+    for (const auto& e : errors_)
+      if (e.code == code) {
+        found = e;
+        return true;
+      }
+    return false;
+  });
+  return found;
+}
+
+std::optional<PresenceEvent> BlockingClient::next_presence(Duration timeout) { return pop(presence_, timeout); }
+
+std::size_t BlockingClient::queued_presence() {
+  std::lock_guard<std::mutex> l(m_);
+  return presence_.size();
+}
+
+std::optional<TypingEvent> BlockingClient::next_typing(Duration timeout) { return pop(typing_, timeout); }
 
 }  // namespace troupe::client

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -58,6 +60,27 @@ class BlockingClient {
   StateEvent wait_state(State state, Duration timeout = default_timeout);
   // Errors that belong to no request.
   std::vector<Error> errors();
+  // Waits until an error with `code` that belongs to no request has arrived (at any time
+  // since the start); returns it, or nullopt after the timeout.
+  std::optional<Error> wait_error(const std::string& code, Duration timeout = default_timeout);
+
+  // --- presence ----------------------------------------------------------------------------
+  void set_state(const std::string& room, const Value& state, Duration timeout = default_timeout);
+  void typing(const std::string& room, bool on) { client_->typing(room, on); }
+  // One `presence` request (no subscription needed).
+  PresenceSnapshot presence(const std::string& room, Duration timeout = default_timeout);
+  // A copy of a subscribed room's presence view as of the last event (empty if none yet).
+  PresenceSnapshot view(const std::string& room);
+  // Waits until pred(view) holds; returns that view. Throws ClientError(timeout) with the last
+  // view described if it does not come in time.
+  PresenceSnapshot wait_view(const std::string& room, const std::function<bool(const PresenceSnapshot&)>& pred,
+                             Duration timeout = default_timeout);
+  // Presence events of every subscribed room, in order (`view` is null in the queued copies).
+  std::optional<PresenceEvent> next_presence(Duration timeout = default_timeout);
+  std::size_t queued_presence();
+  // Typing events of every subscribed room, in order.
+  std::optional<TypingEvent> next_typing(Duration timeout = default_timeout);
+  void drop_next_pdiffs(const std::string& room, unsigned n = 1) { client_->drop_next_pdiffs(room, n); }
 
   void drop_connection(bool reconnect = true) { client_->drop_connection(reconnect); }
   void reconnect_now() { client_->reconnect_now(); }
@@ -79,6 +102,9 @@ class BlockingClient {
   std::deque<SubscribedEvent> subscribed_;
   std::deque<StateEvent> states_;
   std::vector<Error> errors_;
+  std::deque<PresenceEvent> presence_;
+  std::deque<TypingEvent> typing_;
+  std::map<std::string, PresenceSnapshot> views_;
   State current_ = State::idle;
 };
 

@@ -59,6 +59,8 @@ void Client::subscribe(std::string room, RoomHandlers h, std::function<void(Resu
   g.on_message = guarded(std::move(h.on_message));
   g.on_subscribed = guarded(std::move(h.on_subscribed));
   g.on_error = guarded(std::move(h.on_error));
+  g.on_presence = guarded(std::move(h.on_presence));
+  g.on_typing = guarded(std::move(h.on_typing));
   post([s = s_, room = std::move(room), g = std::move(g), done = guarded(std::move(done))]() mutable {
     s->subscribe(std::move(room), std::move(g), std::move(done));
   });
@@ -138,6 +140,40 @@ void Client::ping(std::function<void(Result<Done>)> done) {
   });
 }
 
+void Client::set_state(std::string room, const Value& state, std::function<void(Result<Done>)> done) {
+  post([s = s_, room = std::move(room), state, done = guarded(std::move(done))]() mutable {
+    s->set_presence_state(room, std::move(state), std::move(done));
+  });
+}
+
+void Client::typing(std::string room, bool on) {
+  post([s = s_, room = std::move(room), on] { s->typing(room, on); });
+}
+
+void Client::presence(std::string room, std::function<void(Result<PresenceSnapshot>)> done) {
+  const auto id = s_->new_id();
+  MapWriter w("presence");
+  w.u64("id", id).str("room", room);
+  auto g = guarded(std::move(done));
+  std::function<void(Result<Reply>)> h = [g, room](Result<Reply> r) {
+    if (!g) return;
+    if (!r.ok()) return g(r.error());
+    auto p = parse_presence(r.value());
+    if (!p) return g(Error{errc::protocol, "malformed presence reply"});
+    p->room = room;
+    g(std::move(*p));
+  };
+  post([s = s_, id, f = w.finish(), h = std::move(h)]() mutable {
+    s->send_request(id, std::move(f), std::move(h), true);  // reading is idempotent
+  });
+}
+
+void Client::with_presence(std::string room, std::function<void(const PresenceView*)> fn) {
+  post([s = s_, room = std::move(room), fn = guarded(std::move(fn))] {
+    if (fn) s->with_presence(room, fn);
+  });
+}
+
 void Client::on_state(std::function<void(const StateEvent&)> fn) {
   post([s = s_, fn = guarded(std::move(fn))]() mutable { s->add_state_listener(std::move(fn)); });
 }
@@ -177,6 +213,10 @@ void Client::drop_connection(bool reconnect) {
 
 void Client::reconnect_now() {
   post([s = s_] { s->reconnect_now(); });
+}
+
+void Client::drop_next_pdiffs(std::string room, unsigned n) {
+  post([s = s_, room = std::move(room), n] { s->drop_next_pdiffs(room, n); });
 }
 
 net::any_io_executor Client::executor() const { return s_->strand(); }

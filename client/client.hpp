@@ -27,6 +27,7 @@
 
 #include "client/map_writer.hpp"
 #include "client/options.hpp"
+#include "client/presence_view.hpp"
 #include "client/reply.hpp"
 #include "client/result.hpp"
 #include "client/room_handlers.hpp"
@@ -68,6 +69,24 @@ class Client {
   // An application-level round trip (`ping` → `pong`).
   void ping(std::function<void(Result<Done>)> done);
 
+  // --- presence and typing ---------------------------------------------------------------
+  // Every subscribed room keeps a presence view (handlers.on_presence / on_typing tell its
+  // changes; see presence_view.hpp). Set this connection's state in `room` (a map, at most
+  // 1 KiB encoded). In a subscribed room the state is kept: it is sent once the subscription
+  // is live and set again after every reconnect; `done` gets ok once the engine has it (or
+  // the engine's refusal: too_large, …). In a room not subscribed the engine answers
+  // not_subscribed.
+  void set_state(std::string room, const Value& state, std::function<void(Result<Done>)> done = {});
+  // Tell the others in `room` that this connection is (not) typing. Call typing(room, true)
+  // as often as you like (e.g. on every keystroke): `on:true` goes out at most every
+  // options.typing_refresh, keeping it from lapsing (the engine turns it off 6 s after the
+  // last one); typing(room, false) goes out only after an `on`. Dropped unless connected.
+  void typing(std::string room, bool on);
+  // The presence of any room the token may read (no subscription needed): one `presence` request.
+  void presence(std::string room, std::function<void(Result<PresenceSnapshot>)> done);
+  // Calls fn on the client's strand with the room's view (nullptr if not subscribed).
+  void with_presence(std::string room, std::function<void(const PresenceView*)> fn);
+
   // Listeners. Set them before start() to hear everything.
   void on_state(std::function<void(const StateEvent&)> fn);
   // Errors that belong to no request: server errors without an id, malformed frames.
@@ -87,6 +106,9 @@ class Client {
   // client stays disconnected until reconnect_now().
   void drop_connection(bool reconnect = true);
   void reconnect_now();
+  // The next `n` pdiffs of `room` are dropped before they reach its presence view, as if the
+  // network had lost them (the view finds the hole with the diff after them).
+  void drop_next_pdiffs(std::string room, unsigned n = 1);
 
   // The strand every callback runs on.
   boost::asio::any_io_executor executor() const;

@@ -23,6 +23,9 @@ struct Options {
   // seconds). 0: derive from the server's ping interval (2 × ping + 5 s).
   std::chrono::milliseconds idle_timeout{0};
 
+  // typing(room, true) sends `on:true` at most this often (the engine lets it lapse after 6 s).
+  std::chrono::milliseconds typing_refresh{2'000};
+
   std::size_t max_batch = 256 * 1024;              // maps queued while writing share a frame up to this
   std::size_t max_incoming = 64 * 1024 * 1024;     // largest frame accepted from the server
   int receive_buffer = 0;  // SO_RCVBUF of the socket; 0: the system's (auto-tuned) default

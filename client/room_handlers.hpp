@@ -3,6 +3,7 @@
 
 #include <functional>
 
+#include "client/presence_view.hpp"
 #include "client/result.hpp"
 #include "client/types.hpp"
 
@@ -17,6 +18,13 @@ struct RoomHandlers {
   std::function<void(const SubscribedEvent&)> on_subscribed;
   // The server refused a resubscription (e.g. forbidden): the room is no longer subscribed.
   std::function<void(const Error&)> on_error;
+  // The room's presence changed: a snapshot on each (re)subscription (before on_subscribed),
+  // then each `pdiff` applied in pseq order, and `resynced` after a hole in pseq was repaired.
+  // `ev.view` is the whole view (by connection, grouped by user, typing), valid during the call.
+  std::function<void(const PresenceEvent&)> on_presence;
+  // Someone else in the room started or stopped typing (including `off` for a typer who left,
+  // and for every typer when the connection is lost).
+  std::function<void(const TypingEvent&)> on_typing;
 };
 
 }  // namespace troupe::client

@@ -154,6 +154,23 @@ void Session::dispatch(const Reply& r) {
     if (it != rooms_.end()) it->second->stream.on_push(std::move(*msg));
     return;
   }
+  if (t == "pdiff") {
+    auto d = parse_pdiff(r);
+    if (!d) return report_error({errc::protocol, "malformed pdiff push"});
+    auto it = rooms_.find(d->room);
+    if (it != rooms_.end()) {
+      Room& room = *it->second;
+      if (room.drop_pdiffs > 0)
+        --room.drop_pdiffs;  // test hook: as if it never arrived
+      else
+        room.presence.on_diff(std::move(*d));
+    }
+  } else if (t == "typing") {
+    auto ty = parse_typing(r);
+    if (!ty) return report_error({errc::protocol, "malformed typing push"});
+    auto it = rooms_.find(ty->room);
+    if (it != rooms_.end()) it->second->presence.on_typing(*ty);
+  }
   if (t == "disconnect") {
     DisconnectNote n;
     n.code = static_cast<std::uint16_t>(m.u64("code").value_or(0));
@@ -197,7 +214,11 @@ void Session::on_closed(std::uint64_t gen, const CloseInfo& info) {
   }
   disconnect_note_.reset();
 
-  for (auto& [name, room] : rooms_) room->stream.on_connection_lost();
+  for (auto& [name, room] : rooms_) {
+    room->stream.on_connection_lost();
+    room->presence.on_connection_lost();
+    room->typing_on = false;
+  }
   fail_requests(requests_.take_lost(), Error{errc::disconnected, reason});
 
   bool again = opts_.auto_reconnect && !closing_ && !refusal_ &&
@@ -208,6 +229,7 @@ void Session::on_closed(std::uint64_t gen, const CloseInfo& info) {
                                  reason.empty() ? std::string("closed") : reason};
     fail_requests(requests_.take_all(), why);
     for (auto& [name, room] : rooms_) {
+      fail_room_waiters(*room, why);
       if (room->first_done) {
         auto done = std::move(room->first_done);
         room->first_done = nullptr;
@@ -259,6 +281,9 @@ void Session::close() {
   fail_requests(requests_.take_all(), Error{errc::closed, "the client was closed"});
   for (auto& [name, room] : rooms_) {
     room->stream.on_connection_lost();
+    room->presence.on_connection_lost();
+    room->typing_on = false;
+    fail_room_waiters(*room, Error{errc::closed, "the client was closed"});
     if (room->first_done) {
       auto done = std::move(room->first_done);
       room->first_done = nullptr;
@@ -359,7 +384,8 @@ void Session::subscribe(std::string room, RoomHandlers handlers,
     if (done) done(Error{errc::closed, "the client is closed"});
     return;
   }
-  auto r = std::make_unique<Room>(room, static_cast<RoomStream::Sink&>(*this));
+  auto r = std::make_unique<Room>(room, static_cast<RoomStream::Sink&>(*this),
+                                  static_cast<PresenceView::Sink&>(*this));
   r->handlers = std::move(handlers);
   r->first_done = std::move(done);
   r->token = ++room_tokens_;
@@ -374,6 +400,7 @@ void Session::unsubscribe(std::string room, std::function<void(Result<Done>)> do
     if (done) done(Done{});
     return;
   }
+  fail_room_waiters(*it->second, Error{errc::closed, "unsubscribed"});
   if (it->second->first_done) {
     auto fd = std::move(it->second->first_done);
     fd(Error{errc::closed, "unsubscribed before the subscription completed"});
@@ -433,12 +460,25 @@ void Session::send_sub(Room& room, const std::optional<Since>& since) {
       // The reply is for the room we asked about, whatever it says.
       ev->room = name;
       for (auto& m : ev->msgs) m.room = name;
+      // Presence first, so that the view is complete when on_subscribed / done are called.
+      std::vector<PresenceEntry> members;
+      if (!ev->members.is_nil()) {
+        auto parsed = parse_presence_entries(ev->members.object());
+        if (parsed)
+          members = std::move(*parsed);
+        else
+          s->report_error({errc::protocol, "malformed members in a subscribed reply"});
+      }
+      room.typing_on = false;  // the engine forgot it with the old subscription
+      room.presence.on_subscribed(ev->pseq, std::move(members), s->info_.client);
+      s->sync_state(room);
       room.stream.on_subscribed(std::move(*ev));
       return;
     }
     // Refused: the room is no longer subscribed.
     auto node = s->rooms_.extract(it);
     auto& gone = *node.mapped();
+    s->fail_room_waiters(gone, err);
     if (gone.first_done)
       gone.first_done(err);
     else if (gone.handlers.on_error)
@@ -499,6 +539,183 @@ void Session::resubscribe(const std::string& room, const std::optional<Since>& s
   w.u64("id", id).str("room", room);
   send_internal("unsub", id, w.finish(), [](Result<Reply>) {});
   send_sub(*it->second, since);
+}
+
+// --- presence ----------------------------------------------------------------------------
+
+void Session::presence_changed(const PresenceEvent& ev) {
+  auto it = rooms_.find(ev.room);
+  if (it != rooms_.end() && it->second->handlers.on_presence) it->second->handlers.on_presence(ev);
+}
+
+void Session::typing_changed(const TypingEvent& ev) {
+  auto it = rooms_.find(ev.room);
+  if (it != rooms_.end() && it->second->handlers.on_typing) it->second->handlers.on_typing(ev);
+}
+
+void Session::fetch_presence(const std::string& room) {
+  auto it = rooms_.find(room);
+  if (it == rooms_.end() || !connected_) return;
+  const auto id = new_id();
+  MapWriter w("presence");
+  w.u64("id", id).str("room", room);
+  std::weak_ptr<Session> weak = weak_from_this();
+  const auto token = it->second->token;
+  send_internal("presence", id, w.finish(), [weak, room, token](Result<Reply> r) {
+    auto s = weak.lock();
+    if (!s) return;
+    auto it = s->rooms_.find(room);
+    if (it == s->rooms_.end() || it->second->token != token) return;
+    auto& view = it->second->presence;
+    if (!r.ok()) {
+      const auto& code = r.error().code;
+      if (code == errc::disconnected || code == errc::closed) return;  // the resubscription rebuilds it
+      if (code == errc::timeout) return s->fail_connection("no `presence` reply in time");
+      return view.on_fetch_failed();
+    }
+    auto p = parse_presence(r.value());
+    if (!p) {
+      s->report_error({errc::protocol, "malformed presence reply"});
+      return view.on_fetch_failed();
+    }
+    std::vector<PresenceEntry> members;
+    members.reserve(p->members.size());
+    for (const auto& [client, e] : p->members.by_client()) members.push_back(e);
+    view.on_fetched(p->pseq, std::move(members));
+  });
+}
+
+namespace {
+bool same_state(const Value& a, const Value& b) {
+  if (a.is_nil() || b.is_nil()) return a.is_nil() == b.is_nil();
+  return a.encode() == b.encode();
+}
+}  // namespace
+
+void Session::set_presence_state(const std::string& room, Value state, std::function<void(Result<Done>)> done) {
+  if (state_ == State::closed) {
+    if (done) done(Error{errc::closed, "the client is closed"});
+    return;
+  }
+  auto it = rooms_.find(room);
+  if (it == rooms_.end()) {
+    // Not ours to remember: send it, the engine answers (not_subscribed, forbidden, …).
+    const auto id = new_id();
+    MapWriter w("pset");
+    w.u64("id", id).str("room", room).value("state", state);
+    send_request(id, w.finish(), [done = std::move(done)](Result<Reply> r) {
+      if (!done) return;
+      if (r.ok()) return done(Done{});
+      done(r.error());
+    }, false);
+    return;
+  }
+  Room& r = *it->second;
+  r.wanted_state = std::move(state);
+  if (done) r.pset_waiters.push_back(std::move(done));
+  if (connected_ && conn_ && r.presence.phase() != PresenceView::Phase::idle)
+    send_pset(r);
+  // else: sent when the subscription is live (sync_state)
+}
+
+void Session::send_pset(Room& room) {
+  if (!room.wanted_state || !connected_ || !conn_) return;
+  const auto id = new_id();
+  const std::string name = room.stream.room();
+  MapWriter w("pset");
+  w.u64("id", id).str("room", name).value("state", *room.wanted_state);
+  auto waiters = std::move(room.pset_waiters);
+  room.pset_waiters.clear();
+  ++room.psets_in_flight;
+  std::weak_ptr<Session> weak = weak_from_this();
+  const auto token = room.token;
+  send_internal("pset", id, w.finish(),
+                [weak, name, token, sent = *room.wanted_state, waiters = std::move(waiters)](Result<Reply> r) mutable {
+    auto s = weak.lock();
+    if (!s) return;
+    auto it = s->rooms_.find(name);
+    Room* room = (it != s->rooms_.end() && it->second->token == token) ? it->second.get() : nullptr;
+    if (room && room->psets_in_flight > 0) --room->psets_in_flight;
+    if (r.ok()) {
+      if (room) {
+        room->acked_state = sent;
+        if (room->psets_in_flight == 0 && room->pset_stale) {
+          room->pset_stale = false;  // a resubscription came between: set it again
+          s->send_pset(*room);
+        }
+      }
+      for (auto& w : waiters)
+        if (w) w(Done{});
+      return;
+    }
+    const auto& code = r.error().code;
+    if (room && code == errc::disconnected) {
+      // Set again once resubscribed on the next connection; the callers wait for that.
+      room->pset_waiters.insert(room->pset_waiters.begin(), std::make_move_iterator(waiters.begin()),
+                                std::make_move_iterator(waiters.end()));
+      return;
+    }
+    if (room && code != errc::timeout && code != errc::closed && room->wanted_state &&
+        same_state(*room->wanted_state, sent)) {
+      room->wanted_state = room->acked_state;  // refused (too_large, …): keep the last good one
+    }
+    for (auto& w : waiters)
+      if (w) w(r.error());
+  });
+}
+
+void Session::sync_state(Room& room) {
+  if (!room.wanted_state) return;
+  if (room.psets_in_flight > 0) {
+    room.pset_stale = true;  // it may have reached the old subscription: send again after it
+    return;
+  }
+  const auto* self = room.presence.self();
+  if (self && same_state(self->state, *room.wanted_state)) {
+    auto waiters = std::move(room.pset_waiters);
+    room.pset_waiters.clear();
+    for (auto& w : waiters)
+      if (w) w(Done{});
+    return;
+  }
+  send_pset(room);
+}
+
+void Session::fail_room_waiters(Room& room, const Error& e) {
+  auto waiters = std::move(room.pset_waiters);
+  room.pset_waiters.clear();
+  for (auto& w : waiters)
+    if (w) w(e);
+}
+
+void Session::typing(const std::string& room, bool on) {
+  if (!(connected_ && conn_)) return;  // ephemeral: nothing to send later
+  auto it = rooms_.find(room);
+  if (it != rooms_.end()) {
+    Room& r = *it->second;
+    const auto now = Clock::now();
+    if (on) {
+      if (r.typing_on && now - r.typing_sent < opts_.typing_refresh) return;  // still fresh
+      r.typing_on = true;
+      r.typing_sent = now;
+    } else {
+      if (!r.typing_on) return;
+      r.typing_on = false;
+    }
+  }
+  MapWriter w("typing");
+  w.str("room", room).boolean("on", on);
+  conn_->send(w.finish());
+}
+
+void Session::with_presence(const std::string& room, const std::function<void(const PresenceView*)>& fn) {
+  auto it = rooms_.find(room);
+  fn(it == rooms_.end() ? nullptr : &it->second->presence);
+}
+
+void Session::drop_next_pdiffs(const std::string& room, unsigned n) {
+  auto it = rooms_.find(room);
+  if (it != rooms_.end()) it->second->drop_pdiffs += n;
 }
 
 std::optional<Since> Session::position(const std::string& room) const {

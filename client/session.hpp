@@ -20,6 +20,7 @@
 
 #include "client/backoff.hpp"
 #include "client/options.hpp"
+#include "client/presence_view.hpp"
 #include "client/reply.hpp"
 #include "client/request_table.hpp"
 #include "client/result.hpp"
@@ -33,7 +34,9 @@ namespace troupe::client {
 class WsConnection;
 struct CloseInfo;
 
-class Session : public std::enable_shared_from_this<Session>, private RoomStream::Sink {
+class Session : public std::enable_shared_from_this<Session>,
+                private RoomStream::Sink,
+                private PresenceView::Sink {
  public:
   using Strand = boost::asio::strand<boost::asio::any_io_executor>;
   using ReplyHandler = std::function<void(Result<Reply>)>;
@@ -62,6 +65,16 @@ class Session : public std::enable_shared_from_this<Session>, private RoomStream
                  std::function<void(Result<SubscribedEvent>)> done);
   void unsubscribe(std::string room, std::function<void(Result<Done>)> done);
 
+  // Presence. For a subscribed room the state is remembered, sent once the subscription is
+  // live, and set again after every resubscription; for another room the `pset` is sent as
+  // is (and the engine answers not_subscribed).
+  void set_presence_state(const std::string& room, Value state, std::function<void(Result<Done>)> done);
+  void typing(const std::string& room, bool on);
+  // Calls fn with the room's view, or nullptr if the room is not subscribed.
+  void with_presence(const std::string& room, const std::function<void(const PresenceView*)>& fn);
+  // Test hook: the next `n` pdiffs of `room` are dropped before they reach its view.
+  void drop_next_pdiffs(const std::string& room, unsigned n);
+
   void add_state_listener(std::function<void(const StateEvent&)> fn);
   void add_push_handler(std::string type, std::function<void(const Reply&)> fn);
   void set_error_handler(std::function<void(const Error&)> fn);
@@ -73,12 +86,25 @@ class Session : public std::enable_shared_from_this<Session>, private RoomStream
 
  private:
   struct Room {
-    explicit Room(std::string name, RoomStream::Sink& sink) : stream(std::move(name), sink) {}
+    Room(std::string name, RoomStream::Sink& sink, PresenceView::Sink& psink)
+        : stream(name, sink), presence(std::move(name), psink) {}
     RoomStream stream;
+    PresenceView presence;
     RoomHandlers handlers;
     std::function<void(Result<SubscribedEvent>)> first_done;
     std::uint64_t sub_id = 0;  // the `sub` in flight
     std::uint64_t token = 0;   // identifies this subscription (vs. a later one of the same room)
+    // Presence state: the one wanted (set again after each resubscription), psets in flight,
+    // and the callers waiting for the wanted state to be set.
+    std::optional<Value> wanted_state;
+    std::optional<Value> acked_state;  // the last one the engine accepted
+    unsigned psets_in_flight = 0;
+    std::vector<std::function<void(Result<Done>)>> pset_waiters;
+    // Typing: whether `on:true` was sent on this connection, and when last.
+    bool typing_on = false;
+    bool pset_stale = false;  // resubscribed while a pset was in flight: send again after it
+    std::chrono::steady_clock::time_point typing_sent{};
+    unsigned drop_pdiffs = 0;  // test hook
   };
   struct DisconnectNote {
     std::uint16_t code = 0;
@@ -91,6 +117,14 @@ class Session : public std::enable_shared_from_this<Session>, private RoomStream
   void subscribed(const SubscribedEvent& ev) override;
   void fetch_history(const std::string& room, std::uint64_t since) override;
   void resubscribe(const std::string& room, const std::optional<Since>& since) override;
+  // PresenceView::Sink
+  void presence_changed(const PresenceEvent& ev) override;
+  void typing_changed(const TypingEvent& ev) override;
+  void fetch_presence(const std::string& room) override;
+
+  void send_pset(Room& room);
+  void sync_state(Room& room);
+  void fail_room_waiters(Room& room, const Error& e);
 
   void connect_attempt();
   void on_open(std::uint64_t gen);

@@ -6,9 +6,14 @@
 // stdin, and tells what the connection is doing (reconnects, recovery). Messages are
 // published as {text: "<line>"}; messages from others are shown as their `text`, a plain
 // string as itself, anything else as MessagePack rendered as JSON.
-// Commands: /quit (or end of input) leaves; /ping measures a round trip.
+// Shows who comes and goes (grouped by user: a second tab of someone already here is not
+// news) and who is typing. Commands: /who lists who is online (with their tab counts,
+// status and typing); /status <text> sets yours; /typing tells the others you are typing
+// (until you send a line, or for 6 s); /ping measures a round trip; /quit (or end of input)
+// leaves.
 #include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -62,6 +67,31 @@ std::string text_of(const Value& v) {
 
 void show(const Message& m) {
   say(clock_of(m.ts), " #", m.seq, " ", m.user, ": ", text_of(m.data));
+}
+
+// "alice (2 tabs, away), bob, carol (typing)"
+std::string who_is_here(const PresenceView& v) {
+  const auto& list = v.list();
+  const auto typing = v.typing_users();
+  std::string out;
+  for (const auto& user : list.users()) {
+    std::string notes;
+    auto note = [&](const std::string& n) { notes += (notes.empty() ? "" : ", ") + n; };
+    const auto entries = list.entries_of(user);
+    if (entries.size() > 1) note(std::to_string(entries.size()) + " tabs");
+    for (const auto* e : entries) {
+      if (e->state.type() != msgpack::type::MAP) continue;
+      if (auto st = MapView(e->state.object()).str("status")) {
+        note(std::string(*st));
+        break;
+      }
+    }
+    if (std::find(typing.begin(), typing.end(), user) != typing.end()) note("typing");
+    if (const auto* self = v.self(); self && self->user == user) note("you");
+    const auto name = entries.front()->name.value_or(user);
+    out += (out.empty() ? "" : ", ") + name + (notes.empty() ? "" : " (" + notes + ")");
+  }
+  return out.empty() ? "nobody" : out;
 }
 
 }  // namespace
@@ -148,6 +178,19 @@ int main(int argc, char** argv) {
     }
   };
   h.on_error = [room](const Error& e) { say("* left ", room, ": ", e.code, " ", e.reason); };
+  h.on_presence = [](const PresenceEvent& ev) {
+    if (ev.kind != PresenceEventKind::diff) {
+      if (ev.kind == PresenceEventKind::snapshot || !ev.users_joined.empty() || !ev.users_left.empty())
+        say("* online: ", who_is_here(*ev.view));
+      return;
+    }
+    // Users, not connections: another tab of someone already here is not news.
+    for (const auto& u : ev.users_joined) say("* ", u, " joined");
+    for (const auto& u : ev.users_left) say("* ", u, " left");
+  };
+  h.on_typing = [](const TypingEvent& t) {
+    if (t.on) say("* ", t.user, " is typing…");
+  };
   client.subscribe(room, std::move(h), [room](Result<SubscribedEvent> r) {
     if (!r.ok()) say("* cannot join ", room, ": ", r.error().code, " ", r.error().reason);
   });
@@ -170,6 +213,23 @@ int main(int argc, char** argv) {
   while (std::getline(std::cin, line)) {
     if (line.empty()) continue;
     if (line == "/quit") break;
+    if (line == "/who") {
+      client.with_presence(room, [](const PresenceView* v) {
+        if (v) say("* online: ", who_is_here(*v));
+      });
+      continue;
+    }
+    if (line == "/typing") {
+      client.typing(room, true);
+      continue;
+    }
+    if (line.rfind("/status ", 0) == 0) {
+      std::map<std::string, std::string> state{{"status", line.substr(8)}};
+      client.set_state(room, Value::from(state), [](Result<Done> r) {
+        if (!r.ok()) say("* status not set: ", r.error().code);
+      });
+      continue;
+    }
     if (line == "/ping") {
       const auto t0 = std::chrono::steady_clock::now();
       client.ping([t0](Result<Done> r) {
@@ -179,6 +239,7 @@ int main(int argc, char** argv) {
       });
       continue;
     }
+    client.typing(room, false);
     std::map<std::string, std::string> data{{"text", line}};
     {
       std::lock_guard<std::mutex> l(pending_m);
