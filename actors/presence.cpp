@@ -4,7 +4,6 @@
 #include <caf/all.hpp>
 
 #include <unordered_map>
-#include <unordered_set>
 
 #include "actors/messages.hpp"
 #include "actors/strand_actor.hpp"
@@ -39,14 +38,11 @@ public:
     member.grace_generation = 0;
     if (!list_.find(client))
       list_.upsert({client, join.who.user, join.who.name, {}, {}});
-    // Its reply shows the list with the pending changes applied (its own arrival among
-    // them) and the number of the diff that will carry them, which it is not sent.
-    const std::uint64_t pseq = list_.promise_next();
-    fresh_.insert(client);
     schedule_flush();
+    const std::string snapshot = snapshot_for(client);
     member.sink->send(protocol::make_frame([&](protocol::frame_builder& out) {
       protocol::encode_subscribed(out, join.id, room_, join.seq, join.epoch, join.recovered,
-                                  join.msgs, pseq, list_.encoded_members());
+                                  join.msgs, list_.pseq(), snapshot);
     }));
     self_->send(caf::actor_cast<caf::actor>(self_->current_sender()), joined_atom::value, client);
   }
@@ -77,13 +73,9 @@ public:
   }
 
   void get(presence_get& get) {
-    std::uint64_t pseq = list_.pseq();
-    if (list_.has_pending()) {
-      pseq = list_.promise_next(); // the answer already shows the pending diff
-      fresh_.insert(get.from.client);
-    }
+    const std::string snapshot = snapshot_for(get.from.client);
     get.from.sink->send(protocol::make_frame([&](protocol::frame_builder& out) {
-      protocol::encode_presence(out, get.request.id, room_, pseq, list_.encoded_members());
+      protocol::encode_presence(out, get.request.id, room_, list_.pseq(), snapshot);
     }));
   }
 
@@ -134,16 +126,38 @@ public:
 
   void flush() {
     flush_scheduled_ = false;
+    auto fresh = std::exchange(fresh_, {});
     auto diff = list_.take_diff();
-    if (diff) {
-      auto frame = protocol::make_frame([&](protocol::frame_builder& out) {
-        protocol::encode_pdiff(out, room_, diff->pseq, diff->joins, diff->leaves);
+    if (!diff)
+      return;
+    // `own`: a reader whose snapshot already held its own pending arrival as `own->second`.
+    // Its diff leaves that arrival out, or, if its entry changed since, shows the change
+    // against what it was shown.
+    auto encode = [&](const std::pair<const std::string, std::string>* own) {
+      std::vector<std::string_view> joins;
+      joins.reserve(diff->joins.size());
+      auto leaves = diff->leaves;
+      for (const auto& [client, entry] : diff->joins) {
+        if (own && client == own->first) {
+          if (entry == own->second)
+            continue;
+          leaves.push_back(own->second);
+        }
+        joins.push_back(entry);
+      }
+      return protocol::make_frame([&](protocol::frame_builder& out) {
+        protocol::encode_pdiff(out, room_, diff->pseq, joins, leaves);
       });
-      for (auto& [client, member] : members_)
-        if (member.sink && !fresh_.count(client))
-          member.sink->send(frame);
+    };
+    const auto full = encode(nullptr);
+    for (auto& [client, member] : members_) {
+      if (!member.sink)
+        continue;
+      // A member that arrived in this window already holds its own entry: the diff it
+      // gets (it needs this pseq) leaves that arrival out.
+      auto own = fresh.find(client);
+      member.sink->send(own == fresh.end() ? full : encode(&*own));
     }
-    fresh_.clear();
   }
 
 private:
@@ -160,6 +174,16 @@ private:
   const core::presence_entry* active_entry(const std::string& client) const {
     auto it = members_.find(client);
     return it == members_.end() || !it->second.sink ? nullptr : list_.find(client);
+  }
+
+  /// The list as of the last diff, and the reader's own entry if its arrival is still
+  /// pending: the contract lists a subscriber in its own reply. Such a reader is `fresh`:
+  /// the next diff is sent to it without that arrival.
+  std::string snapshot_for(const std::string& client) {
+    const std::string* own = list_.sealed(client) ? nullptr : list_.encoded(client);
+    if (own)
+      fresh_.insert_or_assign(client, *own);
+    return list_.encoded_snapshot(own);
   }
 
   void remove(member_map::iterator it) {
@@ -200,7 +224,8 @@ private:
   presence_settings settings_;
   core::presence_list list_;
   member_map members_;
-  std::unordered_set<std::string> fresh_; // told the pending diff's pseq: not sent that diff
+  // Readers whose snapshot included their own pending arrival, with that entry.
+  std::unordered_map<std::string, std::string> fresh_;
   bool flush_scheduled_ = false;
   std::uint64_t generation_ = 0; // tells current timers from stale ones
 };

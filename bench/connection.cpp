@@ -100,6 +100,8 @@ void Connection::read_next() {
                                                        : "read: " + ec.message());
     }
     auto bytes = self->in_.cdata();
+    ++self->frames_in_;
+    self->bytes_in_ += bytes.size();
     if (!self->dialect_.parse(static_cast<const char*>(bytes.data()), bytes.size(),
                               self->ws_.got_text(), *self)) {
       self->listener_.on_error(*self, "unparsable");
@@ -117,8 +119,9 @@ void Connection::on_transport_open() {
 
 void Connection::on_transport_ping() { send(dialect_.transport_pong()); }
 
-void Connection::on_connected() {
+void Connection::on_connected(std::string_view client) {
   if (state_ != State::Joining) return;
+  client_ = client;
   state_ = State::Ready;
   listener_.on_ready(*this);
 }
@@ -149,6 +152,12 @@ void Connection::on_error(std::uint64_t id, std::string_view code) {
     return fail("refused: " + std::string(code));
   }
   listener_.on_error(*this, code);
+}
+
+void Connection::on_presence(std::uint64_t id, std::uint64_t pseq,
+                             const std::vector<PresenceEntry>& joins,
+                             const std::vector<PresenceEntry>& leaves) {
+  listener_.on_presence(*this, id, pseq, joins, leaves);
 }
 
 void Connection::on_server_disconnect(std::string_view why) {

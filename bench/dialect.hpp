@@ -7,8 +7,15 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace bench {
+
+// A presence entry as received; the views point into the frame being parsed.
+struct PresenceEntry {
+  std::string_view client;
+  std::string_view user;
+};
 
 // What a dialect reports while parsing one received WebSocket message.
 class DialectSink {
@@ -16,11 +23,16 @@ class DialectSink {
   virtual ~DialectSink() = default;
   virtual void on_transport_open() {}                 // Engine.IO "open" packet
   virtual void on_transport_ping() {}                 // Engine.IO "ping": answer with pong
-  virtual void on_connected() = 0;                    // protocol handshake done
+  virtual void on_connected(std::string_view client) = 0;  // handshake done ("" if none)
   virtual void on_reply(std::uint64_t id, std::uint64_t seq) = 0;  // subscribed / ack
   virtual void on_msg(std::uint64_t seq, const std::uint8_t* data, std::size_t n) = 0;
   virtual void on_error(std::uint64_t id, std::string_view code) = 0;
   virtual void on_server_disconnect(std::string_view why) = 0;
+  // Presence, only when the dialect's `presence` is set: a `subscribed` reply's members
+  // (id = the sub's id, reported before on_reply) or a pdiff (id = 0).
+  virtual void on_presence(std::uint64_t id, std::uint64_t pseq,
+                           const std::vector<PresenceEntry>& joins,
+                           const std::vector<PresenceEntry>& leaves) {}
 };
 
 // One message to send: bytes plus whether it goes in a text frame.
@@ -44,6 +56,10 @@ class Dialect {
   virtual Outgoing publish(std::uint64_t id, std::string_view room, const std::uint8_t* data,
                            std::size_t n) = 0;
   virtual Outgoing transport_pong() { return {}; }
+
+  // Decode presence (members, pdiffs) too. Off by default: the fan-out scenarios do not
+  // pay for it.
+  bool presence = false;
 
   // Parses one received WebSocket message (which may batch several maps). Returns false
   // when the bytes are not what the dialect expects.

@@ -105,7 +105,7 @@ bool SocketIoDialect::parse(const char* data, std::size_t n, bool text, DialectS
         }
         break;
       }
-      case kConnect: sink.on_connected(); break;
+      case kConnect: sink.on_connected({}); break;
       case kConnectError: sink.on_error(0, "connect_error"); break;
       case kDisconnect: sink.on_server_disconnect("socket.io disconnect"); break;
       default: ok = false;

@@ -23,6 +23,7 @@ class TroupeDialect final : public Dialect {
  private:
   std::string name_;
   msgpack::zone zone_;  // reused for every frame: cleared, not reallocated
+  std::vector<PresenceEntry> joins_, leaves_;  // reused likewise
 };
 
 }  // namespace bench

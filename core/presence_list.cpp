@@ -76,13 +76,36 @@ const presence_entry* presence_list::find(const std::string& client) const {
   return it == entries_.end() ? nullptr : &it->second.entry;
 }
 
-std::string presence_list::encoded_members() const {
+const std::string* presence_list::encoded(const std::string& client) const {
+  auto it = entries_.find(client);
+  return it == entries_.end() ? nullptr : &it->second.encoded;
+}
+
+bool presence_list::sealed(const std::string& client) const {
+  if (auto it = before_.find(client); it != before_.end())
+    return it->second.has_value();
+  return entries_.count(client) > 0;
+}
+
+std::string presence_list::encoded_snapshot(const std::string* extra) const {
+  std::vector<std::string_view> items;
+  items.reserve(entries_.size() + 1);
+  for (const auto& [client, stored] : entries_) {
+    auto before = before_.find(client);
+    if (before == before_.end())
+      items.push_back(stored.encoded); // unchanged since the last diff
+  }
+  for (const auto& [client, before] : before_)
+    if (before)
+      items.push_back(*before); // changed or gone since: as it was
+  if (extra)
+    items.push_back(*extra);
   std::string out;
   string_sink sink(out);
   msgpack::packer<string_sink> pk(sink);
-  pk.pack_array(static_cast<std::uint32_t>(entries_.size()));
-  for (const auto& [client, stored] : entries_)
-    out.append(stored.encoded);
+  pk.pack_array(static_cast<std::uint32_t>(items.size()));
+  for (auto item : items)
+    out.append(item);
   return out;
 }
 
@@ -96,11 +119,10 @@ std::optional<presence_list::diff> presence_list::take_diff() {
     if (before)
       result.leaves.push_back(std::move(*before));
     if (after)
-      result.joins.push_back(*after);
+      result.joins.emplace_back(client, *after);
   }
   before_.clear();
-  const bool promised = std::exchange(promised_, false);
-  if (result.joins.empty() && result.leaves.empty() && !promised)
+  if (result.joins.empty() && result.leaves.empty())
     return std::nullopt;
   result.pseq = ++pseq_;
   return result;

@@ -5,7 +5,9 @@
 // Changes are gathered into a pending diff and sealed by take_diff() at most once per
 // coalescing window: an entry's state before the window is compared with its state at the
 // end, so a join and a leave inside one window cancel out, and a reconnect within the grace
-// period (old entry leaves, new one joins) arrives as one diff.
+// period (old entry leaves, new one joins) arrives as one diff. Snapshots (`subscribed`,
+// `presence`) show the list as the last sealed diff left it, so that the next diff a reader
+// gets, pseq + 1, brings it exactly up to date.
 
 #include <cstdint>
 #include <optional>
@@ -30,8 +32,8 @@ class presence_list {
 public:
   struct diff {
     std::uint64_t pseq = 0;
-    std::vector<std::string> joins;  ///< encoded entries
-    std::vector<std::string> leaves; ///< encoded entries
+    std::vector<std::pair<std::string, std::string>> joins; ///< client, encoded entry
+    std::vector<std::string> leaves;                        ///< encoded entries
   };
 
   /// Adds the entry, or replaces the one with the same client (a state change).
@@ -39,25 +41,21 @@ public:
   /// Removes the entry of `client`; false if there was none.
   bool remove(const std::string& client);
   const presence_entry* find(const std::string& client) const;
+  /// The entry's current encoding, or null.
+  const std::string* encoded(const std::string& client) const;
+  /// Whether the last sealed diff left `client` listed.
+  bool sealed(const std::string& client) const;
   std::size_t size() const noexcept { return entries_.size(); }
 
-  /// The last diff number handed out.
+  /// The last diff number handed out: the version snapshots show.
   std::uint64_t pseq() const noexcept { return pseq_; }
+  bool has_pending() const noexcept { return !before_.empty(); }
 
-  /// The pseq a member joining now is told: the number of the pending diff, which already
-  /// holds its arrival and which it will not be sent. Promises that diff will be sealed.
-  std::uint64_t promise_next() noexcept {
-    promised_ = true;
-    return pseq_ + 1;
-  }
+  /// The list as the last sealed diff left it, as the wire's array, plus `extra` (an
+  /// encoded entry not in it: a joiner's own, which the contract wants in its reply).
+  std::string encoded_snapshot(const std::string* extra = nullptr) const;
 
-  bool has_pending() const noexcept { return !before_.empty() || promised_; }
-
-  /// Every entry, as the wire's array, pending changes included.
-  std::string encoded_members() const;
-
-  /// Seals the pending changes into the next diff, or nothing if none took effect (and no
-  /// joiner was promised its number).
+  /// Seals the pending changes into the next diff, or nothing if none took effect.
   std::optional<diff> take_diff();
 
 private:
@@ -71,7 +69,6 @@ private:
   // Entries as the last diff left them, for every client changed since: nullopt if absent.
   std::unordered_map<std::string, std::optional<std::string>> before_;
   std::uint64_t pseq_ = 0;
-  bool promised_ = false;
 };
 
 } // namespace troupe::core

@@ -351,14 +351,15 @@ void encode_subscribed(frame_builder& out, request_id id, std::string_view room,
 }
 
 void encode_pdiff(frame_builder& out, std::string_view room, std::uint64_t pseq,
-                  const std::vector<std::string>& joins, const std::vector<std::string>& leaves) {
+                  const std::vector<std::string_view>& joins,
+                  const std::vector<std::string>& leaves) {
   packer pk(out);
   begin(pk, 5, "pdiff");
   put(pk, "room"); put(pk, room);
   put(pk, "pseq"); pk.pack(pseq);
   put(pk, "joins");
   pk.pack_array(static_cast<std::uint32_t>(joins.size()));
-  for (const auto& entry : joins)
+  for (auto entry : joins)
     out.write(entry);
   put(pk, "leaves");
   pk.pack_array(static_cast<std::uint32_t>(leaves.size()));

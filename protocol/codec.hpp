@@ -47,7 +47,8 @@ void encode_subscribed(frame_builder& out, request_id id, std::string_view room,
 
 /// `joins` and `leaves` are encoded presence entries.
 void encode_pdiff(frame_builder& out, std::string_view room, std::uint64_t pseq,
-                  const std::vector<std::string>& joins, const std::vector<std::string>& leaves);
+                  const std::vector<std::string_view>& joins,
+                  const std::vector<std::string>& leaves);
 
 void encode_presence(frame_builder& out, request_id id, std::string_view room,
                      std::uint64_t pseq, std::string_view members);

@@ -164,6 +164,15 @@ void ws_session::close(std::uint16_t code, std::string_view reason, bool reconne
                   [self = shared_from_this()](error_code) {
                     // The read loop ends with the peer's answer or the close timeout.
                   });
+  // The connection leaves its rooms now, not when the peer has answered (a peer that went
+  // silent never does): presence's grace period starts at once. Posted, because close()
+  // may be called from inside the connection.
+  net::post(ws_.get_executor(), [self = shared_from_this()] {
+    if (self->connection_) {
+      self->connection_->ended(false);
+      self->connection_.reset();
+    }
+  });
 }
 
 void ws_session::close_from_anywhere(std::uint16_t code, std::string reason, bool reconnect) {

@@ -71,14 +71,9 @@ TypingEvent next_typing(BlockingClient& c, std::chrono::milliseconds timeout = 1
 class Presence : public EngineTest {
  protected:
   // A connected client of `user`, subscribed to `room` (unless empty) and, if `settle`,
-  // settled: it has heard a diff after its snapshot.
-  //
-  // Why settling: the engine does not send a new member the diff numbered with its
-  // snapshot's pseq (the one carrying its own arrival), and at 3f84de5 that diff also carries
-  // whatever else changed in the same 50 ms window, which the new member then never learns
-  // (the DISABLED_ tests below show it). A member that has seen a diff after its snapshot
-  // (here: its own state change, `sync`) is past that window. On an engine that keeps the
-  // contract the first attempt succeeds; each attempt waits for an event, never for time.
+  // settled: it has seen its own state change `sync` come back in a diff, so every later
+  // event the test waits for is past its arrival. Each attempt waits for an event, never
+  // for time.
   Member member(const std::string& user, const std::string& room = kRoom, bool settle = true) {
     Member m;
     m.c = std::make_unique<BlockingClient>(options_for(engine(), user));
@@ -137,8 +132,9 @@ TEST_F(Presence, JoinStateAndLeaveAreDiffsNumberedOneByOne) {
   EXPECT_EQ(clients_of(join.joined), Strings{b.id});
   EXPECT_EQ(join.users_joined, Strings{"bob"});
   EXPECT_TRUE(join.left.empty());
-  // bob's snapshot is numbered with the diff that carries its arrival.
-  EXPECT_EQ(bv.pseq, join.pseq);
+  // bob's snapshot is the version before the diff that carries its arrival; bob gets that
+  // diff too, without its own arrival.
+  EXPECT_EQ(bv.pseq + 1, join.pseq);
 
   b->set_state(kRoom, Value::from(StrMap{{"status", "away"}}));
   auto change = next_change(*a.c);
@@ -148,7 +144,10 @@ TEST_F(Presence, JoinStateAndLeaveAreDiffsNumberedOneByOne) {
   EXPECT_TRUE(change.joined.empty());
   EXPECT_TRUE(change.left.empty());
   EXPECT_TRUE(change.users_joined.empty() && change.users_left.empty());
-  // bob hears its own state change too, as the next diff after its snapshot.
+  // bob gets the diff that carried its arrival, without it, and then its own state change.
+  auto arrival = next_change(*b.c);
+  EXPECT_EQ(arrival.pseq, p0 + 1);
+  EXPECT_TRUE(arrival.joined.empty() && arrival.left.empty());
   auto own = next_change(*b.c);
   EXPECT_EQ(own.pseq, p0 + 2);
   EXPECT_EQ(state_field(b->view(kRoom).members.find(b.id), "status"), "away");
@@ -317,8 +316,10 @@ TEST_F(Presence, AMissedDiffIsFoundByItsPseqAndTheViewResyncs) {
   quiet(a, {&watcher});
   a->drop_next_pdiffs(kRoom, 1);
 
-  // bob's arrival never reaches alice's view; the diffs after it show her the hole.
+  // bob's arrival never reaches alice's view; the diff after it shows her the hole.
   auto b = member("bob");
+  b.sync = "again"; // a change after the missed diff
+  b->set_state(kRoom, Value::from(StrMap{{"sync", b.sync}}));
   auto wv = quiet(watcher, {&b});
   auto av = a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return state_field(s.members.find(b.id), "sync") == b.sync; });
   EXPECT_EQ(clients_of(av.members), clients_of(wv.members));
@@ -343,20 +344,19 @@ TEST_F(Presence, AMissedDiffIsFoundByItsPseqAndTheViewResyncs) {
   EXPECT_EQ(clients_of(fetched.members), clients_of(a->view(kRoom).members));
 }
 
-// --- the engine at 3f84de5 breaks these (see the issue note); enable once it keeps the
-// contract: a member's view must hear of every change after its snapshot. ---------------
+// --- a member's view hears of every change after its snapshot, also within the 50 ms
+// window that carries its own arrival ---------------------------------------------------
 
-// Two members joining within one 50 ms window: the first never hears of the second (both
-// are told the same pseq, and the diff with that number is sent to neither).
-TEST_F(Presence, DISABLED_AMemberJoiningInAnothersWindowIsSeenByIt) {
+// Two members joining within one window: the first hears of the second.
+TEST_F(Presence, AMemberJoiningInAnothersWindowIsSeenByIt) {
   auto a = member("alice", kRoom, /*settle=*/false);
   auto b = member("bob", kRoom, /*settle=*/false);  // at once: inside alice's window
   a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return s.members.find(b.id) != nullptr; }, 3s);
 }
 
 // A change inside a new member's window (after its snapshot, before the diff carrying its
-// arrival is sealed) never reaches the new member.
-TEST_F(Presence, DISABLED_ChangesInTheJoinersWindowReachTheJoiner) {
+// arrival is sealed) reaches the new member.
+TEST_F(Presence, ChangesInTheJoinersWindowReachTheJoiner) {
   auto a = member("alice");
   auto b = member("bob");
   quiet(a, {&b});
@@ -445,16 +445,15 @@ TEST_F(PresenceLiveness, APeerThatStopsAnsweringPingsIsClosedWith4408AndLeaves) 
     if (op == 0x9) pinged = true;
   EXPECT_TRUE(pinged) << "the engine sent no WebSocket ping";
 
-  // The entry goes once the engine gives up waiting for the close answer (its close timeout,
-  // 5 s) and the grace (1 s) has passed; protocol.md promises 2 × ping + grace in all (see
-  // DISABLED_ASilentPeerIsGoneWithinTwoPingsPlusGrace).
-  a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return !s.members.find(ghost.id); }, 5s + 1s + 4s);
+  // The entry goes once the grace (1 s) after the 4408 has passed.
+  a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return !s.members.find(ghost.id); }, 1s + 4s);
   EXPECT_FALSE(a->view(kRoom).members.online("ghost"));
 }
 
-// protocol.md: "a vanished client is gone at most 2 × ping + grace after its last frame".
-// The engine at 3f84de5 starts the grace only after its close handshake times out (5 s).
-TEST_F(PresenceLiveness, DISABLED_ASilentPeerIsGoneWithinTwoPingsPlusGrace) {
+// protocol.md: "a vanished client is gone at most 2 × ping + grace after its last frame"
+// (the engine starts the grace when it closes the silent connection, not when the close
+// handshake it will never get times out).
+TEST_F(PresenceLiveness, ASilentPeerIsGoneWithinTwoPingsPlusGrace) {
   auto a = member("alice");
   Ghost ghost(engine().port());  // its last frame: the `sub`
   a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return s.members.find(ghost.id) != nullptr; });

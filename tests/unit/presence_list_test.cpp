@@ -22,6 +22,14 @@ std::string packed_state(int cursor) {
   return {buffer.data(), buffer.size()};
 }
 
+std::vector<std::string> clients(const std::vector<std::pair<std::string, std::string>>& joins) {
+  std::vector<std::string> out;
+  for (const auto& [client, bytes] : joins)
+    out.push_back(client);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::vector<std::string> clients(const std::vector<std::string>& encoded) {
   std::vector<std::string> out;
   for (const auto& bytes : encoded) {
@@ -60,7 +68,7 @@ TEST(PresenceList, StateChangeIsLeaveAndJoinOfTheEntry) {
   ASSERT_EQ(diff->joins.size(), 1u);
   ASSERT_EQ(diff->leaves.size(), 1u);
   EXPECT_EQ(diff->leaves[0], encode_entry(entry("a")));
-  EXPECT_EQ(diff->joins[0], encode_entry(entry("a", "u", packed_state(2))));
+  EXPECT_EQ(diff->joins[0].second, encode_entry(entry("a", "u", packed_state(2))));
 }
 
 TEST(PresenceList, JoinAndLeaveWithinAWindowCancel) {
@@ -71,13 +79,28 @@ TEST(PresenceList, JoinAndLeaveWithinAWindowCancel) {
   EXPECT_EQ(list.pseq(), 0u);
 }
 
-TEST(PresenceList, PromisedDiffIsSealedEvenIfEmpty) {
+std::size_t snapshot_size(const presence_list& list, const std::string* extra = nullptr) {
+  auto bytes = list.encoded_snapshot(extra);
+  auto handle = msgpack::unpack(bytes.data(), bytes.size());
+  return handle.get().via.array.size;
+}
+
+TEST(PresenceList, SnapshotShowsTheLastSealedVersion) {
   presence_list list;
-  EXPECT_EQ(list.promise_next(), 1u);
+  list.upsert(entry("a"));
+  list.take_diff();
+  list.upsert(entry("b")); // pending
+  list.remove("a");        // pending
+  EXPECT_TRUE(list.sealed("a"));
+  EXPECT_FALSE(list.sealed("b"));
+  EXPECT_EQ(snapshot_size(list), 1u); // just "a", as diff 1 left it
+  const std::string own = encode_entry(entry("b"));
+  EXPECT_EQ(snapshot_size(list, &own), 2u);
   auto diff = list.take_diff();
   ASSERT_TRUE(diff);
-  EXPECT_EQ(diff->pseq, 1u);
-  EXPECT_TRUE(diff->joins.empty() && diff->leaves.empty());
+  EXPECT_EQ(diff->pseq, 2u);
+  EXPECT_EQ(snapshot_size(list), 1u); // now just "b"
+  EXPECT_TRUE(list.sealed("b"));
 }
 
 TEST(PresenceList, ReplacingAUsersEntryIsOneDiff) {
@@ -90,16 +113,6 @@ TEST(PresenceList, ReplacingAUsersEntryIsOneDiff) {
   ASSERT_TRUE(diff);
   EXPECT_EQ(clients(diff->leaves), (std::vector<std::string>{"old"}));
   EXPECT_EQ(clients(diff->joins), (std::vector<std::string>{"new"}));
-}
-
-TEST(PresenceList, MembersArrayHoldsEveryEntry) {
-  presence_list list;
-  list.upsert(entry("a"));
-  list.upsert(entry("b"));
-  auto bytes = list.encoded_members();
-  auto handle = msgpack::unpack(bytes.data(), bytes.size());
-  ASSERT_EQ(handle.get().type, msgpack::type::ARRAY);
-  EXPECT_EQ(handle.get().via.array.size, 2u);
 }
 
 TEST(PresenceList, EntryEncodingOmitsEmptyFields) {
