@@ -100,8 +100,10 @@ void Connection::read_next() {
                                                        : "read: " + ec.message());
     }
     auto bytes = self->in_.cdata();
-    ++self->frames_in_;
-    self->bytes_in_ += bytes.size();
+    if (self->record) {
+      self->record->push_back({now_ns(), std::string(static_cast<const char*>(bytes.data()),
+                                                     bytes.size())});
+    }
     if (!self->dialect_.parse(static_cast<const char*>(bytes.data()), bytes.size(),
                               self->ws_.got_text(), *self)) {
       self->listener_.on_error(*self, "unparsable");
@@ -154,9 +156,8 @@ void Connection::on_error(std::uint64_t id, std::string_view code) {
   listener_.on_error(*this, code);
 }
 
-void Connection::on_presence(std::uint64_t id, std::uint64_t pseq,
-                             const std::vector<PresenceEntry>& joins,
-                             const std::vector<PresenceEntry>& leaves) {
+void Connection::on_presence_counts(std::uint64_t id, std::uint64_t pseq, std::size_t joins,
+                                    std::size_t leaves) {
   listener_.on_presence(*this, id, pseq, joins, leaves);
 }
 

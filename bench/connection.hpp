@@ -9,8 +9,15 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace bench {
+
+// A received WebSocket message and when its read completed.
+struct RecordedFrame {
+  std::int64_t t_ns = 0;
+  std::string bytes;
+};
 
 // One WebSocket client connection of the load generator: TCP connect, WebSocket upgrade,
 // the dialect's connect handshake, then one room subscription and publishes. Reads run
@@ -31,8 +38,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private Dial
     virtual void on_error(Connection&, std::string_view code) = 0;
     virtual void on_closed(Connection&, State was, std::string_view why) = 0;
     virtual void on_presence(Connection&, std::uint64_t id, std::uint64_t pseq,
-                             const std::vector<PresenceEntry>& joins,
-                             const std::vector<PresenceEntry>& leaves) {}
+                             std::size_t joins, std::size_t leaves) {}
   };
 
   Connection(net::io_context& ioc, Dialect& dialect, Listener& listener, std::uint32_t index);
@@ -52,9 +58,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private Dial
   std::uint64_t dups() const { return dups_; }
   std::size_t queued() const { return queue_.size(); }
   const std::string& client() const { return client_; }  // the server's id for it
-  // WebSocket messages received and their payload bytes, since the start.
-  std::uint64_t frames_in() const { return frames_in_; }
-  std::uint64_t bytes_in() const { return bytes_in_; }
+  // When set, every received message is also kept here, to be checked later.
+  std::vector<RecordedFrame>* record = nullptr;
 
  private:
   void upgrade(boost::system::error_code ec, const tcp::endpoint& server);
@@ -72,8 +77,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private Dial
   void on_msg(std::uint64_t seq, const std::uint8_t* data, std::size_t n) override;
   void on_error(std::uint64_t id, std::string_view code) override;
   void on_server_disconnect(std::string_view why) override;
-  void on_presence(std::uint64_t id, std::uint64_t pseq, const std::vector<PresenceEntry>& joins,
-                   const std::vector<PresenceEntry>& leaves) override;
+  void on_presence_counts(std::uint64_t id, std::uint64_t pseq, std::size_t joins,
+                          std::size_t leaves) override;
 
   // The concrete executor type spares every handler the type-erased any_io_executor
   // copies, which showed in the generator's profile.
@@ -88,7 +93,6 @@ class Connection : public std::enable_shared_from_this<Connection>, private Dial
   State state_ = State::Idle;
   std::string room_;
   std::string client_;
-  std::uint64_t frames_in_ = 0, bytes_in_ = 0;
   std::uint64_t next_id_ = 1;
   std::uint64_t sub_id_ = 0;
   std::uint64_t last_seq_ = 0;  // per-room order check: the room's pushes must be gap-free

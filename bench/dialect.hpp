@@ -28,12 +28,17 @@ class DialectSink {
   virtual void on_msg(std::uint64_t seq, const std::uint8_t* data, std::size_t n) = 0;
   virtual void on_error(std::uint64_t id, std::string_view code) = 0;
   virtual void on_server_disconnect(std::string_view why) = 0;
-  // Presence, only when the dialect's `presence` is set: a `subscribed` reply's members
-  // (id = the sub's id, reported before on_reply) or a pdiff (id = 0).
+  // Presence, as the dialect's `presence` says: a `subscribed` reply's members (id = the
+  // sub's id, reported before on_reply) or a pdiff (id = 0), with every entry or only how
+  // many there are.
   virtual void on_presence(std::uint64_t id, std::uint64_t pseq,
                            const std::vector<PresenceEntry>& joins,
                            const std::vector<PresenceEntry>& leaves) {}
+  virtual void on_presence_counts(std::uint64_t id, std::uint64_t pseq, std::size_t joins,
+                                  std::size_t leaves) {}
 };
+
+enum class PresenceParse { off, counts, entries };
 
 // One message to send: bytes plus whether it goes in a text frame.
 struct Outgoing {
@@ -59,7 +64,7 @@ class Dialect {
 
   // Decode presence (members, pdiffs) too. Off by default: the fan-out scenarios do not
   // pay for it.
-  bool presence = false;
+  PresenceParse presence = PresenceParse::off;
 
   // Parses one received WebSocket message (which may batch several maps). Returns false
   // when the bytes are not what the dialect expects.

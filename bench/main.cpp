@@ -7,6 +7,7 @@
 #include "proc_stats.hpp"
 #include "runner.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <unistd.h>
@@ -19,7 +20,7 @@ int main(int argc, char** argv) {
 
   std::signal(SIGPIPE, SIG_IGN);
   long fds = raise_fd_limit();
-  const long needed = std::max(opt.idle + opt.idle_base, 1000) + 64;
+  const long needed = std::max({opt.idle + opt.idle_base, opt.presence_join, 1000}) + 64;
   if (fds < needed) {
     std::cerr << "open-file limit " << fds << " is below the " << needed
               << " this run needs (raise the hard limit: ulimit -Hn)\n";
@@ -32,9 +33,17 @@ int main(int argc, char** argv) {
       opt.warmup_s + (opt.windows + opt.retries) * opt.window_s + opt.drain_timeout_s + 5;
   budget += opt.shapes.size() *
             (opt.setup_timeout_s + 10 + per_load * (opt.loads.size() + (opt.closed_loop ? 1 : 0)));
+  if (opt.presence_join > 0) {
+    budget = 60 + opt.setup_timeout_s + 1 + opt.join_spread_ms / 1000 + opt.presence_timeout_s +
+             opt.presence_quiet_s + 10;
+  }
   alarm(static_cast<unsigned>(budget));
 
   auto dialect = make_dialect(opt.kind);
+  // Online, presence is only counted (to know when the join is over); every entry is
+  // checked after the phase, from the recorded frames, so that the check's cost does not
+  // slow the generator while it is being measured.
+  if (opt.presence_join > 0) dialect->presence = PresenceParse::counts;
   boost::system::error_code ec;
   auto address = net::ip::make_address(opt.host, ec);
   if (ec) {

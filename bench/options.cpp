@@ -25,7 +25,13 @@ const char* kUsage = R"(troupe_loadgen: fan-out load generator for Troupe, node 
   --connect-concurrency N  handshakes in flight while connecting           [200]
   --settle S            idle: seconds before the "after" RSS sample         [3]
   --setup-timeout S     bound on connecting / subscribing                   [60]
-Prints one JSON object per line on stdout (type point, idle, summary); progress on stderr.
+  --presence-join N     presence join instead of the scenarios above (troupe only): N
+                        connections subscribe to one fresh room; prints type presence
+  --join-spread-ms MS   subs spread evenly over MS, 0 = all at once          [2000]
+  --presence-timeout S  bound on every view being complete after the last sub [30]
+  --presence-quiet S    after completion, watch this long for further changes [1]
+Prints one JSON object per line on stdout (type point, idle, summary, presence); progress
+on stderr.
 )";
 
 std::vector<std::string> split(const std::string& s) {
@@ -99,6 +105,10 @@ std::optional<Options> Options::parse(int argc, char** argv) {
     else if (a == "--connect-concurrency") o.connect_concurrency = std::max(1, std::atoi(v.c_str()));
     else if (a == "--settle") o.settle_s = std::atof(v.c_str());
     else if (a == "--setup-timeout") o.setup_timeout_s = std::atof(v.c_str());
+    else if (a == "--presence-join") o.presence_join = std::max(0, std::atoi(v.c_str()));
+    else if (a == "--join-spread-ms") o.join_spread_ms = std::max(0.0, std::atof(v.c_str()));
+    else if (a == "--presence-timeout") o.presence_timeout_s = std::atof(v.c_str());
+    else if (a == "--presence-quiet") o.presence_quiet_s = std::max(0.0, std::atof(v.c_str()));
     else {
       std::cerr << "unknown option " << a << "\n" << kUsage;
       return std::nullopt;
@@ -113,6 +123,10 @@ std::optional<Options> Options::parse(int argc, char** argv) {
   }
   if (!loopback(o.host)) {
     std::cerr << "--host must be a loopback address\n";
+    return std::nullopt;
+  }
+  if (o.presence_join > 0 && o.kind != "troupe") {
+    std::cerr << "--presence-join needs --kind troupe (the peers have no presence)\n";
     return std::nullopt;
   }
   if (o.payload < 16) {

@@ -41,6 +41,14 @@ struct Options {
   double setup_timeout_s = 60;
   double drain_timeout_s = 5;
 
+  // Presence join (instead of the idle and fan-out scenarios when presence_join > 0):
+  // that many connections subscribe to one fresh room, spread evenly over join_spread_ms
+  // (0: all at once), and every member's presence view is checked.
+  int presence_join = 0;
+  double join_spread_ms = 2000;
+  double presence_timeout_s = 30;  // bound on completion after the last sub
+  double presence_quiet_s = 1;     // after completion: nothing more may change
+
   // Parses argv; on --help or an error prints to stderr and returns nullopt.
   static std::optional<Options> parse(int argc, char** argv);
 };

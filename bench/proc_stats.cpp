@@ -36,13 +36,28 @@ std::optional<double> process_cpu_seconds(pid_t pid) {
   return static_cast<double>(utime + stime) / ticks;
 }
 
-std::optional<long> process_rss_kb(pid_t pid) {
+namespace {
+
+std::optional<long> status_kb(pid_t pid, const std::string& field) {
   std::ifstream in(proc_path(pid, "status"));
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.rfind(field, 0) == 0) return std::stol(line.substr(field.size()));
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<long> process_rss_kb(pid_t pid) { return status_kb(pid, "VmRSS:"); }
+
+std::optional<long> process_peak_rss_kb(pid_t pid) { return status_kb(pid, "VmHWM:"); }
+
+bool reset_peak_rss(pid_t pid) {
+  std::ofstream out(proc_path(pid, "clear_refs"));
+  out << "5";
+  out.flush();
+  return static_cast<bool>(out);
 }
 
 std::optional<IdleTimes> machine_idle() {

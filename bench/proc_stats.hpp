@@ -12,6 +12,11 @@ std::optional<double> process_cpu_seconds(pid_t pid);
 // VmRSS of `pid` (0 = this process) in KiB.
 std::optional<long> process_rss_kb(pid_t pid);
 
+// VmHWM (peak resident set) of `pid` in KiB, and its reset to the current VmRSS
+// (/proc/PID/clear_refs, value 5; false when not permitted).
+std::optional<long> process_peak_rss_kb(pid_t pid);
+bool reset_peak_rss(pid_t pid);
+
 // Idle + iowait seconds of every core together, from /proc/stat, and the number of
 // cores. Busy time from the same file is sampled at each timer tick, which a load paced
 // in step with the tick (250 broadcasts/s against 100 Hz) aliases badly; idle time is

@@ -12,6 +12,7 @@ for (const l of lines) {
 const servers = [];
 const points = {};  // "1x200@50000" -> server -> figures
 const idle = {};    // server -> figures
+const presence = {};  // "2000 over 2000ms", "2000 burst" -> [runs]
 const errors = [];
 for (const r of records) {
   if (r.server && !servers.includes(r.server)) servers.push(r.server);
@@ -37,6 +38,27 @@ for (const r of records) {
       connected: r.connected,
       connects_per_s: r.connects_per_s,
     };
+  } else if (r.type === 'presence') {
+    const e = r.errors || {};
+    (presence[`${r.members} ${r.spread_ms ? `over ${r.spread_ms}ms` : 'burst'}`] ||= []).push({
+      correct: r.correct,
+      complete_ms: r.complete_ms,
+      after_last_sub_ms: r.after_last_sub_ms,
+      join_seen_p99_ms: r.join_seen_ms?.p99,
+      final_pseq: r.final_pseq,
+      frames_median: r.per_member?.frames?.median,
+      kb_median: r.per_member?.bytes ? r.per_member.bytes.median / 1000 : null,
+      mb_total: r.per_member?.bytes ? r.per_member.bytes.total / 1e6 : null,
+      pdiffs_median: r.per_member?.pdiffs?.median,
+      server_cpu_ms: r.server_cpu_ms,
+      server_cpu_pct: r.server_cpu_pct,
+      generator_cpu_pct: r.generator_cpu_pct,
+      server_rss_peak_kb: r.server_rss_peak_kb,
+      server_rss_before_kb: r.server_rss_before_kb,
+      generator_bound: r.generator_bound,
+      noisy: r.noisy,
+      problems: r.correct ? undefined : Object.fromEntries(Object.entries(e).filter(([, v]) => v && (typeof v !== 'object' || Object.keys(v).length))),
+    });
   } else if (r.type === 'error') {
     errors.push(r);
   }
@@ -63,7 +85,28 @@ if (servers.includes('troupe')) {
   };
 }
 
-const summary = { type: 'side_by_side', servers, headline, points, idle, errors };
+// Presence join: the median of each figure over the runs of one variant.
+const median = (xs) => {
+  const v = xs.filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  if (!v.length) return null;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+const presenceSummary = {};
+for (const [key, runs] of Object.entries(presence)) {
+  const m = {};
+  for (const f of ['complete_ms', 'after_last_sub_ms', 'join_seen_p99_ms', 'final_pseq', 'frames_median',
+    'kb_median', 'mb_total', 'pdiffs_median', 'server_cpu_ms', 'server_cpu_pct', 'generator_cpu_pct',
+    'server_rss_peak_kb', 'server_rss_before_kb']) {
+    m[f] = median(runs.map((r) => r[f]));
+  }
+  presenceSummary[key] = { runs: runs.length, all_correct: runs.every((r) => r.correct), median: m, each: runs };
+}
+
+const presenceOnly = Object.keys(presenceSummary).length && !Object.keys(points).length && !Object.keys(idle).length;
+const summary = presenceOnly
+  ? { type: 'presence_summary', servers, presence: presenceSummary, errors }
+  : { type: 'side_by_side', servers, headline, points, idle, errors };
+if (!presenceOnly && Object.keys(presenceSummary).length) summary.presence = presenceSummary;
 process.stdout.write(JSON.stringify(summary) + '\n');
 
 // A table for people.
@@ -71,6 +114,25 @@ const pad = (s, n) => String(s ?? '-').padStart(n);
 const fmt = (v, d = 1) => (typeof v === 'number' ? v.toFixed(d) : '-');
 const out = [];
 out.push('');
+if (Object.keys(presenceSummary).length) {
+  out.push(`${'presence join, median of runs'.padEnd(30)}  runs  ok  done_ms  after_last  seen_p99  pdiffs  frames  KB/member  MB_all  cpu_ms  gen%  rss_MB before>peak`);
+  for (const [key, p] of Object.entries(presenceSummary)) {
+    const m = p.median;
+    const mb = (kb) => (typeof kb === 'number' ? (kb / 1024).toFixed(1) : '-');
+    const flag = p.each.some((r) => r.noisy) ? '~' : p.each.some((r) => r.generator_bound) ? '*' : ' ';
+    out.push(`${key.padEnd(30)}${pad(p.runs, 6)}${pad(p.all_correct ? 'yes' : 'NO', 4)}${pad(fmt(m.complete_ms, 0), 9)}${flag}` +
+      `${pad(fmt(m.after_last_sub_ms, 0), 11)}${pad(fmt(m.join_seen_p99_ms, 0), 10)}${pad(fmt(m.pdiffs_median, 0), 8)}` +
+      `${pad(fmt(m.frames_median, 0), 8)}${pad(fmt(m.kb_median, 1), 11)}${pad(fmt(m.mb_total, 1), 8)}` +
+      `${pad(fmt(m.server_cpu_ms, 0), 8)}${pad(fmt(m.generator_cpu_pct, 0), 6)}${pad(`${mb(m.server_rss_before_kb)}>${mb(m.server_rss_peak_kb)}`, 20)}`);
+  }
+  out.push("(per member: frames, KB and pdiffs are medians; '~': a noisy run; '*': the generator was near its core)");
+  if (presenceOnly) {
+    if (errors.length) out.push('errors: ' + errors.map((e) => `${e.server}: ${e.error}`).join('; '));
+    process.stderr.write(out.join('\n') + '\n');
+    process.exit(0);
+  }
+  out.push('');
+}
 out.push(`${'point'.padEnd(16)}${servers.map((s) => pad(s, 34)).join('')}`);
 out.push(`${''.padEnd(16)}${servers.map(() => pad('deliv/s  us/deliv  p50ms  p99ms', 34)).join('')}`);
 for (const [key, byServer] of Object.entries(points)) {

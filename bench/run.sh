@@ -5,6 +5,11 @@
 #   bench/run.sh [--quick] [--servers troupe,ws,socketio] [--scenarios 1x200,10x20,1x1000]
 #                [--loads 20000,50000,100000,max] [--idle N] [--warmup S] [--window S]
 #                [--windows N] [--retries N] [--skip-build] [--troupe-args "…"]
+#   bench/run.sh --presence [--presence-members 2000] [--presence-spreads 2000,0]
+#                [--presence-repeat 5] [--skip-build] [--troupe-args "…"]
+#
+# --presence runs the presence join instead, against troupe only (the peers have no
+# presence): each run on a fresh engine.
 #
 # Each server runs pinned to core 0 and the load generator to core 1. Results go to stdout
 # (one JSON object per line, the side-by-side summary last), progress and a table to
@@ -20,6 +25,7 @@ servers="troupe,ws,socketio"
 scenarios="" loads="" idle="" warmup="" window="" windows="" retries=""
 skip_build=0
 troupe_args="${TROUPE_BENCH_ARGS:-}"
+presence=0 presence_members=2000 presence_spreads="2000,0" presence_repeat=5
 while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
@@ -33,11 +39,16 @@ while (($#)); do
     --retries) retries="$2"; shift ;;
     --skip-build) skip_build=1 ;;
     --troupe-args) troupe_args="$2"; shift ;;
+    --presence) presence=1 ;;
+    --presence-members) presence_members="$2"; shift ;;
+    --presence-spreads) presence_spreads="$2"; shift ;;
+    --presence-repeat) presence_repeat="$2"; shift ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$self"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
+[ "$presence" -eq 1 ] && servers="troupe"
 
 log() { echo "[run.sh] $*" >&2; }
 
@@ -58,8 +69,9 @@ command -v taskset >/dev/null || apt_install util-linux
 
 # npm records what it installed in node_modules/.package-lock.json: reinstall when the
 # committed lock file is newer.
-if [ ! -f bench/peers/node_modules/.package-lock.json ] ||
-   [ bench/peers/package-lock.json -nt bench/peers/node_modules/.package-lock.json ]; then
+if [[ ",$servers," == *,ws,* || ",$servers," == *,socketio,* ]] &&
+   { [ ! -f bench/peers/node_modules/.package-lock.json ] ||
+     [ bench/peers/package-lock.json -nt bench/peers/node_modules/.package-lock.json ]; }; then
   log "npm ci in bench/peers"
   (cd bench/peers && npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
@@ -133,11 +145,13 @@ note() {  # a line for the results when a server cannot be measured
   printf '{"type":"error","server":"%s","error":"%s"}\n' "$1" "$2" | tee -a "$results"
 }
 
-for kind in ${servers//,/ }; do
-  server_log="$results_dir/$stamp-$kind.log"
+# Starts server $1 on core 0 and waits for its port: sets server_pid and port, or returns 1.
+start_server() {
+  local kind=$1
+  server_log="$results_dir/$stamp-$kind${2:+-$2}.log"
   case "$kind" in
     troupe)
-      if [ ! -x "$troupe_bin" ]; then note troupe "build-bench/troupe was not built"; continue; fi
+      if [ ! -x "$troupe_bin" ]; then note troupe "build-bench/troupe was not built"; return 1; fi
       # Its own working directory, so a default data directory lands in build-bench/.
       mkdir -p "$BUILD/troupe-run"
       # shellcheck disable=SC2086
@@ -146,7 +160,7 @@ for kind in ${servers//,/ }; do
       ;;
     ws) taskset -c 0 node bench/peers/ws-server.js --port 0 >"$server_log" 2>&1 & ;;
     socketio) taskset -c 0 node bench/peers/socketio-server.js --port 0 >"$server_log" 2>&1 & ;;
-    *) log "unknown server $kind"; continue ;;
+    *) log "unknown server $kind"; return 1 ;;
   esac
   server_pid=$!
   port=""
@@ -160,9 +174,30 @@ for kind in ${servers//,/ }; do
     note "$kind" "server did not report 'listening on HOST:PORT' (log: $server_log)"
     tail -n 20 "$server_log" >&2 || true
     stop_server
-    continue
+    return 1
   fi
   log "$kind: pid $server_pid, port $port"
+}
+
+if [ "$presence" -eq 1 ]; then
+  # A fresh engine per run: the previous run's 2,000 connections and its allocator's
+  # leftovers would otherwise be in the next run's RSS and CPU.
+  for run in $(seq "$presence_repeat"); do
+    for spread in ${presence_spreads//,/ }; do
+      start_server troupe "presence-$spread-$run" || continue
+      taskset -c 1 "$loadgen" --kind troupe --label troupe --port "$port" --server-pid "$server_pid" \
+        --presence-join "$presence_members" --join-spread-ms "$spread" | tee -a "$results" ||
+        note troupe "troupe_loadgen: presence join (spread $spread ms) failed or was not correct"
+      kill -0 "$server_pid" 2>/dev/null || note troupe "server exited during the run"
+      stop_server
+    done
+  done
+  node bench/report.js "$results" | tee "$results_dir/$stamp-summary.json"
+  exit 0
+fi
+
+for kind in ${servers//,/ }; do
+  start_server "$kind" || continue
   dialect="$kind"
   for plan in "${plans[@]}"; do
     # shellcheck disable=SC2086

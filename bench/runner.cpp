@@ -70,14 +70,23 @@ net::awaitable<void> Runner::run() {
   Json meta;
   meta.add("type", "meta").add("server", opt_.label).add("kind", opt_.kind)
       .add("address", server_.address().to_string() + ":" + std::to_string(server_.port()))
-      .add("server_pid", static_cast<std::int64_t>(opt_.server_pid))
-      .add("payload_bytes", static_cast<std::uint64_t>(opt_.payload))
-      .add("warmup_s", opt_.warmup_s, 1).add("window_s", opt_.window_s, 1)
-      .add("windows", opt_.windows);
+      .add("server_pid", static_cast<std::int64_t>(opt_.server_pid));
+  if (opt_.presence_join > 0) {
+    meta.add("mode", "presence").add("members", opt_.presence_join)
+        .add("spread_ms", opt_.join_spread_ms, 0);
+  } else {
+    meta.add("mode", "fanout").add("payload_bytes", static_cast<std::uint64_t>(opt_.payload))
+        .add("warmup_s", opt_.warmup_s, 1).add("window_s", opt_.window_s, 1)
+        .add("windows", opt_.windows);
+  }
   print(meta);
   if (opt_.server_pid && !process_cpu_seconds(opt_.server_pid)) {
     std::cerr << "cannot read /proc/" << opt_.server_pid << "/stat\n";
     exit_code_ = 1;
+    co_return;
+  }
+  if (opt_.presence_join > 0) {
+    co_await presence_scenario();
     co_return;
   }
   if (opt_.idle > 0) co_await idle_scenario();

@@ -9,13 +9,15 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace bench {
 
 // Runs every scenario against one server and prints the results as JSON lines: the idle
 // memory scenario first (on a fresh server), then each fan-out shape at each offered load
-// and the closed-loop maximum, then a summary.
+// and the closed-loop maximum, then a summary. Or, with --presence-join, only the presence
+// join (presence_join.cpp).
 class Runner final : public Connection::Listener {
  public:
   Runner(net::io_context& ioc, const Options& options, Dialect& dialect, tcp::endpoint server);
@@ -67,6 +69,56 @@ class Runner final : public Connection::Listener {
     std::optional<double> other_cpu_pct;
   };
 
+  // Presence join: one member's view of the room's presence, and what it received.
+  struct Viewer {
+    std::vector<RecordedFrame> log;  // every message received from the first sub on
+    // Online, only counted: enough to know when the join is over.
+    std::uint64_t online_pseq = 0;
+    std::int64_t online_size = -1;  // -1: no snapshot yet
+    bool online_complete = false;
+    // The view, rebuilt from `log` after the phase.
+    std::vector<std::uint8_t> listed;         // by slot: that member is in this view
+    std::unordered_set<std::string> foreign;  // listed clients that are not in the run
+    std::uint32_t size = 0;                   // members of the run listed
+    std::uint64_t pseq = 0;
+    bool have_snapshot = false, complete = false;
+    std::int64_t sub_ns = 0, reply_ns = 0;
+    std::int64_t complete_ns = 0;   // when it last became complete
+    std::int64_t last_change_ns = 0;  // its last pdiff with entries
+    std::uint64_t pdiffs = 0, pdiff_entries = 0, snapshot_entries = 0;
+    // Errors.
+    std::uint64_t holes = 0, repeats = 0, dup_entries = 0, absent_leaves = 0, wrong_user = 0;
+    std::uint64_t malformed = 0, early = 0;
+  };
+  struct Replay;  // feeds a viewer's log back through the dialect
+  // Client id -> slot, open addressing over a flat array: the check looks up every entry
+  // of every frame, millions of them.
+  class ClientIndex {
+   public:
+    void reset(std::size_t n);
+    bool add(std::string_view client, std::uint32_t slot);  // false: already there
+    std::optional<std::uint32_t> find(std::string_view client) const;
+
+   private:
+    static std::uint64_t hash(std::string_view s);
+    struct Cell {
+      std::uint64_t hash = 0;
+      std::uint32_t slot = kEmpty;
+    };
+    static constexpr std::uint32_t kEmpty = ~std::uint32_t{0};
+    std::vector<Cell> cells_;
+    std::vector<std::string> clients_;  // by slot
+  };
+
+  net::awaitable<void> presence_scenario();
+  net::awaitable<void> sample_rss(const bool& running, long& peak_kb);
+  void check_view(Viewer& v, std::uint64_t id, std::uint64_t pseq,
+                  const std::vector<PresenceEntry>& joins,
+                  const std::vector<PresenceEntry>& leaves, std::int64_t now);
+  void apply_presence(Viewer& v, const std::vector<PresenceEntry>& joins,
+                      const std::vector<PresenceEntry>& leaves, std::int64_t now);
+  void list_entry(Viewer& v, std::uint32_t slot, bool listed, std::int64_t now);
+
   net::awaitable<void> idle_scenario();
   net::awaitable<void> fanout_scenario(const Shape& shape);
   net::awaitable<void> run_load(const Shape& shape, std::optional<double> offered);
@@ -93,6 +145,8 @@ class Runner final : public Connection::Listener {
   void on_msg(Connection&, const std::uint8_t* data, std::size_t n) override;
   void on_error(Connection&, std::string_view code) override;
   void on_closed(Connection&, Connection::State was, std::string_view why) override;
+  void on_presence(Connection&, std::uint64_t id, std::uint64_t pseq, std::size_t joins,
+                   std::size_t leaves) override;
 
   net::io_context& ioc_;
   const Options& opt_;
@@ -123,6 +177,18 @@ class Runner final : public Connection::Listener {
   std::uint64_t delivered_ = 0, pubs_sent_ = 0, acked_ = 0, expected_ = 0, pub_errors_ = 0;
   std::uint64_t unexpected_closes_ = 0, stalls_ = 0, short_payloads_ = 0;
   std::map<std::string, std::uint64_t> errors_;
+
+  // Presence join.
+  std::vector<Viewer> viewers_;
+  ClientIndex client_slot_;
+  std::vector<std::string> slot_user_;
+  // How long a join took to reach a view: from the later of the joiner's and the viewer's
+  // sub until the viewer listed it. Every (viewer, joiner) pair in µs, and by joiner the
+  // slowest in ns.
+  std::vector<std::int32_t> seen_us_;
+  std::vector<std::int64_t> seen_by_all_ns_;
+  std::uint32_t online_complete_ = 0;  // views whose counts add up to every member
+  bool phase_over_ = false;            // …all of them
 
   // For the summary.
   std::vector<Point> points_;

@@ -21,6 +21,10 @@ class TroupeDialect final : public Dialect {
   bool parse(const char* data, std::size_t n, bool text, DialectSink& sink) override;
 
  private:
+  // A subscribed reply or pdiff at `data`, decoded without building objects and reported;
+  // returns the bytes it took, 0 if the map is something else. Throws when malformed.
+  std::size_t parse_presence(const char* data, std::size_t n, DialectSink& sink);
+
   std::string name_;
   msgpack::zone zone_;  // reused for every frame: cleared, not reallocated
   std::vector<PresenceEntry> joins_, leaves_;  // reused likewise
