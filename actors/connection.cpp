@@ -12,6 +12,13 @@ template <class... Fs> struct overloaded : Fs... { using Fs::operator()...; };
 template <class... Fs> overloaded(Fs...) -> overloaded<Fs...>;
 } // namespace
 
+template <class Message, class Request>
+void connection::forward(Request& request, caf::actor room_handles::*to) {
+  const std::string name = request.room; // the action below takes `request` apart
+  with_room(name, [this, to, message = Message{me(), std::move(request)}](
+                      const room_handles& room) mutable { self_->send(room.*to, std::move(message)); });
+}
+
 connection::connection(const connection_services& services, transport::peer& peer,
                        sink_ptr sink, boost::asio::any_io_executor strand)
     : services_(services), peer_(peer), sink_(std::move(sink)) {
@@ -85,12 +92,8 @@ void connection::handle(protocol::connect_request& request) {
 }
 
 void connection::handle(protocol::sub_request& request) {
-  const std::string name = request.room; // the action below takes `request` apart
-  rooms_[name].subscribed = true;
-  with_room(name, [this, sub = room_sub{me(), std::move(request)}](
-                              const room_handles& room) mutable {
-    self_->send(room.log, std::move(sub));
-  });
+  rooms_[request.room].subscribed = true;
+  forward<room_sub>(request, &room_handles::log);
 }
 
 void connection::handle(protocol::unsub_request& request) {
@@ -113,19 +116,11 @@ void connection::handle(protocol::unsub_request& request) {
 }
 
 void connection::handle(protocol::pub_request& request) {
-  const std::string name = request.room;
-  with_room(name, [this, pub = room_pub{me(), std::move(request)}](
-                              const room_handles& room) mutable {
-    self_->send(room.log, std::move(pub));
-  });
+  forward<room_pub>(request, &room_handles::log);
 }
 
 void connection::handle(protocol::history_request& request) {
-  const std::string name = request.room;
-  with_room(name, [this, history = room_history{me(), std::move(request)}](
-                              const room_handles& room) mutable {
-    self_->send(room.log, std::move(history));
-  });
+  forward<room_history>(request, &room_handles::log);
 }
 
 void connection::handle(protocol::ping_request& request) {
@@ -133,27 +128,15 @@ void connection::handle(protocol::ping_request& request) {
 }
 
 void connection::handle(protocol::presence_request& request) {
-  const std::string name = request.room;
-  with_room(name, [this, get = presence_get{me(), std::move(request)}](
-                      const room_handles& room) mutable {
-    self_->send(room.presence, std::move(get));
-  });
+  forward<presence_get>(request, &room_handles::presence);
 }
 
 void connection::handle(protocol::pset_request& request) {
-  const std::string name = request.room;
-  with_room(name, [this, set = presence_set{me(), std::move(request)}](
-                      const room_handles& room) mutable {
-    self_->send(room.presence, std::move(set));
-  });
+  forward<presence_set>(request, &room_handles::presence);
 }
 
 void connection::handle(protocol::typing_request& request) {
-  const std::string name = request.room;
-  with_room(name, [this, typing = presence_typing{me(), std::move(request)}](
-                      const room_handles& room) mutable {
-    self_->send(room.presence, std::move(typing));
-  });
+  forward<presence_typing>(request, &room_handles::presence);
 }
 
 // Documents have actors of their own, which are not part of this engine yet.

@@ -81,6 +81,9 @@ private:
   /// Runs `action` with the room's actor, acquiring it from the directory first if needed.
   /// Actions run in the order they were asked for.
   void with_room(const std::string& name, room_action action);
+  /// Sends `Message{me(), request}` to the room's actor `to`, acquiring the room first.
+  template <class Message, class Request>
+  void forward(Request& request, caf::actor room_handles::*to);
   void on_acquired(const std::string& name, const room_handles& actors);
 
   peer_ref me() const { return {client_, user_, name_, sink_}; }
