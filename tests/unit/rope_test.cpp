@@ -1,0 +1,240 @@
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include "core/rope.hpp"
+
+using troupe::core::rope;
+using troupe::core::utf8_count;
+using troupe::core::utf8_offset;
+
+namespace {
+
+std::string to_utf8(std::u32string_view text) {
+  std::string out;
+  for (char32_t c : text) {
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else if (c < 0x800) {
+      out += static_cast<char>(0xC0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+      out += static_cast<char>(0xE0 | (c >> 12));
+      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (c >> 18));
+      out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    }
+  }
+  return out;
+}
+
+// Mostly ASCII with one-, two-, three- and four-byte characters mixed in.
+constexpr char32_t alphabet[] = {U'a', U'b', U'c', U' ', U'\n', U'é', U'€', U'😀', U'𝄞', U'中'};
+
+std::u32string random_text(std::mt19937_64& rng, std::size_t max_length, bool ascii_only) {
+  std::u32string text(std::uniform_int_distribution<std::size_t>(0, max_length)(rng), U'a');
+  const std::size_t choices = ascii_only ? 5 : std::size(alphabet);
+  for (auto& c : text)
+    c = alphabet[std::uniform_int_distribution<std::size_t>(0, choices - 1)(rng)];
+  return text;
+}
+
+void expect_same(const rope& r, std::u32string_view model) {
+  const std::string utf8 = to_utf8(model);
+  ASSERT_EQ(r.size(), model.size());
+  ASSERT_EQ(r.size_bytes(), utf8.size());
+  ASSERT_EQ(r.empty(), model.empty());
+  ASSERT_EQ(r.to_string(), utf8);
+}
+
+} // namespace
+
+TEST(Utf8, CountsCodePointsNotBytes) {
+  EXPECT_EQ(utf8_count(""), 0u);
+  EXPECT_EQ(utf8_count("abc"), 3u);
+  EXPECT_EQ(utf8_count("é€😀𝄞"), 4u);
+  EXPECT_EQ(utf8_count("0123456789abcdef😀0123456789é"), 28u); // crosses 8-byte words
+}
+
+TEST(Utf8, OffsetOfCodePoint) {
+  const std::string text = "aé€😀𝄞b";
+  EXPECT_EQ(utf8_offset(text, 0), 0u);
+  EXPECT_EQ(utf8_offset(text, 1), 1u);
+  EXPECT_EQ(utf8_offset(text, 2), 3u);
+  EXPECT_EQ(utf8_offset(text, 3), 6u);
+  EXPECT_EQ(utf8_offset(text, 4), 10u);
+  EXPECT_EQ(utf8_offset(text, 5), 14u);
+  EXPECT_EQ(utf8_offset(text, 6), text.size());
+  const std::string long_text = std::string(20, 'x') + "😀" + std::string(20, 'y');
+  EXPECT_EQ(utf8_offset(long_text, 20), 20u);
+  EXPECT_EQ(utf8_offset(long_text, 21), 24u);
+  EXPECT_EQ(utf8_offset(long_text, 41), long_text.size());
+}
+
+TEST(Rope, StartsEmpty) {
+  rope r;
+  EXPECT_TRUE(r.empty());
+  EXPECT_EQ(r.size(), 0u);
+  EXPECT_EQ(r.to_string(), "");
+  EXPECT_EQ(r.chunk_count(), 0u);
+  r.insert(0, "");
+  r.erase(0, 0);
+  EXPECT_TRUE(r.empty());
+}
+
+TEST(Rope, InsertsAtStartMiddleAndEnd) {
+  rope r("hed");
+  r.insert(0, ">");
+  r.insert(r.size(), "!");
+  r.insert(3, "llo worl");
+  EXPECT_EQ(r.to_string(), ">hello world!");
+  EXPECT_EQ(r.size(), 13u);
+}
+
+TEST(Rope, ErasesAtStartMiddleAndEnd) {
+  rope r("hello, world");
+  r.erase(0, 1);
+  EXPECT_EQ(r.to_string(), "ello, world");
+  r.erase(r.size() - 1, 1);
+  EXPECT_EQ(r.to_string(), "ello, worl");
+  r.erase(4, 1);
+  EXPECT_EQ(r.to_string(), "ello worl");
+  r.erase(0, r.size());
+  EXPECT_TRUE(r.empty());
+  EXPECT_EQ(r.chunk_count(), 0u);
+  r.insert(0, "again");
+  EXPECT_EQ(r.to_string(), "again");
+}
+
+TEST(Rope, CountsMultiByteAndAstralCharactersAsOne) {
+  rope r("é€😀𝄞");
+  EXPECT_EQ(r.size(), 4u);
+  EXPECT_EQ(r.size_bytes(), 13u);
+  r.insert(2, "x");
+  EXPECT_EQ(r.to_string(), "é€x😀𝄞");
+  r.insert(5, "😀");
+  EXPECT_EQ(r.to_string(), "é€x😀𝄞😀");
+  r.erase(3, 2);
+  EXPECT_EQ(r.to_string(), "é€x😀");
+  r.erase(0, 1);
+  EXPECT_EQ(r.to_string(), "€x😀");
+  EXPECT_EQ(r.size(), 3u);
+  EXPECT_EQ(r.size_bytes(), 8u);
+}
+
+TEST(Rope, CutsChunksPastMaxChunk) {
+  rope r;
+  for (std::size_t i = 0; i < 3000; ++i)
+    r.insert(r.size(), std::string(1, static_cast<char>('a' + i % 26)));
+  EXPECT_EQ(r.size(), 3000u);
+  EXPECT_GE(r.chunk_count(), 3u);
+  std::string expected;
+  for (std::size_t i = 0; i < 3000; ++i)
+    expected += static_cast<char>('a' + i % 26);
+  EXPECT_EQ(r.to_string(), expected);
+
+  // One large insert is cut too, and an exactly full chunk is not.
+  rope big(std::string(10 * rope::max_chunk, 'z'));
+  EXPECT_GE(big.chunk_count(), 10u);
+  rope full(std::string(rope::max_chunk, 'f'));
+  EXPECT_EQ(full.chunk_count(), 1u);
+  full.insert(rope::max_chunk / 2, "g");
+  EXPECT_EQ(full.chunk_count(), 2u); // just over: cut in two
+  EXPECT_EQ(full.size(), rope::max_chunk + 1);
+}
+
+TEST(Rope, NeverSplitsACodePointAcrossChunks) {
+  // Four-byte characters typed in the middle and at the end: 1024 is a multiple of 4, so an
+  // odd ASCII prefix makes every cut land inside a character unless the rope moves it.
+  rope r("abc");
+  std::u32string model = U"abc";
+  for (std::size_t i = 0; i < 2000; ++i) {
+    const std::size_t pos = i % 3 == 0 ? r.size() : r.size() / 2;
+    const std::u32string c = i % 2 ? U"😀" : U"é";
+    r.insert(pos, to_utf8(c));
+    model.insert(pos, c);
+  }
+  expect_same(r, model);
+  EXPECT_GE(r.chunk_count(), 6u);
+  // Erase across chunk boundaries, one piece at a time.
+  while (model.size() > 10) {
+    const std::size_t pos = model.size() / 3;
+    const std::size_t n = std::min<std::size_t>(700, model.size() - pos);
+    r.erase(pos, n);
+    model.erase(pos, n);
+    expect_same(r, model);
+  }
+}
+
+TEST(Rope, RandomEditsMatchAModel) {
+  std::mt19937_64 rng(20240611);
+  for (int round = 0; round < 40; ++round) {
+    const bool ascii_only = round % 4 == 0;
+    std::u32string model = random_text(rng, round % 2 ? 3000 : 20, ascii_only);
+    rope r(to_utf8(model));
+    expect_same(r, model);
+    for (int step = 0; step < 400; ++step) {
+      const int what = std::uniform_int_distribution<int>(0, 9)(rng);
+      if (what < 6) {
+        // Mostly short inserts, sometimes long ones that overflow a chunk.
+        const std::u32string text = random_text(rng, what == 0 ? 1500 : 6, ascii_only);
+        const std::size_t pos = std::uniform_int_distribution<std::size_t>(0, model.size())(rng);
+        r.insert(pos, to_utf8(text));
+        model.insert(pos, text);
+      } else if (!model.empty()) {
+        const std::size_t pos =
+            std::uniform_int_distribution<std::size_t>(0, model.size() - 1)(rng);
+        const std::size_t limit = what == 9 ? model.size() - pos : std::min<std::size_t>(8, model.size() - pos);
+        const std::size_t n = std::uniform_int_distribution<std::size_t>(0, limit)(rng);
+        r.erase(pos, n);
+        model.erase(pos, n);
+      }
+      ASSERT_EQ(r.size(), model.size()) << "round " << round << " step " << step;
+      if (step % 50 == 0)
+        expect_same(r, model);
+    }
+    expect_same(r, model);
+  }
+}
+
+TEST(Rope, CopiesAreIndependent) {
+  rope original("shared é text 😀");
+  original.insert(0, std::string(3000, 'x'));
+  rope copy(original);
+  EXPECT_EQ(copy.to_string(), original.to_string());
+  EXPECT_EQ(copy.chunk_count(), original.chunk_count());
+  copy.insert(0, "c");
+  original.erase(0, 1);
+  EXPECT_EQ(copy.size(), 3000u + 15u + 1u);
+  EXPECT_EQ(original.size(), 3000u + 15u - 1u);
+  EXPECT_EQ(copy.to_string().substr(0, 2), "cx");
+
+  rope assigned("old");
+  assigned = copy;
+  EXPECT_EQ(assigned.to_string(), copy.to_string());
+  auto& self = assigned;
+  assigned = self;
+  EXPECT_EQ(assigned.to_string(), copy.to_string());
+}
+
+TEST(Rope, MovesLeaveTheSourceEmpty) {
+  rope source("moving é 😀");
+  const std::string text = source.to_string();
+  rope moved(std::move(source));
+  EXPECT_EQ(moved.to_string(), text);
+  EXPECT_TRUE(source.empty()); // NOLINT(bugprone-use-after-move): moved-from is empty
+  source.insert(0, "reused");
+  EXPECT_EQ(source.to_string(), "reused");
+
+  rope target("something else");
+  target = std::move(moved);
+  EXPECT_EQ(target.to_string(), text);
+  EXPECT_EQ(target.size(), 10u);
+  target.clear();
+  EXPECT_TRUE(target.empty());
+}
