@@ -188,17 +188,18 @@ bool insert_in_place(node* t, std::size_t pos, std::string_view utf8, std::size_
   return done;
 }
 
-/// Erases in place when [pos, pos + n) lies inside one chunk that keeps some text.
-bool erase_in_place(node* t, std::size_t pos, std::size_t n) {
+/// Erases in place when [pos, pos + n) lies inside one chunk that keeps at least min_chunk
+/// bytes (or any text, when `lone` says it is the only chunk).
+bool erase_in_place(node* t, std::size_t pos, std::size_t n, bool lone) {
   const std::size_t before = cps_of(t->left);
   if (pos < before) {
-    if (pos + n > before || !erase_in_place(t->left, pos, n))
+    if (pos + n > before || !erase_in_place(t->left, pos, n, lone))
       return false;
     update(t);
     return true;
   }
   if (pos >= before + t->chunk_cps) {
-    if (!erase_in_place(t->right, pos - before - t->chunk_cps, n))
+    if (!erase_in_place(t->right, pos - before - t->chunk_cps, n, lone))
       return false;
     update(t);
     return true;
@@ -209,6 +210,8 @@ bool erase_in_place(node* t, std::size_t pos, std::size_t n) {
   const std::size_t first = t->offset(from);
   const std::size_t removed_bytes =
       t->ascii ? n : utf8_offset(std::string_view(t->text).substr(first), n);
+  if (!lone && t->text.size() - removed_bytes < rope::min_chunk)
+    return false;
   t->text.erase(first, removed_bytes);
   t->chunk_cps -= n;
   // A chunk that lost its last non-ASCII character stays marked non-ASCII: only slower.
@@ -322,6 +325,20 @@ void rope::replace(std::size_t pos, std::size_t n, std::string_view utf8) {
   } else {
     text.assign(utf8);
   }
+  if (text.size() < min_chunk) {
+    // Join a neighbour rather than leave a sliver: many small chunks make a deep treap.
+    if (after) {
+      node* next;
+      split(after, leftmost(after)->chunk_cps, next, after);
+      text.append(next->text);
+      destroy(next);
+    } else if (before) {
+      node* previous;
+      split(before, before->cps - rightmost(before)->chunk_cps, before, previous);
+      text.insert(0, previous->text);
+      destroy(previous);
+    }
+  }
   root_ = merge(merge(before, build(text)), after);
 }
 
@@ -366,7 +383,7 @@ void rope::insert(std::size_t pos, std::string_view utf8) {
 void rope::erase(std::size_t pos, std::size_t n) {
   if (n == 0 || !root_)
     return;
-  if (erase_in_place(root_, pos, n))
+  if (erase_in_place(root_, pos, n, !root_->left && !root_->right))
     return;
   replace(pos, n, {});
 }

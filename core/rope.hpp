@@ -25,6 +25,8 @@ std::size_t utf8_offset(std::string_view s, std::size_t cp) noexcept;
 class rope {
 public:
   static constexpr std::size_t max_chunk = 1024;
+  /// A chunk that an edit leaves smaller than this joins a neighbour.
+  static constexpr std::size_t min_chunk = max_chunk / 16;
 
   rope() = default;
   explicit rope(std::string_view utf8);

@@ -171,6 +171,23 @@ TEST(Rope, NeverSplitsACodePointAcrossChunks) {
   }
 }
 
+TEST(Rope, SmallChunksJoinANeighbour) {
+  // Deleting here and there until little is left must not leave a sliver per old chunk.
+  std::mt19937_64 rng(5);
+  std::u32string model = random_text(rng, 0, false);
+  while (model.size() < 8000)
+    model += random_text(rng, 100, false);
+  rope r(to_utf8(model));
+  ASSERT_GE(r.chunk_count(), 10u);
+  while (model.size() > 200) {
+    const std::size_t pos = std::uniform_int_distribution<std::size_t>(0, model.size() - 1)(rng);
+    r.erase(pos, 1);
+    model.erase(pos, 1);
+  }
+  expect_same(r, model);
+  EXPECT_LE(r.chunk_count(), r.size_bytes() / rope::min_chunk + 1);
+}
+
 TEST(Rope, RandomEditsMatchAModel) {
   std::mt19937_64 rng(20240611);
   for (int round = 0; round < 40; ++round) {
