@@ -36,6 +36,8 @@ connection::~connection() {
   for (auto& [name, link] : rooms_) {
     if (link.subscribed && link.actors.log)
       self_->send(link.actors.log, room_leave{client_, !clean_close_});
+    if (link.opened && link.actors.document)
+      self_->send(link.actors.document, room_leave{client_, !clean_close_});
     // Also for an acquire still on its way: the directory answers it first, then counts
     // this release, so the hold is never leaked.
     self_->send(services_.directory, release_atom::value, name);
@@ -60,6 +62,11 @@ void connection::on_frame(std::string_view payload) {
         break;
       }
     }
+    // Operations wait in pending_ops_ until something else comes, so everything reaches
+    // each actor in the order the client sent it.
+    auto* request = std::get_if<protocol::request>(&item);
+    if (!request || !std::holds_alternative<protocol::op_request>(*request))
+      flush_ops();
     std::visit(overloaded{
                    [this](protocol::request& request) {
                      std::visit([this](auto& r) { handle(r); }, request);
@@ -70,6 +77,7 @@ void connection::on_frame(std::string_view payload) {
                },
                item);
   }
+  flush_ops();
   if (!replies_.empty())
     sink_->send(replies_.finish());
 }
@@ -105,14 +113,17 @@ void connection::handle(protocol::unsub_request& request) {
   with_room(name, [this, name, unsub = room_unsub{me(), std::move(request)}](
                       const room_handles& room) mutable {
     self_->send(room.log, std::move(unsub));
-    // Nothing more for this room (unless the client subscribed again meanwhile): let the
-    // directory evict it once no one holds it.
-    auto it = rooms_.find(name);
-    if (it != rooms_.end() && !it->second.subscribed && it->second.waiting.empty()) {
-      self_->send(services_.directory, release_atom::value, name);
-      rooms_.erase(it);
-    }
+    release_if_unused(name);
   });
+}
+
+void connection::release_if_unused(const std::string& name) {
+  auto it = rooms_.find(name);
+  if (it != rooms_.end() && !it->second.subscribed && !it->second.opened &&
+      it->second.waiting.empty()) {
+    self_->send(services_.directory, release_atom::value, name);
+    rooms_.erase(it);
+  }
 }
 
 void connection::handle(protocol::pub_request& request) {
@@ -139,15 +150,37 @@ void connection::handle(protocol::typing_request& request) {
   forward<presence_typing>(request, &room_handles::presence);
 }
 
-// Documents have actors of their own, which are not part of this engine yet.
 void connection::handle(protocol::open_request& request) {
-  fail(request.id, protocol::error_code::unavailable, "documents are not available yet");
+  rooms_[request.room].opened = true;
+  forward<doc_open>(request, &room_handles::document);
 }
+
 void connection::handle(protocol::op_request& request) {
-  fail(request.id, protocol::error_code::unavailable, "documents are not available yet");
+  if (!pending_ops_.empty() && pending_ops_.front().room != request.room)
+    flush_ops();
+  pending_ops_.push_back(std::move(request));
 }
+
+void connection::flush_ops() {
+  if (pending_ops_.empty())
+    return;
+  const std::string name = pending_ops_.front().room;
+  with_room(name, [this, message = doc_op{me(), std::move(pending_ops_)}](
+                      const room_handles& room) mutable { self_->send(room.document, std::move(message)); });
+  pending_ops_.clear();
+}
+
 void connection::handle(protocol::close_request& request) {
-  fail(request.id, protocol::error_code::unavailable, "documents are not available yet");
+  auto it = rooms_.find(request.room);
+  if (it == rooms_.end() || !it->second.opened)
+    return fail(request.id, protocol::error_code::not_subscribed, "the document is not open");
+  it->second.opened = false;
+  const std::string name = request.room;
+  with_room(name, [this, name, close = doc_close{me(), std::move(request)}](
+                      const room_handles& room) mutable {
+    self_->send(room.document, std::move(close));
+    release_if_unused(name);
+  });
 }
 
 void connection::with_room(const std::string& name, room_action action) {

@@ -62,6 +62,7 @@ private:
     room_handles actors;              ///< empty while acquiring
     std::vector<room_action> waiting; ///< run once acquired, in order
     bool subscribed = false;
+    bool opened = false; ///< its document is open
   };
 
   void handle(protocol::connect_request& request);
@@ -85,6 +86,9 @@ private:
   template <class Message, class Request>
   void forward(Request& request, caf::actor room_handles::*to);
   void on_acquired(const std::string& name, const room_handles& actors);
+  /// After an unsub or close has been sent: a room the connection neither subscribes nor
+  /// holds open (and has nothing waiting for) is released, so the directory can evict it.
+  void release_if_unused(const std::string& name);
 
   peer_ref me() const { return {client_, user_, name_, sink_}; }
 
@@ -103,6 +107,9 @@ private:
   std::unordered_map<std::string, room_link> rooms_;
 
   protocol::frame_builder replies_;         // this frame's own answers, sent as one frame
+  // Consecutive `op`s of this frame for one room, sent to its document as one message.
+  std::vector<protocol::op_request> pending_ops_;
+  void flush_ops();
 };
 
 } // namespace troupe::actors

@@ -69,10 +69,10 @@ public:
   }
 
   void stopped(const std::string& name) {
-    metrics_.rooms.fetch_sub(1, std::memory_order_relaxed);
     auto it = rooms_.find(name);
-    if (it == rooms_.end())
-      return;
+    if (it == rooms_.end() || --it->second.stopping > 0)
+      return; // the other of log and document has yet to hand its state over
+    metrics_.rooms.fetch_sub(1, std::memory_order_relaxed);
     auto waiting = std::move(it->second.waiting);
     if (waiting.empty() || shutting_down_) {
       rooms_.erase(it);
@@ -93,7 +93,7 @@ private:
     room_handles actors;
     std::size_t holders = 0;
     std::uint64_t generation = 0; // tells a stale eviction timer from the current one
-    bool stopping = false;
+    int stopping = 0;             // actors (log, document) still handing their state over
     std::vector<caf::actor> waiting;
   };
 
@@ -103,13 +103,18 @@ private:
         spawn_presence(system, boost::asio::make_strand(io_), name, settings_.presence);
     entry.actors.log = spawn_room(system, boost::asio::make_strand(io_), name, settings_.room,
                                   entry.actors.presence, store_, metrics_);
+    entry.actors.document = spawn_document(system, boost::asio::make_strand(io_), name,
+                                           settings_.document, entry.actors.presence, store_,
+                                           metrics_);
     metrics_.rooms.fetch_add(1, std::memory_order_relaxed);
   }
 
-  /// The log hands its state to the store and answers stopped_atom; presence just ends.
+  /// The log and the document hand their state to the store and answer stopped_atom;
+  /// presence just ends.
   void stop(entry& entry) {
-    entry.stopping = true;
+    entry.stopping = 2;
     self_->send(entry.actors.log, stop_atom::value);
+    self_->send(entry.actors.document, stop_atom::value);
     self_->send(entry.actors.presence, stop_atom::value);
   }
 

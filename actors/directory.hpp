@@ -11,6 +11,7 @@
 
 #include <chrono>
 
+#include "actors/document.hpp"
 #include "actors/presence.hpp"
 #include "actors/room.hpp"
 
@@ -19,13 +20,15 @@ namespace troupe::actors {
 struct directory_settings {
   room_settings room;
   presence_settings presence;
+  document_settings document;
   std::chrono::milliseconds room_idle{std::chrono::seconds(60)};
 };
 
 /// Messages it takes:
 ///  - (acquire_atom, room name): answered with (acquired_atom, room name, room_handles),
 ///    the room's actors, held for the sender until it sends (release_atom, room name).
-///  - (stop_atom): every room hands its log to the store; then the directory ends.
+///  - (stop_atom): every room hands its log and document to the store; then the directory
+///    ends.
 caf::actor spawn_directory(caf::actor_system& system, boost::asio::io_context& io,
                            directory_settings settings, core::store& store,
                            core::metrics& metrics);

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "protocol/messages.hpp"
 #include "transport/frame_sink.hpp"
@@ -27,6 +28,7 @@ struct peer_ref {
 struct room_handles {
   caf::actor log;      ///< messages: sub, unsub, pub, history
   caf::actor presence; ///< presence, pset, typing
+  caf::actor document; ///< open, op, close
 };
 
 struct room_sub {
@@ -45,6 +47,20 @@ struct room_history {
   peer_ref from;
   protocol::history_request request;
 };
+struct doc_open {
+  peer_ref from;
+  protocol::open_request request;
+};
+/// Consecutive operations of one frame for one document: sequenced in order, answered with
+/// one frame of acks, pushed to the other holders in one frame.
+struct doc_op {
+  peer_ref from;
+  std::vector<protocol::op_request> requests;
+};
+struct doc_close {
+  peer_ref from;
+  protocol::close_request request;
+};
 /// The connection is gone: it leaves without a reply. `abrupt`: it vanished without a
 /// clean close, so presence keeps it listed for the grace period.
 struct room_leave {
@@ -57,16 +73,13 @@ struct room_leave {
 /// What holds a connection in a room's presence: a subscription, an open document, or both.
 enum class presence_hold : std::uint8_t { subscription = 1, document = 2 };
 
-/// The room admits a subscriber to presence; the presence actor completes and sends the
-/// `subscribed` reply (it owns pseq and members) and answers (joined_atom, client).
+/// The room's log (on `sub`) or document (on `open`) admits a connection to presence; the
+/// presence actor completes the reply with `pseq` and `members` (it owns both), sends it, and
+/// answers (joined_atom, client) so that the sender releases the pushes it held back.
 struct presence_join {
   peer_ref who;
   presence_hold hold = presence_hold::subscription;
-  protocol::request_id id = 0;
-  std::uint64_t seq = 0;
-  std::string epoch;
-  bool recovered = false;
-  std::string msgs; ///< encoded array of `msg` maps
+  std::string reply_head; ///< the reply but its last two fields (protocol::encode_*_head)
 };
 
 struct presence_leave {
@@ -108,6 +121,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_unsub)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_pub)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_history)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_leave)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::doc_open)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::doc_op)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::doc_close)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_handles)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::presence_join)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::presence_leave)

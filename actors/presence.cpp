@@ -41,8 +41,8 @@ public:
     schedule_flush();
     const std::string snapshot = snapshot_for(client);
     member.sink->send(protocol::make_frame([&](protocol::frame_builder& out) {
-      protocol::encode_subscribed(out, join.id, room_, join.seq, join.epoch, join.recovered,
-                                  join.msgs, list_.pseq(), snapshot);
+      out.write(join.reply_head);
+      protocol::encode_members_tail(out, list_.pseq(), snapshot);
     }));
     self_->send(caf::actor_cast<caf::actor>(self_->current_sender()), joined_atom::value, client);
   }

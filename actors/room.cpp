@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "actors/member_list.hpp"
 #include "actors/messages.hpp"
 #include "actors/strand_actor.hpp"
 #include "core/history_log.hpp"
@@ -39,28 +40,14 @@ public:
                                 : log_.newest(protocol::resync_message_count);
     // The presence actor completes the reply (pseq, members) and sends it; until it says
     // so, pushes for this member are held back so that none overtakes the reply.
-    auto* member = find(sub.from.client);
-    if (!member) {
-      members_.push_back({sub.from, false, {}});
-      member = &members_.back();
-    } else {
-      member->who = sub.from; // subscribing again resynchronises; never listed twice
-      member->active = false;
-    }
+    members_.add(sub.from); // subscribing again resynchronises; never listed twice
     send(presence_, presence_join{std::move(sub.from), presence_hold::subscription,
-                                  sub.request.id, log_.seq(), log_.epoch(), recovered,
-                                  protocol::encode_array(msgs)});
+                                  protocol::encode_subscribed_head(
+                                      sub.request.id, name_, log_.seq(), log_.epoch(),
+                                      recovered, protocol::encode_array(msgs))});
   }
 
-  void joined(const std::string& client) {
-    auto* member = find(client);
-    if (!member || member->active)
-      return;
-    member->active = true;
-    for (auto& push : member->held)
-      member->who.sink->send(std::move(push));
-    member->held = {};
-  }
+  void joined(const std::string& client) { members_.activate(client); }
 
   void unsubscribe(room_unsub& unsub) {
     remove(unsub.from.client, false);
@@ -84,12 +71,7 @@ public:
     });
     log_.append({seq, request.key.value_or(std::string()), push});
     ack(pub.from, request.id, seq);
-    for (auto& member : members_) {
-      if (member.active)
-        member.who.sink->send(push);
-      else
-        member.held.push_back(push);
-    }
+    members_.send(push);
     core::metrics::add(metrics_.messages_published);
     core::metrics::add(metrics_.deliveries, members_.size());
   }
@@ -111,12 +93,6 @@ public:
   }
 
 private:
-  struct member {
-    peer_ref who;
-    bool active = false;                    ///< its `subscribed` reply has been queued
-    std::vector<protocol::frame_ptr> held;  ///< pushes waiting for that reply
-  };
-
   template <class Message> void send(const caf::actor& to, Message&& message) {
     self_->send(to, std::forward<Message>(message));
   }
@@ -126,17 +102,8 @@ private:
         [&](protocol::frame_builder& out) { protocol::encode_ack(out, id, name_, seq); }));
   }
 
-  member* find(const std::string& client) {
-    for (auto& member : members_)
-      if (member.who.client == client)
-        return &member;
-    return nullptr;
-  }
-
   void remove(const std::string& client, bool abrupt) {
-    if (auto* member = find(client)) {
-      *member = std::move(members_.back());
-      members_.pop_back();
+    if (members_.remove(client)) {
       send(presence_, presence_leave{client, presence_hold::subscription, abrupt});
     }
   }
@@ -147,9 +114,7 @@ private:
   caf::actor presence_;
   core::store& store_;
   core::metrics& metrics_;
-  // A vector, not a map: the fan-out walks it for every message; joins and leaves are rare
-  // next to deliveries.
-  std::vector<member> members_;
+  member_list members_;
 };
 
 } // namespace

@@ -13,6 +13,7 @@ struct metrics {
   std::atomic<std::int64_t> rooms{0};                ///< room actors alive
   std::atomic<std::uint64_t> messages_published{0};  ///< sequenced messages
   std::atomic<std::uint64_t> deliveries{0};          ///< pushes queued to subscribers
+  std::atomic<std::uint64_t> operations{0};          ///< document operations applied
   std::atomic<std::uint64_t> slow_consumers{0};      ///< connections cut with 4500
   std::atomic<std::uint64_t> bad_requests{0};        ///< maps answered with an error
 

@@ -76,6 +76,7 @@ engine::engine(const options& options)
 
   actors::directory_settings directory;
   directory.room.history = options.history;
+  directory.document.log = options.doc_log;
   directory.room_idle = std::chrono::seconds(options.room_idle);
   directory.presence.grace = std::chrono::milliseconds(static_cast<long>(options.grace * 1000));
 

@@ -22,6 +22,8 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
       ("grace", po::value(&o.grace)->default_value(o.grace),
        "seconds a connection that vanished stays listed in presence")
       ("history", po::value(&o.history)->default_value(o.history), "messages kept per room")
+      ("doc-log", po::value(&o.doc_log)->default_value(o.doc_log),
+       "operations kept per document (an op against an older revision gets conflict)")
       ("max-frame", po::value(&o.max_frame)->default_value(o.max_frame),
        "largest incoming WebSocket message in bytes (larger: close 1009)")
       ("max-data", po::value(&o.max_data)->default_value(o.max_data),
@@ -63,6 +65,8 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
     throw std::runtime_error("--ping must be at least 1 second");
   if (o.grace < 0)
     throw std::runtime_error("--grace must not be negative");
+  if (o.doc_log == 0)
+    throw std::runtime_error("--doc-log must be at least 1");
   if (o.max_frame < 1024)
     throw std::runtime_error("--max-frame must be at least 1024 bytes");
   return o;

@@ -15,6 +15,7 @@ struct options {
   std::uint32_t ping = 25;           ///< seconds
   double grace = 3;                  ///< seconds a vanished connection stays in presence
   std::size_t history = 1000;        ///< messages kept per room
+  std::size_t doc_log = 1000;        ///< operations kept per document
   std::size_t max_frame = 1 << 20;   ///< bytes
   std::size_t max_data = 64 << 10;   ///< bytes of a message's encoded `data`
   std::size_t queue_limit = 1 << 20; ///< bytes queued per connection before 4500

@@ -298,7 +298,7 @@ namespace {
 
 using packer = msgpack::packer<frame_builder>;
 
-void put(packer& pk, std::string_view text) {
+template <class Packer> void put(Packer& pk, std::string_view text) {
   pk.pack_str(static_cast<std::uint32_t>(text.size()));
   pk.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
 }
@@ -335,19 +335,126 @@ std::string encode_array(const std::vector<std::string_view>& items) {
   return std::string(out.finish()->payload());
 }
 
-void encode_subscribed(frame_builder& out, request_id id, std::string_view room,
-                       std::uint64_t seq, std::string_view epoch, bool recovered,
-                       std::string_view msgs, std::uint64_t pseq, std::string_view members) {
-  packer pk(out);
-  begin(pk, 9, "subscribed");
+namespace {
+
+/// A packer sink that builds a plain string: reply heads and arrays embedded in frames later.
+struct string_sink {
+  std::string bytes;
+  void write(const char* data, std::size_t size) { bytes.append(data, size); }
+};
+using string_packer = msgpack::packer<string_sink>;
+
+template <class Packer> void put_operation(Packer& pk, const ot::operation& op) {
+  const auto& parts = op.components();
+  pk.pack_array(static_cast<std::uint32_t>(parts.size()));
+  for (const auto& part : parts) {
+    switch (part.type) {
+      case ot::component::kind::retain:
+        pk.pack_uint64(part.count);
+        break;
+      case ot::component::kind::remove:
+        pk.pack_int64(-static_cast<std::int64_t>(part.count));
+        break;
+      case ot::component::kind::insert:
+        put(pk, part.text);
+        break;
+    }
+  }
+}
+
+template <class Packer> void put_op_fields(Packer& pk, const op_item& item) {
+  put(pk, "rev"); pk.pack_uint64(item.rev);
+  put(pk, "op"); put_operation(pk, *item.op);
+  put(pk, "user"); put(pk, item.user);
+  put(pk, "key"); put(pk, item.key);
+}
+
+/// Starts a reply head: a map of `size` pairs (pseq and members included) with t, id, room.
+string_packer& begin_head(string_packer& pk, std::uint32_t size, std::string_view type,
+                          request_id id, std::string_view room) {
+  pk.pack_map(size);
+  put(pk, "t"); put(pk, type);
   put(pk, "id"); pk.pack(id);
   put(pk, "room"); put(pk, room);
+  return pk;
+}
+
+} // namespace
+
+std::string encode_subscribed_head(request_id id, std::string_view room, std::uint64_t seq,
+                                   std::string_view epoch, bool recovered, std::string_view msgs) {
+  string_sink sink;
+  string_packer pk(sink);
+  begin_head(pk, 9, "subscribed", id, room);
   put(pk, "seq"); pk.pack(seq);
   put(pk, "epoch"); put(pk, epoch);
   put(pk, "recovered"); pk.pack(recovered);
-  put(pk, "msgs"); out.write(msgs);
+  put(pk, "msgs"); sink.write(msgs.data(), msgs.size());
+  return std::move(sink.bytes);
+}
+
+std::string encode_opened_head(request_id id, std::string_view room, std::uint64_t rev,
+                               std::string_view epoch, std::string_view text) {
+  string_sink sink;
+  sink.bytes.reserve(text.size() + 96);
+  string_packer pk(sink);
+  begin_head(pk, 8, "opened", id, room);
+  put(pk, "rev"); pk.pack(rev);
+  put(pk, "epoch"); put(pk, epoch);
+  put(pk, "text"); put(pk, text);
+  return std::move(sink.bytes);
+}
+
+std::string encode_opened_recovered_head(request_id id, std::string_view room,
+                                         std::uint64_t rev, std::string_view epoch,
+                                         std::string_view ops) {
+  string_sink sink;
+  string_packer pk(sink);
+  begin_head(pk, 9, "opened", id, room);
+  put(pk, "rev"); pk.pack(rev);
+  put(pk, "epoch"); put(pk, epoch);
+  put(pk, "ops"); sink.write(ops.data(), ops.size());
+  put(pk, "recovered"); pk.pack(true);
+  return std::move(sink.bytes);
+}
+
+void encode_members_tail(frame_builder& out, std::uint64_t pseq, std::string_view members) {
+  packer pk(out);
   put(pk, "pseq"); pk.pack(pseq);
   put(pk, "members"); out.write(members);
+}
+
+std::string encode_op_items(const std::vector<op_item>& items) {
+  string_sink sink;
+  string_packer pk(sink);
+  pk.pack_array(static_cast<std::uint32_t>(items.size()));
+  for (const auto& item : items) {
+    pk.pack_map(4);
+    put_op_fields(pk, item);
+  }
+  return std::move(sink.bytes);
+}
+
+void encode_op(frame_builder& out, std::string_view room, const op_item& item) {
+  packer pk(out);
+  begin(pk, 6, "op");
+  put(pk, "room"); put(pk, room);
+  put_op_fields(pk, item);
+}
+
+void encode_doc_ack(frame_builder& out, request_id id, std::string_view room, std::uint64_t rev) {
+  packer pk(out);
+  begin(pk, 4, "ack");
+  put(pk, "id"); pk.pack(id);
+  put(pk, "room"); put(pk, room);
+  put(pk, "rev"); pk.pack(rev);
+}
+
+void encode_closed(frame_builder& out, request_id id, std::string_view room) {
+  packer pk(out);
+  begin(pk, 3, "closed");
+  put(pk, "id"); pk.pack(id);
+  put(pk, "room"); put(pk, room);
 }
 
 void encode_pdiff(frame_builder& out, std::string_view room, std::uint64_t pseq,

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/text_operation.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/messages.hpp"
 
@@ -39,11 +40,40 @@ void encode_connected(frame_builder& out, request_id id, std::string_view client
 /// Encoded `msg` maps (stored_message payloads) as one MessagePack array.
 std::string encode_array(const std::vector<std::string_view>& items);
 
-/// `msgs` is encode_array() of the messages, oldest first; `members` the encoded presence
-/// array.
-void encode_subscribed(frame_builder& out, request_id id, std::string_view room,
-                       std::uint64_t seq, std::string_view epoch, bool recovered,
-                       std::string_view msgs, std::uint64_t pseq, std::string_view members);
+// Replies that the presence actor completes: the room's log or document encodes the head,
+// every field but `pseq` and `members` (counted in its map header already), and presence
+// appends them with encode_members_tail().
+
+/// `msgs` is encode_array() of the messages, oldest first.
+std::string encode_subscribed_head(request_id id, std::string_view room, std::uint64_t seq,
+                                   std::string_view epoch, bool recovered, std::string_view msgs);
+/// `opened` with the document's text.
+std::string encode_opened_head(request_id id, std::string_view room, std::uint64_t rev,
+                               std::string_view epoch, std::string_view text);
+/// `opened` with `recovered: true` and the missed operations: `ops` is an array of
+/// encode_op_item() maps, built with encode_op_items().
+std::string encode_opened_recovered_head(request_id id, std::string_view room,
+                                         std::uint64_t rev, std::string_view epoch,
+                                         std::string_view ops);
+/// `members` is the encoded presence array.
+void encode_members_tail(frame_builder& out, std::uint64_t pseq, std::string_view members);
+
+/// One accepted operation as `opened.ops` lists it: {rev, op, user, key}.
+struct op_item {
+  std::uint64_t rev;
+  const ot::operation* op;
+  std::string_view user;
+  std::string_view key;
+};
+std::string encode_op_items(const std::vector<op_item>& items);
+
+/// The `op` push: an accepted operation, as transformed, for the document's other holders.
+void encode_op(frame_builder& out, std::string_view room, const op_item& item);
+
+/// A document's `ack`: the revision the operation got.
+void encode_doc_ack(frame_builder& out, request_id id, std::string_view room, std::uint64_t rev);
+
+void encode_closed(frame_builder& out, request_id id, std::string_view room);
 
 /// `joins` and `leaves` are encoded presence entries.
 void encode_pdiff(frame_builder& out, std::string_view room, std::uint64_t pseq,

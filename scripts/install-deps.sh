@@ -9,6 +9,7 @@ packages=(
   libboost-dev libboost-system-dev libboost-program-options-dev  # Beast / Asio 1.74
   libmsgpack-cxx-dev          # MessagePack codec
   libgtest-dev                # tests
+  zlib1g-dev nlohmann-json3-dev  # reading the editing traces (tests, benchmarks)
 )
 
 missing=()

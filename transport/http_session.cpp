@@ -78,6 +78,8 @@ std::string metrics_text(const server_context& context) {
          m.messages_published.load());
   metric("troupe_deliveries_total", "counter", "Messages queued to subscribers.",
          m.deliveries.load());
+  metric("troupe_document_operations_total", "counter", "Document operations applied.",
+         m.operations.load());
   metric("troupe_slow_consumers_total", "counter", "Connections closed with 4500.",
          m.slow_consumers.load());
   metric("troupe_bad_requests_total", "counter", "Requests answered with an error.",

@@ -298,8 +298,9 @@ TEST(Encode, SubscribedCarriesStoredMessagesAsMaps) {
   auto m1 = make_frame([&](frame_builder& out) { encode_msg(out, "r", 1, "u", encode({{"x", 1}}), 1, "k"); });
   auto m2 = make_frame([&](frame_builder& out) { encode_msg(out, "r", 2, "u", encode({{"x", 2}}), 2, ""); });
   auto frame = make_frame([&](frame_builder& out) {
-    encode_subscribed(out, 9, "r", 2, "ep", true, encode_array({m1->payload(), m2->payload()}), 0,
-                      std::string_view("\x90", 1));
+    out.write(encode_subscribed_head(9, "r", 2, "ep", true,
+                                     encode_array({m1->payload(), m2->payload()})));
+    encode_members_tail(out, 0, std::string_view("\x90", 1));
   });
   std::size_t offset = 0;
   auto reply = unpack_one(frame, offset);

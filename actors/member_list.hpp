@@ -1,0 +1,88 @@
+#pragma once
+// The connections that receive a room's pushes (its log's subscribers, its document's
+// holders). A member admitted to presence gets its reply from the presence actor; until that
+// actor says it has queued the reply, the member's pushes are held back so that none
+// overtakes it. A vector, not a map: the fan-out walks it for every push, and joins and
+// leaves are rare next to deliveries.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actors/messages.hpp"
+
+namespace troupe::actors {
+
+class member_list {
+public:
+  /// Adds `who`, or refreshes it if listed already (never listed twice); its pushes are held
+  /// until activate().
+  void add(peer_ref who) {
+    if (auto* member = find(who.client)) {
+      member->who = std::move(who);
+      member->active = false;
+      return;
+    }
+    members_.push_back({std::move(who), false, {}});
+  }
+
+  /// Its reply is queued: sends what was held, then everything as it comes.
+  void activate(std::string_view client) {
+    auto* member = find(client);
+    if (!member || member->active)
+      return;
+    member->active = true;
+    for (auto& push : member->held)
+      member->who.sink->send(std::move(push));
+    member->held = {};
+  }
+
+  /// True if it was a member.
+  bool remove(std::string_view client) {
+    auto* member = find(client);
+    if (!member)
+      return false;
+    *member = std::move(members_.back());
+    members_.pop_back();
+    return true;
+  }
+
+  bool contains(std::string_view client) const {
+    for (const auto& member : members_)
+      if (member.who.client == client)
+        return true;
+    return false;
+  }
+
+  /// Sends `push` to every member but `except` (a client id; empty: none).
+  void send(const protocol::frame_ptr& push, std::string_view except = {}) {
+    for (auto& member : members_) {
+      if (!except.empty() && member.who.client == except)
+        continue;
+      if (member.active)
+        member.who.sink->send(push);
+      else
+        member.held.push_back(push);
+    }
+  }
+
+  std::size_t size() const noexcept { return members_.size(); }
+
+private:
+  struct member {
+    peer_ref who;
+    bool active = false;                   ///< its reply has been queued
+    std::vector<protocol::frame_ptr> held; ///< pushes waiting for that reply
+  };
+
+  member* find(std::string_view client) {
+    for (auto& member : members_)
+      if (member.who.client == client)
+        return &member;
+    return nullptr;
+  }
+
+  std::vector<member> members_;
+};
+
+} // namespace troupe::actors

@@ -1,0 +1,457 @@
+// troupe_doc_bench: an editing trace applied to a document three ways, printed as JSON lines.
+//
+//   troupe_doc_bench inproc [--trace NAME] [--runs N]   the document's state (the sequencer's
+//                                                         logic: dedup keys, log, OT, rope)
+//   troupe_doc_bench actor  [--trace NAME] [--runs N] [--batch N]
+//                                                       the document actor, through its
+//                                                       mailbox, `batch` edits per message
+//   troupe_doc_bench ws --port P [--trace NAME] [--batch N] [--window N]
+//                                                       one client over a WebSocket to a running
+//                                                       engine, pipelined: edit i made against
+//                                                       rev i, `batch` maps per frame, at most
+//                                                       `window` edits unacknowledged
+//
+// Every mode checks that the final text equals the trace's endContent and says so ("ok").
+// bench/documents/run.sh builds, starts the engine and runs them all.
+
+#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+#include <caf/all.hpp>
+#include <msgpack.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "actors/document.hpp"
+#include "actors/messages.hpp"
+#include "actors/presence.hpp"
+#include "core/document_state.hpp"
+#include "core/memory_store.hpp"
+#include "core/metrics.hpp"
+#include "tests/support/editing_trace.hpp"
+
+using namespace troupe;
+using clock_type = std::chrono::steady_clock;
+namespace net = boost::asio;
+namespace websocket = boost::beast::websocket;
+
+namespace {
+
+struct arguments {
+  std::string mode;
+  std::string trace = "automerge-paper";
+  int runs = 5;
+  std::uint16_t port = 0;
+  std::size_t batch = 256;
+  std::size_t window = 8192;
+};
+
+arguments parse_arguments(int argc, char** argv) {
+  if (argc < 2)
+    throw std::runtime_error("usage: troupe_doc_bench inproc|actor|ws [--trace NAME] [--runs N] "
+                             "[--port P] [--batch N] [--window N]");
+  arguments args;
+  args.mode = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc)
+      throw std::runtime_error(flag + " needs a value");
+    const std::string value = argv[++i];
+    if (flag == "--trace")
+      args.trace = value;
+    else if (flag == "--runs")
+      args.runs = std::max(1, std::stoi(value));
+    else if (flag == "--port")
+      args.port = static_cast<std::uint16_t>(std::stoi(value));
+    else if (flag == "--batch")
+      args.batch = std::max<std::size_t>(1, std::stoul(value));
+    else if (flag == "--window")
+      args.window = std::max<std::size_t>(1, std::stoul(value));
+    else
+      throw std::runtime_error("unknown option " + flag);
+  }
+  return args;
+}
+
+/// The trace's patches as wire operations (what a client sends): retain, remove, insert.
+std::vector<std::vector<protocol::op_component>> wire_operations(const traces::editing_trace& trace) {
+  std::vector<std::vector<protocol::op_component>> ops;
+  ops.reserve(trace.patches.size());
+  for (const auto& patch : trace.patches) {
+    std::vector<protocol::op_component> op;
+    if (patch.position > 0)
+      op.emplace_back(static_cast<std::int64_t>(patch.position));
+    if (patch.removed > 0)
+      op.emplace_back(-static_cast<std::int64_t>(patch.removed));
+    if (!patch.inserted.empty())
+      op.emplace_back(patch.inserted);
+    ops.push_back(std::move(op));
+  }
+  return ops;
+}
+
+double ms_since(clock_type::time_point start) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+}
+
+/// One JSON line; `extra` adds fields (",\"k\":v").
+void print_result(const char* bench, const arguments& args, std::size_t patches,
+                  std::vector<double> runs_ms, bool ok, const std::string& extra = {}) {
+  std::sort(runs_ms.begin(), runs_ms.end());
+  const double best = runs_ms.front();
+  const double median = runs_ms[runs_ms.size() / 2];
+  std::printf("{\"bench\":\"%s\",\"trace\":\"%s\",\"patches\":%zu,\"runs\":%zu,\"best_ms\":%.1f,"
+              "\"median_ms\":%.1f,\"ops_per_s\":%.0f%s,\"ok\":%s}\n",
+              bench, args.trace.c_str(), patches, runs_ms.size(), best, median,
+              patches / (median / 1000.0), extra.c_str(), ok ? "true" : "false");
+  std::fflush(stdout);
+}
+
+// ---- in process: the document's state ----------------------------------------------------
+
+int run_inproc(const arguments& args, const traces::editing_trace& trace) {
+  const auto wire = wire_operations(trace);
+  std::vector<std::string> keys;
+  keys.reserve(wire.size());
+  for (std::size_t i = 0; i < wire.size(); ++i)
+    keys.push_back("k" + std::to_string(i));
+  std::vector<double> runs;
+  bool ok = true;
+  for (int run = 0; run < args.runs; ++run) {
+    const auto start = clock_type::now();
+    core::document_state doc(1000, "bench", 0, trace.start_content);
+    for (std::size_t i = 0; i < wire.size(); ++i) {
+      // What the actor does per `op`: parse the wire form, then sequence it.
+      auto parsed = ot::parse(wire[i]);
+      auto result = doc.submit(i, std::move(*parsed.op), keys[i], "bench");
+      if (result.kind != core::document_state::outcome::applied) {
+        std::cerr << "edit " << i << " refused: " << result.reason << '\n';
+        return 1;
+      }
+    }
+    runs.push_back(ms_since(start));
+    ok = ok && doc.text().to_string() == trace.end_content;
+  }
+  print_result("document_state", args, wire.size(), runs, ok);
+  return ok ? 0 : 1;
+}
+
+// ---- in process: the document actor --------------------------------------------------------
+
+/// Counts the frames the actor sends to the author (one frame of acks per message).
+class counting_sink final : public transport::frame_sink {
+public:
+  explicit counting_sink(std::size_t expected) : expected_(expected) {}
+  void send(protocol::frame_ptr) override {
+    if (++count_ == expected_) {
+      std::lock_guard lock(mutex_);
+      done_.notify_all();
+    }
+  }
+  bool wait(std::chrono::seconds limit) {
+    std::unique_lock lock(mutex_);
+    return done_.wait_for(lock, limit, [&] { return count_.load() >= expected_; });
+  }
+
+private:
+  std::size_t expected_;
+  std::atomic<std::size_t> count_{0};
+  std::mutex mutex_;
+  std::condition_variable done_;
+};
+
+int run_actor(const arguments& args, const traces::editing_trace& trace) {
+  const auto wire = wire_operations(trace);
+  net::io_context io;
+  auto work = net::make_work_guard(io);
+  std::thread io_thread([&] { io.run(); });
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("scheduler.max-threads", 1);
+  bool ok = true;
+  std::vector<double> runs;
+  {
+    caf::actor_system system(cfg);
+    core::metrics metrics;
+    for (int run = 0; run < args.runs; ++run) {
+      core::memory_store store;
+      const std::string room = "bench-" + std::to_string(run);
+      store.keep_document(room, core::document_state(1000, "bench", 0, trace.start_content));
+      auto presence = actors::spawn_presence(system, net::make_strand(io), room, {});
+      auto document = actors::spawn_document(system, net::make_strand(io), room, {1000},
+                                             presence, store, metrics);
+      auto sink = std::make_shared<counting_sink>((wire.size() + args.batch - 1) / args.batch);
+      const actors::peer_ref author{"c1", "bench", "", sink};
+      // Messages built beforehand: the clock measures the actor, not the sender.
+      // As a connection forwards them: the consecutive operations of one frame together.
+      std::vector<actors::doc_op> messages;
+      for (std::size_t i = 0; i < wire.size(); ++i) {
+        if (i % args.batch == 0)
+          messages.push_back({author, {}});
+        messages.back().requests.push_back({i + 1, room, i, wire[i], "k" + std::to_string(i)});
+      }
+      const auto start = clock_type::now();
+      for (auto& message : messages)
+        caf::anon_send(document, std::move(message));
+      if (!sink->wait(std::chrono::seconds(120))) {
+        std::cerr << "the actor did not acknowledge every edit\n";
+        ok = false;
+      }
+      runs.push_back(ms_since(start));
+      caf::scoped_actor self(system);
+      self->send(document, actors::stop_atom::value);
+      self->receive([](actors::stopped_atom, const std::string&) {},
+                    caf::after(std::chrono::seconds(30)) >> [&] { ok = false; });
+      caf::anon_send(presence, actors::stop_atom::value);
+      auto kept = store.take_document(room);
+      ok = ok && kept && kept->text().to_string() == trace.end_content;
+    }
+  }
+  work.reset();
+  io.stop();
+  io_thread.join();
+  print_result("document_actor", args, wire.size(), runs, ok,
+               ",\"batch\":" + std::to_string(args.batch));
+  return ok ? 0 : 1;
+}
+
+// ---- over a WebSocket -----------------------------------------------------------------------
+
+using tcp = net::ip::tcp;
+using ws_stream = websocket::stream<tcp::socket>;
+
+struct packer_buffer {
+  std::string bytes;
+  void write(const char* data, std::size_t size) { bytes.append(data, size); }
+};
+
+void put_str(msgpack::packer<packer_buffer>& pk, std::string_view s) {
+  pk.pack_str(static_cast<std::uint32_t>(s.size()));
+  pk.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
+}
+
+/// A blocking client for the handshake steps (connect, open) before the pipelined phase.
+class ws_client {
+public:
+  explicit ws_client(net::io_context& io, std::uint16_t port) : ws_(io) {
+    tcp::resolver resolver(io);
+    net::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
+    ws_.next_layer().set_option(tcp::no_delay(true));
+    ws_.read_message_max(64 << 20);
+    ws_.binary(true);
+    ws_.handshake("127.0.0.1", "/ws");
+    packer_buffer buffer;
+    msgpack::packer<packer_buffer> pk(buffer);
+    pk.pack_map(3);
+    put_str(pk, "t"); put_str(pk, "connect");
+    put_str(pk, "id"); pk.pack(1);
+    put_str(pk, "user"); put_str(pk, "bench");
+    ws_.write(net::buffer(buffer.bytes));
+    expect("connected");
+  }
+
+  /// Opens `room` and returns the `opened` reply's text.
+  std::string open(const std::string& room) {
+    packer_buffer buffer;
+    msgpack::packer<packer_buffer> pk(buffer);
+    pk.pack_map(3);
+    put_str(pk, "t"); put_str(pk, "open");
+    put_str(pk, "id"); pk.pack(2);
+    put_str(pk, "room"); put_str(pk, room);
+    ws_.write(net::buffer(buffer.bytes));
+    auto opened = expect("opened");
+    return field(opened.get(), "text").as<std::string>();
+  }
+
+  ws_stream& stream() { return ws_; }
+
+  static const msgpack::object& field(const msgpack::object& map, std::string_view key) {
+    for (std::uint32_t i = 0; i < map.via.map.size; ++i)
+      if (map.via.map.ptr[i].key.as<std::string_view>() == key)
+        return map.via.map.ptr[i].val;
+    throw std::runtime_error("reply without '" + std::string(key) + "'");
+  }
+
+private:
+  msgpack::object_handle expect(std::string_view type) {
+    boost::beast::flat_buffer buffer;
+    ws_.read(buffer);
+    const auto* data = static_cast<const char*>(buffer.data().data());
+    auto handle = msgpack::unpack(data, buffer.size());
+    const auto t = field(handle.get(), "t").as<std::string>();
+    if (t != type)
+      throw std::runtime_error("expected '" + std::string(type) + "', got '" + t + "'");
+    return handle;
+  }
+
+  ws_stream ws_;
+};
+
+/// Encodes edits [first, last) as `op` maps in one frame.
+std::string encode_ops(const std::vector<std::vector<protocol::op_component>>& wire,
+                       std::size_t first, std::size_t last, const std::string& room) {
+  packer_buffer buffer;
+  msgpack::packer<packer_buffer> pk(buffer);
+  for (std::size_t i = first; i < last; ++i) {
+    pk.pack_map(6);
+    put_str(pk, "t"); put_str(pk, "op");
+    put_str(pk, "id"); pk.pack_uint64(i + 10);
+    put_str(pk, "room"); put_str(pk, room);
+    put_str(pk, "rev"); pk.pack_uint64(i);
+    put_str(pk, "op");
+    pk.pack_array(static_cast<std::uint32_t>(wire[i].size()));
+    for (const auto& part : wire[i]) {
+      if (const auto* n = std::get_if<std::int64_t>(&part))
+        pk.pack_int64(*n);
+      else
+        put_str(pk, std::get<std::string>(part));
+    }
+    put_str(pk, "key"); put_str(pk, "k" + std::to_string(i));
+  }
+  return std::move(buffer.bytes);
+}
+
+/// Sends every edit pipelined and reads the acks, on one thread: writes and reads alternate
+/// on one io_context, so neither side waits for the other.
+class pipeline {
+public:
+  pipeline(ws_stream& ws, const std::vector<std::vector<protocol::op_component>>& wire,
+           std::string room, std::size_t batch, std::size_t window)
+      : ws_(ws), wire_(wire), room_(std::move(room)), batch_(batch), window_(window) {}
+
+  /// Returns the milliseconds from the first frame sent to the last ack read.
+  double run() {
+    start_ = clock_type::now();
+    do_write();
+    do_read();
+    ws_.get_executor().target<net::io_context::executor_type>()->context().run();
+    if (!error_.empty())
+      throw std::runtime_error(error_);
+    return std::chrono::duration<double, std::milli>(finish_ - start_).count();
+  }
+
+private:
+  void do_write() {
+    if (writing_ || sent_ == wire_.size() || sent_ - acked_ >= window_)
+      return;
+    const std::size_t last = std::min(wire_.size(), sent_ + batch_);
+    frame_ = encode_ops(wire_, sent_, last, room_);
+    sent_ = last;
+    writing_ = true;
+    ws_.async_write(net::buffer(frame_), [this](boost::system::error_code ec, std::size_t) {
+      writing_ = false;
+      if (ec)
+        return fail("write: " + ec.message());
+      do_write();
+    });
+  }
+
+  void do_read() {
+    ws_.async_read(buffer_, [this](boost::system::error_code ec, std::size_t) {
+      if (ec)
+        return fail("read: " + ec.message());
+      const auto* data = static_cast<const char*>(buffer_.data().data());
+      std::size_t offset = 0;
+      while (offset < buffer_.size()) {
+        auto handle = msgpack::unpack(data, buffer_.size(), offset);
+        const auto& map = handle.get();
+        const auto t = ws_client::field(map, "t").as<std::string_view>();
+        if (t == "ack") {
+          const auto rev = ws_client::field(map, "rev").as<std::uint64_t>();
+          if (rev != acked_ + 1)
+            return fail("ack for rev " + std::to_string(rev) + " after " + std::to_string(acked_));
+          ++acked_;
+        } else if (t == "error") {
+          return fail("error: " + ws_client::field(map, "reason").as<std::string>());
+        }
+      }
+      buffer_.consume(buffer_.size());
+      if (acked_ == wire_.size()) {
+        finish_ = clock_type::now();
+        return;
+      }
+      do_write();
+      do_read();
+    });
+  }
+
+  void fail(std::string why) {
+    error_ = std::move(why);
+    ws_.next_layer().close();
+  }
+
+  ws_stream& ws_;
+  const std::vector<std::vector<protocol::op_component>>& wire_;
+  std::string room_;
+  std::size_t batch_, window_;
+  std::size_t sent_ = 0, acked_ = 0;
+  bool writing_ = false;
+  std::string frame_;
+  boost::beast::flat_buffer buffer_;
+  clock_type::time_point start_, finish_;
+  std::string error_;
+};
+
+int run_ws(const arguments& args, const traces::editing_trace& trace) {
+  if (args.port == 0)
+    throw std::runtime_error("ws needs --port (a running engine)");
+  if (!trace.start_content.empty())
+    throw std::runtime_error("the ws replay starts from an empty document");
+  const auto wire = wire_operations(trace);
+  std::vector<double> runs;
+  bool ok = true;
+  std::mt19937_64 random(std::random_device{}());
+  for (int run = 0; run < args.runs; ++run) {
+    net::io_context io;
+    const std::string room = "bench-" + std::to_string(random());
+    ws_client author(io, args.port);
+    if (!author.open(room).empty())
+      throw std::runtime_error("room " + room + " is not new");
+    pipeline replay(author.stream(), wire, room, args.batch, args.window);
+    runs.push_back(replay.run());
+    io.restart();
+    ws_client reader(io, args.port);
+    ok = ok && reader.open(room) == trace.end_content;
+  }
+  print_result("websocket_replay", args, wire.size(), runs, ok,
+               ",\"batch\":" + std::to_string(args.batch) + ",\"window\":" +
+                   std::to_string(args.window));
+  return ok ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const auto args = parse_arguments(argc, argv);
+    const auto trace = traces::load_trace(traces::trace_path(args.trace));
+    if (args.mode == "inproc")
+      return run_inproc(args, trace);
+    if (args.mode == "actor")
+      return run_actor(args, trace);
+    if (args.mode == "ws")
+      return run_ws(args, trace);
+    throw std::runtime_error("unknown mode " + args.mode);
+  } catch (const std::exception& error) {
+    std::cerr << "troupe_doc_bench: " << error.what() << '\n';
+    return 2;
+  }
+}
