@@ -51,7 +51,7 @@ public:
     const bool others = holders_.size() > (holders_.contains(batch.from.client) ? 1u : 0u);
     for (const auto& request : batch.requests)
       submit(batch.from, request, replies, others ? &pushes : nullptr);
-    batch.from.sink->send(replies.finish());
+    holders_.reply(batch.from, replies.finish());
     if (!pushes.empty())
       holders_.send(pushes.finish(), batch.from.client);
   }

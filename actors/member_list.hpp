@@ -54,6 +54,17 @@ public:
     return false;
   }
 
+  /// Sends a reply to `to`: held behind its pending pushes if it is a member whose own reply
+  /// is not out yet (a frame that opens and edits at once gets its acks after `opened`),
+  /// straight to its sink otherwise.
+  void reply(const peer_ref& to, protocol::frame_ptr frame) {
+    auto* member = find(to.client);
+    if (member && !member->active)
+      member->held.push_back(std::move(frame));
+    else
+      to.sink->send(std::move(frame));
+  }
+
   /// Sends `push` to every member but `except` (a client id; empty: none).
   void send(const protocol::frame_ptr& push, std::string_view except = {}) {
     for (auto& member : members_) {

@@ -78,7 +78,7 @@ public:
 
   void history(room_history& history) {
     const auto msgs = log_.after(history.request.since, history.request.limit);
-    history.from.sink->send(protocol::make_frame([&](protocol::frame_builder& out) {
+    members_.reply(history.from, protocol::make_frame([&](protocol::frame_builder& out) {
       protocol::encode_history(out, history.request.id, name_, log_.seq(), log_.epoch(), msgs);
     }));
   }
@@ -98,7 +98,7 @@ private:
   }
 
   void ack(const peer_ref& to, protocol::request_id id, std::uint64_t seq) {
-    to.sink->send(protocol::make_frame(
+    members_.reply(to, protocol::make_frame(
         [&](protocol::frame_builder& out) { protocol::encode_ack(out, id, name_, seq); }));
   }
 

@@ -16,8 +16,7 @@
 #include "actors/messages.hpp"
 #include "actors/presence.hpp"
 #include "core/document_state.hpp"
-#include "core/memory_store.hpp"
-#include "core/metrics.hpp"
+#include "tests/unit/actor_harness.hpp"
 
 using namespace troupe;
 using namespace std::chrono_literals;
@@ -152,24 +151,8 @@ const msgpack::object* field(const msgpack::object& map, std::string_view key) {
 
 std::string type_of(const msgpack::object& map) { return field(map, "t")->as<std::string>(); }
 
-class DocumentActor : public ::testing::Test {
+class DocumentActor : public tests::ActorHarness {
 protected:
-  DocumentActor() : work_(boost::asio::make_work_guard(io_)), system_(config()) {
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~DocumentActor() override {
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
-
-  static caf::actor_system_config& config() {
-    static caf::actor_system_config cfg;
-    cfg.set("scheduler.policy", caf::atom("sharing"));
-    cfg.set("scheduler.max-threads", 1);
-    return cfg;
-  }
-
   caf::actor document(std::size_t log = 1000) {
     auto presence = actors::spawn_presence(system_, boost::asio::make_strand(io_), "d", {});
     return actors::spawn_document(system_, boost::asio::make_strand(io_), "d", {log}, presence,
@@ -185,13 +168,6 @@ protected:
                            const actors::peer_ref& from) {
     return {from, {{id, "d", rev, std::move(components), std::move(key)}}};
   }
-
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  caf::actor_system system_;
-  core::memory_store store_;
-  core::metrics metrics_;
-  std::thread thread_;
 };
 
 } // namespace

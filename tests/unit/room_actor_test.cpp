@@ -16,8 +16,7 @@
 #include "actors/messages.hpp"
 #include "actors/presence.hpp"
 #include "actors/room.hpp"
-#include "core/memory_store.hpp"
-#include "core/metrics.hpp"
+#include "tests/unit/actor_harness.hpp"
 
 using namespace troupe;
 using namespace std::chrono_literals;
@@ -75,24 +74,8 @@ private:
   std::vector<entry> entries_;
 };
 
-class RoomActor : public ::testing::Test {
+class RoomActor : public tests::ActorHarness {
 protected:
-  RoomActor() : work_(boost::asio::make_work_guard(io_)), system_(config()) {
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~RoomActor() override {
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
-
-  static caf::actor_system_config& config() {
-    static caf::actor_system_config cfg;
-    cfg.set("scheduler.policy", caf::atom("sharing"));
-    cfg.set("scheduler.max-threads", 1);
-    return cfg;
-  }
-
   caf::actor room(std::size_t history = 1000) {
     actors::room_settings settings;
     settings.history = history;
@@ -109,12 +92,6 @@ protected:
     return {id, "r", std::string("\xa1x", 2), std::move(key)};
   }
 
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  caf::actor_system system_;
-  core::memory_store store_;
-  core::metrics metrics_;
-  std::thread thread_;
 };
 
 } // namespace
