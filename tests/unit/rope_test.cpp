@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/rope.hpp"
+#include "tests/support/random_text.hpp"
 
 using troupe::core::rope;
 using troupe::core::utf8_count;
@@ -11,38 +12,8 @@ using troupe::core::utf8_offset;
 
 namespace {
 
-std::string to_utf8(std::u32string_view text) {
-  std::string out;
-  for (char32_t c : text) {
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-    } else if (c < 0x800) {
-      out += static_cast<char>(0xC0 | (c >> 6));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-      out += static_cast<char>(0xE0 | (c >> 12));
-      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (c >> 18));
-      out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    }
-  }
-  return out;
-}
-
-// Mostly ASCII with one-, two-, three- and four-byte characters mixed in.
-constexpr char32_t alphabet[] = {U'a', U'b', U'c', U' ', U'\n', U'é', U'€', U'😀', U'𝄞', U'中'};
-
-std::u32string random_text(std::mt19937_64& rng, std::size_t max_length, bool ascii_only) {
-  std::u32string text(std::uniform_int_distribution<std::size_t>(0, max_length)(rng), U'a');
-  const std::size_t choices = ascii_only ? 5 : std::size(alphabet);
-  for (auto& c : text)
-    c = alphabet[std::uniform_int_distribution<std::size_t>(0, choices - 1)(rng)];
-  return text;
-}
+using troupe::tests::random_text;
+using troupe::tests::to_utf8;
 
 void expect_same(const rope& r, std::u32string_view model) {
   const std::string utf8 = to_utf8(model);

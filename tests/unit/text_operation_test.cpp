@@ -7,6 +7,7 @@
 #include "core/rope.hpp"
 #include "core/text_operation.hpp"
 #include "tests/support/editing_trace.hpp"
+#include "tests/support/random_text.hpp"
 
 using namespace troupe;
 using ot::component;
@@ -18,36 +19,8 @@ namespace {
 
 using kind = component::kind;
 
-std::string to_utf8(std::u32string_view text) {
-  std::string out;
-  for (char32_t c : text) {
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-    } else if (c < 0x800) {
-      out += static_cast<char>(0xC0 | (c >> 6));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-      out += static_cast<char>(0xE0 | (c >> 12));
-      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (c >> 18));
-      out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    }
-  }
-  return out;
-}
-
-constexpr char32_t alphabet[] = {U'a', U'b', U'c', U'd', U'é', U'€', U'😀', U'𝄞'};
-
-std::u32string random_text(std::mt19937_64& rng, std::size_t max_length) {
-  std::u32string text(std::uniform_int_distribution<std::size_t>(0, max_length)(rng), U'a');
-  for (auto& c : text)
-    c = alphabet[std::uniform_int_distribution<std::size_t>(0, std::size(alphabet) - 1)(rng)];
-  return text;
-}
+using troupe::tests::random_text;
+using troupe::tests::to_utf8;
 
 std::size_t below(std::mt19937_64& rng, std::size_t n) {
   return std::uniform_int_distribution<std::size_t>(0, n)(rng);
