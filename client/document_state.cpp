@@ -32,9 +32,11 @@ void DocumentState::reset_to(std::uint64_t rev, std::string epoch, std::string_v
   parked_.clear();
 }
 
-bool DocumentState::open_text(std::uint64_t rev, std::string epoch, std::string_view text) {
-  if (opened_ && !refused_ && epoch == epoch_ && rev == rev_ && server_.size_bytes() == text.size() &&
-      server_.to_string() == text) {
+bool DocumentState::open_text(std::uint64_t rev, std::string epoch, std::string_view text, bool* kept) {
+  const bool same = opened_ && !refused_ && epoch == epoch_ && rev == rev_ &&
+                    server_.size_bytes() == text.size() && server_.to_string() == text;
+  if (kept) *kept = same;
+  if (same) {
     sent_ = false;  // nothing was lost: send the in-flight operation again (same key)
     return false;
   }

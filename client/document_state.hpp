@@ -84,8 +84,8 @@ class DocumentState {
   // --- the server's side ---------------------------------------------------------------
   // An `opened` reply with `text`. The state starts over from it; pending local changes are
   // dropped (returns true if there were any) unless the reply is exactly where we stand
-  // (same epoch, same rev, same text, and nothing was refused).
-  bool open_text(std::uint64_t rev, std::string epoch, std::string_view text);
+  // (same epoch, same rev, same text, and nothing was refused): then `*kept` is set.
+  bool open_text(std::uint64_t rev, std::string epoch, std::string_view text, bool* kept = nullptr);
   // An `opened` reply with `ops` (recovered: true): each is applied like a push (the one with
   // the in-flight key acknowledges it); `applied` hears each remote one. False if they do
   // not lead from our rev to `rev` exactly (the caller then opens afresh, without since).
@@ -119,6 +119,10 @@ class DocumentState {
   void set_remote_cursor(const std::string& client, const std::string& user, std::optional<CursorAt> c);
   void remove_remote_cursor(const std::string& client);
   void clear_remote_cursors();
+  // Whether a cursor of `client` is known (placed or parked).
+  bool has_remote_cursor(const std::string& client) const {
+    return cursors_.count(client) != 0 || parked_.count(client) != 0;
+  }
   // Every known remote cursor that refers to a revision reached, in the local text, by client.
   std::vector<RemoteCursor> remote_cursors() const;
   // Cursors still waiting for their revision.

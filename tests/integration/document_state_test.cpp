@@ -215,11 +215,14 @@ TEST(DocumentState, OpenWithTextKeepsPendingChangesOnlyWhereWeStand) {
   ASSERT_TRUE(s.edit(ins(0, "x")));
   auto sub = s.take_submit();
   s.connection_lost();
-  EXPECT_FALSE(s.open_text(3, "e1", "abc")) << "nothing happened meanwhile";
+  bool kept = false;
+  EXPECT_FALSE(s.open_text(3, "e1", "abc", &kept)) << "nothing happened meanwhile";
+  EXPECT_TRUE(kept);
   auto again = s.take_submit();
   ASSERT_TRUE(again);
   EXPECT_EQ(again->key, sub->key);
-  EXPECT_TRUE(s.open_text(9, "e2", "new")) << "a new epoch";
+  EXPECT_TRUE(s.open_text(9, "e2", "new", &kept)) << "a new epoch";
+  EXPECT_FALSE(kept);
   EXPECT_EQ(s.text(), "new");
   EXPECT_EQ(s.epoch(), "e2");
   EXPECT_FALSE(s.take_submit());
@@ -340,7 +343,10 @@ TEST(DocumentStateCursors, ARebuildForgetsThem) {
   auto s = opened("abc");
   s.set_remote_cursor("c1", "bob", CursorAt{0, 1, std::nullopt});
   s.set_remote_cursor("c2", "bob", CursorAt{5, 1, std::nullopt});
+  EXPECT_TRUE(s.has_remote_cursor("c1"));
+  EXPECT_TRUE(s.has_remote_cursor("c2")) << "parked";
   s.open_text(3, "e2", "xyz");
+  EXPECT_FALSE(s.has_remote_cursor("c1"));
   EXPECT_TRUE(s.remote_cursors().empty());
   EXPECT_EQ(s.parked_cursors(), 0u);
 }
