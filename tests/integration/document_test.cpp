@@ -3,7 +3,6 @@
 // cursors, and the editing traces replayed end to end over one pipelined connection. Every
 // wait is bounded and waits for an event (a reply, an ack, a text or cursor reached).
 #include <atomic>
-#include <cstdio>
 #include <map>
 #include <random>
 #include <set>
@@ -159,26 +158,9 @@ class DocumentShortLogTest : public EngineTest {
   std::vector<std::string> extra_args() const override { return {"--doc-log", "5"}; }
 };
 
-// Whether the engine knows an option (the request budget, `--rate`, may not exist yet).
-bool engine_has_option(const std::string& option) {
-  std::string help;
-  if (FILE* p = ::popen((EngineProcess::binary() + " --help 2>&1").c_str(), "r")) {
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) help.append(buf, n);
-    ::pclose(p);
-  }
-  return help.find(option) != std::string::npos;
-}
-
-class DocumentTraceTest : public EngineTest {
- protected:
-  // Hundreds of thousands of pipelined operations: no request budget.
-  std::vector<std::string> extra_args() const override {
-    static const bool has_rate = engine_has_option("--rate");
-    if (has_rate) return {"--rate", "0"};
-    return {};
-  }
-};
+// Hundreds of thousands of pipelined operations from one connection: once the engine has a
+// request budget (`--rate`), this fixture turns it off.
+class DocumentTraceTest : public EngineTest {};
 
 // --- (1) concurrent editors with dropped connections ------------------------------------------------
 
