@@ -67,18 +67,6 @@ std::string random_prefix() {
   return s;
 }
 
-void pack_op(MapWriter& w, const ot::operation& op) {
-  const auto wire = op.to_wire();
-  auto& pk = w.begin("op");
-  pk.pack_array(static_cast<std::uint32_t>(wire.size()));
-  for (const auto& c : wire) {
-    if (const auto* n = std::get_if<std::int64_t>(&c))
-      pk.pack_int64(*n);
-    else
-      pk.pack(std::get<std::string>(c));
-  }
-}
-
 std::optional<ot::operation> parse_op(const msgpack::object& o) {
   if (o.type != msgpack::type::ARRAY) return std::nullopt;
   std::vector<ot::wire_component> wire;
@@ -417,7 +405,7 @@ void Document::flush() {
       "op",
       [&](MapWriter& mw) {
         mw.str("room", room_).u64("rev", s->rev);
-        pack_op(mw, s->op);
+        mw.operation("op", s->op);
         mw.str("key", s->key);
       },
       [w, key = s->key, gen = gen_](Result<Reply> r) {

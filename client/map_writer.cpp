@@ -22,6 +22,26 @@ MapWriter& MapWriter::str(std::string_view key, std::string_view v) {
   return *this;
 }
 
+MapWriter& MapWriter::operation(std::string_view key, const ot::operation& op) {
+  const auto& parts = op.components();
+  begin(key).pack_array(static_cast<std::uint32_t>(parts.size()));
+  for (const auto& part : parts) {
+    switch (part.type) {
+      case ot::component::kind::retain:
+        pk_.pack_uint64(part.count);
+        break;
+      case ot::component::kind::remove:
+        pk_.pack_int64(-static_cast<std::int64_t>(part.count));
+        break;
+      case ot::component::kind::insert:
+        pk_.pack_str(static_cast<std::uint32_t>(part.text.size()));
+        pk_.pack_str_body(part.text.data(), static_cast<std::uint32_t>(part.text.size()));
+        break;
+    }
+  }
+  return *this;
+}
+
 MapWriter& MapWriter::u64(std::string_view key, std::uint64_t v) {
   begin(key).pack_uint64(v);
   return *this;

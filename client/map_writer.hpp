@@ -9,6 +9,7 @@
 #include <msgpack.hpp>
 
 #include "client/value.hpp"
+#include "core/text_operation.hpp"
 
 namespace troupe::client {
 
@@ -27,6 +28,8 @@ class MapWriter {
   MapWriter& boolean(std::string_view key, bool v);
   MapWriter& value(std::string_view key, const Value& v);
   MapWriter& object(std::string_view key, const msgpack::object& v);
+  // A text operation in its wire form (retain n, delete -n, insert "text").
+  MapWriter& operation(std::string_view key, const ot::operation& op);
   template <class T>
   MapWriter& field(std::string_view key, const T& v) {
     begin(key);

@@ -180,50 +180,54 @@ private:
 
 int run_actor(const arguments& args, const traces::editing_trace& trace) {
   const auto wire = wire_operations(trace);
-  net::io_context io;
-  auto work = net::make_work_guard(io);
-  std::thread io_thread([&] { io.run(); });
   caf::actor_system_config cfg;
   cfg.set("scheduler.policy", caf::atom("sharing"));
   cfg.set("scheduler.max-threads", 1);
+  // The system outlives the io_context, and the Asio thread is joined before either goes:
+  // an actor finishes its cleanup on that thread after it has answered.
+  caf::actor_system system(cfg);
+  net::io_context io;
+  auto work = net::make_work_guard(io);
+  std::thread io_thread([&] { io.run(); });
   bool ok = true;
   std::vector<double> runs;
-  {
-    caf::actor_system system(cfg);
-    core::metrics metrics;
-    for (int run = 0; run < args.runs; ++run) {
-      core::memory_store store;
-      const std::string room = "bench-" + std::to_string(run);
-      store.keep_document(room, core::document_state(1000, "bench", 0, trace.start_content));
-      auto presence = actors::spawn_presence(system, net::make_strand(io), room, {});
-      auto document = actors::spawn_document(system, net::make_strand(io), room, {1000},
-                                             presence, store, metrics);
-      auto sink = std::make_shared<counting_sink>((wire.size() + args.batch - 1) / args.batch);
-      const actors::peer_ref author{"c1", "bench", "", sink};
-      // Messages built beforehand: the clock measures the actor, not the sender.
-      // As a connection forwards them: the consecutive operations of one frame together.
-      std::vector<actors::doc_op> messages;
-      for (std::size_t i = 0; i < wire.size(); ++i) {
-        if (i % args.batch == 0)
-          messages.push_back({author, {}});
-        messages.back().requests.push_back({i + 1, room, i, wire[i], "k" + std::to_string(i)});
-      }
-      const auto start = clock_type::now();
-      for (auto& message : messages)
-        caf::anon_send(document, std::move(message));
-      if (!sink->wait(std::chrono::seconds(120))) {
-        std::cerr << "the actor did not acknowledge every edit\n";
-        ok = false;
-      }
-      runs.push_back(ms_since(start));
-      caf::scoped_actor self(system);
-      self->send(document, actors::stop_atom::value);
-      self->receive([](actors::stopped_atom, const std::string&) {},
-                    caf::after(std::chrono::seconds(30)) >> [&] { ok = false; });
-      caf::anon_send(presence, actors::stop_atom::value);
-      auto kept = store.take_document(room);
-      ok = ok && kept && kept->text().to_string() == trace.end_content;
+  core::metrics metrics;
+  for (int run = 0; run < args.runs; ++run) {
+    core::memory_store store;
+    const std::string room = "bench-" + std::to_string(run);
+    store.keep_document(room, core::document_state(1000, "bench", 0, trace.start_content));
+    auto presence = actors::spawn_presence(system, net::make_strand(io), room, {});
+    auto document = actors::spawn_document(system, net::make_strand(io), room, {1000},
+                                           presence, store, metrics);
+    auto sink = std::make_shared<counting_sink>((wire.size() + args.batch - 1) / args.batch);
+    const actors::peer_ref author{"c1", "bench", "", sink};
+    // Built beforehand, so the clock measures the actor, not the sender; batched as a
+    // connection forwards them (the consecutive operations of one frame together).
+    std::vector<actors::doc_op> messages;
+    for (std::size_t i = 0; i < wire.size(); ++i) {
+      if (i % args.batch == 0)
+        messages.push_back({author, {}});
+      messages.back().requests.push_back({i + 1, room, i, wire[i], "k" + std::to_string(i)});
     }
+    const auto start = clock_type::now();
+    for (auto& message : messages)
+      caf::anon_send(document, std::move(message));
+    if (!sink->wait(std::chrono::seconds(120))) {
+      std::cerr << "the actor did not acknowledge every edit\n";
+      ok = false;
+    }
+    runs.push_back(ms_since(start));
+    // Both actors end before the next run (and before the system goes away).
+    caf::scoped_actor self(system);
+    self->monitor(presence);
+    self->send(document, actors::stop_atom::value);
+    self->receive([](actors::stopped_atom, const std::string&) {},
+                  caf::after(std::chrono::seconds(30)) >> [&] { ok = false; });
+    self->send(presence, actors::stop_atom::value);
+    self->receive([](const caf::down_msg&) {},
+                  caf::after(std::chrono::seconds(30)) >> [&] { ok = false; });
+    auto kept = store.take_document(room);
+    ok = ok && kept && kept->text().to_string() == trace.end_content;
   }
   work.reset();
   io.stop();

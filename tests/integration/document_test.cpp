@@ -67,23 +67,11 @@ ot::operation random_edit(std::mt19937& rng, std::size_t len) {
 
 // --- raw maps ---------------------------------------------------------------------------------
 
-void pack_op(MapWriter& w, const ot::operation& op) {
-  const auto wire = op.to_wire();
-  auto& pk = w.begin("op");
-  pk.pack_array(static_cast<std::uint32_t>(wire.size()));
-  for (const auto& c : wire) {
-    if (const auto* n = std::get_if<std::int64_t>(&c))
-      pk.pack_int64(*n);
-    else
-      pk.pack(std::get<std::string>(c));
-  }
-}
-
 std::string op_map(std::uint64_t id, const std::string& room, std::uint64_t rev, const ot::operation& op,
                    const std::string& key) {
   MapWriter w("op");
   w.u64("id", id).str("room", room).u64("rev", rev);
-  pack_op(w, op);
+  w.operation("op", op);
   w.str("key", key);
   return w.finish();
 }

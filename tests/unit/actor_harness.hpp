@@ -19,7 +19,7 @@ namespace troupe::tests {
 
 class ActorHarness : public ::testing::Test {
 protected:
-  ActorHarness() : work_(boost::asio::make_work_guard(io_)), system_(config()) {
+  ActorHarness() : system_(config()), work_(boost::asio::make_work_guard(io_)) {
     thread_ = std::thread([this] { io_.run(); });
   }
   ~ActorHarness() override {
@@ -35,9 +35,11 @@ protected:
     return cfg;
   }
 
+  // The system outlives the io_context (whose handlers hold the last references to the
+  // actors), and the Asio thread is joined before either goes.
+  caf::actor_system system_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  caf::actor_system system_;
   core::memory_store store_;
   core::metrics metrics_;
   std::thread thread_;
