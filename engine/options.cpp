@@ -34,7 +34,26 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
        "seconds an unused room stays in memory before it is handed to the store")
       ("threads", po::value(&o.threads)->default_value(o.threads),
        "I/O threads; 0 means one per core")
-      ("web", po::value(&o.web), "directory of static files served at / (default: the demo)");
+      ("web", po::value(&o.web), "directory of static files served at / (default: the demo)")
+      ("secret", po::value(&o.secret),
+       "HS256 key that signs connection tokens; without it the engine runs open")
+      ("api-key", po::value(&o.api_key),
+       "key of the HTTP API (Authorization: apikey KEY); without it the API is off")
+      ("rate", po::value(&o.rate)->default_value(o.rate),
+       "requests per second per connection (burst: twice that); 0 turns the budget off")
+      ("max-rooms", po::value(&o.max_rooms)->default_value(o.max_rooms),
+       "rooms one connection may hold (subscribed or open) at once")
+      ("max-connections", po::value(&o.max_connections)->default_value(o.max_connections),
+       "WebSocket connections in total; 0 means no limit")
+      ("max-connections-per-ip",
+       po::value(&o.max_connections_per_ip)->default_value(o.max_connections_per_ip),
+       "WebSocket connections from one IP address; 0 means no limit")
+      ("handshake-timeout", po::value(&o.handshake_timeout)->default_value(o.handshake_timeout),
+       "seconds a new connection has for its HTTP upgrade, and then for `connect`")
+      ("origins", po::value(&o.origins),
+       "comma-separated Origin values allowed to open a WebSocket (default: any)")
+      ("tls-cert", po::value(&o.tls_cert), "PEM certificate chain: serve wss:// and https://")
+      ("tls-key", po::value(&o.tls_key), "PEM private key of --tls-cert");
 
   po::variables_map values;
   try {
@@ -65,6 +84,14 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
     throw std::runtime_error("--ping must be at least 1 second");
   if (o.grace < 0)
     throw std::runtime_error("--grace must not be negative");
+  if (o.rate < 0)
+    throw std::runtime_error("--rate must not be negative");
+  if (o.max_rooms == 0)
+    throw std::runtime_error("--max-rooms must be at least 1");
+  if (o.handshake_timeout == 0)
+    throw std::runtime_error("--handshake-timeout must be at least 1 second");
+  if (o.tls_cert.empty() != o.tls_key.empty())
+    throw std::runtime_error("--tls-cert and --tls-key go together");
   if (o.doc_log == 0)
     throw std::runtime_error("--doc-log must be at least 1");
   if (o.max_frame < 1024)
