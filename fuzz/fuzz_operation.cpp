@@ -16,8 +16,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/rope.hpp"
@@ -172,6 +174,17 @@ std::string apply_both(const std::string& text, const operation& op) {
   return by_string;
 }
 
+/// Where and what `op` inserts when it is only an insert (after a retain or not).
+std::optional<std::pair<std::size_t, std::string>> lone_insert(const operation& op) {
+  using kind = ot::component::kind;
+  const auto& cs = op.components();
+  if (cs.size() == 1 && cs[0].type == kind::insert)
+    return std::pair{std::size_t{0}, cs[0].text};
+  if (cs.size() == 2 && cs[0].type == kind::retain && cs[1].type == kind::insert)
+    return std::pair{cs[0].count, cs[1].text};
+  return std::nullopt;
+}
+
 // Documents above this are not built: parse accepts spans up to 2^48.
 constexpr std::size_t max_document = std::size_t{1} << 15;
 
@@ -200,6 +213,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string after_a = apply_both(doc, opa);
   const std::string after_b = apply_both(doc, opb);
 
+  // Doing nothing is the identity of both.
+  check(ot::transform(opa, operation{}, ot::side::left) == opa);
+  check(ot::compose(opa, operation{}) == opa);
+  check(ot::compose(operation{}, opa) == opa);
+
+  // b read as made after a: composing them does both in one step.
+  if (ot::fits(opb, core::utf8_count(after_a))) {
+    const operation both = ot::compose(opa, opb);
+    check_canonical(both);
+    check(apply_both(doc, both) == apply_both(after_a, opb));
+  }
+
   // Convergence with either tie-break: the server transforms with left, a client with right.
   for (auto a_side : {ot::side::left, ot::side::right}) {
     const auto b_side = a_side == ot::side::left ? ot::side::right : ot::side::left;
@@ -210,11 +235,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string ab = apply_both(after_a, b2);
     const std::string ba = apply_both(after_b, a2);
     check(ab == ba);
+    // One rope edited twice in a row (chunks split and joined by the first edit) agrees.
+    core::rope rope(doc);
+    ot::apply(rope, opb);
+    ot::apply(rope, a2);
+    check(rope.to_string() == ba);
 
     // Composing a with b transformed over it does both in one step.
     const operation both = ot::compose(opa, b2);
     check_canonical(both);
     check(apply_both(doc, both) == ab);
+  }
+
+  // The tie rule itself (convergence holds with either rule): when both only insert at
+  // one position, the left side's text comes first.
+  if (auto pa = lone_insert(opa), pb = lone_insert(opb); pa && pb && pa->first == pb->first) {
+    const std::size_t at = core::utf8_offset(doc, pa->first);
+    const std::string a_first = doc.substr(0, at) + pa->second + pb->second + doc.substr(at);
+    check(apply_both(after_b, ot::transform(opa, opb, ot::side::left)) == a_first);
   }
 
   // A cursor anywhere stays inside the document after the edit.
