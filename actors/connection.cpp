@@ -3,13 +3,37 @@
 #include <caf/actor_companion.hpp>
 #include <caf/all.hpp>
 
+#include <algorithm>
+#include <chrono>
+
 #include "core/metrics.hpp"
+#include "core/token.hpp"
 
 namespace troupe::actors {
 
 namespace {
 template <class... Fs> struct overloaded : Fs... { using Fs::operator()...; };
 template <class... Fs> overloaded(Fs...) -> overloaded<Fs...>;
+
+using expired_atom = caf::atom_constant<caf::atom("expired")>;
+
+/// The id to answer a decoded map with; 0 (no id) for typing and unreadable maps.
+protocol::request_id id_of(const protocol::decoded& item) {
+  return std::visit(overloaded{
+                        [](const protocol::request& request) {
+                          return std::visit(
+                              [](const auto& r) -> protocol::request_id {
+                                if constexpr (requires { r.id; })
+                                  return r.id;
+                                else
+                                  return 0;
+                              },
+                              request);
+                        },
+                        [](const protocol::decode_error& error) { return error.id; },
+                    },
+                    item);
+}
 } // namespace
 
 template <class Message, class Request>
@@ -21,12 +45,16 @@ void connection::forward(Request& request, caf::actor room_handles::*to) {
 
 connection::connection(const connection_services& services, transport::peer& peer,
                        sink_ptr sink, boost::asio::any_io_executor strand)
-    : services_(services), peer_(peer), sink_(std::move(sink)) {
+    : services_(services), peer_(peer), sink_(std::move(sink)), budget_(services.rate) {
   handle_ = spawn_on_strand(*services.system, std::move(strand), [this](companion* self) {
     self_ = self;
     return caf::behavior{
         [this](acquired_atom, const std::string& name, const room_handles& actors) {
           on_acquired(name, actors);
+        },
+        [this](expired_atom) {
+          if (!closing_)
+            close_now(4403, "token expired");
         },
     };
   });
@@ -51,6 +79,8 @@ void connection::on_frame(std::string_view payload) {
   thread_local std::vector<protocol::decoded> decoded;
   decoded.clear();
   protocol::decode_frame(payload, services_.limits, decoded);
+  const auto now = budget_.enabled() ? core::rate_limiter::clock::now()
+                                     : core::rate_limiter::clock::time_point{};
   for (auto& item : decoded) {
     if (closing_)
       break;
@@ -61,6 +91,16 @@ void connection::on_frame(std::string_view payload) {
         peer_.close(4401, "the first message must be a valid connect", false);
         break;
       }
+    }
+    // Every map costs one token, whatever it is: a request over budget is not carried out.
+    if (const auto verdict = budget_.take(now); verdict != core::rate_limiter::verdict::allowed) {
+      fail(id_of(item), protocol::error_code::rate_limited, "over the request budget");
+      if (verdict == core::rate_limiter::verdict::abusive) {
+        flush_ops();
+        close_now(4429, "rate limit abuse");
+        break;
+      }
+      continue;
     }
     // Operations wait in pending_ops_ until something else comes, so everything reaches
     // each actor in the order the client sent it.
@@ -88,18 +128,90 @@ void connection::fail(protocol::request_id id, protocol::error_code code,
   protocol::encode_error(replies_, id, code, reason);
 }
 
+void connection::close_now(std::uint16_t code, std::string_view reason) {
+  // The disconnect frame goes out after what was queued before it: the answers first.
+  if (!replies_.empty())
+    sink_->send(replies_.finish());
+  closing_ = true;
+  peer_.close(code, reason, false);
+}
+
+bool connection::allowed(protocol::request_id id, const std::string& room, bool write) {
+  if (write ? access_.may_write(room) : access_.may_read(room))
+    return true;
+  // The same answer whether the room exists or not, before anything reaches it.
+  fail(id, protocol::error_code::forbidden, "not allowed in this room");
+  return false;
+}
+
+bool connection::room_available(protocol::request_id id, const std::string& room) {
+  if (services_.max_rooms == 0)
+    return true;
+  auto holds = [](const auto& entry) { return entry.second.subscribed || entry.second.opened; };
+  if (auto it = rooms_.find(room); it != rooms_.end() && holds(*it))
+    return true;
+  if (static_cast<std::size_t>(std::count_if(rooms_.begin(), rooms_.end(), holds)) <
+      services_.max_rooms)
+    return true;
+  fail(id, protocol::error_code::too_large,
+       "too many rooms on this connection (at most " + std::to_string(services_.max_rooms) +
+           ")");
+  return false;
+}
+
+void connection::expire_at(std::int64_t exp) {
+  using namespace std::chrono;
+  const auto left = system_clock::time_point(seconds(exp)) - system_clock::now();
+  self_->delayed_send(self_, std::max(duration_cast<milliseconds>(left), milliseconds(0)),
+                      expired_atom::value);
+}
+
 void connection::handle(protocol::connect_request& request) {
   if (connected_)
     return fail(request.id, protocol::error_code::bad_request, "already connected");
-  connected_ = true;
-  // Open mode (no secret): the client may name itself; otherwise it gets a generated id.
   client_ = services_.node_id + "-" + std::to_string(services_.next_client->fetch_add(1));
-  user_ = request.user && !request.user->empty() ? *request.user : "anon-" + client_;
-  name_ = request.name.value_or(std::string());
+  if (!services_.secret.empty()) {
+    // Only the verified token counts: `user` and `name` fields are ignored.
+    auto result = request.token
+                      ? core::verify_token(*request.token, services_.secret, core::token_clock_now())
+                      : core::token_result{std::nullopt, "a token is required"};
+    if (!result) {
+      fail(request.id, protocol::error_code::unauthorized, result.error);
+      return close_now(4403, "token refused");
+    }
+    user_ = std::move(result.claims->user);
+    name_ = std::move(result.claims->name);
+    info_ = std::move(result.claims->info);
+    access_ = std::move(result.claims->access);
+    if (result.claims->expires)
+      expire_at(*result.claims->expires);
+  } else {
+    // Open mode: the client may name itself, else an unverified token names it, else it
+    // gets a generated id. Every room is open.
+    std::optional<core::token_claims> claims;
+    if (request.token)
+      claims = core::read_token_unverified(*request.token).claims;
+    if (request.user && !request.user->empty())
+      user_ = *request.user;
+    else
+      user_ = claims ? claims->user : "anon-" + client_;
+    if (request.name)
+      name_ = *request.name;
+    else if (claims)
+      name_ = claims->name;
+    if (claims)
+      info_ = std::move(claims->info);
+    access_ = core::room_access::everything();
+  }
+  connected_ = true;
+  if (services_.on_connected)
+    services_.on_connected(peer_, user_); // so the HTTP API can disconnect a user
   protocol::encode_connected(replies_, request.id, client_, user_, services_.ping_seconds);
 }
 
 void connection::handle(protocol::sub_request& request) {
+  if (!allowed(request.id, request.room, false) || !room_available(request.id, request.room))
+    return;
   rooms_[request.room].subscribed = true;
   forward<room_sub>(request, &room_handles::log);
 }
@@ -127,10 +239,14 @@ void connection::release_if_unused(const std::string& name) {
 }
 
 void connection::handle(protocol::pub_request& request) {
+  if (!allowed(request.id, request.room, true))
+    return;
   forward<room_pub>(request, &room_handles::log);
 }
 
 void connection::handle(protocol::history_request& request) {
+  if (!allowed(request.id, request.room, false))
+    return;
   forward<room_history>(request, &room_handles::log);
 }
 
@@ -139,23 +255,33 @@ void connection::handle(protocol::ping_request& request) {
 }
 
 void connection::handle(protocol::presence_request& request) {
+  if (!allowed(request.id, request.room, false))
+    return;
   forward<presence_get>(request, &room_handles::presence);
 }
 
 void connection::handle(protocol::pset_request& request) {
+  if (!allowed(request.id, request.room, true))
+    return;
   forward<presence_set>(request, &room_handles::presence);
 }
 
 void connection::handle(protocol::typing_request& request) {
+  if (!allowed(0, request.room, true)) // typing has no id: the error carries none
+    return;
   forward<presence_typing>(request, &room_handles::presence);
 }
 
 void connection::handle(protocol::open_request& request) {
+  if (!allowed(request.id, request.room, false) || !room_available(request.id, request.room))
+    return;
   rooms_[request.room].opened = true;
   forward<doc_open>(request, &room_handles::document);
 }
 
 void connection::handle(protocol::op_request& request) {
+  if (!allowed(request.id, request.room, true))
+    return;
   if (!pending_ops_.empty() && pending_ops_.front().room != request.room)
     flush_ops();
   pending_ops_.push_back(std::move(request));

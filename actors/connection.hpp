@@ -17,6 +17,8 @@
 
 #include "actors/messages.hpp"
 #include "actors/strand_actor.hpp"
+#include "core/rate_limiter.hpp"
+#include "core/room_access.hpp"
 #include "protocol/codec.hpp"
 #include "transport/peer.hpp"
 
@@ -33,6 +35,11 @@ struct connection_services {
   std::uint32_t ping_seconds = 25;
   std::string node_id;                 ///< prefix of client ids, unique per engine start
   std::atomic<std::uint64_t>* next_client = nullptr;
+  /// Told each connection's user once it has connected (the HTTP API's disconnect).
+  std::function<void(transport::peer& peer, const std::string& user)> on_connected;
+  std::string secret;         ///< HS256 key of tokens; empty: open (every room, no token)
+  double rate = 100;          ///< requests per second per connection; 0: no budget
+  std::size_t max_rooms = 128; ///< rooms one connection may subscribe or open; 0: no limit
 };
 
 class connection {
@@ -78,6 +85,15 @@ private:
   void handle(protocol::op_request& request);
   void handle(protocol::close_request& request);
   void fail(protocol::request_id id, protocol::error_code code, std::string_view reason);
+  /// Sends this frame's answers so far, then closes with `code` (no reconnect).
+  void close_now(std::uint16_t code, std::string_view reason);
+
+  /// Answers `forbidden` unless the token allows reading (or writing) `room`.
+  bool allowed(protocol::request_id id, const std::string& room, bool write);
+  /// Answers `too_large` when taking `room` would hold more than max_rooms rooms.
+  bool room_available(protocol::request_id id, const std::string& room);
+  /// Closes with 4403 when the token's `exp` (seconds since the epoch) passes.
+  void expire_at(std::int64_t exp);
 
   /// Runs `action` with the room's actor, acquiring it from the directory first if needed.
   /// Actions run in the order they were asked for.
@@ -90,7 +106,7 @@ private:
   /// holds open (and has nothing waiting for) is released, so the directory can evict it.
   void release_if_unused(const std::string& name);
 
-  peer_ref me() const { return {client_, user_, name_, sink_}; }
+  peer_ref me() const { return {client_, user_, name_, sink_, info_}; }
 
   const connection_services& services_;
   transport::peer& peer_;
@@ -104,6 +120,9 @@ private:
   std::string client_;
   std::string user_;
   std::string name_;
+  std::string info_;          ///< the token's `info`, MessagePack
+  core::room_access access_;  ///< no room until `connect` says otherwise
+  core::rate_limiter budget_;
   std::unordered_map<std::string, room_link> rooms_;
 
   protocol::frame_builder replies_;         // this frame's own answers, sent as one frame

@@ -22,6 +22,7 @@ struct peer_ref {
   std::string user;
   std::string name; ///< shown in presence; may be empty
   sink_ptr sink;
+  std::string info; ///< the token's `info` as MessagePack, shown in presence; may be empty
 };
 
 /// The actors of one room, as the directory hands them out.

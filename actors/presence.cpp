@@ -37,7 +37,7 @@ public:
     member.holds |= static_cast<std::uint8_t>(join.hold);
     member.grace_generation = 0;
     if (!list_.find(client))
-      list_.upsert({client, join.who.user, join.who.name, {}, {}});
+      list_.upsert({client, join.who.user, join.who.name, join.who.info, {}});
     schedule_flush();
     const std::string snapshot = snapshot_for(client);
     member.sink->send(protocol::make_frame([&](protocol::frame_builder& out) {

@@ -154,8 +154,10 @@ start_server() {
       if [ ! -x "$troupe_bin" ]; then note troupe "build-bench/troupe was not built"; return 1; fi
       # Its own working directory, so a default data directory lands in build-bench/.
       mkdir -p "$BUILD/troupe-run"
+      # No request budget: load generators publish far past 100/s per connection
+      # (TROUPE_RATE, so that a --rate in troupe_args still wins).
       # shellcheck disable=SC2086
-      (cd "$BUILD/troupe-run" && exec taskset -c 0 "$troupe_bin" --host 127.0.0.1 --port 0 $troupe_args) \
+      (cd "$BUILD/troupe-run" && TROUPE_RATE=0 exec taskset -c 0 "$troupe_bin" --host 127.0.0.1 --port 0 $troupe_args) \
         >"$server_log" 2>&1 &
       ;;
     ws) taskset -c 0 node bench/peers/ws-server.js --port 0 >"$server_log" 2>&1 & ;;

@@ -88,6 +88,9 @@ engine::engine(const options& options)
   services.ping_seconds = options.ping;
   services.node_id = core::new_epoch().substr(0, 6);
   services.next_client = &next_client_;
+  services.secret = options.secret;
+  services.rate = options.rate;
+  services.max_rooms = options.max_rooms;
   context_.metrics = &metrics_;
 }
 

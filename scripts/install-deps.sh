@@ -10,6 +10,7 @@ packages=(
   libmsgpack-cxx-dev          # MessagePack codec
   libgtest-dev                # tests
   zlib1g-dev nlohmann-json3-dev  # reading the editing traces (tests, benchmarks)
+  libjwt-dev                  # connection tokens: HS256 JWTs verified with libjwt
 )
 
 missing=()

@@ -47,8 +47,10 @@ pin_client=(taskset -c 1)
 
 server_log=$(mktemp)
 mkdir -p "$BUILD/troupe-run"
+# No request budget: a replayed trace pipelines far past 100 ops/s (TROUPE_RATE, so that a
+# --rate in troupe_args still wins).
 # shellcheck disable=SC2086
-(cd "$BUILD/troupe-run" && exec taskset -c 0 "$BUILD/troupe" --host 127.0.0.1 --port 0 $troupe_args) \
+(cd "$BUILD/troupe-run" && TROUPE_RATE=0 exec taskset -c 0 "$BUILD/troupe" --host 127.0.0.1 --port 0 $troupe_args) \
   >"$server_log" 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -f "$server_log"' EXIT

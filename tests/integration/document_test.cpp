@@ -146,9 +146,12 @@ class DocumentShortLogTest : public EngineTest {
   std::vector<std::string> extra_args() const override { return {"--doc-log", "5"}; }
 };
 
-// Hundreds of thousands of pipelined operations from one connection: once the engine has a
-// request budget (`--rate`), this fixture turns it off.
-class DocumentTraceTest : public EngineTest {};
+// Hundreds of thousands of pipelined operations from one connection: far past the request
+// budget (`--rate`), which this fixture turns off.
+class DocumentTraceTest : public EngineTest {
+ protected:
+  std::vector<std::string> extra_args() const override { return {"--rate", "0"}; }
+};
 
 // --- (1) concurrent editors with dropped connections ------------------------------------------------
 

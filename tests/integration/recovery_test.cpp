@@ -13,7 +13,11 @@ namespace {
 using client::State;
 using client::SubscribeKind;
 
-class Recovery : public EngineTest {};
+// Publishers here send hundreds of messages back to back, past the request budget.
+class Recovery : public EngineTest {
+ protected:
+  std::vector<std::string> extra_args() const override { return {"--rate", "0"}; }
+};
 
 TEST_F(Recovery, CutConnectionRecoversEveryMissedMessageExactlyOnceInOrder) {
   auto sub = client("sub");
