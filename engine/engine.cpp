@@ -56,6 +56,24 @@ unsigned io_threads(unsigned requested) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+/// "a, b,c" -> {"a", "b", "c"}: the items of a comma-separated option, trimmed.
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    auto end = list.find(',', start);
+    if (end == std::string::npos)
+      end = list.size();
+    auto item = list.substr(start, end - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty())
+      items.push_back(std::move(item));
+    start = end + 1;
+  }
+  return items;
+}
+
 } // namespace
 
 engine::engine(const options& options)
@@ -73,6 +91,12 @@ engine::engine(const options& options)
   settings.queue_limit = options.queue_limit;
   settings.ping = std::chrono::seconds(options.ping);
   settings.web_dir = options.web.empty() ? default_web_dir() : options.web;
+  settings.handshake_timeout = std::chrono::seconds(options.handshake_timeout);
+  settings.connect_timeout = settings.handshake_timeout; // the upgrade, then `connect`
+  settings.max_connections = options.max_connections;
+  settings.max_connections_per_ip = options.max_connections_per_ip;
+  settings.origins = split_list(options.origins);
+  settings.api_key = options.api_key;
 
   actors::directory_settings directory;
   directory.room.history = options.history;
@@ -88,6 +112,9 @@ engine::engine(const options& options)
   services.ping_seconds = options.ping;
   services.node_id = core::new_epoch().substr(0, 6);
   services.next_client = &next_client_;
+  services.on_connected = [this](transport::peer& peer, const std::string& user) {
+    context_.sessions.identify(&peer, user);
+  };
   services.secret = options.secret;
   services.rate = options.rate;
   services.max_rooms = options.max_rooms;

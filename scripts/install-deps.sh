@@ -11,6 +11,7 @@ packages=(
   libgtest-dev                # tests
   zlib1g-dev nlohmann-json3-dev  # reading the editing traces (tests, benchmarks)
   libjwt-dev                  # connection tokens: HS256 JWTs verified with libjwt
+  libssl-dev                  # TLS (--tls-cert): OpenSSL under Asio's ssl::stream
 )
 
 missing=()

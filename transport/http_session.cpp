@@ -3,9 +3,11 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include <algorithm>
 #include <sstream>
 
 #include "core/metrics.hpp"
+#include "transport/http_api.hpp"
 #include "transport/ws_session.hpp"
 
 namespace troupe::transport {
@@ -14,9 +16,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 namespace {
-
-constexpr std::size_t max_request_body = 64 * 1024;
-constexpr auto request_timeout = std::chrono::seconds(10);
 
 std::string_view mime_type(std::string_view path) {
   const auto dot = path.rfind('.');
@@ -49,7 +48,21 @@ http::response<http::string_body> json_error(const http::request<http::string_bo
                                              std::string_view reason) {
   std::string body = "{\"error\":\"" + std::string(code) + "\",\"reason\":\"" +
                      std::string(reason) + "\"}";
-  return text_response(request, status, "application/json", std::move(body));
+  auto response = text_response(request, status, "application/json", std::move(body));
+  response.set(http::field::cache_control, "no-store"); // an /api answer is never cached
+  return response;
+}
+
+/// A browser's upgrade carries its page's Origin: with an allow-list, only listed ones
+/// pass. Clients that are not browsers send none.
+bool origin_allowed(const http::request<http::string_body>& request,
+                    const std::vector<std::string>& allowed) {
+  const auto it = request.find(http::field::origin);
+  if (allowed.empty() || it == request.end())
+    return true;
+  return std::any_of(allowed.begin(), allowed.end(), [&](const std::string& origin) {
+    return beast::iequals(origin, it->value());
+  });
 }
 
 std::string health_json(const server_context& context) {
@@ -99,8 +112,8 @@ void http_session::run() {
 
 void http_session::do_read() {
   parser_.emplace();
-  parser_->body_limit(max_request_body);
-  stream_.expires_after(request_timeout);
+  parser_->body_limit(http_api::body_limit(context_));
+  stream_.expires_after(context_.settings.handshake_timeout); // also bounds a request's arrival
   http::async_read(stream_, buffer_, *parser_,
                    net::bind_executor(strand_, [self = shared_from_this()](
                                                    error_code ec, std::size_t bytes) {
@@ -128,11 +141,33 @@ void http_session::on_read(error_code ec, std::size_t) {
     if (path != "/ws")
       return do_write(json_error(request, http::status::not_found, "not_found",
                                  "WebSockets are served at /ws"));
+    if (!origin_allowed(request, context_.settings.origins))
+      return do_write(json_error(request, http::status::forbidden, "forbidden",
+                                 "this Origin is not allowed"));
+    const auto remote = stream_.socket().remote_endpoint(ec);
+    if (ec)
+      return;
+    const auto admission = context_.sessions.admit(remote.address(),
+                                                   context_.settings.max_connections,
+                                                   context_.settings.max_connections_per_ip);
+    if (admission != session_registry::admission::admitted)
+      return do_write(json_error(request, http::status::service_unavailable, "unavailable",
+                                 admission == session_registry::admission::too_many
+                                     ? "too many connections"
+                                     : "too many connections from this address"));
     stream_.expires_never();
     auto session = std::make_shared<ws_session>(stream_.release_socket(), strand_, context_);
+    context_.sessions.bind(session.get(), remote.address());
     session->run(std::move(request));
     return;
   }
+  if (http_api::handles(path))
+    return http_api(context_, strand_).serve(request, [self = shared_from_this()](
+                                                          http_response response) {
+      net::dispatch(self->strand_, [self, response = std::move(response)]() mutable {
+        self->do_write(std::move(response));
+      });
+    });
   if (request.method() != http::verb::get && request.method() != http::verb::head)
     return do_write(json_error(request, http::status::not_found, "not_found", "no such route"));
   if (path == "/health")

@@ -10,35 +10,6 @@ namespace troupe::transport {
 
 namespace websocket = boost::beast::websocket;
 
-void session_registry::add(const std::shared_ptr<ws_session>& session) {
-  std::lock_guard lock(mutex_);
-  sessions_.emplace(session.get(), session);
-}
-
-void session_registry::remove(const ws_session* session) {
-  std::lock_guard lock(mutex_);
-  sessions_.erase(session);
-}
-
-std::size_t session_registry::size() const {
-  std::lock_guard lock(mutex_);
-  return sessions_.size();
-}
-
-void session_registry::for_each(
-    const std::function<void(const std::shared_ptr<ws_session>&)>& visit) const {
-  std::vector<std::shared_ptr<ws_session>> live;
-  {
-    std::lock_guard lock(mutex_);
-    live.reserve(sessions_.size());
-    for (auto& [key, weak] : sessions_)
-      if (auto session = weak.lock())
-        live.push_back(std::move(session));
-  }
-  for (auto& session : live)
-    visit(session);
-}
-
 ws_session::ws_session(net::ip::tcp::socket socket, strand_type strand, server_context& context)
     : context_(context),
       ws_(std::make_shared<outbox>(std::move(socket), strand, context.settings.queue_limit)),
