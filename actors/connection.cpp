@@ -39,8 +39,13 @@ protocol::request_id id_of(const protocol::decoded& item) {
 template <class Message, class Request>
 void connection::forward(Request& request, caf::actor room_handles::*to) {
   const std::string name = request.room; // the action below takes `request` apart
-  with_room(name, [this, to, message = Message{me(), std::move(request)}](
-                      const room_handles& room) mutable { self_->send(room.*to, std::move(message)); });
+  with_room(name, [this, name, to, message = Message{me(), std::move(request)}](
+                      const room_handles& room) mutable {
+    self_->send(room.*to, std::move(message));
+    // A one-off request (pub, history, …) on a room the connection does not hold: let it
+    // go, or a connection touching many rooms would keep them all alive.
+    release_if_unused(name);
+  });
 }
 
 connection::connection(const connection_services& services, transport::peer& peer,
@@ -291,8 +296,11 @@ void connection::flush_ops() {
   if (pending_ops_.empty())
     return;
   const std::string name = pending_ops_.front().room;
-  with_room(name, [this, message = doc_op{me(), std::move(pending_ops_)}](
-                      const room_handles& room) mutable { self_->send(room.document, std::move(message)); });
+  with_room(name, [this, name, message = doc_op{me(), std::move(pending_ops_)}](
+                      const room_handles& room) mutable {
+    self_->send(room.document, std::move(message));
+    release_if_unused(name);
+  });
   pending_ops_.clear();
 }
 

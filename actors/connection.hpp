@@ -102,7 +102,7 @@ private:
   template <class Message, class Request>
   void forward(Request& request, caf::actor room_handles::*to);
   void on_acquired(const std::string& name, const room_handles& actors);
-  /// After an unsub or close has been sent: a room the connection neither subscribes nor
+  /// After a request has been sent to a room: a room the connection neither subscribes nor
   /// holds open (and has nothing waiting for) is released, so the directory can evict it.
   void release_if_unused(const std::string& name);
 

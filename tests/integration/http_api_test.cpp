@@ -485,3 +485,47 @@ TEST_F(HandshakeTimeout, UpgradeWithoutConnectIsClosedWith4401) {
 
 }  // namespace
 }  // namespace troupe::test
+
+namespace troupe::test {
+namespace {
+
+// Rooms a connection only publishes to are not held by it: they are evicted after
+// --room-idle like any other room nobody holds, so touching many rooms costs no memory.
+class OneOffRooms : public EngineTest {
+ protected:
+  std::vector<std::string> extra_args() const override { return {"--room-idle", "1"}; }
+};
+
+TEST_F(OneOffRooms, RoomsOnlyPublishedToAreReleased) {
+  RawWs raw(engine().port());
+  raw.hello("publisher");
+  const auto sub_id = raw.next_id();
+  MapWriter sub("sub");
+  sub.u64("id", sub_id).str("room", "kept");
+  raw.send_binary(sub.finish());
+  ASSERT_EQ(raw.read_reply(sub_id).type(), "subscribed");
+  for (int i = 0; i < 5; ++i) {
+    const auto id = raw.next_id();
+    MapWriter pub("pub");
+    pub.u64("id", id).str("room", "one-off-" + std::to_string(i)).str("data", "x");
+    raw.send_binary(pub.finish());
+    ASSERT_EQ(raw.read_reply(id).type(), "ack");
+  }
+  // Bounded: eviction runs --room-idle after the last release.
+  Http http(engine().port());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  long rooms = -1;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto health = json::parse(
+        http.send(make_request(http::verb::get, "/health", {}, std::nullopt)).body());
+    rooms = health.value("rooms", -1L);
+    if (rooms == 1)
+      break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(rooms, 1) << "only the subscribed room stays in memory";
+  expect_ping_answered(raw);
+}
+
+}  // namespace
+}  // namespace troupe::test
