@@ -15,6 +15,7 @@
 #include "actors/messages.hpp"
 #include "core/history_log.hpp"
 #include "transport/listener.hpp"
+#include "transport/tls_context.hpp"
 #include "transport/ws_session.hpp"
 
 namespace troupe::engine {
@@ -80,6 +81,11 @@ engine::engine(const options& options)
     : options_(options), io_(static_cast<int>(io_threads(options.threads))),
       work_(net::make_work_guard(io_)), signals_(io_, SIGINT, SIGTERM), caf_config_(std::make_unique<caf::actor_system_config>()) {
   raise_file_limit();
+  if (!options.tls_cert.empty()) {
+    // Loaded before anything starts: a bad file stops the engine with the reason.
+    context_.tls = transport::make_tls_context(options.tls_cert, options.tls_key);
+    std::cout << "troupe: TLS on: every connection must be TLS (wss://, https://)" << std::endl;
+  }
   // CAF's own threads only run timers and the rare scheduled actor: the hot actors run on
   // the Asio threads. `sharing` sleeps when idle where work stealing would poll.
   caf_config_->set("scheduler.policy", caf::atom("sharing"));

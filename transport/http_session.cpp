@@ -104,10 +104,29 @@ std::string metrics_text(const server_context& context) {
 
 http_session::http_session(net::ip::tcp::socket socket, strand_type strand,
                            server_context& context)
-    : context_(context), strand_(std::move(strand)), stream_(std::move(socket)) {}
+    : context_(context), strand_(std::move(strand)),
+      stream_(std::move(socket), context.tls.get()) {}
 
 void http_session::run() {
-  net::dispatch(strand_, [self = shared_from_this()] { self->do_read(); });
+  net::dispatch(strand_, [self = shared_from_this()] {
+    if (self->stream_.is_tls())
+      return self->do_tls_handshake();
+    self->do_read();
+  });
+}
+
+void http_session::do_tls_handshake() {
+  stream_.expires_after(context_.settings.handshake_timeout);
+  stream_.async_handshake(net::bind_executor(strand_, [self = shared_from_this()](error_code ec) {
+    // A plain client, a scanner or a timeout: nothing can be answered, the socket just closes
+    // (quietly: one line per failure would let anyone fill the log).
+    if (ec) {
+      error_code ignored;
+      self->stream_.socket().close(ignored);
+      return;
+    }
+    self->do_read();
+  }));
 }
 
 void http_session::do_read() {
@@ -156,7 +175,9 @@ void http_session::on_read(error_code ec, std::size_t) {
                                      ? "too many connections"
                                      : "too many connections from this address"));
     stream_.expires_never();
-    auto session = std::make_shared<ws_session>(stream_.release_socket(), strand_, context_);
+    auto session = stream_.is_tls()
+                       ? std::make_shared<ws_session>(stream_.release_tls(), strand_, context_)
+                       : std::make_shared<ws_session>(stream_.release_socket(), strand_, context_);
     context_.sessions.bind(session.get(), remote.address());
     session->run(std::move(request));
     return;

@@ -1,6 +1,7 @@
 #pragma once
 // One HTTP connection: /health, /metrics, static files, and the upgrade to a WebSocket
-// at /ws, which hands the socket to a ws_session.
+// at /ws, which hands the socket to a ws_session. With TLS on, the TLS handshake comes
+// first and everything after it goes through TLS.
 
 #include <utility>
 
@@ -14,6 +15,7 @@
 
 #include "transport/outbox.hpp"
 #include "transport/server_context.hpp"
+#include "transport/tls_stream.hpp"
 
 namespace troupe::transport {
 
@@ -23,6 +25,7 @@ public:
   void run();
 
 private:
+  void do_tls_handshake();
   void do_read();
   void on_read(error_code ec, std::size_t bytes);
   template <class Response> void do_write(Response&& response);
@@ -30,7 +33,7 @@ private:
 
   server_context& context_;
   strand_type strand_;
-  boost::beast::tcp_stream stream_;
+  tcp_or_tls_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
 };

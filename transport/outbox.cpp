@@ -1,14 +1,19 @@
 #include "transport/outbox.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 
 #include <array>
+
+#include "transport/tls_stream.hpp"
 
 namespace troupe::transport {
 
 namespace {
 // One writev takes at most this many frames; the rest go in the next call of the loop.
 constexpr std::size_t max_gather = 64;
+// One TLS write takes at most this much: a full record, which OpenSSL writes at once.
+constexpr std::size_t tls_piece = 16 * 1024;
 } // namespace
 
 outbox::outbox(net::ip::tcp::socket socket, strand_type strand, std::size_t byte_limit)
@@ -16,6 +21,18 @@ outbox::outbox(net::ip::tcp::socket socket, strand_type strand, std::size_t byte
   error_code ignored;
   socket_.non_blocking(true, ignored); // writes are tried right away, never block
   socket_.set_option(net::ip::tcp::no_delay(true), ignored);
+}
+
+outbox::outbox(std::unique_ptr<tls_stream> tls, strand_type strand, std::size_t byte_limit)
+    : socket_(strand), tls_(std::move(tls)), strand_(std::move(strand)), byte_limit_(byte_limit) {
+  error_code ignored;
+  socket().set_option(net::ip::tcp::no_delay(true), ignored);
+}
+
+outbox::~outbox() = default;
+
+net::ip::tcp::socket& outbox::socket() noexcept {
+  return tls_ ? tls_->next_layer().socket() : socket_;
 }
 
 void outbox::send(protocol::frame_ptr frame) {
@@ -79,6 +96,8 @@ void outbox::flush() {
 }
 
 void outbox::write_queued() {
+  if (tls_)
+    return write_tls();
   // Shared by every outbox on this thread: writing never nests.
   thread_local std::vector<net::const_buffer> gather;
   while (!nothing_to_write() && !waiting_for_socket_) {
@@ -110,6 +129,36 @@ void outbox::write_queued() {
     consume(written);
   }
   check_drained();
+}
+
+void outbox::write_tls() {
+  if (waiting_for_socket_)
+    return; // the write in flight comes back here
+  if (nothing_to_write()) {
+    if (tls_out_.capacity() > 4096)
+      std::string().swap(tls_out_); // a burst should not pin its peak
+    return check_drained();
+  }
+  // OpenSSL encrypts one buffer at a time: gather the queued frames into one piece, so
+  // that many small frames cost one record and one system call rather than one each.
+  tls_out_.clear();
+  for (std::size_t i = front_; i < writing_.size() && tls_out_.size() < tls_piece; ++i) {
+    auto bytes = writing_[i].frame->wire();
+    if (i == front_)
+      bytes.remove_prefix(written_of_front_);
+    tls_out_.append(bytes.substr(0, tls_piece - tls_out_.size()));
+    ++tls_in_flight_;
+  }
+  waiting_for_socket_ = true;
+  net::async_write(*tls_, net::buffer(tls_out_),
+                   [self = shared_from_this()](error_code ec, std::size_t written) {
+                     self->waiting_for_socket_ = false;
+                     self->tls_in_flight_ = 0;
+                     if (ec)
+                       return self->fail(ec);
+                     self->consume(written);
+                     self->write_tls();
+                   });
 }
 
 void outbox::consume(std::size_t bytes) {
@@ -150,7 +199,8 @@ void outbox::discard_pending() {
   incoming_.clear();
   std::vector<entry> kept;
   for (std::size_t i = front_; i < writing_.size(); ++i) {
-    const bool started = i == front_ && written_of_front_ > 0;
+    // Started: partly written, or already handed to OpenSSL.
+    const bool started = (i == front_ && written_of_front_ > 0) || i < front_ + tls_in_flight_;
     if (started || writing_[i].done)
       kept.push_back(std::move(writing_[i]));
   }
@@ -206,8 +256,13 @@ void outbox::close_gracefully(std::chrono::steady_clock::duration bound, write_c
   }
   when_drained(write_completion([self = shared_from_this(), bound, done = std::move(done)](
                                     error_code ec, std::size_t) mutable {
-    if (ec || !self->socket_.is_open()) {
+    if (ec || !self->socket().is_open()) {
       self->close();
+    } else if (self->tls_) {
+      // TLS's goodbye: our close_notify, then the peer's (or its end of the connection).
+      auto deadline = std::make_shared<net::steady_timer>(self->strand_, bound);
+      deadline->async_wait([self](error_code) { self->close(); });
+      self->tls_->async_shutdown([deadline](error_code) { deadline->cancel(); });
     } else {
       error_code ignored;
       self->socket_.shutdown(net::socket_base::shutdown_send, ignored);
@@ -239,11 +294,12 @@ void outbox::close() {
     incoming_.clear();
     queued_bytes_ = 0;
   }
-  if (!socket_.is_open())
+  auto& socket = this->socket();
+  if (!socket.is_open())
     return;
   error_code ignored;
-  socket_.shutdown(net::socket_base::shutdown_both, ignored);
-  socket_.close(ignored);
+  socket.shutdown(net::socket_base::shutdown_both, ignored);
+  socket.close(ignored);
 }
 
 std::size_t outbox::queued_bytes() const {

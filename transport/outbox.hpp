@@ -8,6 +8,10 @@
 // non-blocking gather write (uWebSockets' cork) and waits for writability only for what
 // the socket did not take. Past `byte_limit` queued bytes the connection is a slow
 // consumer: further frames are dropped and the owner is told, to cut it (4500).
+//
+// With TLS the outbox owns the connection's tls_stream instead of a bare socket, and the
+// flush hands what is queued to OpenSSL in record-sized pieces, one write in flight; the
+// plain path above is unchanged by it.
 
 #include <utility>
 
@@ -20,11 +24,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "transport/frame_sink.hpp"
 
 namespace troupe::transport {
+
+class tls_stream;
 
 namespace net = boost::asio;
 using error_code = boost::system::error_code;
@@ -62,6 +69,9 @@ class outbox final : public frame_sink, public std::enable_shared_from_this<outb
 public:
   /// `socket` must use `strand` as its executor.
   outbox(net::ip::tcp::socket socket, strand_type strand, std::size_t byte_limit);
+  /// The same over TLS (handshake done); `tls` must use `strand` as its executor.
+  outbox(std::unique_ptr<tls_stream> tls, strand_type strand, std::size_t byte_limit);
+  ~outbox() override;
 
   // Any thread ------------------------------------------------------------------------
   void send(protocol::frame_ptr frame) override;
@@ -91,7 +101,10 @@ public:
   /// Stops writing and closes the socket now. Further frames are dropped.
   void close();
 
-  net::ip::tcp::socket& socket() noexcept { return socket_; }
+  /// The TCP socket, under the TLS stream if there is one.
+  net::ip::tcp::socket& socket() noexcept;
+  /// The TLS stream reads must go through; null on a plain connection.
+  tls_stream* tls() noexcept { return tls_.get(); }
   const strand_type& strand() const noexcept { return strand_; }
   std::size_t queued_bytes() const;
 
@@ -103,6 +116,7 @@ private:
 
   void flush();
   void write_queued();
+  void write_tls();
   void consume(std::size_t bytes);
   void fail(error_code ec);
   void check_drained();
@@ -110,7 +124,10 @@ private:
   bool nothing_to_write() const noexcept { return front_ == writing_.size(); }
   void discard_input(std::shared_ptr<net::steady_timer> deadline);
 
-  net::ip::tcp::socket socket_;
+  net::ip::tcp::socket socket_; // unopened when tls_ holds the connection
+  std::unique_ptr<tls_stream> tls_;
+  std::string tls_out_;         // the piece OpenSSL is writing
+  std::size_t tls_in_flight_ = 0; // entries of writing_, from front_, that tls_out_ holds
   strand_type strand_;
   const std::size_t byte_limit_;
 
@@ -127,7 +144,7 @@ private:
   std::vector<entry> writing_;
   std::size_t front_ = 0;             // writing_[front_] is the next to write
   std::size_t written_of_front_ = 0;  // bytes of it already written
-  bool waiting_for_socket_ = false;
+  bool waiting_for_socket_ = false; // also: a TLS write is in flight
   bool closing_gracefully_ = false;
   std::function<void()> on_overflow_;
   std::vector<write_completion> drained_handlers_;

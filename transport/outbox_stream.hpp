@@ -1,7 +1,8 @@
 #pragma once
-// The layer under Beast's websocket::stream: reads come straight from the socket, writes
-// (Beast's handshake reply, pongs, close frames) go through the connection's outbox, in
-// order with the frames the engine queues there itself.
+// The layer under Beast's websocket::stream: reads come straight from the socket (through
+// the TLS stream on a TLS connection), writes (Beast's handshake reply, pongs, close
+// frames) go through the connection's outbox, in order with the frames the engine queues
+// there itself.
 
 #include <utility>
 
@@ -15,6 +16,7 @@
 #include <memory>
 
 #include "transport/outbox.hpp"
+#include "transport/tls_stream.hpp"
 
 namespace troupe::transport {
 
@@ -39,13 +41,16 @@ public:
   auto async_read_some(const MutableBuffers& buffers, Handler&& handler) {
     return net::async_initiate<Handler, void(error_code, std::size_t)>(
         [this](auto completion, const MutableBuffers& into) {
-          box_->socket().async_read_some(
-              into, [this, completion = std::move(completion)](error_code ec,
-                                                               std::size_t n) mutable {
-                if (n > 0)
-                  last_read_ = clock::now();
-                std::move(completion)(ec, n);
-              });
+          auto done = [this, completion = std::move(completion)](error_code ec,
+                                                                 std::size_t n) mutable {
+            if (n > 0)
+              last_read_ = clock::now();
+            std::move(completion)(ec, n);
+          };
+          if (auto* tls = box_->tls())
+            tls->async_read_some(into, std::move(done));
+          else
+            box_->socket().async_read_some(into, std::move(done));
         },
         handler, buffers);
   }

@@ -20,6 +20,7 @@
 #include "actors/connection.hpp"
 
 namespace troupe::core { struct metrics; }
+namespace boost::asio::ssl { class context; }
 
 namespace troupe::transport {
 
@@ -84,6 +85,7 @@ struct server_context {
   core::metrics* metrics = nullptr;
   session_registry sessions;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::shared_ptr<net::ssl::context> tls; ///< set (--tls-cert): every connection is TLS
 };
 
 } // namespace troupe::transport

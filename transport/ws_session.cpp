@@ -11,9 +11,17 @@ namespace troupe::transport {
 namespace websocket = boost::beast::websocket;
 
 ws_session::ws_session(net::ip::tcp::socket socket, strand_type strand, server_context& context)
-    : context_(context),
-      ws_(std::make_shared<outbox>(std::move(socket), strand, context.settings.queue_limit)),
-      timer_(strand), accepted_at_(outbox_stream::clock::now()), last_ping_(accepted_at_) {
+    : ws_session(std::make_shared<outbox>(std::move(socket), strand, context.settings.queue_limit),
+                 strand, context) {}
+
+ws_session::ws_session(std::unique_ptr<tls_stream> tls, strand_type strand,
+                       server_context& context)
+    : ws_session(std::make_shared<outbox>(std::move(tls), strand, context.settings.queue_limit),
+                 strand, context) {}
+
+ws_session::ws_session(std::shared_ptr<outbox> box, strand_type strand, server_context& context)
+    : context_(context), ws_(std::move(box)), timer_(strand),
+      accepted_at_(outbox_stream::clock::now()), last_ping_(accepted_at_) {
   context_.metrics->connections.fetch_add(1, std::memory_order_relaxed);
   core::metrics::add(context_.metrics->connections_total);
 }

@@ -22,6 +22,8 @@ namespace troupe::transport {
 class ws_session final : public peer, public std::enable_shared_from_this<ws_session> {
 public:
   ws_session(net::ip::tcp::socket socket, strand_type strand, server_context& context);
+  /// Over TLS: `tls` has done its handshake and carried the upgrade request.
+  ws_session(std::unique_ptr<tls_stream> tls, strand_type strand, server_context& context);
   ~ws_session() override;
 
   /// Answers the upgrade request and starts reading.
@@ -34,6 +36,7 @@ public:
   void close_from_anywhere(std::uint16_t code, std::string reason, bool reconnect);
 
 private:
+  ws_session(std::shared_ptr<outbox> box, strand_type strand, server_context& context);
   void on_accept(error_code ec);
   void do_read();
   void on_read(error_code ec, std::size_t bytes);
