@@ -130,8 +130,13 @@ void run_bounded(net::io_context& io, bool& done, net::ip::tcp::socket& socket,
 // A WebSocket over TLS (wss://), verifying the engine's certificate. Every wait is bounded.
 class TlsWs {
  public:
-  TlsWs(int port, ssl::context& ctx, std::chrono::milliseconds timeout = 10s) : ws_(io_, ctx) {
+  // `rcvbuf` > 0 shrinks the socket's receive buffer (a client that reads slowly).
+  TlsWs(int port, ssl::context& ctx, int rcvbuf = 0, std::chrono::milliseconds timeout = 10s)
+      : ws_(io_, ctx) {
     auto& tls = ws_.next_layer();
+    auto& socket = beast::get_lowest_layer(ws_).socket();
+    socket.open(net::ip::tcp::v4());
+    if (rcvbuf > 0) socket.set_option(net::socket_base::receive_buffer_size(rcvbuf));
     tls.set_verify_callback(ssl::host_name_verification("127.0.0.1"));
     net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
     step(timeout, "connect", [&](auto done) { beast::get_lowest_layer(ws_).async_connect(ep, done); });
@@ -169,6 +174,21 @@ class TlsWs {
       for (auto& m : read(left)) {
         if (m.map().u64("id") == id) return m;
         if (seen) seen->push_back(m);
+      }
+    }
+  }
+
+  // Reads every frame until the engine closes; returns its close code (0: no close frame),
+  // and counts the `msg` pushes, every one of which must decode.
+  std::uint16_t read_until_closed(std::size_t& msgs, std::chrono::milliseconds timeout = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) throw std::runtime_error("the connection did not end in time");
+      try {
+        for (auto& m : read(left)) msgs += m.type() == "msg";
+      } catch (const std::runtime_error&) {
+        return ws_.reason().code;
       }
     }
   }
@@ -405,6 +425,45 @@ TEST_F(Tls, SilentClientIsClosedAfterTheHandshakeTimeout) {
   EXPECT_TRUE(outcome.ended);
   EXPECT_TRUE(outcome.received.empty());
   EXPECT_GE(std::chrono::steady_clock::now() - started, 1s) << "closed before its deadline";
+}
+
+// A subscriber over TLS that stops reading is a slow consumer like any other: past
+// --queue-limit it is cut with 4500, and what it does receive before is whole frames (the
+// queue is trimmed around the piece OpenSSL is writing, never inside it).
+class TlsSlowConsumer : public Tls {
+ protected:
+  std::vector<std::string> extra_args() const override {
+    auto args = Tls::extra_args();
+    args.insert(args.end(), {"--queue-limit", "262144"});
+    return args;
+  }
+};
+
+TEST_F(TlsSlowConsumer, IsCutWith4500AndGetsOnlyWholeFrames) {
+  auto slow = std::make_unique<TlsWs>(engine().port(), *ctx_, 4096);
+  {
+    MapWriter w("connect");
+    w.u64("id", 1).str("user", "slow");
+    slow->send(w.finish());
+    ASSERT_EQ(slow->reply(1).type(), "connected");
+    MapWriter sub("sub");
+    sub.u64("id", 2).str("room", "firehose");
+    slow->send(sub.finish());
+    ASSERT_EQ(slow->reply(2).type(), "subscribed");
+  }
+  auto writer = connected("writer");
+  const std::string data(60000, 'x');
+  for (int i = 0; i < 400; ++i) {  // 24 MB: more than any socket buffers hold
+    MapWriter pub("pub");
+    pub.u64("id", 100 + static_cast<std::uint64_t>(i)).str("room", "firehose").str("data", data);
+    writer->send(pub.finish(), 30s);
+  }
+  std::size_t msgs = 0;
+  EXPECT_EQ(slow->read_until_closed(msgs), 4500);
+  EXPECT_GT(msgs, 0u);
+  EXPECT_LT(msgs, 400u);
+  // The engine serves TLS on as before.
+  EXPECT_EQ(https_get(engine().port(), *ctx_, "/health").result(), http::status::ok);
 }
 
 // --- start-up errors -----------------------------------------------------------------
