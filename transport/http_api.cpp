@@ -265,6 +265,25 @@ std::variant<std::string, std::string> room_of(const json* value) {
   return result(std::in_place_index<0>, std::move(room));
 }
 
+/// A query string with a valid `room`.
+struct room_query {
+  std::map<std::string, std::string> params;
+  std::string room;
+};
+
+/// The query of `target` and its room, or the reason (for a 400) it has none.
+std::variant<room_query, std::string> room_query_of(std::string_view target) {
+  auto query = query_of(target);
+  if (!query)
+    return std::string("malformed query string");
+  const auto it = query->find("room");
+  const json room_value = it == query->end() ? json() : json(it->second);
+  auto room = room_of(it == query->end() ? nullptr : &room_value);
+  if (room.index() == 1)
+    return std::move(std::get<1>(room));
+  return room_query{std::move(*query), std::move(std::get<0>(room))};
+}
+
 } // namespace
 
 http_api::http_api(server_context& context, strand_type strand)
@@ -349,17 +368,11 @@ void http_api::publish(const http_request& request, respond_fn respond) {
 }
 
 void http_api::presence(const http_request& request, respond_fn respond) {
-  const auto query = query_of(request.target());
-  if (!query)
-    return respond(error_response(request, http::status::bad_request, "bad_request",
-                                  "malformed query string"));
-  const auto it = query->find("room");
-  const json room_value = it == query->end() ? json() : json(it->second);
-  auto room = room_of(it == query->end() ? nullptr : &room_value);
-  if (room.index() == 1)
-    return respond(error_response(request, http::status::bad_request, "bad_request",
-                                  std::get<1>(room)));
-  protocol::presence_request get{1, std::get<0>(room)};
+  auto parsed = room_query_of(request.target());
+  if (const auto* reason = std::get_if<std::string>(&parsed))
+    return respond(error_response(request, http::status::bad_request, "bad_request", *reason));
+  auto& [query, room] = std::get<room_query>(parsed);
+  protocol::presence_request get{1, std::move(room)};
   auto call = std::make_shared<room_call>(
       context_, strand_, request, std::move(respond), [](json& reply) {
         return json{{"pseq", reply["pseq"]}, {"members", std::move(reply["members"])}};
@@ -373,25 +386,19 @@ void http_api::presence(const http_request& request, respond_fn respond) {
 }
 
 void http_api::history(const http_request& request, respond_fn respond) {
-  const auto query = query_of(request.target());
-  if (!query)
-    return respond(error_response(request, http::status::bad_request, "bad_request",
-                                  "malformed query string"));
-  const auto it = query->find("room");
-  const json room_value = it == query->end() ? json() : json(it->second);
-  auto room = room_of(it == query->end() ? nullptr : &room_value);
-  if (room.index() == 1)
-    return respond(error_response(request, http::status::bad_request, "bad_request",
-                                  std::get<1>(room)));
-  protocol::history_request get{1, std::get<0>(room), 0, protocol::max_history_limit};
-  if (auto since = query->find("since"); since != query->end()) {
+  auto parsed = room_query_of(request.target());
+  if (const auto* reason = std::get_if<std::string>(&parsed))
+    return respond(error_response(request, http::status::bad_request, "bad_request", *reason));
+  auto& [query, room] = std::get<room_query>(parsed);
+  protocol::history_request get{1, std::move(room), 0, protocol::max_history_limit};
+  if (auto since = query.find("since"); since != query.end()) {
     const auto value = to_unsigned(since->second);
     if (!value)
       return respond(error_response(request, http::status::bad_request, "bad_request",
                                     "'since' must be a non-negative integer"));
     get.since = *value;
   }
-  if (auto limit = query->find("limit"); limit != query->end()) {
+  if (auto limit = query.find("limit"); limit != query.end()) {
     const auto value = to_unsigned(limit->second);
     if (!value || *value == 0)
       return respond(error_response(request, http::status::bad_request, "bad_request",
