@@ -4,9 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
+# CI also fuzzes the frame decoder and the operation parser, a minute each (fuzz/README.md),
+# before the tests so that ctest's summary closes the run.
+if [ -n "${CI:-}" ]; then
+  bash scripts/fuzz.sh 60
+fi
 cd build
 ctest --output-on-failure --timeout 300 -j2
-# CI also fuzzes the frame decoder and the operation parser, a minute each (fuzz/README.md).
-if [ -n "${CI:-}" ]; then
-  cd .. && bash scripts/fuzz.sh 60
-fi
