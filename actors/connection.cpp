@@ -129,7 +129,12 @@ void connection::on_frame(std::string_view payload) {
 
 void connection::fail(protocol::request_id id, protocol::error_code code,
                       std::string_view reason) {
-  core::metrics::add(services_.metrics->bad_requests);
+  auto& metrics = *services_.metrics;
+  core::metrics::add(metrics.bad_requests);
+  if (code == protocol::error_code::forbidden)
+    core::metrics::add(metrics.forbidden);
+  else if (code == protocol::error_code::rate_limited)
+    core::metrics::add(metrics.rate_limited);
   protocol::encode_error(replies_, id, code, reason);
 }
 

@@ -16,6 +16,10 @@ struct metrics {
   std::atomic<std::uint64_t> operations{0};          ///< document operations applied
   std::atomic<std::uint64_t> slow_consumers{0};      ///< connections cut with 4500
   std::atomic<std::uint64_t> bad_requests{0};        ///< maps answered with an error
+  std::atomic<std::uint64_t> forbidden{0};           ///< ... of them `forbidden`
+  std::atomic<std::uint64_t> rate_limited{0};        ///< ... of them `rate_limited`
+  std::atomic<std::uint64_t> refused_upgrades{0};    ///< WebSocket upgrades refused (403, 503)
+  std::atomic<std::uint64_t> api_requests{0};        ///< calls to /api, answered or refused
 
   static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
     counter.fetch_add(n, std::memory_order_relaxed);

@@ -20,6 +20,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/strand_actor.hpp"
+#include "core/metrics.hpp"
 #include "protocol/codec.hpp"
 
 namespace troupe::transport {
@@ -295,6 +296,7 @@ std::size_t http_api::body_limit(const server_context& context) {
 }
 
 void http_api::serve(const http_request& request, respond_fn respond) {
+  core::metrics::add(context_.metrics->api_requests);
   const auto& key = context_.settings.api_key;
   if (key.empty())
     return respond(error_response(request, http::status::not_found, "not_found",

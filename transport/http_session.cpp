@@ -97,6 +97,14 @@ std::string metrics_text(const server_context& context) {
          m.slow_consumers.load());
   metric("troupe_bad_requests_total", "counter", "Requests answered with an error.",
          m.bad_requests.load());
+  metric("troupe_forbidden_total", "counter", "Requests answered forbidden.",
+         m.forbidden.load());
+  metric("troupe_rate_limited_total", "counter", "Requests over a connection's budget.",
+         m.rate_limited.load());
+  metric("troupe_refused_upgrades_total", "counter",
+         "WebSocket upgrades refused (Origin, connection limits).", m.refused_upgrades.load());
+  metric("troupe_api_requests_total", "counter", "Calls to the HTTP API.",
+         m.api_requests.load());
   return out.str();
 }
 
@@ -160,20 +168,24 @@ void http_session::on_read(error_code ec, std::size_t) {
     if (path != "/ws")
       return do_write(json_error(request, http::status::not_found, "not_found",
                                  "WebSockets are served at /ws"));
-    if (!origin_allowed(request, context_.settings.origins))
+    if (!origin_allowed(request, context_.settings.origins)) {
+      core::metrics::add(context_.metrics->refused_upgrades);
       return do_write(json_error(request, http::status::forbidden, "forbidden",
                                  "this Origin is not allowed"));
+    }
     const auto remote = stream_.socket().remote_endpoint(ec);
     if (ec)
       return;
     const auto admission = context_.sessions.admit(remote.address(),
                                                    context_.settings.max_connections,
                                                    context_.settings.max_connections_per_ip);
-    if (admission != session_registry::admission::admitted)
+    if (admission != session_registry::admission::admitted) {
+      core::metrics::add(context_.metrics->refused_upgrades);
       return do_write(json_error(request, http::status::service_unavailable, "unavailable",
                                  admission == session_registry::admission::too_many
                                      ? "too many connections"
                                      : "too many connections from this address"));
+    }
     stream_.expires_never();
     auto session = stream_.is_tls()
                        ? std::make_shared<ws_session>(stream_.release_tls(), strand_, context_)

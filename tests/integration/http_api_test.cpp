@@ -286,6 +286,11 @@ TEST_F(HttpApi, UnknownRouteIs404) {
   expect_error(call(http::verb::get, "/api/nothing"), 404, "not_found", "unknown path");
   expect_error(call(http::verb::get, "/api/publish"), 404, "not_found", "publish with GET");
   expect_error(call(http::verb::post, "/api"), 404, "not_found", "the bare prefix");
+  // Every call is counted, answered or refused.
+  Http http(engine().port());
+  const auto metrics =
+      http.send(make_request(http::verb::get, "/metrics", {}, std::nullopt)).body();
+  EXPECT_NE(metrics.find("\ntroupe_api_requests_total 3\n"), std::string::npos) << metrics;
 }
 
 TEST_F(HttpApi, PresenceListsSubscribers) {
@@ -462,6 +467,11 @@ TEST_F(Origins, OnlyListedBrowserOriginsMayUpgrade) {
   }
   Http no_origin(engine().port());
   EXPECT_EQ(no_origin.send(upgrade_request()).result_int(), 101u);
+  // Operators see refusals in /metrics.
+  Http http(engine().port());
+  const auto metrics =
+      http.send(make_request(http::verb::get, "/metrics", {}, std::nullopt)).body();
+  EXPECT_NE(metrics.find("\ntroupe_refused_upgrades_total 1\n"), std::string::npos) << metrics;
 }
 
 class HandshakeTimeout : public EngineTest {
