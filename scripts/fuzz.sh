@@ -9,18 +9,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 
 # clang 14 is Debian 12's clang; libclang-rt-14-dev holds libFuzzer and the sanitizer runtimes.
-packages=(clang libclang-rt-14-dev cmake make libmsgpack-cxx-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+bash scripts/install-deps.sh clang libclang-rt-14-dev cmake make libmsgpack-cxx-dev
 
 cmake -S fuzz -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Troupe needs to build and test, from Debian's packages only.
-# Idempotent: a second run installs nothing new.
+# Idempotent: a second run installs nothing new. With arguments, installs those packages
+# instead (scripts/fuzz.sh uses it for clang).
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,9 @@ packages=(
   libjwt-dev                  # connection tokens: HS256 JWTs verified with libjwt
   libssl-dev                  # TLS (--tls-cert): OpenSSL under Asio's ssl::stream
 )
+if (($#)); then
+  packages=("$@")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
