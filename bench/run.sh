@@ -51,6 +51,8 @@ done
 [ "$presence" -eq 1 ] && servers="troupe"
 
 log() { echo "[run.sh] $*" >&2; }
+# shellcheck source=bench/listening_port.sh
+source bench/listening_port.sh
 
 # ---- what it needs ----------------------------------------------------------------------
 as_root=()
@@ -165,13 +167,7 @@ start_server() {
     *) log "unknown server $kind"; return 1 ;;
   esac
   server_pid=$!
-  port=""
-  for _ in $(seq 200); do  # up to 20 s
-    port=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$server_log" | head -n1)
-    [ -n "$port" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  port=$(listening_port "$server_log" "$server_pid")
   if [ -z "$port" ]; then
     note "$kind" "server did not report 'listening on HOST:PORT' (log: $server_log)"
     tail -n 20 "$server_log" >&2 || true

@@ -29,6 +29,8 @@ while (($#)); do
   shift
 done
 log() { echo "[documents] $*" >&2; }
+# shellcheck source=bench/listening_port.sh
+source bench/listening_port.sh
 
 if [ "$skip_build" -eq 0 ]; then
   bash scripts/install-deps.sh
@@ -54,13 +56,7 @@ mkdir -p "$BUILD/troupe-run"
   >"$server_log" 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -f "$server_log"' EXIT
-port=""
-for _ in $(seq 200); do  # up to 20 s
-  port=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$server_log" | head -n1)
-  [ -n "$port" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
+port=$(listening_port "$server_log" "$server_pid")
 [ -n "$port" ] || { log "the engine did not start:"; cat "$server_log" >&2; exit 1; }
 log "engine pid $server_pid on port $port"
 
