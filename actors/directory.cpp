@@ -18,8 +18,9 @@ namespace {
 class directory {
 public:
   directory(companion* self, boost::asio::io_context& io, directory_settings settings,
-            core::store& store, core::metrics& metrics)
-      : self_(self), io_(io), settings_(settings), store_(store), metrics_(metrics) {}
+            core::store& store, caf::actor storage, core::metrics& metrics)
+      : self_(self), io_(io), settings_(settings), store_(store), storage_(std::move(storage)),
+        metrics_(metrics) {}
 
   void acquire(const std::string& name) {
     auto requester = caf::actor_cast<caf::actor>(self_->current_sender());
@@ -102,10 +103,10 @@ private:
     entry.actors.presence =
         spawn_presence(system, boost::asio::make_strand(io_), name, settings_.presence);
     entry.actors.log = spawn_room(system, boost::asio::make_strand(io_), name, settings_.room,
-                                  entry.actors.presence, store_, metrics_);
+                                  entry.actors.presence, storage_, store_, metrics_);
     entry.actors.document = spawn_document(system, boost::asio::make_strand(io_), name,
-                                           settings_.document, entry.actors.presence, store_,
-                                           metrics_);
+                                           settings_.document, entry.actors.presence, storage_,
+                                           store_, metrics_);
     metrics_.rooms.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -122,6 +123,7 @@ private:
   boost::asio::io_context& io_;
   directory_settings settings_;
   core::store& store_;
+  caf::actor storage_; ///< none for the memory store
   core::metrics& metrics_;
   std::unordered_map<std::string, entry> rooms_;
   bool shutting_down_ = false;
@@ -131,9 +133,10 @@ private:
 
 caf::actor spawn_directory(caf::actor_system& system, boost::asio::io_context& io,
                            directory_settings settings, core::store& store,
-                           core::metrics& metrics) {
+                           caf::actor storage, core::metrics& metrics) {
   return spawn_on_strand(system, boost::asio::make_strand(io), [&](companion* self) {
-    auto state = std::make_shared<directory>(self, io, settings, store, metrics);
+    auto state = std::make_shared<directory>(self, io, settings, store, std::move(storage),
+                                             metrics);
     return caf::behavior{
         [state](acquire_atom, const std::string& name) { state->acquire(name); },
         [state](stopped_atom, const std::string& name) { state->stopped(name); },

@@ -1,7 +1,8 @@
 #pragma once
 // The directory finds or starts the actor of a room by name. Connections acquire a room
 // once and then talk to it directly; a room no one holds for `room_idle` hands its log to
-// the store and ends, freeing its memory while its seq, epoch and history live on.
+// the store and ends, freeing its memory while its seq, epoch and history live on. A room's
+// actors load their state from the store as they start, on the directory's strand.
 
 #include <utility>
 
@@ -29,8 +30,9 @@ struct directory_settings {
 ///    the room's actors, held for the sender until it sends (release_atom, room name).
 ///  - (stop_atom): every room hands its log and document to the store; then the directory
 ///    ends.
+///  `storage` is the storage actor rooms write through (none for the memory store).
 caf::actor spawn_directory(caf::actor_system& system, boost::asio::io_context& io,
                            directory_settings settings, core::store& store,
-                           core::metrics& metrics);
+                           caf::actor storage, core::metrics& metrics);
 
 } // namespace troupe::actors

@@ -3,6 +3,10 @@
 #include <caf/actor_companion.hpp>
 #include <caf/all.hpp>
 
+#include <iostream>
+#include <optional>
+
+#include "actors/commit_gate.hpp"
 #include "actors/member_list.hpp"
 #include "actors/messages.hpp"
 #include "actors/strand_actor.hpp"
@@ -17,25 +21,32 @@ namespace {
 
 class document {
 public:
-  document(companion* self, std::string name, core::document_state state, caf::actor presence,
+  document(companion* self, std::string name, const document_settings& settings,
+           core::loaded<core::document_state> loaded, caf::actor presence, caf::actor storage,
            core::store& store, core::metrics& metrics)
-      : self_(self), name_(std::move(name)), state_(std::move(state)),
-        presence_(std::move(presence)), store_(store), metrics_(metrics) {}
+      : self_(self), name_(std::move(name)), settings_(settings),
+        presence_(std::move(presence)), store_(store), metrics_(metrics),
+        gate_(self, std::move(storage), name_, loaded.ok() ? loaded.state->epoch() : "",
+              [this] { reload(); }) {
+    take(std::move(loaded));
+  }
 
   void open(doc_open& open) {
+    if (refused(open.from, open.request.id))
+      return;
     const auto& since = open.request.since;
     std::string head;
-    if (since && since->epoch == state_.epoch() && since->rev <= state_.rev() &&
-        state_.covers(since->rev)) {
+    if (since && since->epoch == state_->epoch() && since->rev <= state_->rev() &&
+        state_->covers(since->rev)) {
       std::vector<protocol::op_item> items;
-      for (const auto* logged : state_.after(since->rev))
+      for (const auto* logged : state_->after(since->rev))
         items.push_back(item(*logged));
-      head = protocol::encode_opened_recovered_head(open.request.id, name_, state_.rev(),
-                                                    state_.epoch(),
+      head = protocol::encode_opened_recovered_head(open.request.id, name_, state_->rev(),
+                                                    state_->epoch(),
                                                     protocol::encode_op_items(items));
     } else {
-      head = protocol::encode_opened_head(open.request.id, name_, state_.rev(), state_.epoch(),
-                                          state_.text().to_string());
+      head = protocol::encode_opened_head(open.request.id, name_, state_->rev(),
+                                          state_->epoch(), state_->text().to_string());
     }
     // Presence completes and sends the reply; this holder's pushes wait for it.
     holders_.add(open.from); // opening again resynchronises; never listed twice
@@ -46,14 +57,54 @@ public:
   void joined(const std::string& client) { holders_.activate(client); }
 
   void submit(doc_op& batch) {
+    if (!state_) {
+      protocol::frame_builder errors;
+      for (const auto& request : batch.requests)
+        protocol::encode_error(errors, request.id, protocol::error_code::unavailable,
+                               load_error_);
+      return holders_.reply(batch.from, errors.finish());
+    }
     protocol::frame_builder replies; // acks and errors for the author, in order
     protocol::frame_builder pushes;  // the accepted operations, for everyone else
     const bool others = holders_.size() > (holders_.contains(batch.from.client) ? 1u : 0u);
+    const std::uint64_t first_rev = state_->rev() + 1;
+    std::vector<core::logged_operation> accepted; // to be stored (a durable store only)
     for (const auto& request : batch.requests)
-      submit(batch.from, request, replies, others ? &pushes : nullptr);
-    holders_.reply(batch.from, replies.finish());
-    if (!pushes.empty())
-      holders_.send(pushes.finish(), batch.from.client);
+      submit(batch.from, request, replies, others ? &pushes : nullptr,
+             gate_.durable() ? &accepted : nullptr);
+    const std::uint64_t applied = state_->rev() + 1 - first_rev;
+
+    auto outcome = [this, from = std::move(batch.from), ids = request_ids(batch),
+                    replies = replies.finish(), pushes = pushes.empty() ? nullptr
+                                                                        : pushes.finish(),
+                    applied](const std::string& error) {
+      if (!error.empty()) {
+        protocol::frame_builder errors;
+        for (const auto id : ids)
+          protocol::encode_error(errors, id, protocol::error_code::unavailable, error);
+        return holders_.reply(from, errors.finish());
+      }
+      holders_.reply(from, replies);
+      if (pushes)
+        holders_.send(pushes, from.client);
+      core::metrics::add(metrics_.operations, applied);
+    };
+    if (applied == 0)
+      return gate_.after_pending(std::move(outcome)); // duplicates' acks follow their commit
+    gate_.commit(
+        [&](core::room_writes& writes) {
+          for (auto& operation : accepted)
+            writes.operations.push_back(std::move(operation));
+          // A snapshot every --doc-snapshot revisions: a restart replays only what follows.
+          const std::uint64_t every = settings_.snapshot_every;
+          if ((first_rev - 1) / every != state_->rev() / every) {
+            const std::uint64_t rev = state_->rev();
+            writes.snapshot = core::document_snapshot{
+                rev, state_->text().to_string(),
+                rev >= state_->log_capacity() ? rev - state_->log_capacity() + 1 : 0};
+          }
+        },
+        std::move(outcome));
   }
 
   void close(doc_close& close) {
@@ -65,20 +116,58 @@ public:
 
   void leave(const room_leave& leave) { remove(leave.client, leave.abrupt); }
 
-  /// Hands the document to the store so the next actor of this room continues it, and ends.
-  void stop() {
-    store_.keep_document(name_, std::move(state_));
-    self_->send(caf::actor_cast<caf::actor>(self_->current_sender()), stopped_atom::value, name_);
+  /// Hands the document to the store so the next actor of this room continues it (a
+  /// durable store has it already), and ends.
+  void stop(const caf::actor& directory) {
+    if (state_)
+      store_.keep_document(name_, std::move(*state_));
+    self_->send(directory, stopped_atom::value, name_);
     self_->quit();
   }
+
+  commit_gate& gate() noexcept { return gate_; }
 
 private:
   static protocol::op_item item(const core::logged_operation& logged) {
     return {logged.rev, &logged.op, logged.user, logged.key};
   }
 
+  static std::vector<protocol::request_id> request_ids(const doc_op& batch) {
+    std::vector<protocol::request_id> ids;
+    ids.reserve(batch.requests.size());
+    for (const auto& request : batch.requests)
+      ids.push_back(request.id);
+    return ids;
+  }
+
+  void take(core::loaded<core::document_state> loaded) {
+    if (loaded.ok()) {
+      state_ = std::move(loaded.state);
+      return;
+    }
+    state_.reset();
+    load_error_ = "document " + name_ + " could not be loaded: " + loaded.error;
+    core::metrics::add(metrics_.store_load_failures);
+    std::cerr << "troupe: " << load_error_ << std::endl;
+  }
+
+  /// A failed commit took back what was applied since the last one: start again from
+  /// what the store holds (nothing of it was acknowledged or pushed).
+  void reload() { take(store_.load_document(name_, settings_.log)); }
+
+  /// A document that could not be loaded answers every request with `unavailable`.
+  bool refused(const peer_ref& to, protocol::request_id id) {
+    if (state_)
+      return false;
+    holders_.reply(to, protocol::make_frame([&](protocol::frame_builder& out) {
+      protocol::encode_error(out, id, protocol::error_code::unavailable, load_error_);
+    }));
+    return true;
+  }
+
   void submit(const peer_ref& from, const protocol::op_request& request,
-              protocol::frame_builder& replies, protocol::frame_builder* pushes) {
+              protocol::frame_builder& replies, protocol::frame_builder* pushes,
+              std::vector<core::logged_operation>* accepted) {
     auto fail = [&](protocol::error_code code, std::string_view reason) {
       core::metrics::add(metrics_.bad_requests);
       protocol::encode_error(replies, request.id, code, reason);
@@ -87,7 +176,7 @@ private:
     if (!parsed.op)
       return fail(protocol::error_code::bad_request, parsed.error);
     const auto result =
-        state_.submit(request.rev, std::move(*parsed.op), request.key, from.user);
+        state_->submit(request.rev, std::move(*parsed.op), request.key, from.user);
     using outcome = core::document_state::outcome;
     switch (result.kind) {
       case outcome::duplicate: // a resubmission: its first revision, not applied twice
@@ -102,7 +191,8 @@ private:
     protocol::encode_doc_ack(replies, request.id, name_, result.rev);
     if (pushes)
       protocol::encode_op(*pushes, name_, item(*result.accepted));
-    core::metrics::add(metrics_.operations);
+    if (accepted)
+      accepted->push_back(*result.accepted);
   }
 
   void remove(const std::string& client, bool abrupt) {
@@ -112,31 +202,51 @@ private:
 
   companion* self_;
   std::string name_;
-  core::document_state state_;
+  document_settings settings_;
+  std::optional<core::document_state> state_; ///< none: it could not be loaded
+  std::string load_error_;
   caf::actor presence_;
   core::store& store_;
   core::metrics& metrics_;
   member_list holders_;
+  commit_gate gate_;
 };
 
 } // namespace
 
 caf::actor spawn_document(caf::actor_system& system, boost::asio::any_io_executor strand,
                           std::string name, const document_settings& settings,
-                          caf::actor presence, core::store& store, core::metrics& metrics) {
-  auto state = store.take_document(name);
-  if (!state)
-    state.emplace(settings.log, core::new_epoch());
+                          caf::actor presence, caf::actor storage, core::store& store,
+                          core::metrics& metrics) {
+  auto loaded = store.load_document(name, settings.log);
   return spawn_on_strand(system, std::move(strand), [&](companion* self) {
-    auto actor = std::make_shared<document>(self, std::move(name), std::move(*state),
-                                            std::move(presence), store, metrics);
+    auto actor = std::make_shared<document>(self, std::move(name), settings, std::move(loaded),
+                                            std::move(presence), std::move(storage), store,
+                                            metrics);
+    // Writers go ahead; readers (and the end) wait until nothing uncommitted is left.
     return caf::behavior{
-        [actor](doc_open& open) { actor->open(open); },
-        [actor](doc_op& op) { actor->submit(op); },
-        [actor](doc_close& close) { actor->close(close); },
+        [actor](doc_open& open) {
+          actor->gate().admit(true, [actor, open = std::move(open)]() mutable {
+            actor->open(open);
+          });
+        },
+        [actor](doc_op& op) {
+          actor->gate().admit(false, [actor, op = std::move(op)]() mutable { actor->submit(op); });
+        },
+        [actor](doc_close& close) {
+          actor->gate().admit(false, [actor, close = std::move(close)]() mutable {
+            actor->close(close);
+          });
+        },
         [actor](joined_atom, const std::string& client) { actor->joined(client); },
-        [actor](const room_leave& leave) { actor->leave(leave); },
-        [actor](stop_atom) { actor->stop(); },
+        [actor](const room_leave& leave) {
+          actor->gate().admit(false, [actor, leave] { actor->leave(leave); });
+        },
+        [actor](const store_done& done) { actor->gate().committed(done); },
+        [actor, self](stop_atom) {
+          auto directory = caf::actor_cast<caf::actor>(self->current_sender());
+          actor->gate().admit(true, [actor, directory] { actor->stop(directory); });
+        },
     };
   });
 }

@@ -21,15 +21,20 @@ struct metrics;
 namespace troupe::actors {
 
 struct document_settings {
-  std::size_t log = 1000; ///< operations kept (--doc-log)
+  std::size_t log = 1000;            ///< operations kept (--doc-log)
+  std::size_t snapshot_every = 1000; ///< revisions between stored snapshots (--doc-snapshot)
 };
 
-/// Spawns the document actor of room `name` on `strand`, taking its document from `store`
-/// (or starting an empty one with a fresh epoch). Messages: doc_open, doc_op, doc_close and
-/// room_leave from connections; (joined_atom, client) from `presence`; stop_atom: hands the
-/// document back to the store, answers (stopped_atom, name) and ends.
+/// Spawns the document actor of room `name` on `strand`, loading its document from
+/// `store`; one that cannot be loaded is reported and every request gets `unavailable`.
+/// `storage` is the storage actor (none for the memory store): an operation is acknowledged
+/// and pushed once it has committed it. Messages: doc_open, doc_op, doc_close and
+/// room_leave from connections; (joined_atom, client) from `presence`; store_done from
+/// `storage`; stop_atom: hands the document back to the store, answers
+/// (stopped_atom, name) and ends.
 caf::actor spawn_document(caf::actor_system& system, boost::asio::any_io_executor strand,
                           std::string name, const document_settings& settings,
-                          caf::actor presence, core::store& store, core::metrics& metrics);
+                          caf::actor presence, caf::actor storage, core::store& store,
+                          core::metrics& metrics);
 
 } // namespace troupe::actors

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/store.hpp"
 #include "protocol/messages.hpp"
 #include "transport/frame_sink.hpp"
 
@@ -103,6 +104,17 @@ struct presence_typing {
   protocol::typing_request request;
 };
 
+// Rooms and documents <-> the storage actor.
+
+/// One actor's writes, to be made durable; answered with store_done once they are (or are
+/// not). An actor has at most one request in flight.
+struct store_request {
+  core::room_writes writes;
+};
+struct store_done {
+  std::string error; ///< empty: committed
+};
+
 // Directory <-> connections and rooms.
 using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
 using acquired_atom = caf::atom_constant<caf::atom("acquired")>;
@@ -114,6 +126,7 @@ using joined_atom = caf::atom_constant<caf::atom("joined")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using grace_atom = caf::atom_constant<caf::atom("grace")>;
 using lapse_atom = caf::atom_constant<caf::atom("lapse")>;
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 
 } // namespace troupe::actors
 
@@ -131,3 +144,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::presence_leave)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::presence_get)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::presence_set)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::presence_typing)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::store_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::store_done)

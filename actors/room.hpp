@@ -11,6 +11,7 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include <chrono>
 #include <string>
 
 namespace troupe::core {
@@ -21,15 +22,18 @@ struct metrics;
 namespace troupe::actors {
 
 struct room_settings {
-  std::size_t history = 1000; ///< messages kept
+  std::size_t history = 1000;                ///< messages kept
+  std::chrono::milliseconds history_age{0};  ///< how long a message is kept at most; 0: no limit
 };
 
-/// Spawns the actor of room `name` on `strand`, taking its log from `store` (or starting
-/// a new one with a fresh epoch). `presence` is the room's presence actor: subscribers
-/// join it, and it completes their `subscribed` replies. On `stop_atom` it hands the log back, answers
-/// (stopped_atom, name) and ends.
+/// Spawns the actor of room `name` on `strand`, loading its log from `store`. A log that
+/// cannot be loaded is reported, and every request gets `unavailable`: the room never starts
+/// empty over its real history. `presence` is the room's presence actor: subscribers join
+/// it, and it completes their `subscribed` replies. `storage` is the storage actor (none for
+/// the memory store): a message is acknowledged and pushed once it has committed it. On
+/// `stop_atom` it hands the log back, answers (stopped_atom, name) and ends.
 caf::actor spawn_room(caf::actor_system& system, boost::asio::any_io_executor strand,
                       std::string name, const room_settings& settings, caf::actor presence,
-                      core::store& store, core::metrics& metrics);
+                      caf::actor storage, core::store& store, core::metrics& metrics);
 
 } // namespace troupe::actors

@@ -16,6 +16,33 @@ document_state::document_state(std::size_t log_capacity, std::string epoch, std:
   keys_.reserve(capacity_);
 }
 
+document_state::document_state(std::size_t log_capacity, std::string epoch, std::uint64_t rev,
+                               std::string_view text, std::vector<logged_operation> history)
+    : document_state(log_capacity, std::move(epoch), rev, text) {
+  for (auto& accepted : history)
+    log_accepted(std::move(accepted));
+}
+
+bool document_state::replay(logged_operation accepted) {
+  if (accepted.rev != rev_ + 1 || !ot::fits(accepted.op, text_.size()))
+    return false;
+  ot::apply(text_, accepted.op);
+  ++rev_;
+  log_accepted(std::move(accepted));
+  return true;
+}
+
+void document_state::log_accepted(logged_operation accepted) {
+  if (log_.size() == capacity_) {
+    if (!log_.front().key.empty())
+      keys_.erase(log_.front().key);
+    log_.pop_front();
+  }
+  log_.push_back(std::move(accepted));
+  if (!log_.back().key.empty())
+    keys_.emplace(log_.back().key, log_.back().rev);
+}
+
 bool document_state::covers(std::uint64_t since) const noexcept {
   if (since >= rev_)
     return true;
@@ -69,14 +96,7 @@ document_state::submit_result document_state::submit(std::uint64_t base_rev,
 
   ot::apply(text_, op);
   ++rev_;
-  if (log_.size() == capacity_) {
-    if (!log_.front().key.empty())
-      keys_.erase(log_.front().key);
-    log_.pop_front();
-  }
-  log_.push_back({rev_, std::move(op), std::string(user), std::string(key)});
-  if (!key.empty())
-    keys_.emplace(log_.back().key, rev_);
+  log_accepted({rev_, std::move(op), std::string(user), std::string(key)});
   return {outcome::applied, rev_, &log_.back(), {}};
 }
 

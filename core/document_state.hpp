@@ -31,6 +31,10 @@ public:
   /// A document restored from its text at `rev` (the log starts empty there).
   document_state(std::size_t log_capacity, std::string epoch, std::uint64_t rev,
                  std::string_view text);
+  /// A document restored from a snapshot: its text at `rev`, and the kept operations that
+  /// led up to it (consecutive revisions ending at `rev`; fewer than the capacity is fine).
+  document_state(std::size_t log_capacity, std::string epoch, std::uint64_t rev,
+                 std::string_view text, std::vector<logged_operation> history);
   // Movable only: keys_ views the log's strings, which a move keeps in place.
   document_state(document_state&&) noexcept = default;
   document_state& operator=(document_state&&) noexcept = default;
@@ -61,6 +65,11 @@ public:
   submit_result submit(std::uint64_t base_rev, ot::operation op, std::string_view key,
                        std::string_view user);
 
+  /// Applies an operation already sequenced as revision rev() + 1 (a kept one, replayed
+  /// after a snapshot). False, changing nothing, when its revision is not the next one or
+  /// it does not fit the text: the kept document is damaged.
+  bool replay(logged_operation accepted);
+
   /// True when the log holds every operation after `since` (also when there is none).
   bool covers(std::uint64_t since) const noexcept;
   /// The kept operations that produced revisions above `since`, oldest first. Call only
@@ -68,6 +77,8 @@ public:
   std::vector<const logged_operation*> after(std::uint64_t since) const;
 
 private:
+  void log_accepted(logged_operation accepted);
+
   std::size_t capacity_;
   std::string epoch_;
   std::uint64_t rev_ = 0;

@@ -22,15 +22,23 @@ void history_log::append(stored_message message) {
   if (!message.key.empty())
     keys_[message.key] = message.seq;
   messages_.push_back(std::move(message));
-  if (messages_.size() > capacity_) {
-    auto& oldest = messages_.front();
-    if (!oldest.key.empty()) {
-      // A key reused later points at the newer message; only forget our own entry.
-      if (auto it = keys_.find(oldest.key); it != keys_.end() && it->second == oldest.seq)
-        keys_.erase(it);
-    }
-    messages_.pop_front();
+  if (messages_.size() > capacity_)
+    pop_oldest();
+}
+
+void history_log::expire(std::uint64_t cutoff_ms) {
+  while (!messages_.empty() && messages_.front().ts < cutoff_ms)
+    pop_oldest();
+}
+
+void history_log::pop_oldest() {
+  auto& oldest = messages_.front();
+  if (!oldest.key.empty()) {
+    // A key reused later points at the newer message; only forget our own entry.
+    if (auto it = keys_.find(oldest.key); it != keys_.end() && it->second == oldest.seq)
+      keys_.erase(it);
   }
+  messages_.pop_front();
 }
 
 bool history_log::covers(std::uint64_t since) const noexcept {

@@ -19,6 +19,7 @@ struct stored_message {
   std::uint64_t seq = 0;
   std::string key;             ///< idempotency key, empty if none
   protocol::frame_ptr frame;   ///< the `msg` push, as sent; its payload is the stored map
+  std::uint64_t ts = 0;        ///< when it was published, ms since the Unix epoch
 };
 
 class history_log {
@@ -39,6 +40,15 @@ public:
   /// the capacity. `message.seq` must be seq() + 1.
   void append(stored_message message);
 
+  /// Forgets the oldest messages published before `cutoff_ms` (retention by age); seq and
+  /// epoch stay.
+  void expire(std::uint64_t cutoff_ms);
+
+  /// The oldest kept seq (seq() + 1 when none is kept): what a durable store must keep.
+  std::uint64_t first_kept() const noexcept {
+    return messages_.empty() ? top_seq_ + 1 : messages_.front().seq;
+  }
+
   /// True when every message after `since` is still kept (also when there is none).
   bool covers(std::uint64_t since) const noexcept;
 
@@ -51,6 +61,8 @@ public:
   const std::deque<stored_message>& messages() const noexcept { return messages_; }
 
 private:
+  void pop_oldest();
+
   std::size_t capacity_;
   std::string epoch_;
   std::uint64_t top_seq_;

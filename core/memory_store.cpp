@@ -16,9 +16,15 @@ std::optional<State> take(std::unordered_map<std::string, State>& kept, std::str
 
 } // namespace
 
-std::optional<history_log> memory_store::take_log(std::string_view room) {
-  std::lock_guard lock(mutex_);
-  return take(logs_, room);
+loaded<history_log> memory_store::load_log(std::string_view room, std::size_t capacity) {
+  std::unique_lock lock(mutex_);
+  auto log = take(logs_, room);
+  lock.unlock();
+  if (!log)
+    log.emplace(capacity, new_epoch());
+  else if (log->capacity() != capacity)
+    log.emplace(capacity, log->epoch(), log->seq()); // retention changed: keep the position
+  return {std::move(log), {}};
 }
 
 void memory_store::keep_log(std::string_view room, history_log log) {
@@ -26,9 +32,14 @@ void memory_store::keep_log(std::string_view room, history_log log) {
   logs_.insert_or_assign(std::string(room), std::move(log));
 }
 
-std::optional<document_state> memory_store::take_document(std::string_view room) {
-  std::lock_guard lock(mutex_);
-  return take(documents_, room);
+loaded<document_state> memory_store::load_document(std::string_view room,
+                                                   std::size_t log_capacity) {
+  std::unique_lock lock(mutex_);
+  auto document = take(documents_, room);
+  lock.unlock();
+  if (!document)
+    document.emplace(log_capacity, new_epoch());
+  return {std::move(document), {}};
 }
 
 void memory_store::keep_document(std::string_view room, document_state document) {

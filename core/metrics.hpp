@@ -20,6 +20,10 @@ struct metrics {
   std::atomic<std::uint64_t> rate_limited{0};        ///< ... of them `rate_limited`
   std::atomic<std::uint64_t> refused_upgrades{0};    ///< WebSocket upgrades refused (403, 503)
   std::atomic<std::uint64_t> api_requests{0};        ///< calls to /api, answered or refused
+  std::atomic<std::uint64_t> store_commits{0};       ///< transactions committed
+  std::atomic<std::uint64_t> store_writes{0};        ///< messages and operations committed
+  std::atomic<std::uint64_t> store_failures{0};      ///< commits that failed (disk full, I/O)
+  std::atomic<std::uint64_t> store_load_failures{0}; ///< rooms or documents refused: unreadable
 
   static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
     counter.fetch_add(n, std::memory_order_relaxed);

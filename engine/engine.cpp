@@ -13,6 +13,9 @@
 
 #include "actors/directory.hpp"
 #include "actors/messages.hpp"
+#include "actors/storage.hpp"
+#include "core/memory_store.hpp"
+#include "core/sqlite_store.hpp"
 #include "core/history_log.hpp"
 #include "transport/listener.hpp"
 #include "transport/tls_context.hpp"
@@ -81,6 +84,18 @@ engine::engine(const options& options)
     : options_(options), io_(static_cast<int>(io_threads(options.threads))),
       work_(net::make_work_guard(io_)), signals_(io_, SIGINT, SIGTERM), caf_config_(std::make_unique<caf::actor_system_config>()) {
   raise_file_limit();
+  if (options.store == "memory") {
+    store_ = std::make_unique<core::memory_store>();
+    std::cout << "troupe: store: memory (rooms and documents are lost on restart)" << std::endl;
+  } else {
+    // Opened and checked before anything starts: a damaged database stops the engine with
+    // the reason rather than being served as empty rooms.
+    auto durable = std::make_unique<core::sqlite_store>(
+        core::sqlite_settings{options.data, options.sync == "full"});
+    std::cout << "troupe: store: " << durable->path() << " (SQLite, synchronous="
+              << options.sync << ")" << std::endl;
+    store_ = std::move(durable);
+  }
   if (!options.tls_cert.empty()) {
     // Loaded before anything starts: a bad file stops the engine with the reason.
     context_.tls = transport::make_tls_context(options.tls_cert, options.tls_key);
@@ -106,14 +121,23 @@ engine::engine(const options& options)
 
   actors::directory_settings directory;
   directory.room.history = options.history;
+  directory.room.history_age = std::chrono::seconds(options.history_age);
   directory.document.log = options.doc_log;
+  directory.document.snapshot_every = options.doc_snapshot;
   directory.room_idle = std::chrono::seconds(options.room_idle);
   directory.presence.grace = std::chrono::milliseconds(static_cast<long>(options.grace * 1000));
 
   auto& services = context_.connection;
   services.system = caf_.get();
   services.metrics = &metrics_;
-  services.directory = actors::spawn_directory(*caf_, io_, directory, store_, metrics_);
+  if (store_->durable()) {
+    actors::storage_settings storage;
+    storage.history_age = std::chrono::seconds(options.history_age);
+    storage_ = actors::spawn_storage(*caf_, net::make_strand(storage_io_), *store_, storage,
+                                     metrics_);
+  }
+  services.directory =
+      actors::spawn_directory(*caf_, io_, directory, *store_, storage_, metrics_);
   services.limits.max_data = options.max_data;
   services.ping_seconds = options.ping;
   services.node_id = core::new_epoch().substr(0, 6);
@@ -139,6 +163,10 @@ std::uint16_t engine::start() {
   const unsigned count = io_threads(options_.threads);
   for (unsigned i = 0; i < count; ++i)
     threads_.emplace_back([this] { io_.run(); });
+  storage_thread_ = std::thread([this] {
+    auto work = net::make_work_guard(storage_io_);
+    storage_io_.run();
+  });
   return listener_->local_endpoint().port();
 }
 
@@ -167,6 +195,7 @@ void engine::shutdown() {
   // Clients answer our close frame; the close timeout bounds those that don't.
   wait_until([&] { return context_.sessions.size() == 0; },
              context_.settings.close_timeout + 1s);
+  // Rooms wait for their last commits before they end.
   caf::anon_send(context_.connection.directory, actors::stop_atom::value);
   wait_until([&] { return metrics_.rooms.load() == 0; }, 5s);
   work_.reset();
@@ -174,6 +203,11 @@ void engine::shutdown() {
   for (auto& thread : threads_)
     thread.join();
   threads_.clear();
+  if (storage_)
+    caf::anon_send(storage_, actors::stop_atom::value);
+  storage_io_.stop(); // after the rooms: nothing is left to commit
+  if (storage_thread_.joinable())
+    storage_thread_.join();
   caf_.reset(); // joins CAF's threads before the io_context they post to goes away
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The engine process: Asio threads for sockets and the hot actors, a small CAF actor
-// system for mailboxes and timers, the store, the directory of rooms, and the listener.
+// system for mailboxes and timers, the store (and, when it is durable, a thread for the
+// storage actor, whose commits wait for the disk), the directory of rooms, and the listener.
 
 #include <utility>
 
@@ -13,10 +14,12 @@
 #include <thread>
 #include <vector>
 
-#include "core/memory_store.hpp"
+#include "core/store.hpp"
 #include "core/metrics.hpp"
 #include "engine/options.hpp"
 #include "transport/server_context.hpp"
+
+#include <caf/actor.hpp>
 
 namespace caf { class actor_system; class actor_system_config; }
 namespace troupe::transport { class listener; }
@@ -43,11 +46,14 @@ private:
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::signal_set signals_; // from construction on: a signal during start-up is not fatal
   core::metrics metrics_;
-  core::memory_store store_;
+  std::unique_ptr<core::store> store_;
+  boost::asio::io_context storage_io_{1}; // the storage actor's thread: commits block
+  std::thread storage_thread_;
   std::atomic<std::uint64_t> next_client_{1};
   std::unique_ptr<caf::actor_system_config> caf_config_;
   std::unique_ptr<caf::actor_system> caf_;
   transport::server_context context_;
+  caf::actor storage_;
   std::shared_ptr<transport::listener> listener_;
   std::vector<std::thread> threads_;
 };

@@ -35,6 +35,16 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
       ("threads", po::value(&o.threads)->default_value(o.threads),
        "I/O threads; 0 means one per core")
       ("web", po::value(&o.web), "directory of static files served at / (default: the demo)")
+      ("store", po::value(&o.store)->default_value(o.store),
+       "sqlite: rooms and documents kept on disk in --data; memory: lost on restart")
+      ("data", po::value(&o.data)->default_value(o.data),
+       "directory of the SQLite store (created if missing)")
+      ("history-age", po::value(&o.history_age)->default_value(o.history_age),
+       "seconds a message is kept at most (besides --history); 0 means no age limit")
+      ("doc-snapshot", po::value(&o.doc_snapshot)->default_value(o.doc_snapshot),
+       "operations between two stored snapshots of a document's text")
+      ("sync", po::value(&o.sync)->default_value(o.sync),
+       "full: a commit survives power loss; normal: it survives a crash of the engine")
       ("secret", po::value(&o.secret),
        "HS256 key that signs connection tokens; without it the engine runs open")
       ("api-key", po::value(&o.api_key),
@@ -94,6 +104,12 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
     throw std::runtime_error("--tls-cert and --tls-key go together");
   if (o.doc_log == 0)
     throw std::runtime_error("--doc-log must be at least 1");
+  if (o.store != "sqlite" && o.store != "memory")
+    throw std::runtime_error("--store must be sqlite or memory");
+  if (o.sync != "full" && o.sync != "normal")
+    throw std::runtime_error("--sync must be full or normal");
+  if (o.doc_snapshot == 0)
+    throw std::runtime_error("--doc-snapshot must be at least 1");
   if (o.max_frame < 1024)
     throw std::runtime_error("--max-frame must be at least 1024 bytes");
   return o;

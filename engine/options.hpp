@@ -23,6 +23,13 @@ struct options {
   unsigned threads = 0;              ///< I/O threads; 0: one per core
   std::string web;                   ///< static files at /; empty: the bundled demo
 
+  // Storage (docs/storage.md).
+  std::string store = "sqlite";      ///< "sqlite" (durable, in `data`) or "memory"
+  std::string data = "troupe-data";  ///< directory of the SQLite store
+  std::uint32_t history_age = 0;     ///< seconds a message is kept at most; 0: no age limit
+  std::size_t doc_snapshot = 1000;   ///< operations between two snapshots of a document
+  std::string sync = "full";         ///< SQLite synchronous: "full" (power loss) or "normal"
+
   // Security and limits (docs/security.md).
   std::string secret;                      ///< HS256 key of connection tokens; empty: open
   std::string api_key;                     ///< key of the HTTP API; empty: the API is off

@@ -13,6 +13,7 @@ packages=(
   zlib1g-dev nlohmann-json3-dev  # reading the editing traces (tests, benchmarks)
   libjwt-dev                  # connection tokens: HS256 JWTs verified with libjwt
   libssl-dev                  # TLS (--tls-cert): OpenSSL under Asio's ssl::stream
+  libsqlite3-dev              # the durable embedded store (--data)
 )
 if (($#)); then
   packages=("$@")

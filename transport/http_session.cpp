@@ -105,6 +105,16 @@ std::string metrics_text(const server_context& context) {
          "WebSocket upgrades refused (Origin, connection limits).", m.refused_upgrades.load());
   metric("troupe_api_requests_total", "counter", "Calls to the HTTP API.",
          m.api_requests.load());
+  metric("troupe_store_commits_total", "counter", "Transactions committed by the store.",
+         m.store_commits.load());
+  metric("troupe_store_writes_total", "counter",
+         "Messages and document operations committed by the store.", m.store_writes.load());
+  metric("troupe_store_failures_total", "counter",
+         "Commits that failed (disk full, I/O error); their requests got unavailable.",
+         m.store_failures.load());
+  metric("troupe_store_load_failures_total", "counter",
+         "Rooms or documents refused because the store could not read them.",
+         m.store_load_failures.load());
   return out.str();
 }
 

@@ -198,7 +198,7 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
     store.keep_document(room, core::document_state(1000, "bench", 0, trace.start_content));
     auto presence = actors::spawn_presence(system, net::make_strand(io), room, {});
     auto document = actors::spawn_document(system, net::make_strand(io), room, {1000},
-                                           presence, store, metrics);
+                                           presence, caf::actor{}, store, metrics);
     auto sink = std::make_shared<counting_sink>((wire.size() + args.batch - 1) / args.batch);
     const actors::peer_ref author{"c1", "bench", "", sink};
     // Built beforehand, so the clock measures the actor, not the sender; batched as a
@@ -226,7 +226,7 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
     self->send(presence, actors::stop_atom::value);
     self->receive([](const caf::down_msg&) {},
                   caf::after(std::chrono::seconds(30)) >> [&] { ok = false; });
-    auto kept = store.take_document(room);
+    auto kept = store.load_document(room, 1000).state;
     ok = ok && kept && kept->text().to_string() == trace.end_content;
   }
   work.reset();

@@ -7,8 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 #ifndef TROUPE_BINARY
@@ -24,10 +27,23 @@ constexpr std::string_view kListening = "listening on 127.0.0.1:";
 
 std::string EngineProcess::binary() { return TROUPE_BINARY; }
 
-EngineProcess::EngineProcess(std::vector<std::string> extra_args) : extra_(std::move(extra_args)) {}
+EngineProcess::EngineProcess(std::vector<std::string> extra_args) : extra_(std::move(extra_args)) {
+  const bool chosen = std::any_of(extra_.begin(), extra_.end(),
+                                  [](const std::string& a) { return a == "--data" || a == "--store"; });
+  if (!chosen) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "troupe-test-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    data_dir_ = pattern;
+    extra_.insert(extra_.end(), {"--data", data_dir_});
+  }
+}
 
 EngineProcess::~EngineProcess() {
   if (pid_ > 0) stop();
+  if (!data_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(data_dir_, ec);
+  }
 }
 
 void EngineProcess::start(int port, std::chrono::milliseconds timeout) {
@@ -136,6 +152,19 @@ int EngineProcess::stop(std::chrono::milliseconds timeout) {
   }
   pid_ = -1;
   if (drainer_.joinable()) drainer_.join();  // EOF once the process is gone
+  if (out_fd_ >= 0) close(out_fd_);
+  out_fd_ = -1;
+  return status;
+}
+
+int EngineProcess::kill_now() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+  if (drainer_.joinable()) drainer_.join();
   if (out_fd_ >= 0) close(out_fd_);
   out_fd_ = -1;
   return status;

@@ -1,6 +1,7 @@
 // Runs a real engine process for a test: spawns the `troupe` binary on 127.0.0.1 with a
 // free port (or a given one), waits (bounded) for its "listening on" line, and stops it
-// with SIGTERM (then SIGKILL) when done.
+// with SIGTERM (then SIGKILL) when done. Unless the arguments choose a store, each engine
+// gets a data directory of its own (removed with it), kept across restarts.
 #pragma once
 
 #include <sys/types.h>
@@ -27,6 +28,8 @@ class EngineProcess {
   int stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Stops it and starts it again on the same port (a memory-only engine loses its rooms).
   void restart();
+  // kill -9: no shutdown at all. Returns the wait status.
+  int kill_now();
 
   bool running() const { return pid_ > 0; }
   int port() const { return port_; }
@@ -34,11 +37,14 @@ class EngineProcess {
   // What the engine printed on stdout so far (the tail).
   std::string output();
   static std::string binary();
+  // The engine's --data directory (empty when the arguments chose the store).
+  const std::string& data_dir() const { return data_dir_; }
 
  private:
   void drain();
 
   std::vector<std::string> extra_;
+  std::string data_dir_;
   pid_t pid_ = -1;
   int out_fd_ = -1;
   int port_ = 0;

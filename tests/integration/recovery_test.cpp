@@ -138,7 +138,13 @@ TEST_F(ShortHistory, RecoveryPastTheKeptHistoryIsReportedAsRebuilt) {
   EXPECT_EQ(h.msgs.back().seq, 36u);
 }
 
-TEST_F(Recovery, RestartOfAMemoryOnlyEngineIsANewEpoch) {
+// An engine that keeps rooms in memory only (--store memory).
+class MemoryRecovery : public Recovery {
+ protected:
+  std::vector<std::string> extra_args() const override { return {"--rate", "0", "--store", "memory"}; }
+};
+
+TEST_F(MemoryRecovery, RestartOfAMemoryOnlyEngineIsANewEpoch) {
   auto sub = client("sub");
   auto first = sub->subscribe("epoch");
   {
@@ -168,6 +174,41 @@ TEST_F(Recovery, RestartOfAMemoryOnlyEngineIsANewEpoch) {
   ASSERT_TRUE(m);
   EXPECT_EQ(m->seq, 1u);
   EXPECT_EQ(text_of(*m), "fresh");
+}
+
+TEST_F(Recovery, RestartOfTheDurableEngineKeepsTheEpochAndRecovers) {
+  auto sub = client("sub");
+  auto first = sub->subscribe("kept");
+  {
+    auto pub = client("pub");
+    for (int i = 1; i <= 3; ++i) pub->publish("kept", Value::from("m" + std::to_string(i)));
+  }
+  EXPECT_EQ(seqs_of(sub->take_messages(3)), seq_range(1, 3));
+
+  const int status = engine().stop();  // SIGTERM
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
+  auto down = sub->wait_state(State::disconnected);
+  EXPECT_EQ(down.close_code, 4503) << down.reason;
+
+  engine().start(engine().port());
+  std::optional<client::SubscribedEvent> ev;
+  while ((ev = sub->next_subscribed()) && ev->kind == SubscribeKind::initial) {
+  }
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->kind, SubscribeKind::recovered);
+  EXPECT_TRUE(ev->recovered);
+  EXPECT_EQ(ev->epoch, first.epoch);
+  EXPECT_EQ(ev->seq, 3u);
+
+  // The history survived too, and the sequence goes on where it was.
+  auto pub = client("pub2");
+  EXPECT_EQ(pub->publish("kept", Value::from("m4")).seq, 4u);
+  auto m = sub->next_message();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->seq, 4u);
+  auto h = pub->history("kept", 0);
+  EXPECT_EQ(seqs_of(h.msgs), seq_range(1, 4));
+  EXPECT_EQ(text_of(h.msgs.front()), "m1");
 }
 
 TEST_F(Recovery, RequestsMadeWhileDisconnectedAreSentOnReconnect) {

@@ -156,7 +156,7 @@ protected:
   caf::actor document(std::size_t log = 1000) {
     auto presence = actors::spawn_presence(system_, boost::asio::make_strand(io_), "d", {});
     return actors::spawn_document(system_, boost::asio::make_strand(io_), "d", {log}, presence,
-                                  store_, metrics_);
+                                  caf::actor{}, store_, metrics_);
   }
 
   static actors::peer_ref peer(const std::string& client, std::shared_ptr<recording_sink> sink) {
@@ -284,7 +284,7 @@ TEST_F(DocumentActor, KeepsTheDocumentInTheStoreWhenStopped) {
   self->send(d, actors::stop_atom::value);
   self->receive([](actors::stopped_atom, const std::string& name) { EXPECT_EQ(name, "d"); },
                 caf::after(5s) >> [] { FAIL() << "the document did not stop"; });
-  auto kept = store_.take_document("d");
+  auto kept = store_.load_document("d", 1000).state;
   ASSERT_TRUE(kept);
   EXPECT_EQ(kept->rev(), 1u);
   EXPECT_EQ(kept->text().to_string(), "kept");

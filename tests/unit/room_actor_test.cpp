@@ -81,7 +81,7 @@ protected:
     settings.history = history;
     auto presence = actors::spawn_presence(system_, boost::asio::make_strand(io_), "r", {});
     return actors::spawn_room(system_, boost::asio::make_strand(io_), "r", settings, presence,
-                              store_, metrics_);
+                              caf::actor{}, store_, metrics_);
   }
 
   actors::peer_ref peer(const std::string& client, std::shared_ptr<recording_sink> sink) {
@@ -186,7 +186,7 @@ TEST_F(RoomActor, HistoryAfterWithLimit) {
 TEST_F(RoomActor, EvictedRoomKeepsEpochSeqAndHistory) {
   actors::directory_settings settings;
   settings.room_idle = 20ms;
-  auto directory = actors::spawn_directory(system_, io_, settings, store_, metrics_);
+  auto directory = actors::spawn_directory(system_, io_, settings, store_, caf::actor{}, metrics_);
   caf::scoped_actor self(system_);
   auto acquire = [&] {
     caf::actor room;
