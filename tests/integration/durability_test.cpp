@@ -1,0 +1,1 @@
+// Durability against a real engine: written by its owner.
