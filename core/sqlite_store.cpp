@@ -1,5 +1,12 @@
 #include "core/sqlite_store.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -351,6 +358,7 @@ sqlite_store::sqlite_store(const sqlite_settings& settings) {
     throw store_error("the data directory " + settings.directory +
                       " cannot be created: " + ec.message());
   path_ = (fs::path(settings.directory) / "troupe.db").string();
+  lock(settings.directory);
   try {
     open(settings);
   } catch (...) {
@@ -367,6 +375,28 @@ void sqlite_store::close() noexcept {
   sqlite3_close_v2(reader_);
   sqlite3_close_v2(writer_);
   reader_ = writer_ = nullptr;
+  if (lock_fd_ >= 0)
+    ::close(lock_fd_); // releases the lock
+  lock_fd_ = -1;
+}
+
+void sqlite_store::lock(const std::string& directory) {
+  // Two engines on one directory would hand out the same seqs twice; the second refuses to
+  // start. flock is released by the kernel when the process dies, kill -9 included.
+  const std::string lock_path = (std::filesystem::path(directory) / "troupe.lock").string();
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0)
+    throw store_error("the data directory " + directory + " cannot be used: " + lock_path +
+                      ": " + std::strerror(errno));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw store_error("the data directory " + directory +
+                      (error == EWOULDBLOCK ? " is in use by another engine"
+                                            : " cannot be locked: " +
+                                                  std::string(std::strerror(error))));
+  }
 }
 
 void sqlite_store::refuse(int rc, const std::string& why) const {

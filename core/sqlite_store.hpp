@@ -53,6 +53,8 @@ public:
 private:
   struct statements;
 
+  /// Takes `troupe.lock` in the directory, or throws: one engine per data directory.
+  void lock(const std::string& directory);
   void open(const sqlite_settings& settings);
   void create_schema();
   void close() noexcept;
@@ -63,6 +65,7 @@ private:
 
   std::string path_;
   std::string epoch_;
+  int lock_fd_ = -1;
   sqlite3* writer_ = nullptr;         // commit() and expire_messages(): the storage actor
   std::unique_ptr<statements> write_; // prepared once
   std::mutex read_mutex_;             // loads come from several strands

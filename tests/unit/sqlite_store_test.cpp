@@ -616,3 +616,17 @@ TEST_F(SqliteStore, UnusablePathsAreRefused) {
 }
 
 } // namespace
+
+TEST_F(SqliteStore, OneEngineAtATimePerDataDirectory) {
+  auto& first = open();
+  const std::string epoch = first.epoch();
+  try {
+    core::sqlite_store second(core::sqlite_settings{data_, true});
+    FAIL() << "a second store opened the same directory";
+  } catch (const core::store_error& e) {
+    EXPECT_NE(std::string(e.what()).find("in use by another engine"), std::string::npos)
+        << e.what();
+  }
+  close(); // the lock goes with the store
+  EXPECT_EQ(open().epoch(), epoch);
+}
