@@ -32,6 +32,7 @@ public:
     bool recovered = false;
     std::vector<std::uint64_t> msgs; // seqs in subscribed.msgs / history.msgs
     std::string epoch;
+    std::string code; // of an error
   };
 
   void send(protocol::frame_ptr frame) override {
@@ -43,6 +44,11 @@ public:
       entries_.push_back(read(handle.get()));
     }
     changed_.notify_all();
+  }
+
+  std::size_t size() {
+    std::lock_guard lock(mutex_);
+    return entries_.size();
   }
 
   /// Waits (bounded) until `count` maps have arrived and returns them.
@@ -62,6 +68,7 @@ private:
       if (key == "seq") e.seq = kv.val.as<std::uint64_t>();
       if (key == "recovered") e.recovered = kv.val.as<bool>();
       if (key == "epoch") e.epoch = kv.val.as<std::string>();
+      if (key == "code") e.code = kv.val.as<std::string>();
       if (key == "msgs")
         for (std::uint32_t j = 0; j < kv.val.via.array.size; ++j)
           e.msgs.push_back(read(kv.val.via.array.ptr[j]).seq);
@@ -82,6 +89,30 @@ protected:
     auto presence = actors::spawn_presence(system_, boost::asio::make_strand(io_), "r", {});
     return actors::spawn_room(system_, boost::asio::make_strand(io_), "r", settings, presence,
                               caf::actor{}, store_, metrics_);
+  }
+
+  /// A room whose writes go to `storage` (a test's own actor standing in for the storage
+  /// actor) and whose state is loaded from the memory store.
+  caf::actor durable_room(const caf::actor& storage) {
+    auto presence = actors::spawn_presence(system_, boost::asio::make_strand(io_), "r", {});
+    return actors::spawn_room(system_, boost::asio::make_strand(io_), "r", {}, presence,
+                              storage, store_, metrics_);
+  }
+
+  /// Waits (bounded) for the room's store_request.
+  static core::room_writes next_writes(caf::scoped_actor& storage) {
+    core::room_writes writes;
+    storage->receive([&](actors::store_request& request) { writes = std::move(request.writes); },
+                     caf::after(5s) >> [] { ADD_FAILURE() << "no store_request"; });
+    return writes;
+  }
+
+  /// Once `room` has answered an unsub of a connection that never subscribed (a request that
+  /// waits for nothing), everything sent to it before has been handled.
+  void settle(const caf::actor& room) {
+    auto probe = std::make_shared<recording_sink>();
+    caf::anon_send(room, actors::room_unsub{peer("probe", probe), {99, "r"}});
+    ASSERT_EQ(probe->wait_for(1).size(), 1u);
   }
 
   actors::peer_ref peer(const std::string& client, std::shared_ptr<recording_sink> sink) {
@@ -217,4 +248,88 @@ TEST_F(RoomActor, EvictedRoomKeepsEpochSeqAndHistory) {
   caf::anon_send(second, actors::room_pub{peer("p", publisher), pub(3)});
   EXPECT_EQ(publisher->wait_for(3).at(2).seq, 3u);
   caf::anon_send(directory, actors::stop_atom::value);
+}
+
+TEST_F(RoomActor, AcksAndPushesWaitForTheCommit) {
+  caf::scoped_actor storage(system_);
+  auto r = durable_room(storage);
+  auto member = std::make_shared<recording_sink>();
+  auto publisher = std::make_shared<recording_sink>();
+  caf::anon_send(r, actors::room_sub{peer("m", member), {1, "r", std::nullopt}});
+  ASSERT_EQ(member->wait_for(1).at(0).type, "subscribed");
+  caf::anon_send(r, actors::room_pub{peer("p", publisher), pub(1, "k1")});
+  auto writes = next_writes(storage);
+  ASSERT_EQ(writes.messages.size(), 1u);
+  EXPECT_EQ(writes.room, "r");
+  EXPECT_EQ(writes.messages[0].seq, 1u);
+  EXPECT_EQ(writes.messages[0].key, "k1");
+  // Published while the first commit runs: gathered into the next batch, not sent yet.
+  caf::anon_send(r, actors::room_pub{peer("p", publisher), pub(2)});
+  caf::anon_send(r, actors::room_pub{peer("p", publisher), pub(3)});
+  settle(r);
+  EXPECT_EQ(publisher->size(), 0u); // nothing acknowledged before its commit
+  EXPECT_EQ(member->size(), 1u);    // nor pushed
+
+  storage->send(r, actors::store_done{});
+  EXPECT_EQ(publisher->wait_for(1).at(0).seq, 1u);
+  EXPECT_EQ(member->wait_for(2).at(1).seq, 1u);
+  writes = next_writes(storage); // the two that waited, in one batch
+  ASSERT_EQ(writes.messages.size(), 2u);
+  EXPECT_EQ(writes.messages[0].seq, 2u);
+  EXPECT_EQ(writes.messages[1].seq, 3u);
+  settle(r);
+  EXPECT_EQ(publisher->size(), 1u);
+  storage->send(r, actors::store_done{});
+  auto acks = publisher->wait_for(3);
+  ASSERT_EQ(acks.size(), 3u);
+  EXPECT_EQ(acks[2].seq, 3u);
+  EXPECT_EQ(member->wait_for(4).size(), 4u);
+}
+
+TEST_F(RoomActor, ASubscribeSeesOnlyCommittedMessages) {
+  caf::scoped_actor storage(system_);
+  auto r = durable_room(storage);
+  auto publisher = std::make_shared<recording_sink>();
+  auto late = std::make_shared<recording_sink>();
+  caf::anon_send(r, actors::room_pub{peer("p", publisher), pub(1)});
+  next_writes(storage);
+  // Subscribed while seq 1 is being committed, and the commit fails: had the reply been
+  // sent at once it would show a message that no longer exists.
+  caf::anon_send(r, actors::room_sub{peer("late", late), {1, "r", std::nullopt}});
+  storage->send(r, actors::store_done{"the store could not write: disk is full"});
+  auto reply = late->wait_for(1).at(0);
+  EXPECT_EQ(reply.type, "subscribed");
+  EXPECT_EQ(reply.seq, 0u);
+  EXPECT_TRUE(reply.msgs.empty());
+  EXPECT_EQ(publisher->wait_for(1).at(0).code, "unavailable");
+}
+
+TEST_F(RoomActor, AFailedCommitIsUnavailableAndTakesNothingBack) {
+  caf::scoped_actor storage(system_);
+  auto r = durable_room(storage);
+  auto member = std::make_shared<recording_sink>();
+  auto publisher = std::make_shared<recording_sink>();
+  caf::anon_send(r, actors::room_sub{peer("m", member), {1, "r", std::nullopt}});
+  ASSERT_EQ(member->wait_for(1).size(), 1u);
+  caf::anon_send(r, actors::room_pub{peer("p", publisher), pub(1, "k")});
+  next_writes(storage);
+  caf::anon_send(r, actors::room_pub{peer("p", publisher), pub(2)}); // staged behind it
+  settle(r);
+  storage->send(r, actors::store_done{"the store could not write: disk is full"});
+  auto replies = publisher->wait_for(2);
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].type, "error");
+  EXPECT_EQ(replies[0].code, "unavailable");
+  EXPECT_EQ(replies[1].code, "unavailable");
+  settle(r);
+  EXPECT_EQ(member->size(), 1u); // nothing was pushed
+
+  // The room starts again from what the store holds: the same key is new, seq 1 again.
+  caf::anon_send(r, actors::room_pub{peer("p", publisher), pub(3, "k")});
+  auto writes = next_writes(storage);
+  ASSERT_EQ(writes.messages.size(), 1u);
+  EXPECT_EQ(writes.messages[0].seq, 1u);
+  storage->send(r, actors::store_done{});
+  EXPECT_EQ(publisher->wait_for(3).at(2).seq, 1u);
+  EXPECT_EQ(member->wait_for(2).at(1).seq, 1u);
 }
