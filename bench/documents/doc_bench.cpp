@@ -3,16 +3,24 @@
 //   troupe_doc_bench inproc [--trace NAME] [--runs N]   the document's state (the sequencer's
 //                                                         logic: dedup keys, log, OT, rope)
 //   troupe_doc_bench actor  [--trace NAME] [--runs N] [--batch N]
+//                           [--store memory|sqlite] [--sync full|normal] [--data-parent DIR]
 //                                                       the document actor, through its
-//                                                       mailbox, `batch` edits per message
-//   troupe_doc_bench ws --port P [--trace NAME] [--batch N] [--window N]
+//                                                       mailbox, `batch` edits per message;
+//                                                       with sqlite, durable: a store in a
+//                                                       fresh directory and the storage actor on
+//                                                       a thread of its own, every ack after
+//                                                       its commit
+//   troupe_doc_bench ws --port P [--trace NAME] [--batch N] [--window N] [--label STORE]
 //                                                       one client over a WebSocket to a running
 //                                                       engine, pipelined: edit i made against
 //                                                       rev i, `batch` maps per frame, at most
-//                                                       `window` edits unacknowledged
+//                                                       `window` edits unacknowledged; `label`
+//                                                       names the engine's store in the output
 //
-// Every mode checks that the final text equals the trace's endContent and says so ("ok").
-// bench/documents/run.sh builds, starts the engine and runs them all.
+// Every mode checks that the final text equals the trace's endContent and says so ("ok"); the
+// durable actor also reopens its directory with a fresh store afterwards and checks that the
+// text and the rev are there. bench/documents/run.sh builds, starts the engines and runs them
+// all.
 
 #include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
 
@@ -28,6 +36,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -43,8 +53,10 @@
 #include "actors/document.hpp"
 #include "actors/messages.hpp"
 #include "actors/presence.hpp"
+#include "actors/storage.hpp"
 #include "core/document_state.hpp"
 #include "core/memory_store.hpp"
+#include "core/sqlite_store.hpp"
 #include "core/metrics.hpp"
 #include "tests/support/editing_trace.hpp"
 
@@ -62,12 +74,17 @@ struct arguments {
   std::uint16_t port = 0;
   std::size_t batch = 256;
   std::size_t window = 8192;
+  std::string store = "memory"; ///< actor: memory, or sqlite (durable)
+  std::string sync = "full";    ///< actor with sqlite: synchronous=FULL or NORMAL
+  std::string data_parent;      ///< actor with sqlite: where its fresh directories go
+  std::string label;            ///< ws: the engine's store, for the output
 };
 
 arguments parse_arguments(int argc, char** argv) {
   if (argc < 2)
     throw std::runtime_error("usage: troupe_doc_bench inproc|actor|ws [--trace NAME] [--runs N] "
-                             "[--port P] [--batch N] [--window N]");
+                             "[--port P] [--batch N] [--window N] [--store memory|sqlite] "
+                             "[--sync full|normal] [--data-parent DIR] [--label STORE]");
   arguments args;
   args.mode = argv[1];
   for (int i = 2; i < argc; ++i) {
@@ -85,9 +102,21 @@ arguments parse_arguments(int argc, char** argv) {
       args.batch = std::max<std::size_t>(1, std::stoul(value));
     else if (flag == "--window")
       args.window = std::max<std::size_t>(1, std::stoul(value));
+    else if (flag == "--store")
+      args.store = value;
+    else if (flag == "--sync")
+      args.sync = value;
+    else if (flag == "--data-parent")
+      args.data_parent = value;
+    else if (flag == "--label")
+      args.label = value;
     else
       throw std::runtime_error("unknown option " + flag);
   }
+  if (args.store != "memory" && args.store != "sqlite")
+    throw std::runtime_error("--store must be memory or sqlite");
+  if (args.sync != "full" && args.sync != "normal")
+    throw std::runtime_error("--sync must be full or normal");
   return args;
 }
 
@@ -178,8 +207,73 @@ private:
   std::condition_variable done_;
 };
 
+/// A fresh directory for a durable run, under `parent` (the system's temporary directory if
+/// empty); removed when this goes.
+class temp_directory {
+public:
+  explicit temp_directory(const std::string& parent) {
+    const auto base = parent.empty() ? std::filesystem::temp_directory_path()
+                                     : std::filesystem::path(parent);
+    std::filesystem::create_directories(base);
+    std::string pattern = (base / "troupe-doc-bench.XXXXXX").string();
+    if (!mkdtemp(pattern.data()))
+      throw std::runtime_error("cannot create a directory in " + base.string());
+    path_ = pattern;
+  }
+  ~temp_directory() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  temp_directory(const temp_directory&) = delete;
+  temp_directory& operator=(const temp_directory&) = delete;
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
+/// The storage actor of a durable run on an io_context thread of its own, as the engine runs
+/// it (a commit blocks that thread while it waits for the disk).
+class storage_thread {
+public:
+  storage_thread(caf::actor_system& system, core::store& store, core::metrics& metrics)
+      : work_(net::make_work_guard(io_)), thread_([this] { io_.run(); }) {
+    actor_ = actors::spawn_storage(system, net::make_strand(io_), store, {}, metrics);
+  }
+  /// Ends the actor (after everything sent to it) and joins the thread: the store may go.
+  bool stop(caf::actor_system& system) {
+    bool ok = true;
+    {
+      caf::scoped_actor self(system);
+      self->monitor(actor_);
+      self->send(actor_, actors::stop_atom::value);
+      self->receive([](const caf::down_msg&) {},
+                    caf::after(std::chrono::seconds(30)) >> [&] { ok = false; });
+    }
+    actor_ = caf::actor{};
+    work_.reset();
+    thread_.join(); // run() returns once the actor's last handlers have run
+    return ok;
+  }
+  const caf::actor& actor() const { return actor_; }
+  ~storage_thread() {
+    if (thread_.joinable()) { // not stopped: an error on the way
+      work_.reset();
+      io_.stop();
+      thread_.join();
+    }
+  }
+
+private:
+  net::io_context io_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::thread thread_;
+  caf::actor actor_;
+};
+
 int run_actor(const arguments& args, const traces::editing_trace& trace) {
   const auto wire = wire_operations(trace);
+  const bool durable = args.store == "sqlite";
   caf::actor_system_config cfg;
   cfg.set("scheduler.policy", caf::atom("sharing"));
   cfg.set("scheduler.max-threads", 1);
@@ -190,17 +284,42 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
   auto work = net::make_work_guard(io);
   std::thread io_thread([&] { io.run(); });
   bool ok = true;
+  bool reloaded = true; // durable: every run's document read back from a fresh store
   std::vector<double> runs;
-  core::metrics metrics;
+  std::uint64_t commits = 0, writes = 0;
+  std::uintmax_t database_bytes = 0;
   for (int run = 0; run < args.runs; ++run) {
-    core::memory_store store;
+    core::metrics metrics;
     const std::string room = "bench-" + std::to_string(run);
-    store.keep_document(room, core::document_state(1000, "bench", 0, trace.start_content));
+    // Memory: the document handed to the store as a room that ends would be. Durable: a
+    // fresh database, the trace's start as a snapshot at rev 0, and the storage actor.
+    std::optional<temp_directory> directory;
+    std::unique_ptr<core::store> store;
+    std::optional<storage_thread> storage;
+    if (durable) {
+      directory.emplace(args.data_parent);
+      auto sqlite = std::make_unique<core::sqlite_store>(
+          core::sqlite_settings{directory->path(), args.sync == "full"});
+      if (!trace.start_content.empty()) {
+        core::room_writes start;
+        start.room = room;
+        start.epoch = sqlite->epoch();
+        start.snapshot = core::document_snapshot{0, trace.start_content, 0};
+        if (auto error = sqlite->commit({std::move(start)}); !error.empty())
+          throw std::runtime_error(error);
+      }
+      store = std::move(sqlite);
+      storage.emplace(system, *store, metrics);
+    } else {
+      store = std::make_unique<core::memory_store>();
+      store->keep_document(room, core::document_state(1000, "bench", 0, trace.start_content));
+    }
     auto presence = actors::spawn_presence(system, net::make_strand(io), room, {});
-    auto document = actors::spawn_document(system, net::make_strand(io), room, {1000},
-                                           presence, caf::actor{}, store, metrics);
+    auto document = actors::spawn_document(system, net::make_strand(io), room, {1000}, presence,
+                                           storage ? storage->actor() : caf::actor{}, *store,
+                                           metrics);
     auto sink = std::make_shared<counting_sink>((wire.size() + args.batch - 1) / args.batch);
-    const actors::peer_ref author{"c1", "bench", "", sink};
+    const actors::peer_ref author{"c1", "bench", "", sink, ""};
     // Built beforehand, so the clock measures the actor, not the sender; batched as a
     // connection forwards them (the consecutive operations of one frame together).
     std::vector<actors::doc_op> messages;
@@ -212,28 +331,62 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
     const auto start = clock_type::now();
     for (auto& message : messages)
       caf::anon_send(document, std::move(message));
-    if (!sink->wait(std::chrono::seconds(120))) {
+    if (!sink->wait(std::chrono::seconds(300))) {
       std::cerr << "the actor did not acknowledge every edit\n";
       ok = false;
     }
     runs.push_back(ms_since(start));
-    // Both actors end before the next run (and before the system goes away).
-    caf::scoped_actor self(system);
-    self->monitor(presence);
-    self->send(document, actors::stop_atom::value);
-    self->receive([](actors::stopped_atom, const std::string&) {},
-                  caf::after(std::chrono::seconds(30)) >> [&] { ok = false; });
-    self->send(presence, actors::stop_atom::value);
-    self->receive([](const caf::down_msg&) {},
-                  caf::after(std::chrono::seconds(30)) >> [&] { ok = false; });
-    auto kept = store.load_document(room, 1000).state;
-    ok = ok && kept && kept->text().to_string() == trace.end_content;
+    // Both actors end before the next run (and before the system goes away); the document
+    // waits for its last commit before it answers.
+    {
+      caf::scoped_actor self(system);
+      self->monitor(presence);
+      self->send(document, actors::stop_atom::value);
+      self->receive([](actors::stopped_atom, const std::string&) {},
+                    caf::after(std::chrono::seconds(30)) >> [&] { ok = false; });
+      self->send(presence, actors::stop_atom::value);
+      self->receive([](const caf::down_msg&) {},
+                    caf::after(std::chrono::seconds(30)) >> [&] { ok = false; });
+    }
+    if (durable) {
+      ok = storage->stop(system) && ok;
+      storage.reset();
+      commits += metrics.store_commits.load();
+      writes += metrics.store_writes.load();
+      store.reset(); // closes the database
+      std::error_code ec;
+      for (const auto& file : std::filesystem::directory_iterator(directory->path()))
+        database_bytes = std::max<std::uintmax_t>(database_bytes, file.file_size(ec));
+      // What survives: a fresh store on the same directory, as after a restart.
+      core::sqlite_store reopened(core::sqlite_settings{directory->path(), args.sync == "full"});
+      auto kept = reopened.load_document(room, 1000);
+      if (!kept.ok())
+        std::cerr << "the document did not reload: " << kept.error << '\n';
+      reloaded = reloaded && kept.ok() &&
+                 kept.state->text().to_string() == trace.end_content &&
+                 kept.state->rev() == wire.size();
+      ok = ok && reloaded;
+    } else {
+      auto kept = store->load_document(room, 1000).state;
+      ok = ok && kept && kept->text().to_string() == trace.end_content;
+    }
   }
   work.reset();
   io.stop();
   io_thread.join();
-  print_result("document_actor", args, wire.size(), runs, ok,
-               ",\"batch\":" + std::to_string(args.batch));
+  std::string extra = ",\"batch\":" + std::to_string(args.batch) + ",\"store\":\"" +
+                      (durable ? "sqlite-" + args.sync : std::string("memory")) + "\"";
+  if (durable) {
+    char figures[160];
+    std::snprintf(figures, sizeof figures,
+                  ",\"commits_per_run\":%.0f,\"ops_per_commit\":%.1f,\"largest_file_bytes\":%ju,"
+                  "\"reloaded\":%s",
+                  static_cast<double>(commits) / args.runs,
+                  commits ? static_cast<double>(writes) / commits : 0.0, database_bytes,
+                  reloaded ? "true" : "false");
+    extra += figures;
+  }
+  print_result("document_actor", args, wire.size(), runs, ok, extra);
   return ok ? 0 : 1;
 }
 
@@ -437,7 +590,8 @@ int run_ws(const arguments& args, const traces::editing_trace& trace) {
   }
   print_result("websocket_replay", args, wire.size(), runs, ok,
                ",\"batch\":" + std::to_string(args.batch) + ",\"window\":" +
-                   std::to_string(args.window));
+                   std::to_string(args.window) +
+                   (args.label.empty() ? "" : ",\"store\":\"" + args.label + "\""));
   return ok ? 0 : 1;
 }
 
