@@ -129,16 +129,18 @@ results="$results_dir/$stamp.jsonl"
 : >"$results"
 log "results: $results"
 
-server_pid=""
+server_pid="" data_dir=""
 stop_server() {
-  [ -n "$server_pid" ] || return 0
-  if kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
+  if [ -n "$server_pid" ]; then
+    if kill -0 "$server_pid" 2>/dev/null; then
+      kill -TERM "$server_pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$server_pid" 2>/dev/null || true
+    fi
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
   fi
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
+  if [ -n "$data_dir" ]; then rm -rf "$data_dir"; data_dir=""; fi
 }
 trap stop_server EXIT
 trap 'exit 130' INT TERM
@@ -154,13 +156,16 @@ start_server() {
   case "$kind" in
     troupe)
       if [ ! -x "$troupe_bin" ]; then note troupe "build-bench/troupe was not built"; return 1; fi
-      # Its own working directory, so a default data directory lands in build-bench/.
-      mkdir -p "$BUILD/troupe-run"
-      # No request budget: load generators publish far past 100/s per connection
-      # (TROUPE_RATE, so that a --rate in troupe_args still wins).
+      # The default store (SQLite, durable: what users run) on a fresh data directory, also
+      # the working directory, removed when the server stops: nothing lands in the tree and
+      # no run sees another's rooms. Under build-bench/, not a possibly tmpfs /tmp, so the
+      # disk is a real one. TROUPE_DATA and TROUPE_RATE, so that a --data or --rate in
+      # troupe_args still wins.
+      data_dir=$(mktemp -d "$BUILD/troupe-data.XXXXXX")
+      # No request budget: load generators publish far past 100/s per connection.
       # shellcheck disable=SC2086
-      (cd "$BUILD/troupe-run" && TROUPE_RATE=0 exec taskset -c 0 "$troupe_bin" --host 127.0.0.1 --port 0 $troupe_args) \
-        >"$server_log" 2>&1 &
+      (cd "$data_dir" && TROUPE_DATA="$data_dir/data" TROUPE_RATE=0 exec taskset -c 0 "$troupe_bin" \
+         --host 127.0.0.1 --port 0 $troupe_args) >"$server_log" 2>&1 &
       ;;
     ws) taskset -c 0 node bench/peers/ws-server.js --port 0 >"$server_log" 2>&1 & ;;
     socketio) taskset -c 0 node bench/peers/socketio-server.js --port 0 >"$server_log" 2>&1 & ;;
