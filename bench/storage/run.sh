@@ -7,10 +7,11 @@
 #                        [--data-parent DIR] [--build DIR] [--skip-build] [--troupe-args "…"]
 #                        [-- troupe_store_bench options…]
 #
-# The three engines are started at once, each pinned to core 0 with --rate 0, each SQLite one
-# on a fresh data directory (made under --data-parent, default the build directory, so the
-# disk measured is the one you build on, not a tmpfs /tmp; removed at the end); the driver,
-# pinned to core 1, measures every point against each engine in turn while the others idle.
+# The three engines are started at once, each pinned to core 0 without a request budget
+# (--rate 0), each in a fresh directory (the SQLite ones keep their data there), made under
+# --data-parent (default: the build directory, so that the disk measured is the one you build
+# on, not a tmpfs /tmp) and removed at the end. The driver, pinned to core 1, measures every
+# point against each engine in turn while the others idle.
 # JSON lines on stdout (and in BUILD/bench-results/), the table on stderr.
 set -euo pipefail
 self=$(readlink -f "$0")
@@ -84,8 +85,10 @@ for store in ${stores//,/ }; do
   dirs+=("$dir")
   [ "$store" = memory ] || flags+=(--data "$dir/data")
   server_log="$results_dir/store-$stamp-$store.log"
+  # No request budget: the publishers go far past 100/s each (TROUPE_RATE, so that a --rate
+  # in troupe_args still wins).
   # shellcheck disable=SC2086
-  (cd "$dir" && exec "${pin_server[@]}" "$troupe_bin" --host 127.0.0.1 --port 0 --rate 0 \
+  (cd "$dir" && TROUPE_RATE=0 exec "${pin_server[@]}" "$troupe_bin" --host 127.0.0.1 --port 0 \
      "${flags[@]}" $troupe_args) >"$server_log" 2>&1 &
   pid=$!
   pids+=("$pid")
@@ -100,6 +103,12 @@ done
 
 quick_args=()
 [ "$quick" -eq 1 ] && quick_args=(--quick)
+# The data directories' block device, for its write and busy figures (other processes' I/O
+# shows there too): /dev/vda -> vda; nothing for tmpfs or overlay.
+device=$(df --output=source "$data_parent" 2>/dev/null | tail -n 1)
+case "$device" in
+  /dev/*) device=$(basename "$(readlink -f "$device")"); quick_args+=(--disk "$device") ;;
+esac
 status=0
 "${pin_client[@]}" "$driver" "${targets[@]}" "${quick_args[@]}" "${driver_args[@]}" |
   tee -a "$results" || status=$?

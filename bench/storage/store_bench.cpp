@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -62,6 +63,7 @@ struct Target {
 struct Options {
   std::string host = "127.0.0.1";
   std::vector<Target> targets;
+  std::string disk;  // block device of the data directories (/proc/diskstats name), or none
   std::vector<int> publishers{1, 16, 64};
   std::vector<int> windows{1, 32};
   std::vector<double> rates{5000, 20000};
@@ -72,14 +74,15 @@ struct Options {
   double warmup_s = 1, duration_s = 5, drain_s = 15, setup_s = 10;
   std::size_t max_inflight = 20000;  // open loop: beyond this the point is saturated
   double noise_pct = 10;
-  int retries = 2;
+  int retries = 1;
 };
 
 const char* kUsage =
     "usage: troupe_store_bench --target LABEL=PORT[:PID] [--target ...]\n"
     "  [--publishers 1,16,64] [--windows 1,32] [--rates 5000,20000] [--rate-publishers 16]\n"
     "  [--rooms 4] [--subscribers 2] [--size 100] [--warmup 1] [--duration 5] [--quick]\n"
-    "  [--drain 15] [--max-inflight 20000] [--noise-pct 10] [--retries 2] [--host 127.0.0.1]\n"
+    "  [--drain 15] [--max-inflight 20000] [--noise-pct 10] [--retries 1] [--host 127.0.0.1]\n"
+    "  [--disk DEVICE]   (the data directories' block device, as /proc/diskstats names it)\n"
     "Every point runs against each target in turn. --rates '' skips the open loop.\n";
 
 template <class T> std::vector<T> parse_list(const std::string& s) {
@@ -120,6 +123,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
         if (colon != std::string::npos) t.pid = static_cast<pid_t>(std::stol(rest.substr(colon + 1)));
         o.targets.push_back(t);
       } else if (flag == "--host") o.host = v;
+      else if (flag == "--disk") o.disk = v;
       else if (flag == "--publishers") o.publishers = parse_list<int>(v);
       else if (flag == "--windows") o.windows = parse_list<int>(v);
       else if (flag == "--rates") o.rates = parse_list<double>(v);
@@ -154,6 +158,58 @@ std::optional<double> process_write_bytes(pid_t pid) {
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind("write_bytes:", 0) == 0) return std::stod(line.substr(12));
+  }
+  return std::nullopt;
+}
+
+// CPU seconds of the kernel's own threads (children of kthreadd, pid 2): jbd2 committing
+// the filesystem's journal and kworkers writing back pages do the disk work of a durable
+// store there, outside the engine's own CPU time. Threads that come and go between two
+// samples (short-lived kworkers) are missed; that error is small.
+double kernel_threads_cpu_seconds() {
+  static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  unsigned long long total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(in, line)) continue;
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(line.substr(close + 2));
+    std::string state;
+    long ppid = 0;
+    fields >> state >> ppid;
+    if (ppid != 2) continue;
+    std::string skip;
+    for (int i = 5; i <= 13; ++i) fields >> skip;
+    unsigned long long utime = 0, stime = 0;
+    if (fields >> utime >> stime) total += utime + stime;
+  }
+  return static_cast<double>(total) / ticks;
+}
+
+// A block device's counters from /proc/diskstats: sectors (512 bytes) written and the
+// milliseconds it had I/O in flight. Every process's I/O, not only the engine's: a disk busy
+// while the engine is idle is another process's doing (or the host's).
+struct DiskCounters {
+  double written_bytes = 0, busy_ms = 0;
+};
+std::optional<DiskCounters> disk_counters(const std::string& device) {
+  if (device.empty()) return std::nullopt;
+  std::ifstream in("/proc/diskstats");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string major, minor, name;
+    f >> major >> minor >> name;
+    if (name != device) continue;
+    double v[10] = {};
+    for (double& x : v) f >> x;  // reads: 4, writes: 4 (sectors written 3rd), in flight, busy
+    if (!f) return std::nullopt;
+    return DiskCounters{v[6] * 512, v[9]};
   }
   return std::nullopt;
 }
@@ -438,8 +494,8 @@ struct Result {
   double msgs_per_s = 0, deliveries_per_s = 0;
   Latency::Summary ack, deliver;
   double commits = 0, writes = 0;
-  std::optional<double> server_cpu_pct, disk_bytes;
-  double driver_cpu_pct = 0;
+  std::optional<double> server_cpu_pct, disk_bytes, device_write_bytes, device_busy_pct;
+  double driver_cpu_pct = 0, kernel_threads_cpu_pct = 0;
   std::optional<double> other_cpu_pct;
   bool noisy = false, saturated = false, drained = false, ok = false;
   std::uint64_t skipped = 0, undelivered = 0, excess = 0, gaps = 0, dups = 0, unacked = 0;
@@ -529,8 +585,9 @@ class Bench {
   struct Sample {
     std::int64_t t_ns = 0;
     std::optional<double> server_cpu, disk, idle;
-    double driver_cpu = 0;
+    double driver_cpu = 0, kernel_threads_cpu = 0;
     int cores = 0;
+    std::optional<DiskCounters> device;
     Metrics metrics;
   };
 
@@ -543,6 +600,8 @@ class Bench {
       s.disk = process_write_bytes(target.pid);
     }
     s.driver_cpu = process_cpu_seconds(0).value_or(0);
+    s.kernel_threads_cpu = kernel_threads_cpu_seconds();
+    s.device = disk_counters(o_.disk);
     if (auto idle = machine_idle()) {
       s.idle = idle->idle_s;
       s.cores = idle->cores;
@@ -668,11 +727,20 @@ class Bench {
       r.server_cpu_pct = 100 * server_cpu_s / seconds;
     }
     if (before.disk && after.disk) r.disk_bytes = *after.disk - *before.disk;
+    if (before.device && after.device) {
+      r.device_write_bytes = after.device->written_bytes - before.device->written_bytes;
+      r.device_busy_pct = (after.device->busy_ms - before.device->busy_ms) / 10 / seconds;
+    }
     const double driver_cpu_s = after.driver_cpu - before.driver_cpu;
     r.driver_cpu_pct = 100 * driver_cpu_s / seconds;
+    const double kernel_s = std::max(0.0, after.kernel_threads_cpu - before.kernel_threads_cpu);
+    r.kernel_threads_cpu_pct = 100 * kernel_s / seconds;
     if (before.idle && after.idle && after.cores > 0) {
+      // Other processes: what is busy beyond the server, the driver and the kernel's threads
+      // (whose disk work the durable stores cause: not noise).
       const double busy = after.cores * seconds - (*after.idle - *before.idle);
-      r.other_cpu_pct = 100 * std::max(0.0, busy - server_cpu_s - driver_cpu_s) / seconds;
+      r.other_cpu_pct =
+          100 * std::max(0.0, busy - server_cpu_s - driver_cpu_s - kernel_s) / seconds;
       r.noisy = *r.other_cpu_pct > o_.noise_pct;
     }
     r.pub_errors = state.pub_errors;
@@ -729,8 +797,13 @@ class Bench {
     if (r.disk_bytes && r.msgs_per_s > 0)
       j.add("disk_bytes_per_msg", *r.disk_bytes / (r.msgs_per_s * r.seconds), 0)
           .add("disk_mb_per_s", *r.disk_bytes / r.seconds / 1e6, 2);
+    if (r.device_write_bytes) {
+      j.add("device", o_.disk).add("device_write_mb_per_s", *r.device_write_bytes / r.seconds / 1e6, 2)
+          .add("device_busy_pct", r.device_busy_pct, 1);
+    }
     j.add("driver_cpu_pct", r.driver_cpu_pct, 1)
         .add("driver_bound", r.driver_cpu_pct > 90)
+        .add("kernel_threads_cpu_pct", r.kernel_threads_cpu_pct, 1)
         .add("other_cpu_pct", r.other_cpu_pct, 1).add("noisy", r.noisy)
         .add("attempts", r.attempts);
     if (r.spec.open) j.add("saturated", r.saturated).add("skipped", r.skipped);
@@ -755,11 +828,11 @@ class Bench {
       return nullptr;
     };
     const std::string base = o_.targets.front().label;
-    std::fprintf(stderr, "\n%-16s %-14s %9s %7s %9s %9s %9s %9s %8s %8s %7s\n", "point",
+    std::fprintf(stderr, "\n%-16s %-14s %9s %7s %9s %9s %9s %9s %8s %8s %7s %7s\n", "point",
                  "store", "msgs/s", "vs", "ack p50", "ack p99", "ack max", "dlv p99", "msg/cmt",
-                 "cmt/s", "srv cpu");
-    std::fprintf(stderr, "%-16s %-14s %9s %7s %9s %9s %9s %9s %8s %8s %7s\n", "", "", "",
-                 base.substr(0, 7).c_str(), "ms", "ms", "ms", "ms", "", "", "%");
+                 "cmt/s", "srv cpu", "disk");
+    std::fprintf(stderr, "%-16s %-14s %9s %7s %9s %9s %9s %9s %8s %8s %7s %7s\n", "", "", "",
+                 base.substr(0, 7).c_str(), "ms", "ms", "ms", "ms", "", "", "%", "KB/msg");
     Json by_point;
     for (auto& point : points) {
       const Result* b = find(point, base);
@@ -783,10 +856,14 @@ class Bench {
         if (r->noisy) flags += "~";
         if (r->driver_cpu_pct > 90) flags += "*";
         if (r->saturated) flags += "S";
-        std::fprintf(stderr, "%-16s %-14s %9.0f %6.2fx %9.2f %9.2f %9.2f %9.2f %8s %8s %7.0f %5s\n",
+        const double kb_per_msg = r->disk_bytes && r->msgs_per_s > 0
+                                      ? *r->disk_bytes / (r->msgs_per_s * r->seconds) / 1024
+                                      : NAN;
+        std::fprintf(stderr,
+                     "%-16s %-14s %9.0f %6.2fx %9.2f %9.2f %9.2f %9.2f %8s %8s %7.0f %7.1f %s\n",
                      point.c_str(), t.label.c_str(), r->msgs_per_s, ratio, r->ack.p50_us / 1e3,
                      r->ack.p99_us / 1e3, r->ack.max_us / 1e3, r->deliver.p99_us / 1e3, mpc, cps,
-                     r->server_cpu_pct.value_or(NAN), flags.c_str());
+                     r->server_cpu_pct.value_or(NAN), kb_per_msg, flags.c_str());
         Json cell;
         cell.add("msgs_per_s", r->msgs_per_s, 0).add("vs_" + base, ratio, 3)
             .add("ack_p50_us", r->ack.p50_us, 1).add("ack_p99_us", r->ack.p99_us, 1)
