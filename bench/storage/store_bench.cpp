@@ -195,7 +195,7 @@ double kernel_threads_cpu_seconds() {
 // milliseconds it had I/O in flight. Every process's I/O, not only the engine's: a disk busy
 // while the engine is idle is another process's doing (or the host's).
 struct DiskCounters {
-  double written_bytes = 0, busy_ms = 0;
+  double read_bytes = 0, written_bytes = 0, busy_ms = 0;
 };
 std::optional<DiskCounters> disk_counters(const std::string& device) {
   if (device.empty()) return std::nullopt;
@@ -209,7 +209,7 @@ std::optional<DiskCounters> disk_counters(const std::string& device) {
     double v[10] = {};
     for (double& x : v) f >> x;  // reads: 4, writes: 4 (sectors written 3rd), in flight, busy
     if (!f) return std::nullopt;
-    return DiskCounters{v[6] * 512, v[9]};
+    return DiskCounters{v[2] * 512, v[6] * 512, v[9]};
   }
   return std::nullopt;
 }
@@ -494,7 +494,8 @@ struct Result {
   double msgs_per_s = 0, deliveries_per_s = 0;
   Latency::Summary ack, deliver;
   double commits = 0, writes = 0;
-  std::optional<double> server_cpu_pct, disk_bytes, device_write_bytes, device_busy_pct;
+  std::optional<double> server_cpu_pct, disk_bytes, device_write_bytes, device_read_bytes,
+      device_busy_pct;
   double driver_cpu_pct = 0, kernel_threads_cpu_pct = 0;
   std::optional<double> other_cpu_pct;
   bool noisy = false, saturated = false, drained = false, ok = false;
@@ -729,6 +730,7 @@ class Bench {
     if (before.disk && after.disk) r.disk_bytes = *after.disk - *before.disk;
     if (before.device && after.device) {
       r.device_write_bytes = after.device->written_bytes - before.device->written_bytes;
+      r.device_read_bytes = after.device->read_bytes - before.device->read_bytes;
       r.device_busy_pct = (after.device->busy_ms - before.device->busy_ms) / 10 / seconds;
     }
     const double driver_cpu_s = after.driver_cpu - before.driver_cpu;
@@ -799,6 +801,7 @@ class Bench {
           .add("disk_mb_per_s", *r.disk_bytes / r.seconds / 1e6, 2);
     if (r.device_write_bytes) {
       j.add("device", o_.disk).add("device_write_mb_per_s", *r.device_write_bytes / r.seconds / 1e6, 2)
+          .add("device_read_mb_per_s", *r.device_read_bytes / r.seconds / 1e6, 2)
           .add("device_busy_pct", r.device_busy_pct, 1);
     }
     j.add("driver_cpu_pct", r.driver_cpu_pct, 1)
@@ -828,11 +831,12 @@ class Bench {
       return nullptr;
     };
     const std::string base = o_.targets.front().label;
-    std::fprintf(stderr, "\n%-16s %-14s %9s %7s %9s %9s %9s %9s %8s %8s %7s %7s\n", "point",
-                 "store", "msgs/s", "vs", "ack p50", "ack p99", "ack max", "dlv p99", "msg/cmt",
-                 "cmt/s", "srv cpu", "disk");
-    std::fprintf(stderr, "%-16s %-14s %9s %7s %9s %9s %9s %9s %8s %8s %7s %7s\n", "", "", "",
-                 base.substr(0, 7).c_str(), "ms", "ms", "ms", "ms", "", "", "%", "KB/msg");
+    std::fprintf(stderr, "\n%-16s %-14s %9s %7s %9s %9s %9s %9s %8s %8s %7s %7s %5s\n",
+                 "point", "store", "msgs/s", "vs", "ack p50", "ack p99", "ack max", "dlv p99",
+                 "msg/cmt", "cmt/s", "srv cpu", "disk", "dev");
+    std::fprintf(stderr, "%-16s %-14s %9s %7s %9s %9s %9s %9s %8s %8s %7s %7s %5s\n", "", "", "",
+                 base.substr(0, 7).c_str(), "ms", "ms", "ms", "ms", "", "", "%", "KB/msg",
+                 "busy%");
     Json by_point;
     for (auto& point : points) {
       const Result* b = find(point, base);
@@ -860,10 +864,11 @@ class Bench {
                                       ? *r->disk_bytes / (r->msgs_per_s * r->seconds) / 1024
                                       : NAN;
         std::fprintf(stderr,
-                     "%-16s %-14s %9.0f %6.2fx %9.2f %9.2f %9.2f %9.2f %8s %8s %7.0f %7.1f %s\n",
+                     "%-16s %-14s %9.0f %6.2fx %9.2f %9.2f %9.2f %9.2f %8s %8s %7.0f %7.1f %5.0f %s\n",
                      point.c_str(), t.label.c_str(), r->msgs_per_s, ratio, r->ack.p50_us / 1e3,
                      r->ack.p99_us / 1e3, r->ack.max_us / 1e3, r->deliver.p99_us / 1e3, mpc, cps,
-                     r->server_cpu_pct.value_or(NAN), kb_per_msg, flags.c_str());
+                     r->server_cpu_pct.value_or(NAN), kb_per_msg, r->device_busy_pct.value_or(NAN),
+                     flags.c_str());
         Json cell;
         cell.add("msgs_per_s", r->msgs_per_s, 0).add("vs_" + base, ratio, 3)
             .add("ack_p50_us", r->ack.p50_us, 1).add("ack_p99_us", r->ack.p99_us, 1)
