@@ -67,6 +67,35 @@ struct blob {
   std::string_view bytes;
 };
 
+/// True when `payload` is exactly one MessagePack map with t == "msg" and this seq.
+bool is_msg_map(std::string_view payload, std::uint64_t seq) {
+  try {
+    std::size_t offset = 0;
+    auto handle = msgpack::unpack(payload.data(), payload.size(), offset);
+    const msgpack::object& map = handle.get();
+    if (offset != payload.size() || map.type != msgpack::type::MAP)
+      return false;
+    bool typed = false, numbered = false;
+    for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
+      const auto& entry = map.via.map.ptr[i];
+      if (entry.key.type != msgpack::type::STR)
+        continue;
+      const std::string_view key(entry.key.via.str.ptr, entry.key.via.str.size);
+      if (key == "t")
+        typed = entry.val.type == msgpack::type::STR &&
+                std::string_view(entry.val.via.str.ptr, entry.val.via.str.size) == "msg";
+      else if (key == "seq")
+        numbered = entry.val.type == msgpack::type::POSITIVE_INTEGER &&
+                   entry.val.via.u64 == seq;
+    }
+    return typed && numbered;
+  } catch (const msgpack::unpack_error&) {
+    return false;
+  } catch (const msgpack::type_error&) {
+    return false;
+  }
+}
+
 // SQLITE_STATIC: every bound value outlives the step it is bound for. A null pointer
 // would bind NULL, so empty values point at "".
 int bind_one(sqlite3_stmt* s, int index, std::int64_t value) {
@@ -642,6 +671,9 @@ loaded<history_log> sqlite_store::load_log(std::string_view room, std::size_t ca
                     std::to_string(top) + ": the store is damaged");
       if (*seq != (kept.empty() ? top : kept.back().seq - 1) || *seq == 0)
         break;
+      // The bytes go to clients as they are: they must be this message's `msg` map.
+      if (!is_msg_map(rows.bytes(3), *seq))
+        return fail("message " + std::to_string(*seq) + " is damaged in the store");
       protocol::frame_builder builder;
       builder.write(rows.bytes(3));
       kept.push_back({*seq, std::string(rows.text(2)), builder.finish(), *ts});

@@ -14,7 +14,10 @@
 #include <random>
 #include <thread>
 
+#include <msgpack.hpp>
+
 #include "core/sqlite_store.hpp"
+#include "protocol/codec.hpp"
 #include "protocol/frame.hpp"
 
 using namespace troupe;
@@ -22,12 +25,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A NUL inside checks that payloads are stored as blobs, byte for byte.
+// The `msg` map of seq as the room pushes it. A NUL inside its data checks that payloads
+// are stored as blobs, byte for byte.
 std::string payload_of(std::uint64_t seq, std::size_t padding = 0) {
-  std::string payload("m\0", 2);
-  payload += std::to_string(seq);
-  payload.append(padding, 'x');
-  return payload;
+  std::string text("m\0", 2);
+  text += std::to_string(seq);
+  text.append(padding, 'x');
+  msgpack::sbuffer data;
+  msgpack::pack(data, text);
+  protocol::frame_builder builder;
+  protocol::encode_msg(builder, "r", seq, "ann", std::string_view(data.data(), data.size()),
+                       1000, "");
+  return std::string(builder.finish()->payload());
 }
 
 core::stored_message message(std::uint64_t seq, std::string key = {}, std::uint64_t ts = 1000,
