@@ -4,6 +4,7 @@
 //                                                         logic: dedup keys, log, OT, rope)
 //   troupe_doc_bench actor  [--trace NAME] [--runs N] [--batch N]
 //                           [--store memory|sqlite] [--sync full|normal] [--data-parent DIR]
+//                           [--doc-log 1000] [--doc-snapshot 1000]
 //                                                       the document actor, through its
 //                                                       mailbox, `batch` edits per message;
 //                                                       with sqlite, durable: a store in a
@@ -78,13 +79,16 @@ struct arguments {
   std::string sync = "full";    ///< actor with sqlite: synchronous=FULL or NORMAL
   std::string data_parent;      ///< actor with sqlite: where its fresh directories go
   std::string label;            ///< ws: the engine's store, for the output
+  std::size_t doc_log = 1000;   ///< actor: operations kept (the engine's --doc-log)
+  std::size_t doc_snapshot = 1000; ///< actor: revisions between snapshots (--doc-snapshot)
 };
 
 arguments parse_arguments(int argc, char** argv) {
   if (argc < 2)
     throw std::runtime_error("usage: troupe_doc_bench inproc|actor|ws [--trace NAME] [--runs N] "
                              "[--port P] [--batch N] [--window N] [--store memory|sqlite] "
-                             "[--sync full|normal] [--data-parent DIR] [--label STORE]");
+                             "[--sync full|normal] [--data-parent DIR] [--label STORE] "
+                             "[--doc-log N] [--doc-snapshot N]");
   arguments args;
   args.mode = argv[1];
   for (int i = 2; i < argc; ++i) {
@@ -110,6 +114,10 @@ arguments parse_arguments(int argc, char** argv) {
       args.data_parent = value;
     else if (flag == "--label")
       args.label = value;
+    else if (flag == "--doc-log")
+      args.doc_log = std::stoul(value);
+    else if (flag == "--doc-snapshot")
+      args.doc_snapshot = std::max<std::size_t>(1, std::stoul(value));
     else
       throw std::runtime_error("unknown option " + flag);
   }
@@ -312,10 +320,12 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
       storage.emplace(system, *store, metrics);
     } else {
       store = std::make_unique<core::memory_store>();
-      store->keep_document(room, core::document_state(1000, "bench", 0, trace.start_content));
+      store->keep_document(room,
+                           core::document_state(args.doc_log, "bench", 0, trace.start_content));
     }
     auto presence = actors::spawn_presence(system, net::make_strand(io), room, {});
-    auto document = actors::spawn_document(system, net::make_strand(io), room, {1000}, presence,
+    auto document = actors::spawn_document(system, net::make_strand(io), room,
+                                           {args.doc_log, args.doc_snapshot}, presence,
                                            storage ? storage->actor() : caf::actor{}, *store,
                                            metrics);
     auto sink = std::make_shared<counting_sink>((wire.size() + args.batch - 1) / args.batch);
@@ -359,7 +369,7 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
         database_bytes = std::max<std::uintmax_t>(database_bytes, file.file_size(ec));
       // What survives: a fresh store on the same directory, as after a restart.
       core::sqlite_store reopened(core::sqlite_settings{directory->path(), args.sync == "full"});
-      auto kept = reopened.load_document(room, 1000);
+      auto kept = reopened.load_document(room, args.doc_log);
       if (!kept.ok())
         std::cerr << "the document did not reload: " << kept.error << '\n';
       reloaded = reloaded && kept.ok() &&
@@ -367,7 +377,7 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
                  kept.state->rev() == wire.size();
       ok = ok && reloaded;
     } else {
-      auto kept = store->load_document(room, 1000).state;
+      auto kept = store->load_document(room, args.doc_log).state;
       ok = ok && kept && kept->text().to_string() == trace.end_content;
     }
   }
