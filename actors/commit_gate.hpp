@@ -10,6 +10,8 @@
 
 #include <deque>
 #include <functional>
+#include <iostream>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +20,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/strand_actor.hpp"
+#include "core/metrics.hpp"
 #include "core/store.hpp"
 
 namespace troupe::actors {
@@ -133,5 +136,21 @@ private:
   std::vector<outcome> staged_outcomes_;
   std::deque<waiting_action> waiting_;
 };
+
+/// Takes a state read from the store into `state`; or, when it could not be read, reports
+/// why (logged, counted) and keeps the reason in `error` for the requests it refuses.
+template <class State>
+void take_loaded(core::loaded<State> loaded, std::optional<State>& state, std::string& error,
+                 core::metrics& metrics) {
+  if (loaded.ok()) {
+    state = std::move(loaded.state);
+    error.clear();
+    return;
+  }
+  state.reset();
+  error = "the store could not load " + loaded.error;
+  core::metrics::add(metrics.store_load_failures);
+  std::cerr << "troupe: " << error << std::endl;
+}
 
 } // namespace troupe::actors

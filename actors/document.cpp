@@ -3,7 +3,6 @@
 #include <caf/actor_companion.hpp>
 #include <caf/all.hpp>
 
-#include <iostream>
 #include <optional>
 
 #include "actors/commit_gate.hpp"
@@ -28,7 +27,7 @@ public:
         presence_(std::move(presence)), store_(store), metrics_(metrics),
         gate_(self, std::move(storage), name_, loaded.ok() ? loaded.state->epoch() : "",
               [this] { reload(); }) {
-    take(std::move(loaded));
+    take_loaded(std::move(loaded), state_, load_error_, metrics_);
   }
 
   void open(doc_open& open) {
@@ -140,20 +139,11 @@ private:
     return ids;
   }
 
-  void take(core::loaded<core::document_state> loaded) {
-    if (loaded.ok()) {
-      state_ = std::move(loaded.state);
-      return;
-    }
-    state_.reset();
-    load_error_ = "document " + name_ + " could not be loaded: " + loaded.error;
-    core::metrics::add(metrics_.store_load_failures);
-    std::cerr << "troupe: " << load_error_ << std::endl;
-  }
-
   /// A failed commit took back what was applied since the last one: start again from
   /// what the store holds (nothing of it was acknowledged or pushed).
-  void reload() { take(store_.load_document(name_, settings_.log)); }
+  void reload() {
+    take_loaded(store_.load_document(name_, settings_.log), state_, load_error_, metrics_);
+  }
 
   /// A document that could not be loaded answers every request with `unavailable`.
   bool refused(const peer_ref& to, protocol::request_id id) {

@@ -4,7 +4,6 @@
 #include <caf/all.hpp>
 
 #include <chrono>
-#include <iostream>
 #include <optional>
 #include <limits>
 #include <vector>
@@ -22,12 +21,6 @@ namespace troupe::actors {
 
 namespace {
 
-std::uint64_t now_ms() {
-  using namespace std::chrono;
-  return static_cast<std::uint64_t>(
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
-}
-
 class room {
 public:
   room(companion* self, std::string name, const room_settings& settings,
@@ -37,7 +30,7 @@ public:
         presence_(std::move(presence)), store_(store), metrics_(metrics),
         gate_(self, std::move(storage), name_, loaded.ok() ? loaded.state->epoch() : "",
               [this] { reload(); }) {
-    take(std::move(loaded));
+    take_loaded(std::move(loaded), log_, load_error_, metrics_);
   }
 
   void subscribe(room_sub& sub) {
@@ -84,7 +77,7 @@ public:
     }
     expire();
     const std::uint64_t seq = log_->seq() + 1;
-    const std::uint64_t ts = now_ms();
+    const std::uint64_t ts = core::now_ms();
     auto push = protocol::make_frame([&](protocol::frame_builder& out) {
       protocol::encode_msg(out, name_, seq, pub.from.user, request.data, ts,
                            request.key.value_or(std::string()));
@@ -135,20 +128,11 @@ private:
     self_->send(to, std::forward<Message>(message));
   }
 
-  void take(core::loaded<core::history_log> loaded) {
-    if (loaded.ok()) {
-      log_ = std::move(loaded.state);
-      return;
-    }
-    log_.reset();
-    load_error_ = "room " + name_ + " could not be loaded: " + loaded.error;
-    core::metrics::add(metrics_.store_load_failures);
-    std::cerr << "troupe: " << load_error_ << std::endl;
-  }
-
   /// A failed commit took back what was applied since the last one: start again from
   /// what the store holds (nothing of it was acknowledged or pushed).
-  void reload() { take(store_.load_log(name_, settings_.history)); }
+  void reload() {
+    take_loaded(store_.load_log(name_, settings_.history), log_, load_error_, metrics_);
+  }
 
   /// A room whose log could not be loaded answers every request with `unavailable`.
   bool refused(const peer_ref& to, protocol::request_id id) {
@@ -167,7 +151,7 @@ private:
   /// Retention by age, if set: forgets what is too old before the log is read or grows.
   void expire() {
     if (settings_.history_age.count() > 0)
-      log_->expire(now_ms() - static_cast<std::uint64_t>(settings_.history_age.count()));
+      log_->expire(core::now_ms() - static_cast<std::uint64_t>(settings_.history_age.count()));
   }
 
   void ack(const peer_ref& to, protocol::request_id id, std::uint64_t seq) {

@@ -16,12 +16,6 @@ namespace troupe::actors {
 
 namespace {
 
-std::uint64_t now_ms() {
-  using namespace std::chrono;
-  return static_cast<std::uint64_t>(
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
-}
-
 class storage : public std::enable_shared_from_this<storage> {
 public:
   storage(companion* self, boost::asio::any_io_executor executor, core::store& store,
@@ -42,7 +36,7 @@ public:
 
   void sweep() {
     const auto age_ms = static_cast<std::uint64_t>(settings_.history_age.count()) * 1000;
-    const auto now = now_ms();
+    const auto now = core::now_ms();
     store_.expire_messages(now > age_ms ? now - age_ms : 0);
     schedule_sweep();
   }

@@ -1,6 +1,7 @@
 #include "core/history_log.hpp"
 
 #include <cassert>
+#include <chrono>
 #include <random>
 
 namespace troupe::core {
@@ -67,6 +68,12 @@ std::vector<std::string_view> history_log::newest(std::size_t count) const {
   for (std::size_t index = messages_.size() - n; index < messages_.size(); ++index)
     out.push_back(messages_[index].frame->payload());
   return out;
+}
+
+std::uint64_t now_ms() {
+  using namespace std::chrono;
+  return static_cast<std::uint64_t>(
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
 }
 
 std::string new_epoch() {

@@ -70,6 +70,9 @@ private:
   std::unordered_map<std::string, std::uint64_t> keys_;
 };
 
+/// The clock of messages' `ts`: ms since the Unix epoch.
+std::uint64_t now_ms();
+
 /// A fresh random epoch: 16 hex digits.
 std::string new_epoch();
 
