@@ -138,6 +138,29 @@ TEST_F(ShortHistory, RecoveryPastTheKeptHistoryIsReportedAsRebuilt) {
   EXPECT_EQ(h.msgs.back().seq, 36u);
 }
 
+// A subscriber of `room` sees messages 1..3, the engine is stopped (SIGTERM) and started
+// again on its port; returns the subscription before and the client's event after.
+struct Restarted {
+  client::SubscribedEvent before;
+  std::optional<client::SubscribedEvent> after;
+};
+Restarted restart_under(EngineProcess& engine, BlockingClient& sub, const std::string& room) {
+  Restarted r{sub.subscribe(room), std::nullopt};
+  {
+    auto pub = connected_client(engine, "pub");
+    for (int i = 1; i <= 3; ++i) pub->publish(room, Value::from("m" + std::to_string(i)));
+  }
+  EXPECT_EQ(seqs_of(sub.take_messages(3)), seq_range(1, 3));
+  const int status = engine.stop();  // SIGTERM
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
+  auto down = sub.wait_state(State::disconnected);
+  EXPECT_EQ(down.close_code, 4503) << down.reason;
+  engine.start(engine.port());
+  while ((r.after = sub.next_subscribed()) && r.after->kind == SubscribeKind::initial) {
+  }
+  return r;
+}
+
 // An engine that keeps rooms in memory only (--store memory).
 class MemoryRecovery : public Recovery {
  protected:
@@ -146,22 +169,7 @@ class MemoryRecovery : public Recovery {
 
 TEST_F(MemoryRecovery, RestartOfAMemoryOnlyEngineIsANewEpoch) {
   auto sub = client("sub");
-  auto first = sub->subscribe("epoch");
-  {
-    auto pub = client("pub");
-    for (int i = 1; i <= 3; ++i) pub->publish("epoch", Value::from("m" + std::to_string(i)));
-  }
-  EXPECT_EQ(seqs_of(sub->take_messages(3)), seq_range(1, 3));
-
-  const int status = engine().stop();  // SIGTERM
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
-  auto down = sub->wait_state(State::disconnected);
-  EXPECT_EQ(down.close_code, 4503) << down.reason;
-
-  engine().start(engine().port());
-  std::optional<client::SubscribedEvent> ev;
-  while ((ev = sub->next_subscribed()) && ev->kind == SubscribeKind::initial) {
-  }
+  auto [first, ev] = restart_under(engine(), *sub, "epoch");
   ASSERT_TRUE(ev);
   EXPECT_EQ(ev->kind, SubscribeKind::rebuilt);
   EXPECT_FALSE(ev->recovered);
@@ -178,22 +186,7 @@ TEST_F(MemoryRecovery, RestartOfAMemoryOnlyEngineIsANewEpoch) {
 
 TEST_F(Recovery, RestartOfTheDurableEngineKeepsTheEpochAndRecovers) {
   auto sub = client("sub");
-  auto first = sub->subscribe("kept");
-  {
-    auto pub = client("pub");
-    for (int i = 1; i <= 3; ++i) pub->publish("kept", Value::from("m" + std::to_string(i)));
-  }
-  EXPECT_EQ(seqs_of(sub->take_messages(3)), seq_range(1, 3));
-
-  const int status = engine().stop();  // SIGTERM
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
-  auto down = sub->wait_state(State::disconnected);
-  EXPECT_EQ(down.close_code, 4503) << down.reason;
-
-  engine().start(engine().port());
-  std::optional<client::SubscribedEvent> ev;
-  while ((ev = sub->next_subscribed()) && ev->kind == SubscribeKind::initial) {
-  }
+  auto [first, ev] = restart_under(engine(), *sub, "kept");
   ASSERT_TRUE(ev);
   EXPECT_EQ(ev->kind, SubscribeKind::recovered);
   EXPECT_TRUE(ev->recovered);
