@@ -52,10 +52,11 @@ export function toCodePoints(text, utf16Index) {
   return length(text.slice(0, i));
 }
 
-/** Code point index -> UTF-16 index in `text`. */
-export function toUtf16(text, codePointIndex) {
+/** Code point index -> UTF-16 index in `text`. With `fromUtf16`: the UTF-16 index reached by
+ *  stepping `codePointIndex` code points from there. */
+export function toUtf16(text, codePointIndex, fromUtf16 = 0) {
   checkIndex(codePointIndex, Infinity, "code point index");
-  const i = advance(text, 0, codePointIndex);
+  const i = advance(text, fromUtf16, codePointIndex);
   if (i < 0) throw new RangeError(`code point index ${codePointIndex} is past the end of the text (${length(text)})`);
   return i;
 }
