@@ -86,7 +86,9 @@ public:
     gate_.commit(
         [&](core::room_writes& writes) {
           writes.messages.push_back(log_->messages().back());
-          writes.keep_messages_from = log_->first_kept();
+          // Trimmed 64 at a time: a delete per commit rewrites pages even for one message,
+          // and a load reads only the newest --history anyway.
+          writes.keep_messages_from = log_->first_kept() & ~std::uint64_t{63};
         },
         [this, to = std::move(pub.from), id = request.id, seq,
          push = std::move(push)](const std::string& error) {
