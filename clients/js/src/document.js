@@ -34,6 +34,7 @@ export class TextDocument {
     this._gen = 0; // connections seen: a reply from an earlier one is stale
     this._openToken = 0;
     this._openWait = null;
+    this._early = []; // pushes that came while an open was on its way
     this._syncWaiters = [];
     this._retryTimer = null;
     this._cursorTimer = null;
@@ -174,6 +175,7 @@ export class TextDocument {
 
   _onReconnected() {
     this._gen++;
+    this._early = [];
     if (!this._wanted) return;
     this._sent = false;
     this._cursorSent = null; // publish again on this connection
@@ -226,7 +228,8 @@ export class TextDocument {
       this._openWait.done = true;
       this._openWait.resolve(event);
     }
-    if (this._phase !== "open") return; // a listener closed it
+    for (const m of this._early.splice(0)) this._onPush(m); // stale ones are skipped
+    if (this._phase !== "open") return; // a listener closed it, or a push found a hole
     this._flush();
     this._flushCursor();
     this._checkCursors();
@@ -307,7 +310,13 @@ export class TextDocument {
   }
 
   _onPush(msg) {
-    if (this._phase !== "open") return; // before the reply of a (re)open, which covers it
+    if (this._phase === "opening") {
+      // Pushes that overtake the reply of an open: the older ones are stale after it, the
+      // newer ones follow it. Kept, to be sorted out once the reply is in.
+      if (this._early.push(msg) > 10000) this._early = [];
+      return;
+    }
+    if (this._phase !== "open") return; // not live: the next open covers it
     let o;
     try {
       o = parseDocOp(msg);

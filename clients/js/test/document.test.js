@@ -462,6 +462,23 @@ test("a rev hole makes the document reopen with since", async () => {
   assert.equal(a.doc.text, "12");
 });
 
+test("a push that overtakes the reply of a reopen is applied after it", async () => {
+  const server = new Server();
+  const a = await editor(server, "ann");
+  const b = await editor(server, "bob");
+  a.client.drop();
+  await tick();
+  a.client.reconnect();
+  a.client.toServer(); // the reopen, answered
+  b.doc.insert(0, "fresh");
+  await settle([b.client]); // pushed to Ann after the reply…
+  const q = a.client.conn.toClient;
+  q.unshift(q.splice(q.findIndex((m) => m.t === "op"), 1)[0]); // …but handled before it
+  await settle([a.client, b.client]);
+  assert.equal(a.client.sent.filter((m) => m.t === "open").length, 2, "no extra reopen");
+  assertConverged(server, [a, b]);
+});
+
 test("conflict: reopen with since and resend the same key", async () => {
   const server = new Server({ logLimit: 3 });
   const a = await editor(server, "ann");
