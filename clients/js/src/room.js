@@ -317,9 +317,9 @@ export class Room extends Emitter {
   setState(state) {
     if (this.#client._ended) return Promise.reject(new TroupeError("closed", "the client is closed"));
     if (!this.#want) {
-      // Not subscribed here (the room's document may hold it): send it as it is, once more
-      // after a reconnect; the engine answers.
-      return this.#client._request({ t: "pset", room: this.name, state }, { resend: true }).then(() => {});
+      // Not subscribed here (the room's document may hold it): send it as it is; the engine
+      // answers. A drop fails it with "disconnected": the holder sets it again on reopening.
+      return this.#client._request({ t: "pset", room: this.name, state }).then(() => {});
     }
     this.#state = state;
     const done = new Promise((resolve, reject) => this.#stateWaiters.push({ resolve, reject }));

@@ -261,6 +261,20 @@ test("setState refused keeps the last accepted state", async () => {
   client.close();
 });
 
+test("setState in a room not subscribed (a document holds it) goes out as is; a drop fails it", async () => {
+  const { client, ws } = await connectedClient({ backoff: { initialMs: 1, maxMs: 1 } });
+  const room = client.room("notes");
+  const a = room.setState({ cursor: { rev: 1, pos: 2 } });
+  const p1 = await ws.take("pset");
+  ws.deliver({ t: "ok", id: p1.id });
+  await a;
+  const b = room.setState({ cursor: { rev: 1, pos: 3 } });
+  await ws.take("pset");
+  ws.serverClose(1006);
+  await assert.rejects(b, (err) => err.code === "disconnected");
+  client.close();
+});
+
 test("typing: on at once, refreshed every 3 s while the calls go on, lapses after 6 s quiet", async (t) => {
   t.mock.timers.enable({ apis: ["setInterval"] });
   const { client, ws, room } = await subscribedRoom();
