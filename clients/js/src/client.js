@@ -22,7 +22,9 @@
 //       resubscriptions and before waiting requests are flushed.
 //   client._recycle(reason): drop the connection and reconnect (a reply that never came).
 //   client._newKey(): a fresh idempotency key.
-//   client._ready: a connection is up and `connected` was received.
+//   client._report(error): emits it on the client's "error" event.
+//   client._ready: a connection is up and `connected` was received. client._ended: closed for
+//       good (requests fail with "closed" until connect()).
 //   client.room(name).presence._reset(pseq, members): a snapshot from a `subscribed` or
 //       `opened` reply. client.room(name).setState(state). client.clientId.
 import { Encoder, decodeMulti } from "@msgpack/msgpack";
