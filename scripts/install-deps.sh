@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything Troupe needs to build and test, from Debian's packages only.
+# Installs everything Troupe needs to build, run and test, from Debian's packages only.
 # Idempotent: a second run installs nothing new. With arguments, installs those packages
-# instead (scripts/fuzz.sh uses it for clang).
+# instead (scripts/fuzz.sh uses it for clang, scripts/test.sh for chromium).
 set -euo pipefail
 
 packages=(
@@ -14,7 +14,11 @@ packages=(
   libjwt-dev                  # connection tokens: HS256 JWTs verified with libjwt
   libssl-dev                  # TLS (--tls-cert): OpenSSL under Asio's ssl::stream
   libsqlite3-dev              # the durable embedded store (--data)
+  nodejs                      # the JavaScript client and its tests; npm installs their packages
 )
+# Debian 12 ships npm as its own package; Node.js from elsewhere (NodeSource) brings its own
+# npm, which Debian's would conflict with.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 if (($#)); then
   packages=("$@")
 fi

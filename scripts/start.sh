@@ -3,5 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+# The demo page at / loads the client's one dependency, @msgpack/msgpack, from clients/js's
+# node_modules (web/vendor/msgpack links to it).
+bash scripts/js-deps.sh --runtime
 bash scripts/build.sh --target troupe
 exec ./build/troupe "$@"

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+bash scripts/install-deps.sh chromium  # the browser tests (tests/browser) drive Debian's Chromium
+bash scripts/js-deps.sh
 bash scripts/build.sh
 # CI also fuzzes the frame decoder and the operation parser, a minute each (fuzz/README.md),
 # before the tests so that ctest's summary closes the run.
