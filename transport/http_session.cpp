@@ -23,7 +23,7 @@ std::string_view mime_type(std::string_view path) {
   if (ext == ".html") return "text/html; charset=utf-8";
   if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
   if (ext == ".css") return "text/css; charset=utf-8";
-  if (ext == ".json") return "application/json";
+  if (ext == ".json" || ext == ".map") return "application/json"; // .map: source maps
   if (ext == ".svg") return "image/svg+xml";
   if (ext == ".png") return "image/png";
   if (ext == ".ico") return "image/x-icon";

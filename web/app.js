@@ -59,7 +59,7 @@ function join(name, roomName) {
   const status = connectionStatus(client);
   bindChat(client, room, name, status);
   bindPresence(client, room);
-  bindEditor(client, room, doc, status);
+  bindEditor(doc, status);
 
   client.connect().then(
     () => {
@@ -78,10 +78,18 @@ function connectionStatus(client) {
   let countdown = null;
   let reconnecting = false; // since the last loss: waiting to learn recovered or rebuilt
   let outcome = {}; // after a reconnect: the room's and the document's kind
-  const show = (state, text) => {
+  // The words change with the state only (the status is a live region); the countdown beside
+  // them is for the eyes.
+  const words = document.createElement("span");
+  const clock = document.createElement("span");
+  clock.setAttribute("aria-hidden", "true");
+  el.replaceChildren(words, clock);
+  const show = (state, text, detail = "") => {
     el.dataset.state = state;
-    el.textContent = text;
+    if (words.textContent !== text) words.textContent = text;
+    clock.textContent = detail;
   };
+  show("idle", "Not connected");
 
   client.on("state", (e) => {
     clearInterval(countdown);
@@ -94,11 +102,11 @@ function connectionStatus(client) {
       outcome = {};
       const at = Date.now() + (e.retryInMs ?? 0);
       const tick = () => {
-        const s = Math.max(0, Math.ceil((at - Date.now()) / 1000));
-        show("reconnecting", s > 0 ? `Connection lost, reconnecting in ${s} s…` : "Connection lost, reconnecting…");
+        const s = Math.ceil((at - Date.now()) / 1000);
+        show("reconnecting", "Connection lost, reconnecting", s > 0 ? ` in ${s} s…` : "…");
       };
       tick();
-      countdown = setInterval(tick, 500);
+      countdown = setInterval(tick, 250);
     } else if (e.state === "closed") {
       show("closed", `Disconnected${e.reason ? `: ${e.reason}` : ""}`);
     }
@@ -231,14 +239,14 @@ function bindPresence(client, room) {
 
 // ---- the shared editor: a <textarea> bound to the room's document ------------------------------
 
-function bindEditor(client, room, doc, status) {
+function bindEditor(doc, status) {
   const ta = $("doc");
   const overlay = $("cursors");
   const state = $("doc-state");
 
   const showSaved = () => (state.textContent = doc.pending ? "Saving…" : "Saved");
   doc.on("state", (e) => {
-    ta.value = doc.text;
+    if (ta.value !== doc.text) ta.value = doc.text; // (a rebuild's change came as a "change")
     ta.disabled = false;
     showSaved();
     if (e.dropped) showNotice("Some of your last edits to the shared text could not be saved: the engine had lost them.");

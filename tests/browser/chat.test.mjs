@@ -70,14 +70,27 @@ test("chat, presence with tabs, typing and history in two browsers", { timeout: 
   assert.deepEqual(seenA.filter((m) => m.own).map((m) => m.text).sort(), ["a1", "a2", "a3", "a4", "hello"]);
   assert.deepEqual(seenB.filter((m) => m.own).map((m) => m.text).sort(), ["b1", "b2", "b3", "b4", "hi Ann"]);
 
-  // A late joiner gets the history, in the same order, and is seen by the others.
+  // A late joiner, with the keyboard only, gets the history in the same order and is seen by
+  // the others.
   const cat = await browser.newContext();
   const c = await openPage(cat, `${engine.url}/`);
-  await join(c, "Cat", room);
+  await c.keyboard.press("Tab"); // the skip link
+  await c.keyboard.press("Tab");
+  assert.equal(await c.evaluate(() => document.activeElement.id), "join-name");
+  await c.keyboard.type("Cat");
+  await c.keyboard.press("Tab");
+  await c.keyboard.press("Control+A");
+  await c.keyboard.type(room);
+  await c.keyboard.press("Enter");
+  await ready(c);
+  assert.equal(await c.evaluate(() => document.activeElement.id), "message", "focus goes to the message field");
   await waitMessages(c, all);
   assert.deepEqual((await messages(c)).map((m) => [m.seq, m.text]), seenA.map((m) => [m.seq, m.text]));
   await waitOnline(a, { ann: 1, bob: 1, cat: 1 });
   assert.deepEqual(await online(c), { ann: 1, bob: 1, cat: 1 });
+  await c.keyboard.type("hi all");
+  await c.keyboard.press("Enter");
+  await waitMessages(a, [...all, "hi all"]);
 
   // New messages are announced: the list is a polite live region.
   assert.equal(await a.getAttribute("#messages", "aria-live"), "polite");

@@ -37,7 +37,7 @@ test("restart with the durable store: the pages reconnect and recover", { timeou
   assert.deepEqual(await engine.stop(), { code: 0, signal: null }, "SIGTERM: exit 0");
   await waitStatus(a, "reconnecting");
   await waitStatus(b, "reconnecting");
-  assert.match(await a.textContent("#status"), /reconnecting/i);
+  assert.match(await a.textContent("#status"), /^Connection lost, reconnecting( in \d+ s)?…$/);
 
   // While it is down Ann writes a message and edits: both wait and go out once it is back.
   await say(a, "while down");
