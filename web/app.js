@@ -121,7 +121,7 @@ function connectionStatus(client) {
     if (outcome.room === "recovered" && outcome.doc === "recovered") {
       show("recovered", "Connected · recovered: nothing was missed");
     } else {
-      show("rebuilt", "Connected · rebuilt: the engine had lost its history, the view was reloaded");
+      show("rebuilt", "Connected · rebuilt: what was missed could not be replayed, the view was reloaded");
     }
   };
   return {
