@@ -4,6 +4,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 
 #include "core/metrics.hpp"
@@ -225,8 +226,13 @@ void http_session::on_read(error_code ec, std::size_t) {
   std::string file(path == "/" ? "/index.html" : path);
   if (file.find("..") != std::string::npos || context_.settings.web_dir.empty())
     return do_write(json_error(request, http::status::not_found, "not_found", "no such file"));
+  // A directory (or anything but a file) is not served: file_body would read nothing.
+  const std::string full_path = context_.settings.web_dir + file;
+  std::error_code kind_error;
+  if (!std::filesystem::is_regular_file(full_path, kind_error))
+    return do_write(json_error(request, http::status::not_found, "not_found", "no such file"));
   http::file_body::value_type body;
-  body.open((context_.settings.web_dir + file).c_str(), beast::file_mode::scan, ec);
+  body.open(full_path.c_str(), beast::file_mode::scan, ec);
   if (ec)
     return do_write(json_error(request, http::status::not_found, "not_found", "no such file"));
   http::response<http::file_body> response{std::piecewise_construct,

@@ -6,7 +6,11 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <set>
+
+#include <stdlib.h>  // mkdtemp
 
 #include "client/map_writer.hpp"
 #include "raw_ws.hpp"
@@ -398,6 +402,44 @@ TEST_F(HttpApiOff, WithoutApiKeyTheApiIsOff) {
   // The rest of HTTP is unchanged.
   auto health = http.send(make_request(http::verb::get, "/health", {}, std::nullopt));
   EXPECT_EQ(health.result_int(), 200u);
+}
+
+// Static files from a --web directory of the test's own.
+class StaticFiles : public EngineTest {
+ protected:
+  StaticFiles() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "troupe-web-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    web_ = pattern;
+    std::filesystem::create_directories(web_ + "/lib");
+    std::ofstream(web_ + "/index.html") << "<!doctype html><title>demo</title>";
+    std::ofstream(web_ + "/lib/app.js") << "export const x = 1;";
+  }
+  ~StaticFiles() override {
+    std::error_code ec;
+    std::filesystem::remove_all(web_, ec);
+  }
+  std::vector<std::string> extra_args() const override { return {"--web", web_}; }
+  std::string web_;
+};
+
+TEST_F(StaticFiles, FilesAreServedAndNothingElse) {
+  Http http(engine().port());
+  auto get = [&](const std::string& target) {
+    return http.send(make_request(http::verb::get, target, {}, std::nullopt));
+  };
+  auto index = get("/");
+  EXPECT_EQ(index.result_int(), 200u);
+  EXPECT_EQ(index.body(), "<!doctype html><title>demo</title>");
+  auto module = get("/lib/app.js");
+  EXPECT_EQ(module.result_int(), 200u);
+  EXPECT_EQ(std::string(module[http::field::content_type]).rfind("text/javascript", 0), 0u);
+  // A directory is no file: a 404, and the connection goes on.
+  EXPECT_EQ(get("/lib").result_int(), 404u);
+  EXPECT_EQ(get("/lib/").result_int(), 404u);
+  EXPECT_EQ(get("/../etc/passwd").result_int(), 404u);
+  EXPECT_EQ(get("/missing.js").result_int(), 404u);
+  EXPECT_EQ(get("/health").result_int(), 200u);
 }
 
 // Upgrades from 127.0.0.1 until one is refused; checks the refusal and that closing one
