@@ -8,24 +8,20 @@ import assert from "node:assert/strict";
 import * as ot from "../src/ot.js";
 import { TextDocument } from "../src/document.js";
 import { TroupeError } from "../src/errors.js";
+import { prng } from "../test-support/prng.js";
 
 const ROOM = "doc";
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function prng(seed) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  next.int = (n) => Math.floor(next() * n);
-  next.pick = (xs) => xs[next.int(xs.length)];
-  return next;
+// Waits until `done()` holds, polling, for at most `ms`: the throttles run on real timers.
+async function until(done, ms = 2000) {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await sleep(5);
+  }
 }
+
 
 // ---- the simulated engine ----------------------------------------------------------------------
 
@@ -748,7 +744,7 @@ test("own cursor: not published while edits are pending, throttled, refreshed as
   assert.deepEqual(states.map((s) => s.cursor), [{ rev: 1, pos: 5 }]);
   for (let i = 0; i < 5; i++) a.doc.setCursor(i, 5);
   assert.equal(states.length, 1, "throttled");
-  await sleep(90);
+  await until(() => states.length === 2); // once the 60 ms throttle has passed
   assert.deepEqual(states.at(-1).cursor, { rev: 1, pos: 4, anchor: 5 });
   assert.equal(states.length, 2);
   // Others' edits move the rev (and our cursor with them): republished, at most every 150 ms.
@@ -756,7 +752,7 @@ test("own cursor: not published while edits are pending, throttled, refreshed as
   b.doc.insert(0, "»");
   await settle([a.client, b.client]);
   assert.equal(states.length, n);
-  await sleep(200);
+  await until(() => states.at(-1).cursor.rev === 2); // the refresh, within 150 ms
   await settle([a.client, b.client]);
   assert.deepEqual(states.at(-1).cursor, { rev: 2, pos: 5, anchor: 6 });
   const closed = a.doc.close();
