@@ -83,9 +83,11 @@ public:
           protocol::encode_error(errors, id, protocol::error_code::unavailable, error);
         return holders_.reply(from, errors.finish());
       }
-      holders_.reply(from, replies);
+      // The others' pushes are queued before the author's ack: whoever has seen an ack
+      // knows every holder has the operation on its way.
       if (pushes)
         holders_.send(pushes, from.client);
+      holders_.reply(from, replies);
       core::metrics::add(metrics_.operations, applied);
     };
     if (applied == 0)

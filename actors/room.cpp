@@ -94,8 +94,10 @@ public:
          push = std::move(push)](const std::string& error) {
           if (!error.empty())
             return unavailable(to, id, error);
-          ack(to, id, seq);
+          // Fanned out before the ack: whoever has seen an ack knows every subscriber has
+          // the message on its way.
           members_.send(push);
+          ack(to, id, seq);
           core::metrics::add(metrics_.messages_published);
           core::metrics::add(metrics_.deliveries, members_.size());
         });
