@@ -148,20 +148,11 @@ operation& operation::insert(std::string_view utf8) {
   }
   const std::size_t count = core::utf8_count(utf8);
   inserted_ += count;
-  auto extend = [&](component& c) {
-    c.count += count;
-    c.text.append(utf8);
-  };
+  // Never moved before a preceding remove: [-1, "c"] and ["c", -1] tie differently against a
+  // concurrent insert, so reordering would change what the operation means (ot-text-unicode).
   if (!components_.empty() && components_.back().type == kind::insert) {
-    extend(components_.back());
-  } else if (!components_.empty() && components_.back().type == kind::remove) {
-    // Removing then inserting at one place is inserting then removing: the insert goes first.
-    const std::size_t at = components_.size() - 1;
-    if (at > 0 && components_[at - 1].type == kind::insert)
-      extend(components_[at - 1]);
-    else
-      components_.insert(components_.begin() + static_cast<std::ptrdiff_t>(at),
-                         component{kind::insert, count, std::string(utf8)});
+    components_.back().count += count;
+    components_.back().text.append(utf8);
   } else {
     components_.push_back({kind::insert, count, std::string(utf8)});
   }

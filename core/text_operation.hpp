@@ -4,10 +4,11 @@
 //
 // An operation walks the document from its start: retain n code points, insert a string, or
 // remove n code points. Anything after its last component is retained (the contract lets a
-// trailing retain be left out). Built through retain()/insert()/remove(), an operation is
-// always in canonical form: no empty components, adjacent components of one kind merged,
-// an insert before a remove when both stand at one place, and no trailing retain. So two
-// operations that do the same thing compare equal.
+// trailing retain be left out). Built through retain()/insert()/remove(), an operation keeps
+// its components in the order given and is normalised only where that preserves its meaning:
+// no empty components, adjacent components of one kind merged, no trailing retain. A remove
+// followed by an insert is never turned into an insert followed by a remove: under
+// concurrency the two tie differently (ShareDB's ot-text-unicode, the contract's reference).
 //
 // Concurrent inserts at one position follow ShareDB's rule, which the wire contract states:
 // the operation accepted later is placed before the other. The engine transforms a late
@@ -60,11 +61,11 @@ public:
   /// What it does to a document's length: inserted minus removed code points.
   std::int64_t length_change() const noexcept;
 
-  /// The wire form (canonical, so without a trailing retain).
+  /// The wire form (normalised, so without a trailing retain).
   std::vector<wire_component> to_wire() const;
 
-  /// Equal when they do the same thing: a trailing retain (kept only in base_length) does not
-  /// count.
+  /// Equal when their normalised components are: a trailing retain (kept only in base_length)
+  /// does not count.
   friend bool operator==(const operation& a, const operation& b) noexcept {
     return a.components_ == b.components_;
   }

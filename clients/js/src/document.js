@@ -488,7 +488,7 @@ export class TextDocument {
     if (!this.isOpen) throw new TroupeError("closed", `the document ${this.room} is not open`);
   }
 
-  // An operation against the local text (canonical).
+  // An operation against the local text (normalised).
   _edit(op) {
     if (ot.isNoop(op)) return;
     ot.check(op); // a lone surrogate cannot go over the wire
@@ -694,7 +694,7 @@ function diff(a, b) {
   return ot.normalize([ot.length(a.slice(0, p)), b.slice(p, b.length - s), -removed]);
 }
 
-// The splices (UTF-16) of a canonical operation applied to `text`, each at its index in the
+// The splices (UTF-16) of a normalised operation applied to `text`, each at its index in the
 // text as the splices before it left it.
 function splicesOf(text, op) {
   const out = [];

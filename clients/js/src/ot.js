@@ -77,7 +77,7 @@ function checkIndex(i, max, what) {
   if (!Number.isSafeInteger(i) || i < 0 || i > max) throw new RangeError(`${what} ${i} is not in 0..${max}`);
 }
 
-// ---- validation and canonical form -----------------------------------------------------------
+// ---- validation and normal form -----------------------------------------------------------
 
 /** Throws a TypeError unless `op` is a well-formed operation: an array of safe integers and
  *  strings of whole characters (what the wire may carry). Returns `op`. */
@@ -104,8 +104,9 @@ function describe(v) {
   }
 }
 
-// Builds canonical operations: merged neighbours, no empty components, an insert before a
-// remove at one place, no trailing retain (kept aside until something follows it).
+// Builds normalised operations: merged neighbours, no empty components, no trailing retain
+// (kept aside until something follows it). Components keep their order: only what preserves
+// an operation's meaning under transform is normalised.
 class Builder {
   constructor() {
     this.out = [];
@@ -123,12 +124,10 @@ class Builder {
     this.flushRetain();
     const out = this.out;
     const last = out.length - 1;
+    // Never moved before a preceding remove: [-1, "c"] and ["c", -1] tie differently against a
+    // concurrent insert (ot-text-unicode's semantics, the contract's reference).
     if (typeof out[last] === "string") out[last] += s;
-    else if (out[last] < 0) {
-      // Removing then inserting at one place is inserting then removing: the insert goes first.
-      if (typeof out[last - 1] === "string") out[last - 1] += s;
-      else out.splice(last, 0, s);
-    } else out.push(s);
+    else out.push(s);
   }
   remove(n) {
     if (n === 0) return;
@@ -147,7 +146,7 @@ class Builder {
   }
 }
 
-/** The canonical form of `op` (checked first). */
+/** The normal form of `op` (checked first): the same components in the same order, merged. */
 export function normalize(op) {
   check(op);
   const b = new Builder();
@@ -309,7 +308,7 @@ export function compose(a, b) {
  *  around it pulls it to the removal's start. An insert exactly at it leaves it before the
  *  inserted text ("before", the default, ot-text-unicode's rule) or moves it past ("after"). */
 export function transformPosition(position, op, assoc = "before") {
-  op = normalize(op); // the rule needs the canonical order (an insert before a removal)
+  op = normalize(op); // merged neighbours, so a zero component cannot stop the walk early
   let pos = 0; // where the walk stands in the new text
   for (const c of op) {
     if (position < pos || (position === pos && assoc !== "after")) break;
