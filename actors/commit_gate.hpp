@@ -21,7 +21,7 @@
 #include "actors/messages.hpp"
 #include "actors/strand_actor.hpp"
 #include "core/metrics.hpp"
-#include "core/store.hpp"
+#include "store/store.hpp"
 
 namespace troupe::actors {
 
@@ -132,7 +132,7 @@ private:
   std::function<void()> on_failure_;
   bool in_flight_ = false;
   std::vector<outcome> in_flight_outcomes_;
-  core::room_writes staged_;
+  store::room_writes staged_;
   std::vector<outcome> staged_outcomes_;
   std::deque<waiting_action> waiting_;
 };
@@ -140,7 +140,7 @@ private:
 /// Takes a state read from the store into `state`; or, when it could not be read, reports
 /// why (logged, counted) and keeps the reason in `error` for the requests it refuses.
 template <class State>
-void take_loaded(core::loaded<State> loaded, std::optional<State>& state, std::string& error,
+void take_loaded(store::loaded<State> loaded, std::optional<State>& state, std::string& error,
                  core::metrics& metrics) {
   if (loaded.ok()) {
     state = std::move(loaded.state);

@@ -48,7 +48,7 @@ void connection::forward(Request& request, caf::actor room_handles::*to) {
   });
 }
 
-connection::connection(const connection_services& services, transport::peer& peer,
+connection::connection(const connection_services& services, actors::peer& peer,
                        sink_ptr sink, boost::asio::any_io_executor strand)
     : services_(services), peer_(peer), sink_(std::move(sink)), budget_(services.rate) {
   handle_ = spawn_on_strand(*services.system, std::move(strand), [this](companion* self) {

@@ -20,7 +20,7 @@
 #include "core/rate_limiter.hpp"
 #include "core/room_access.hpp"
 #include "protocol/codec.hpp"
-#include "transport/peer.hpp"
+#include "actors/peer.hpp"
 
 namespace troupe::core { struct metrics; }
 
@@ -36,7 +36,7 @@ struct connection_services {
   std::string node_id;                 ///< prefix of client ids, unique per engine start
   std::atomic<std::uint64_t>* next_client = nullptr;
   /// Told each connection's user once it has connected (the HTTP API's disconnect).
-  std::function<void(transport::peer& peer, const std::string& user)> on_connected;
+  std::function<void(actors::peer& peer, const std::string& user)> on_connected;
   std::string secret;         ///< HS256 key of tokens; empty: open (every room, no token)
   double rate = 100;          ///< requests per second per connection; 0: no budget
   std::size_t max_rooms = 128; ///< rooms one connection may subscribe or open; 0: no limit
@@ -45,7 +45,7 @@ struct connection_services {
 class connection {
 public:
   /// Call on `strand`, which is also the session's: every method runs there.
-  connection(const connection_services& services, transport::peer& peer, sink_ptr sink,
+  connection(const connection_services& services, actors::peer& peer, sink_ptr sink,
              boost::asio::any_io_executor strand);
   /// Leaves every room and ends the actor.
   ~connection();
@@ -109,7 +109,7 @@ private:
   peer_ref me() const { return {client_, user_, name_, sink_, info_}; }
 
   const connection_services& services_;
-  transport::peer& peer_;
+  actors::peer& peer_;
   sink_ptr sink_;
   companion* self_ = nullptr;
   caf::actor handle_;

@@ -18,7 +18,7 @@ namespace {
 class directory {
 public:
   directory(companion* self, boost::asio::io_context& io, directory_settings settings,
-            core::store& store, caf::actor storage, core::metrics& metrics)
+            store::room_store& store, caf::actor storage, core::metrics& metrics)
       : self_(self), io_(io), settings_(settings), store_(store), storage_(std::move(storage)),
         metrics_(metrics) {}
 
@@ -102,7 +102,7 @@ private:
     auto& system = self_->home_system();
     entry.actors.presence =
         spawn_presence(system, boost::asio::make_strand(io_), name, settings_.presence);
-    entry.actors.log = spawn_room(system, boost::asio::make_strand(io_), name, settings_.room,
+    entry.actors.log = spawn_message_log(system, boost::asio::make_strand(io_), name, settings_.room,
                                   entry.actors.presence, storage_, store_, metrics_);
     entry.actors.document = spawn_document(system, boost::asio::make_strand(io_), name,
                                            settings_.document, entry.actors.presence, storage_,
@@ -122,7 +122,7 @@ private:
   companion* self_;
   boost::asio::io_context& io_;
   directory_settings settings_;
-  core::store& store_;
+  store::room_store& store_;
   caf::actor storage_; ///< none for the memory store
   core::metrics& metrics_;
   std::unordered_map<std::string, entry> rooms_;
@@ -132,7 +132,7 @@ private:
 } // namespace
 
 caf::actor spawn_directory(caf::actor_system& system, boost::asio::io_context& io,
-                           directory_settings settings, core::store& store,
+                           directory_settings settings, store::room_store& store,
                            caf::actor storage, core::metrics& metrics) {
   return spawn_on_strand(system, boost::asio::make_strand(io), [&](companion* self) {
     auto state = std::make_shared<directory>(self, io, settings, store, std::move(storage),

@@ -14,12 +14,12 @@
 
 #include "actors/document.hpp"
 #include "actors/presence.hpp"
-#include "actors/room.hpp"
+#include "actors/message_log.hpp"
 
 namespace troupe::actors {
 
 struct directory_settings {
-  room_settings room;
+  message_log_settings room;
   presence_settings presence;
   document_settings document;
   std::chrono::milliseconds room_idle{std::chrono::seconds(60)};
@@ -32,7 +32,7 @@ struct directory_settings {
 ///    ends.
 ///  `storage` is the storage actor rooms write through (none for the memory store).
 caf::actor spawn_directory(caf::actor_system& system, boost::asio::io_context& io,
-                           directory_settings settings, core::store& store,
+                           directory_settings settings, store::room_store& store,
                            caf::actor storage, core::metrics& metrics);
 
 } // namespace troupe::actors

@@ -9,9 +9,9 @@
 #include "actors/member_list.hpp"
 #include "actors/messages.hpp"
 #include "actors/strand_actor.hpp"
-#include "core/document_state.hpp"
+#include "core/document_sequencer.hpp"
 #include "core/metrics.hpp"
-#include "core/store.hpp"
+#include "store/store.hpp"
 #include "protocol/codec.hpp"
 
 namespace troupe::actors {
@@ -21,8 +21,8 @@ namespace {
 class document {
 public:
   document(companion* self, std::string name, const document_settings& settings,
-           core::loaded<core::document_state> loaded, caf::actor presence, caf::actor storage,
-           core::store& store, core::metrics& metrics)
+           store::loaded<core::document_sequencer> loaded, caf::actor presence, caf::actor storage,
+           store::room_store& store, core::metrics& metrics)
       : self_(self), name_(std::move(name)), settings_(settings),
         presence_(std::move(presence)), store_(store), metrics_(metrics),
         gate_(self, std::move(storage), name_, loaded.ok() ? loaded.state->epoch() : "",
@@ -93,14 +93,14 @@ public:
     if (applied == 0)
       return gate_.after_pending(std::move(outcome)); // duplicates' acks follow their commit
     gate_.commit(
-        [&](core::room_writes& writes) {
+        [&](store::room_writes& writes) {
           for (auto& operation : accepted)
             writes.operations.push_back(std::move(operation));
           // A snapshot every --doc-snapshot revisions: a restart replays only what follows.
           const std::uint64_t every = settings_.snapshot_every;
           if ((first_rev - 1) / every != state_->rev() / every) {
             const std::uint64_t rev = state_->rev();
-            writes.snapshot = core::document_snapshot{
+            writes.snapshot = store::document_snapshot{
                 rev, state_->text().to_string(),
                 rev >= state_->log_capacity() ? rev - state_->log_capacity() + 1 : 0};
           }
@@ -169,7 +169,7 @@ private:
       return fail(protocol::error_code::bad_request, parsed.error);
     const auto result =
         state_->submit(request.rev, std::move(*parsed.op), request.key, from.user);
-    using outcome = core::document_state::outcome;
+    using outcome = core::document_sequencer::outcome;
     switch (result.kind) {
       case outcome::duplicate: // a resubmission: its first revision, not applied twice
         return protocol::encode_doc_ack(replies, request.id, name_, result.rev);
@@ -195,10 +195,10 @@ private:
   companion* self_;
   std::string name_;
   document_settings settings_;
-  std::optional<core::document_state> state_; ///< none: it could not be loaded
+  std::optional<core::document_sequencer> state_; ///< none: it could not be loaded
   std::string load_error_;
   caf::actor presence_;
-  core::store& store_;
+  store::room_store& store_;
   core::metrics& metrics_;
   member_list holders_;
   commit_gate gate_;
@@ -208,7 +208,7 @@ private:
 
 caf::actor spawn_document(caf::actor_system& system, boost::asio::any_io_executor strand,
                           std::string name, const document_settings& settings,
-                          caf::actor presence, caf::actor storage, core::store& store,
+                          caf::actor presence, caf::actor storage, store::room_store& store,
                           core::metrics& metrics) {
   auto loaded = store.load_document(name, settings.log);
   return spawn_on_strand(system, std::move(strand), [&](companion* self) {

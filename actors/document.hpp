@@ -13,8 +13,10 @@
 
 #include <string>
 
+namespace troupe::store {
+class room_store;
+} // namespace troupe::store
 namespace troupe::core {
-class store;
 struct metrics;
 } // namespace troupe::core
 
@@ -34,7 +36,7 @@ struct document_settings {
 /// (stopped_atom, name) and ends.
 caf::actor spawn_document(caf::actor_system& system, boost::asio::any_io_executor strand,
                           std::string name, const document_settings& settings,
-                          caf::actor presence, caf::actor storage, core::store& store,
+                          caf::actor presence, caf::actor storage, store::room_store& store,
                           core::metrics& metrics);
 
 } // namespace troupe::actors

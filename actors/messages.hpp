@@ -1,6 +1,6 @@
 #pragma once
 // The messages between actors. Frames for clients never travel as messages: rooms put
-// them straight into each member's outbox (transport::frame_sink).
+// them straight into each member's outbox (actors::frame_sink).
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "core/store.hpp"
+#include "store/store.hpp"
 #include "protocol/messages.hpp"
-#include "transport/frame_sink.hpp"
+#include "actors/frame_sink.hpp"
 
 namespace troupe::actors {
 
-using sink_ptr = std::shared_ptr<transport::frame_sink>;
+using sink_ptr = std::shared_ptr<actors::frame_sink>;
 
 /// Who sends a request to a room: enough to answer, and to list as a member.
 struct peer_ref {
@@ -109,7 +109,7 @@ struct presence_typing {
 /// One actor's writes, to be made durable; answered with store_done once they are (or are
 /// not). An actor has at most one request in flight.
 struct store_request {
-  core::room_writes writes;
+  store::room_writes writes;
 };
 struct store_done {
   std::string error; ///< empty: committed

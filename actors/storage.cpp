@@ -10,7 +10,7 @@
 #include "actors/messages.hpp"
 #include "actors/strand_actor.hpp"
 #include "core/metrics.hpp"
-#include "core/store.hpp"
+#include "store/store.hpp"
 
 namespace troupe::actors {
 
@@ -18,7 +18,7 @@ namespace {
 
 class storage : public std::enable_shared_from_this<storage> {
 public:
-  storage(companion* self, boost::asio::any_io_executor executor, core::store& store,
+  storage(companion* self, boost::asio::any_io_executor executor, store::room_store& store,
           const storage_settings& settings, core::metrics& metrics)
       : self_(self), executor_(std::move(executor)), store_(store), settings_(settings),
         metrics_(metrics) {}
@@ -51,14 +51,14 @@ public:
 private:
   struct request {
     caf::actor from;
-    core::room_writes writes;
+    store::room_writes writes;
   };
 
   void flush() {
     flush_posted_ = false;
     auto requests = std::move(pending_);
     pending_.clear();
-    std::vector<core::room_writes> batches;
+    std::vector<store::room_writes> batches;
     batches.reserve(requests.size());
     std::uint64_t writes = 0;
     for (auto& request : requests) {
@@ -79,7 +79,7 @@ private:
 
   companion* self_;
   boost::asio::any_io_executor executor_;
-  core::store& store_;
+  store::room_store& store_;
   storage_settings settings_;
   core::metrics& metrics_;
   std::vector<request> pending_;
@@ -89,7 +89,7 @@ private:
 } // namespace
 
 caf::actor spawn_storage(caf::actor_system& system, boost::asio::any_io_executor executor,
-                         core::store& store, const storage_settings& settings,
+                         store::room_store& store, const storage_settings& settings,
                          core::metrics& metrics) {
   return spawn_on_strand(system, executor, [&](companion* self) {
     auto state = std::make_shared<storage>(self, executor, store, settings, metrics);

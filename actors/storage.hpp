@@ -13,8 +13,10 @@
 
 #include <chrono>
 
+namespace troupe::store {
+class room_store;
+} // namespace troupe::store
 namespace troupe::core {
-class store;
 struct metrics;
 } // namespace troupe::core
 
@@ -27,7 +29,7 @@ struct storage_settings {
 /// Spawns the storage actor on `executor` (a thread where blocking is fine). Messages:
 /// store_request from rooms and documents; stop_atom ends it.
 caf::actor spawn_storage(caf::actor_system& system, boost::asio::any_io_executor executor,
-                         core::store& store, const storage_settings& settings,
+                         store::room_store& store, const storage_settings& settings,
                          core::metrics& metrics);
 
 } // namespace troupe::actors

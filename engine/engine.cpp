@@ -14,8 +14,8 @@
 #include "actors/directory.hpp"
 #include "actors/messages.hpp"
 #include "actors/storage.hpp"
-#include "core/memory_store.hpp"
-#include "core/sqlite_store.hpp"
+#include "store/memory_store.hpp"
+#include "store/sqlite_store.hpp"
 #include "core/history_log.hpp"
 #include "transport/listener.hpp"
 #include "transport/tls_context.hpp"
@@ -85,13 +85,13 @@ engine::engine(const options& options)
       work_(net::make_work_guard(io_)), signals_(io_, SIGINT, SIGTERM), caf_config_(std::make_unique<caf::actor_system_config>()) {
   raise_file_limit();
   if (options.store == "memory") {
-    store_ = std::make_unique<core::memory_store>();
+    store_ = std::make_unique<store::memory_store>();
     std::cout << "troupe: store: memory (rooms and documents are lost on restart)" << std::endl;
   } else {
     // Opened and checked before anything starts: a damaged database stops the engine with
     // the reason rather than being served as empty rooms.
-    auto durable = std::make_unique<core::sqlite_store>(
-        core::sqlite_settings{options.data, options.sync == "full"});
+    auto durable = std::make_unique<store::sqlite_store>(
+        store::sqlite_settings{options.data, options.sync == "full"});
     std::cout << "troupe: store: " << durable->path() << " (SQLite, synchronous="
               << options.sync << ")" << std::endl;
     store_ = std::move(durable);
@@ -142,7 +142,7 @@ engine::engine(const options& options)
   services.ping_seconds = options.ping;
   services.node_id = core::new_epoch().substr(0, 6);
   services.next_client = &next_client_;
-  services.on_connected = [this](transport::peer& peer, const std::string& user) {
+  services.on_connected = [this](actors::peer& peer, const std::string& user) {
     context_.sessions.identify(&peer, user);
   };
   services.secret = options.secret;

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/store.hpp"
+#include "store/store.hpp"
 #include "core/metrics.hpp"
 #include "engine/options.hpp"
 #include "transport/server_context.hpp"
@@ -46,7 +46,7 @@ private:
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::signal_set signals_; // from construction on: a signal during start-up is not fatal
   core::metrics metrics_;
-  std::unique_ptr<core::store> store_;
+  std::unique_ptr<store::room_store> store_;
   boost::asio::io_context storage_io_{1}; // the storage actor's thread: commits block
   std::thread storage_thread_;
   std::atomic<std::uint64_t> next_client_{1};

@@ -10,7 +10,7 @@
 #include <variant>
 #include <vector>
 
-#include "core/text_operation.hpp"
+#include "ot/text_operation.hpp"
 #include "protocol/codec.hpp"
 
 using namespace troupe;

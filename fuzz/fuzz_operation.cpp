@@ -22,8 +22,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/rope.hpp"
-#include "core/text_operation.hpp"
+#include "ot/rope.hpp"
+#include "ot/text_operation.hpp"
 
 using namespace troupe;
 using ot::operation;
@@ -132,7 +132,7 @@ void check_normal(const operation& op) {
     if (i > 0)
       check(cs[i].type != cs[i - 1].type);
     if (cs[i].type == kind::insert) {
-      check(core::utf8_count(cs[i].text) == cs[i].count);
+      check(ot::utf8_count(cs[i].text) == cs[i].count);
       change += static_cast<std::int64_t>(cs[i].count);
     } else {
       check(cs[i].text.empty());
@@ -159,12 +159,12 @@ void check_single(const operation& op) {
 /// Applies `op` to the text through the rope and through a string; both must agree, and
 /// the length must change as the operation says.
 std::string apply_both(const std::string& text, const operation& op) {
-  const std::size_t length = core::utf8_count(text);
+  const std::size_t length = ot::utf8_count(text);
   check(ot::fits(op, length));
   std::string by_string = ot::apply(text, op);
-  core::rope rope(text);
+  ot::rope rope(text);
   ot::apply(rope, op);
-  check(rope.size() == core::utf8_count(by_string));
+  check(rope.size() == ot::utf8_count(by_string));
   check(rope.size_bytes() == by_string.size());
   check(rope.to_string() == by_string);
   check(static_cast<std::int64_t>(rope.size())
@@ -217,7 +217,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(ot::compose(operation{}, opa) == opa);
 
   // b read as made after a: composing them does both in one step.
-  if (ot::fits(opb, core::utf8_count(after_a))) {
+  if (ot::fits(opb, ot::utf8_count(after_a))) {
     const operation both = ot::compose(opa, opb);
     check_normal(both);
     check(apply_both(doc, both) == apply_both(after_a, opb));
@@ -234,7 +234,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string ba = apply_both(after_b, a2);
     check(ab == ba);
     // One rope edited twice in a row (chunks split and joined by the first edit) agrees.
-    core::rope rope(doc);
+    ot::rope rope(doc);
     ot::apply(rope, opb);
     ot::apply(rope, a2);
     check(rope.to_string() == ba);
@@ -248,7 +248,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The tie rule itself (convergence holds with either rule): when both only insert at
   // one position, the left side's text comes first.
   if (auto pa = lone_insert(opa), pb = lone_insert(opb); pa && pb && pa->first == pb->first) {
-    const std::size_t at = core::utf8_offset(doc, pa->first);
+    const std::size_t at = ot::utf8_offset(doc, pa->first);
     const std::string a_first = doc.substr(0, at) + pa->second + pb->second + doc.substr(at);
     check(apply_both(after_b, ot::transform(opa, opb, ot::side::left)) == a_first);
   }

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/text_operation.hpp"
+#include "ot/text_operation.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/messages.hpp"
 

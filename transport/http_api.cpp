@@ -156,7 +156,7 @@ http::status status_of(std::string_view code) {
 /// One request to a room's actor: acquires the room through the directory, sends the
 /// request with itself as the peer's sink, and answers when the reply arrives (or the
 /// time is up). Lives until then.
-class room_call : public frame_sink, public std::enable_shared_from_this<room_call> {
+class room_call : public actors::frame_sink, public std::enable_shared_from_this<room_call> {
 public:
   /// Turns the actor's reply map (not an error) into the HTTP answer's body.
   using shape_fn = std::function<json(json& reply)>;

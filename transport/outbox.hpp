@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "transport/frame_sink.hpp"
+#include "actors/frame_sink.hpp"
 
 namespace troupe::transport {
 
@@ -65,7 +65,7 @@ private:
   std::unique_ptr<concept_t> impl_;
 };
 
-class outbox final : public frame_sink, public std::enable_shared_from_this<outbox> {
+class outbox final : public actors::frame_sink, public std::enable_shared_from_this<outbox> {
 public:
   /// `socket` must use `strand` as its executor.
   outbox(net::ip::tcp::socket socket, strand_type strand, std::size_t byte_limit);

@@ -57,7 +57,7 @@ public:
   void remove(const ws_session* session);
   std::size_t size() const;
   /// The connection of `session` has completed `connect` as `user`.
-  void identify(const peer* session, std::string user);
+  void identify(const actors::peer* session, std::string user);
   /// Closes every live connection of `user` with `code` (sending `disconnect` first);
   /// returns how many.
   std::size_t close_user(const std::string& user, std::uint16_t code, const std::string& reason,
@@ -71,10 +71,10 @@ private:
     std::optional<net::ip::address> address; ///< counted in per_address_
     std::string user;                        ///< empty until identified
   };
-  void forget(std::unordered_map<const peer*, entry>::iterator it);
+  void forget(std::unordered_map<const actors::peer*, entry>::iterator it);
 
   mutable std::mutex mutex_;
-  std::unordered_map<const peer*, entry> sessions_;
+  std::unordered_map<const actors::peer*, entry> sessions_;
   std::map<net::ip::address, std::size_t> per_address_;
   std::size_t admitted_ = 0; ///< admitted, not bound yet
 };

@@ -10,7 +10,7 @@
 namespace troupe::transport {
 
 namespace {
-const peer* key_of(const ws_session* session) { return session; }
+const actors::peer* key_of(const ws_session* session) { return session; }
 } // namespace
 
 session_registry::admission session_registry::admit(const net::ip::address& address,
@@ -44,7 +44,7 @@ void session_registry::remove(const ws_session* session) {
     forget(it);
 }
 
-void session_registry::forget(std::unordered_map<const peer*, entry>::iterator it) {
+void session_registry::forget(std::unordered_map<const actors::peer*, entry>::iterator it) {
   if (it->second.address) {
     auto count = per_address_.find(*it->second.address);
     if (count != per_address_.end() && --count->second == 0)
@@ -58,7 +58,7 @@ std::size_t session_registry::size() const {
   return sessions_.size();
 }
 
-void session_registry::identify(const peer* session, std::string user) {
+void session_registry::identify(const actors::peer* session, std::string user) {
   std::lock_guard lock(mutex_);
   if (auto it = sessions_.find(session); it != sessions_.end())
     it->second.user = std::move(user);

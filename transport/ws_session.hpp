@@ -14,12 +14,12 @@
 #include <memory>
 
 #include "transport/outbox_stream.hpp"
-#include "transport/peer.hpp"
+#include "actors/peer.hpp"
 #include "transport/server_context.hpp"
 
 namespace troupe::transport {
 
-class ws_session final : public peer, public std::enable_shared_from_this<ws_session> {
+class ws_session final : public actors::peer, public std::enable_shared_from_this<ws_session> {
 public:
   ws_session(net::ip::tcp::socket socket, strand_type strand, server_context& context);
   /// Over TLS: `tls` has done its handshake and carried the upgrade request.

@@ -55,9 +55,9 @@
 #include "actors/messages.hpp"
 #include "actors/presence.hpp"
 #include "actors/storage.hpp"
-#include "core/document_state.hpp"
-#include "core/memory_store.hpp"
-#include "core/sqlite_store.hpp"
+#include "core/document_sequencer.hpp"
+#include "store/memory_store.hpp"
+#include "store/sqlite_store.hpp"
 #include "core/metrics.hpp"
 #include "tests/support/editing_trace.hpp"
 
@@ -174,12 +174,12 @@ int run_inproc(const arguments& args, const traces::editing_trace& trace) {
   bool ok = true;
   for (int run = 0; run < args.runs; ++run) {
     const auto start = clock_type::now();
-    core::document_state doc(1000, "bench", 0, trace.start_content);
+    core::document_sequencer doc(1000, "bench", 0, trace.start_content);
     for (std::size_t i = 0; i < wire.size(); ++i) {
       // What the actor does per `op`: parse the wire form, then sequence it.
       auto parsed = ot::parse(wire[i]);
       auto result = doc.submit(i, std::move(*parsed.op), keys[i], "bench");
-      if (result.kind != core::document_state::outcome::applied) {
+      if (result.kind != core::document_sequencer::outcome::applied) {
         std::cerr << "edit " << i << " refused: " << result.reason << '\n';
         return 1;
       }
@@ -187,14 +187,14 @@ int run_inproc(const arguments& args, const traces::editing_trace& trace) {
     runs.push_back(ms_since(start));
     ok = ok && doc.text().to_string() == trace.end_content;
   }
-  print_result("document_state", args, wire.size(), runs, ok);
+  print_result("document_sequencer", args, wire.size(), runs, ok);
   return ok ? 0 : 1;
 }
 
 // ---- in process: the document actor --------------------------------------------------------
 
 /// Counts the frames the actor sends to the author (one frame of acks per message).
-class counting_sink final : public transport::frame_sink {
+class counting_sink final : public actors::frame_sink {
 public:
   explicit counting_sink(std::size_t expected) : expected_(expected) {}
   void send(protocol::frame_ptr) override {
@@ -244,7 +244,7 @@ private:
 /// it (a commit blocks that thread while it waits for the disk).
 class storage_thread {
 public:
-  storage_thread(caf::actor_system& system, core::store& store, core::metrics& metrics)
+  storage_thread(caf::actor_system& system, store::room_store& store, core::metrics& metrics)
       : work_(net::make_work_guard(io_)), thread_([this] { io_.run(); }) {
     actor_ = actors::spawn_storage(system, net::make_strand(io_), store, {}, metrics);
   }
@@ -302,26 +302,26 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
     // Memory: the document handed to the store as a room that ends would be. Durable: a
     // fresh database, the trace's start as a snapshot at rev 0, and the storage actor.
     std::optional<temp_directory> directory;
-    std::unique_ptr<core::store> store;
+    std::unique_ptr<store::room_store> store;
     std::optional<storage_thread> storage;
     if (durable) {
       directory.emplace(args.data_parent);
-      auto sqlite = std::make_unique<core::sqlite_store>(
-          core::sqlite_settings{directory->path(), args.sync == "full"});
+      auto sqlite = std::make_unique<store::sqlite_store>(
+          store::sqlite_settings{directory->path(), args.sync == "full"});
       if (!trace.start_content.empty()) {
-        core::room_writes start;
+        store::room_writes start;
         start.room = room;
         start.epoch = sqlite->epoch();
-        start.snapshot = core::document_snapshot{0, trace.start_content, 0};
+        start.snapshot = store::document_snapshot{0, trace.start_content, 0};
         if (auto error = sqlite->commit({std::move(start)}); !error.empty())
           throw std::runtime_error(error);
       }
       store = std::move(sqlite);
       storage.emplace(system, *store, metrics);
     } else {
-      store = std::make_unique<core::memory_store>();
+      store = std::make_unique<store::memory_store>();
       store->keep_document(room,
-                           core::document_state(args.doc_log, "bench", 0, trace.start_content));
+                           core::document_sequencer(args.doc_log, "bench", 0, trace.start_content));
     }
     auto presence = actors::spawn_presence(system, net::make_strand(io), room, {});
     auto document = actors::spawn_document(system, net::make_strand(io), room,
@@ -368,7 +368,7 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
       for (const auto& file : std::filesystem::directory_iterator(directory->path()))
         database_bytes = std::max<std::uintmax_t>(database_bytes, file.file_size(ec));
       // What survives: a fresh store on the same directory, as after a restart.
-      core::sqlite_store reopened(core::sqlite_settings{directory->path(), args.sync == "full"});
+      store::sqlite_store reopened(store::sqlite_settings{directory->path(), args.sync == "full"});
       auto kept = reopened.load_document(room, args.doc_log);
       if (!kept.ok())
         std::cerr << "the document did not reload: " << kept.error << '\n';

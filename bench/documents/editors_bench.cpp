@@ -28,8 +28,8 @@
 #include <thread>
 #include <vector>
 
-#include "client/client.hpp"
-#include "client/document.hpp"
+#include "clients/cpp/client.hpp"
+#include "clients/cpp/document.hpp"
 
 using namespace troupe;
 using clock_type = std::chrono::steady_clock;
@@ -109,7 +109,7 @@ private:
     if (clock_type::now() >= until_)
       return;
     const auto sent = clock_type::now();
-    const bool made = document_->edit_with([this](const core::rope& text) {
+    const bool made = document_->edit_with([this](const ot::rope& text) {
       const std::size_t length = text.size();
       std::uniform_int_distribution<std::size_t> at(0, length);
       const std::size_t position = at(random_);

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "core/rope.hpp"
-#include "core/text_operation.hpp"
+#include "ot/rope.hpp"
+#include "ot/text_operation.hpp"
 #include "tests/support/editing_trace.hpp"
 
 using namespace troupe;
@@ -31,7 +31,7 @@ result measure(const traces::editing_trace& trace, Replay replay) {
   std::vector<double> times;
   result r;
   for (int run = 0; run < runs; ++run) {
-    core::rope text(trace.start_content);
+    ot::rope text(trace.start_content);
     const auto start = std::chrono::steady_clock::now();
     replay(text);
     const auto stop = std::chrono::steady_clock::now();
@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   const std::size_t patches = trace.patches.size();
 
   // (a) What the document actor does per keystroke: build an operation, check it, apply it.
-  const result through_ot = measure(trace, [&](core::rope& text) {
+  const result through_ot = measure(trace, [&](ot::rope& text) {
     for (const auto& patch : trace.patches) {
       ot::operation op;
       op.retain(patch.position).remove(patch.removed).insert(patch.inserted);
@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   print("ot_apply", name, patches, through_ot);
 
   // (b) The rope alone, patch by patch.
-  const result rope_only = measure(trace, [&](core::rope& text) {
+  const result rope_only = measure(trace, [&](ot::rope& text) {
     for (const auto& patch : trace.patches) {
       text.erase(patch.position, patch.removed);
       text.insert(patch.position, patch.inserted);
@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
   for (const auto& patch : trace.patches)
     wire.push_back({static_cast<std::int64_t>(patch.position),
                     -static_cast<std::int64_t>(patch.removed), patch.inserted});
-  const result from_wire = measure(trace, [&](core::rope& text) {
+  const result from_wire = measure(trace, [&](ot::rope& text) {
     for (const auto& components : wire) {
       auto parsed = ot::parse(components);
       if (parsed.op && ot::fits(*parsed.op, text.size()))

@@ -32,7 +32,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 
-#include "client/client.hpp"
+#include "clients/cpp/client.hpp"
 
 namespace po = boost::program_options;
 using namespace troupe::client;

@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "client/document.hpp"
-#include "client/map_writer.hpp"
+#include "clients/cpp/document.hpp"
+#include "clients/cpp/map_writer.hpp"
 #include "raw_ws.hpp"
 #include "support.hpp"
 #include "tests/support/editing_trace.hpp"
@@ -168,7 +168,7 @@ TEST_F(DocumentTest, ConcurrentEditorsWithDroppedConnectionsConverge) {
     threads.emplace_back([&, i] {
       std::mt19937 rng(1000 + static_cast<unsigned>(i));
       for (int k = 0; k < kEdits; ++k) {
-        eds[static_cast<std::size_t>(i)]->edit_with([&](const core::rope& t) { return random_edit(rng, t.size()); });
+        eds[static_cast<std::size_t>(i)]->edit_with([&](const ot::rope& t) { return random_edit(rng, t.size()); });
         // Typing cadence, not synchronisation.
         std::this_thread::sleep_for(std::chrono::microseconds(rng() % 5000));
         if (rng() % 50 == 0) {
@@ -201,7 +201,7 @@ TEST_F(DocumentTest, ConcurrentEditorsWithDroppedConnectionsConverge) {
     }
   }
   EXPECT_GT(recovered, 0) << "the dropped connections were opened again with since";
-  EXPECT_GT(core::utf8_count(text), 0u);
+  EXPECT_GT(ot::utf8_count(text), 0u);
 }
 
 // --- (2) dedup by key ------------------------------------------------------------------------------

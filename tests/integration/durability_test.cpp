@@ -41,10 +41,10 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
-#include "client/decode.hpp"
-#include "client/document.hpp"
-#include "client/map_writer.hpp"
-#include "core/text_operation.hpp"
+#include "clients/cpp/decode.hpp"
+#include "clients/cpp/document.hpp"
+#include "clients/cpp/map_writer.hpp"
+#include "ot/text_operation.hpp"
 #include "raw_ws.hpp"
 #include "support.hpp"
 
@@ -1687,7 +1687,7 @@ TEST_F(Durability, RetentionByCountKeepsTheNewestAndTheSeqAcrossARestart) {
   ASSERT_EQ(engine.stop(), 0);
   {
     Db store(db_path(engine.data_dir()), SQLITE_OPEN_READONLY);
-    // Trimmed 64 at a time (actors/room.cpp): rows from 64, where the kept five fall.
+    // Trimmed 64 at a time (actors/message_log.cpp): rows from 64, where the kept five fall.
     EXPECT_EQ(store.number("SELECT MIN(seq) FROM messages WHERE room = 'keep5'"), 64);
     EXPECT_EQ(store.number("SELECT MAX(seq) FROM messages WHERE room = 'keep5'"), 80);
     EXPECT_EQ(store.number("SELECT COUNT(*) FROM messages WHERE room = 'keep5'"), 17);

@@ -12,7 +12,7 @@
 
 #include <stdlib.h>  // mkdtemp
 
-#include "client/map_writer.hpp"
+#include "clients/cpp/map_writer.hpp"
 #include "raw_ws.hpp"
 #include "support.hpp"
 

@@ -1,7 +1,7 @@
 // Malformed input and limits against a real engine, over a bare WebSocket.
 #include <fstream>
 
-#include "client/map_writer.hpp"
+#include "clients/cpp/map_writer.hpp"
 #include "raw_ws.hpp"
 #include "support.hpp"
 

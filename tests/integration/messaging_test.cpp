@@ -3,7 +3,7 @@
 #include <set>
 #include <thread>
 
-#include "client/map_writer.hpp"
+#include "clients/cpp/map_writer.hpp"
 #include "raw_ws.hpp"
 #include "support.hpp"
 

@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-#include "client/map_writer.hpp"
+#include "clients/cpp/map_writer.hpp"
 #include "raw_ws.hpp"
 #include "support.hpp"
 

@@ -6,8 +6,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/websocket.hpp>
 
-#include "client/decode.hpp"
-#include "client/map_writer.hpp"
+#include "clients/cpp/decode.hpp"
+#include "clients/cpp/map_writer.hpp"
 
 namespace troupe::test {
 

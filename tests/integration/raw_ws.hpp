@@ -14,7 +14,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
-#include "client/reply.hpp"
+#include "clients/cpp/reply.hpp"
 
 namespace troupe::test {
 

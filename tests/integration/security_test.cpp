@@ -6,7 +6,7 @@
 #include <set>
 #include <thread>
 
-#include "client/map_writer.hpp"
+#include "clients/cpp/map_writer.hpp"
 #include "raw_ws.hpp"
 #include "support.hpp"
 #include "tests/support/tokens.hpp"

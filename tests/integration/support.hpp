@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "client/blocking_client.hpp"
+#include "clients/cpp/blocking_client.hpp"
 #include "engine_process.hpp"
 
 namespace troupe::test {

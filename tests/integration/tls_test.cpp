@@ -23,8 +23,8 @@
 #include <stdexcept>
 #include <sys/wait.h>
 
-#include "client/decode.hpp"
-#include "client/map_writer.hpp"
+#include "clients/cpp/decode.hpp"
+#include "clients/cpp/map_writer.hpp"
 #include "raw_ws.hpp"
 #include "support.hpp"
 

@@ -9,7 +9,7 @@
 // one place, the one accepted later goes first. transform(op, other, "left") puts op's insert
 // first, so the engine transforms a late operation over accepted ones with "left", and a
 // client transforms its pending operations over an incoming one with "left" and the incoming
-// one over its pending operations with "right". The same as core/text_operation.cpp.
+// one over its pending operations with "right". The same as ot/text_operation.cpp.
 
 const SURROGATE = /[\uD800-\uDFFF]/;
 

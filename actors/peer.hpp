@@ -1,0 +1,18 @@
+#pragma once
+// The transport side of a connection, as the connection actor sees it.
+
+#include <cstdint>
+#include <string_view>
+
+namespace troupe::actors {
+
+class peer {
+public:
+  virtual ~peer() = default;
+
+  /// Sends `{t:"disconnect", code, reason, reconnect}`, then closes the WebSocket with
+  /// `code`. Later calls do nothing.
+  virtual void close(std::uint16_t code, std::string_view reason, bool reconnect) = 0;
+};
+
+} // namespace troupe::actors

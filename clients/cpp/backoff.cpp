@@ -1,0 +1,23 @@
+#include "clients/cpp/backoff.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace troupe::client {
+
+Backoff::Backoff(BackoffOptions o, unsigned seed) : o_(o), rng_(seed) {
+  if (o_.initial.count() < 1) o_.initial = std::chrono::milliseconds(1);
+  if (o_.max < o_.initial) o_.max = o_.initial;
+  if (o_.factor < 1.0) o_.factor = 1.0;
+}
+
+std::chrono::milliseconds Backoff::next() {
+  const double cap = static_cast<double>(o_.max.count());
+  const double exp = std::min(static_cast<double>(attempt_), 62.0);
+  const double base = std::min(cap, static_cast<double>(o_.initial.count()) * std::pow(o_.factor, exp));
+  ++attempt_;
+  std::uniform_real_distribution<double> d(base / 2, base);
+  return std::chrono::milliseconds(std::max<long long>(1, static_cast<long long>(d(rng_))));
+}
+
+}  // namespace troupe::client

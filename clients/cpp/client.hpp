@@ -1,0 +1,128 @@
+// The Troupe client: one connection to the engine, kept up with reconnects, and the rooms
+// it subscribes to, each delivered as an ordered, gap-free stream.
+//
+//   boost::asio::io_context io;
+//   troupe::client::Client c(io.get_executor(), {.url = "ws://127.0.0.1:8080/ws", .user = "alice"});
+//   c.subscribe("lobby", {.on_message = [](const Message& m) { … }});
+//   c.start();
+//   c.publish("lobby", Value::from("hi"), [](Result<Ack> r) { … });
+//   io.run();
+//
+// Many clients may share one io_context (and its threads): each runs on its own strand, and
+// every callback of a client runs on that strand, one at a time. Every method may be called
+// from any thread; it takes effect on the strand, in call order. After the destructor
+// returns, no callback of this client runs any more.
+#pragma once
+
+#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "clients/cpp/map_writer.hpp"
+#include "clients/cpp/options.hpp"
+#include "clients/cpp/presence_view.hpp"
+#include "clients/cpp/reply.hpp"
+#include "clients/cpp/result.hpp"
+#include "clients/cpp/room_handlers.hpp"
+#include "clients/cpp/types.hpp"
+#include "clients/cpp/value.hpp"
+
+namespace troupe::client {
+
+class Session;
+
+class Client {
+ public:
+  Client(boost::asio::any_io_executor ex, Options opts);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Connect and stay connected (reconnecting with backoff) until close().
+  void start();
+  // Close the connection gracefully and stop reconnecting. Requests in flight fail with `closed`.
+  void close();
+
+  // Subscribe to a room. `done` gets the first `subscribed` (or the refusal); later
+  // resubscriptions after reconnects go to handlers.on_subscribed. Callable before start():
+  // the room is subscribed once connected.
+  void subscribe(std::string room, RoomHandlers handlers,
+                 std::function<void(Result<SubscribedEvent>)> done = {});
+  void unsubscribe(std::string room, std::function<void(Result<Done>)> done = {});
+
+  // Publish `data` to a room. With a `key` the publish is idempotent and survives reconnects
+  // (it is sent again); without one, a publish in flight when the connection drops fails
+  // with `disconnected` (it may or may not have been accepted).
+  void publish(std::string room, const Value& data, std::function<void(Result<Ack>)> done = {});
+  void publish(std::string room, const Value& data, std::string key,
+               std::function<void(Result<Ack>)> done = {});
+  // Kept messages with seq > since, oldest first, at most `limit` (0: the server's default).
+  void history(std::string room, std::uint64_t since, std::function<void(Result<HistoryReply>)> done,
+               std::uint32_t limit = 0);
+  // An application-level round trip (`ping` → `pong`).
+  void ping(std::function<void(Result<Done>)> done);
+
+  // --- presence and typing ---------------------------------------------------------------
+  // Every subscribed room keeps a presence view (handlers.on_presence / on_typing tell its
+  // changes; see presence_view.hpp). Set this connection's state in `room` (a map, at most
+  // 1 KiB encoded). In a subscribed room the state is kept: it is sent once the subscription
+  // is live and set again after every reconnect; `done` gets ok once the engine has it (or
+  // the engine's refusal: too_large, …). In a room not subscribed the engine answers
+  // not_subscribed.
+  void set_state(std::string room, const Value& state, std::function<void(Result<Done>)> done = {});
+  // Tell the others in `room` that this connection is (not) typing. Call typing(room, true)
+  // as often as you like (e.g. on every keystroke): `on:true` goes out at most every
+  // options.typing_refresh, keeping it from lapsing (the engine turns it off 6 s after the
+  // last one); typing(room, false) goes out only after an `on`. Dropped unless connected.
+  void typing(std::string room, bool on);
+  // The presence of any room the token may read (no subscription needed): one `presence` request.
+  void presence(std::string room, std::function<void(Result<PresenceSnapshot>)> done);
+  // Calls fn on the client's strand with the room's view (nullptr if not subscribed).
+  void with_presence(std::string room, std::function<void(const PresenceView*)> fn);
+
+  // Listeners. Set them before start() to hear everything.
+  void on_state(std::function<void(const StateEvent&)> fn);
+  // Errors that belong to no request: server errors without an id, malformed frames.
+  void on_error(std::function<void(const Error&)> fn);
+
+  // --- extension points (presence, documents, …) ---------------------------------------
+  // A request of type `type`: `fields` adds everything but `t` and `id`. Sent when connected.
+  void request(std::string_view type, const std::function<void(MapWriter&)>& fields,
+               std::function<void(Result<Reply>)> done, bool idempotent = false);
+  // A map that expects no reply (e.g. `typing`); dropped unless connected.
+  void send(std::string_view type, const std::function<void(MapWriter&)>& fields);
+  // Pushes of a type the client does not handle itself (`pdiff`, `typing`, `op`, …).
+  void on_push(std::string type, std::function<void(const Reply&)> fn);
+
+  // --- test hooks ----------------------------------------------------------------------
+  // Cut the TCP connection abruptly (RST, no close handshake). With reconnect=false the
+  // client stays disconnected until reconnect_now().
+  void drop_connection(bool reconnect = true);
+  void reconnect_now();
+  // The next `n` pdiffs of `room` are dropped before they reach its presence view, as if the
+  // network had lost them (the view finds the hole with the diff after them).
+  void drop_next_pdiffs(std::string room, unsigned n = 1);
+
+  // The strand every callback runs on.
+  boost::asio::any_io_executor executor() const;
+  const Options& options() const;
+
+ private:
+  struct Guard;
+  template <class... A>
+  std::function<void(A...)> guarded(std::function<void(A...)> fn) const;
+  template <class F>
+  void post(F&& f);
+
+  std::shared_ptr<Session> s_;
+  std::shared_ptr<Guard> guard_;
+};
+
+}  // namespace troupe::client
