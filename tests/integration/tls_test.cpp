@@ -470,8 +470,13 @@ TEST_F(TlsSlowConsumer, IsCutWith4500AndGetsOnlyWholeFrames) {
 
 // Runs the engine with `args` (bounded by coreutils' timeout); its exit status and what it
 // printed on stdout and stderr.
+// Each run gets a fresh --data directory: engines running in parallel must not meet on one
+// store's lock.
 std::pair<int, std::string> run_engine(const std::vector<std::string>& args) {
-  std::string command = "timeout 20 " + EngineProcess::binary() + " --host 127.0.0.1 --port 0";
+  char data[] = "/tmp/troupe-tls-data-XXXXXX";
+  if (!mkdtemp(data)) throw std::runtime_error("mkdtemp failed");
+  std::string command = "timeout 20 " + EngineProcess::binary() + " --host 127.0.0.1 --port 0 --data '" +
+                        std::string(data) + "'";
   for (const auto& a : args) command += " '" + a + "'";
   command += " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
@@ -480,6 +485,8 @@ std::pair<int, std::string> run_engine(const std::vector<std::string>& args) {
   char chunk[512];
   while (std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe)) output.append(chunk, n);
   const int status = pclose(pipe);
+  std::error_code ignored;
+  std::filesystem::remove_all(data, ignored);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
