@@ -5,8 +5,13 @@
 #   bench/run.sh [--quick] [--servers troupe,ws,socketio] [--scenarios 1x200,10x20,1x1000]
 #                [--loads 20000,50000,100000,max] [--idle N] [--warmup S] [--window S]
 #                [--windows N] [--retries N] [--skip-build] [--troupe-args "…"]
+#                [--troupe-before BIN]
 #   bench/run.sh --presence [--presence-members 2000] [--presence-spreads 2000,0]
 #                [--presence-repeat 5] [--skip-build] [--troupe-args "…"]
+#
+# --troupe-before BIN adds the server "troupe-before": another build of the engine (say, the
+# commit before a change), run the same way in the same run, so before and after compare
+# under the same conditions.
 #
 # --presence runs the presence join instead, against troupe only (the peers have no
 # presence): each run on a fresh engine.
@@ -25,6 +30,7 @@ servers="troupe,ws,socketio"
 scenarios="" loads="" idle="" warmup="" window="" windows="" retries=""
 skip_build=0
 troupe_args="${TROUPE_BENCH_ARGS:-}"
+troupe_before=""
 presence=0 presence_members=2000 presence_spreads="2000,0" presence_repeat=5
 while (($#)); do
   case "$1" in
@@ -39,6 +45,7 @@ while (($#)); do
     --retries) retries="$2"; shift ;;
     --skip-build) skip_build=1 ;;
     --troupe-args) troupe_args="$2"; shift ;;
+    --troupe-before) troupe_before=$(readlink -f "$2"); shift ;;
     --presence) presence=1 ;;
     --presence-members) presence_members="$2"; shift ;;
     --presence-spreads) presence_spreads="$2"; shift ;;
@@ -49,6 +56,7 @@ while (($#)); do
   shift
 done
 [ "$presence" -eq 1 ] && servers="troupe"
+[ -n "$troupe_before" ] && servers="troupe-before,$servers"
 
 log() { echo "[run.sh] $*" >&2; }
 # shellcheck source=bench/listening_port.sh
@@ -154,8 +162,10 @@ start_server() {
   local kind=$1
   server_log="$results_dir/$stamp-$kind${2:+-$2}.log"
   case "$kind" in
-    troupe)
-      if [ ! -x "$troupe_bin" ]; then note troupe "build-bench/troupe was not built"; return 1; fi
+    troupe|troupe-before)
+      local bin=$troupe_bin
+      [ "$kind" = troupe-before ] && bin=$troupe_before
+      if [ ! -x "$bin" ]; then note "$kind" "no engine at $bin"; return 1; fi
       # The default store (SQLite, durable: what users run) on a fresh data directory, also
       # the working directory, removed when the server stops: nothing lands in the tree and
       # no run sees another's rooms. Under build-bench/, not a possibly tmpfs /tmp, so the
@@ -164,7 +174,7 @@ start_server() {
       data_dir=$(mktemp -d "$BUILD/troupe-data.XXXXXX")
       # No request budget: load generators publish far past 100/s per connection.
       # shellcheck disable=SC2086
-      (cd "$data_dir" && TROUPE_DATA="$data_dir/data" TROUPE_RATE=0 exec taskset -c 0 "$troupe_bin" \
+      (cd "$data_dir" && TROUPE_DATA="$data_dir/data" TROUPE_RATE=0 exec taskset -c 0 "$bin" \
          --host 127.0.0.1 --port 0 $troupe_args) >"$server_log" 2>&1 &
       ;;
     ws) taskset -c 0 node bench/peers/ws-server.js --port 0 >"$server_log" 2>&1 & ;;
@@ -201,7 +211,7 @@ fi
 
 for kind in ${servers//,/ }; do
   start_server "$kind" || continue
-  dialect="$kind"
+  dialect="${kind%-before}"
   for plan in "${plans[@]}"; do
     # shellcheck disable=SC2086
     taskset -c 1 "$loadgen" --kind "$dialect" --label "$kind" --port "$port" \
