@@ -58,6 +58,8 @@ public:
 
   /// Code points of the document it must be applied to, at least: retains plus removes.
   std::size_t base_length() const noexcept { return base_length_; }
+  /// Code points retained after the last component (counted in base_length(), not a component).
+  std::size_t trailing_retain() const noexcept { return trailing_retain_; }
   /// What it does to a document's length: inserted minus removed code points.
   std::int64_t length_change() const noexcept;
 
