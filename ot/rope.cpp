@@ -1,70 +1,8 @@
 #include "ot/rope.hpp"
 
-#include <bit>
-#include <cstring>
 #include <utility>
 
 namespace troupe::ot {
-
-namespace {
-
-constexpr std::uint64_t high_bits = 0x8080808080808080ull;
-
-std::uint64_t load_word(const char* p) noexcept {
-  std::uint64_t word;
-  std::memcpy(&word, p, sizeof word);
-  return word;
-}
-
-/// Bytes of an 8-byte word that start a code point: continuation bytes are 10xxxxxx.
-unsigned leading_bytes(std::uint64_t word) noexcept {
-  const std::uint64_t continuation = word & ~(word << 1) & high_bits;
-  return 8 - static_cast<unsigned>(std::popcount(continuation));
-}
-
-bool is_continuation(char c) noexcept { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
-
-bool is_ascii(std::string_view s) noexcept {
-  std::size_t i = 0;
-  std::uint64_t any = 0;
-  for (; i + 8 <= s.size(); i += 8)
-    any |= load_word(s.data() + i);
-  for (; i < s.size(); ++i)
-    any |= static_cast<unsigned char>(s[i]);
-  return (any & high_bits) == 0;
-}
-
-} // namespace
-
-std::size_t utf8_count(std::string_view s) noexcept {
-  std::size_t count = 0;
-  std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8)
-    count += leading_bytes(load_word(s.data() + i));
-  for (; i < s.size(); ++i)
-    count += !is_continuation(s[i]);
-  return count;
-}
-
-std::size_t utf8_offset(std::string_view s, std::size_t cp) noexcept {
-  std::size_t seen = 0;
-  std::size_t i = 0;
-  // Skip whole words that end before the wanted code point starts.
-  for (; i + 8 <= s.size(); i += 8) {
-    const unsigned lead = leading_bytes(load_word(s.data() + i));
-    if (seen + lead > cp)
-      break;
-    seen += lead;
-  }
-  for (; i < s.size(); ++i) {
-    if (is_continuation(s[i]))
-      continue;
-    if (seen == cp)
-      return i;
-    ++seen;
-  }
-  return s.size();
-}
 
 struct rope::node {
   node* left = nullptr;

@@ -15,12 +15,9 @@
 #include <string>
 #include <string_view>
 
-namespace troupe::ot {
+#include "ot/utf8.hpp" // utf8_count and utf8_offset, which rope users need too
 
-/// Code points in valid UTF-8 text (counts the bytes that do not continue a sequence).
-std::size_t utf8_count(std::string_view s) noexcept;
-/// Byte offset of code point `cp` in valid UTF-8 text (s.size() if cp is the length).
-std::size_t utf8_offset(std::string_view s, std::size_t cp) noexcept;
+namespace troupe::ot {
 
 class rope {
 public:

@@ -1,5 +1,7 @@
 #include "ot/text_operation.hpp"
 
+#include "ot/utf8.hpp"
+
 #include <algorithm>
 #include <limits>
 
@@ -8,54 +10,6 @@ namespace troupe::ot {
 namespace {
 
 using kind = component::kind;
-
-/// Why `s` is not valid UTF-8 and at which byte, or nullptr when it is.
-const char* utf8_error(std::string_view s, std::size_t& at) noexcept {
-  const auto* bytes = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t size = s.size();
-  std::size_t i = 0;
-  while (i < size) {
-    const unsigned char lead = bytes[i];
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    at = i;
-    std::size_t length;
-    std::uint32_t cp;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-      cp = lead & 0x1F;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      cp = lead & 0x0F;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      cp = lead & 0x07;
-    } else if (lead == 0xC0 || lead == 0xC1) {
-      return "overlong encoding";
-    } else if (lead >= 0x80 && lead <= 0xBF) {
-      return "unexpected continuation byte";
-    } else {
-      return "byte that never appears in UTF-8";
-    }
-    if (size - i < length)
-      return "truncated sequence";
-    for (std::size_t k = 1; k < length; ++k) {
-      if ((bytes[i + k] & 0xC0) != 0x80)
-        return "truncated sequence";
-      cp = (cp << 6) | (bytes[i + k] & 0x3F);
-    }
-    if ((length == 3 && cp < 0x800) || (length == 4 && cp < 0x10000))
-      return "overlong encoding";
-    if (cp >= 0xD800 && cp <= 0xDFFF)
-      return "UTF-16 surrogate";
-    if (cp > 0x10FFFF)
-      return "code point above U+10FFFF";
-    i += length;
-  }
-  return nullptr;
-}
 
 /// Part of a component taken from an operation being walked.
 struct piece {

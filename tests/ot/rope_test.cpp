@@ -7,8 +7,6 @@
 #include "tests/support/random_text.hpp"
 
 using troupe::ot::rope;
-using troupe::ot::utf8_count;
-using troupe::ot::utf8_offset;
 
 namespace {
 
@@ -24,28 +22,6 @@ void expect_same(const rope& r, std::u32string_view model) {
 }
 
 } // namespace
-
-TEST(Utf8, CountsCodePointsNotBytes) {
-  EXPECT_EQ(utf8_count(""), 0u);
-  EXPECT_EQ(utf8_count("abc"), 3u);
-  EXPECT_EQ(utf8_count("é€😀𝄞"), 4u);
-  EXPECT_EQ(utf8_count("0123456789abcdef😀0123456789é"), 28u); // crosses 8-byte words
-}
-
-TEST(Utf8, OffsetOfCodePoint) {
-  const std::string text = "aé€😀𝄞b";
-  EXPECT_EQ(utf8_offset(text, 0), 0u);
-  EXPECT_EQ(utf8_offset(text, 1), 1u);
-  EXPECT_EQ(utf8_offset(text, 2), 3u);
-  EXPECT_EQ(utf8_offset(text, 3), 6u);
-  EXPECT_EQ(utf8_offset(text, 4), 10u);
-  EXPECT_EQ(utf8_offset(text, 5), 14u);
-  EXPECT_EQ(utf8_offset(text, 6), text.size());
-  const std::string long_text = std::string(20, 'x') + "😀" + std::string(20, 'y');
-  EXPECT_EQ(utf8_offset(long_text, 20), 20u);
-  EXPECT_EQ(utf8_offset(long_text, 21), 24u);
-  EXPECT_EQ(utf8_offset(long_text, 41), long_text.size());
-}
 
 TEST(Rope, StartsEmpty) {
   rope r;
