@@ -2,20 +2,16 @@
 
 #include <msgpack.hpp>
 
+#include "protocol/string_sink.hpp"
+
 namespace troupe::core {
 
 namespace {
 
-class string_sink {
-public:
-  explicit string_sink(std::string& out) : out_(out) {}
-  void write(const char* data, std::size_t size) { out_.append(data, size); }
+using protocol::string_packer;
+using protocol::string_sink;
 
-private:
-  std::string& out_;
-};
-
-void put(msgpack::packer<string_sink>& pk, std::string_view text) {
+void put(string_packer& pk, std::string_view text) {
   pk.pack_str(static_cast<std::uint32_t>(text.size()));
   pk.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
 }
@@ -23,9 +19,8 @@ void put(msgpack::packer<string_sink>& pk, std::string_view text) {
 } // namespace
 
 std::string encode_entry(const presence_entry& entry) {
-  std::string out;
-  string_sink sink(out);
-  msgpack::packer<string_sink> pk(sink);
+  string_sink sink;
+  string_packer pk(sink);
   const std::uint32_t size = 2 + !entry.name.empty() + !entry.info.empty() + !entry.state.empty();
   pk.pack_map(size);
   put(pk, "client");
@@ -38,13 +33,13 @@ std::string encode_entry(const presence_entry& entry) {
   }
   if (!entry.info.empty()) {
     put(pk, "info");
-    out.append(entry.info);
+    sink.bytes.append(entry.info);
   }
   if (!entry.state.empty()) {
     put(pk, "state");
-    out.append(entry.state);
+    sink.bytes.append(entry.state);
   }
-  return out;
+  return std::move(sink.bytes);
 }
 
 void presence_list::remember_before(const std::string& client) {
@@ -100,13 +95,12 @@ std::string presence_list::encoded_snapshot(const std::string* extra) const {
       items.push_back(*before); // changed or gone since: as it was
   if (extra)
     items.push_back(*extra);
-  std::string out;
-  string_sink sink(out);
-  msgpack::packer<string_sink> pk(sink);
+  string_sink sink;
+  string_packer pk(sink);
   pk.pack_array(static_cast<std::uint32_t>(items.size()));
   for (auto item : items)
-    out.append(item);
-  return out;
+    sink.bytes.append(item);
+  return std::move(sink.bytes);
 }
 
 std::optional<presence_list::diff> presence_list::take_diff() {

@@ -2,6 +2,9 @@
 
 #include <msgpack.hpp>
 
+#include "protocol/operation_codec.hpp"
+#include "protocol/string_sink.hpp"
+
 #include <array>
 
 namespace troupe::protocol {
@@ -142,29 +145,10 @@ doc_position read_doc_position(const msgpack::object& value) {
 }
 
 std::vector<op_component> read_operation(const msgpack::object& value) {
-  if (value.type != msgpack::type::ARRAY)
-    fail("'op' must be an array");
+  // Components only: the document actor parses them (UTF-8, spans) with ot::parse.
   std::vector<op_component> op;
-  op.reserve(value.via.array.size);
-  for (const auto& part : std::span(value.via.array.ptr, value.via.array.size)) {
-    switch (part.type) {
-      case msgpack::type::POSITIVE_INTEGER:
-        if (part.via.u64 > static_cast<std::uint64_t>(INT64_MAX))
-          fail("'op' retain is out of range");
-        op.emplace_back(static_cast<std::int64_t>(part.via.u64));
-        break;
-      case msgpack::type::NEGATIVE_INTEGER:
-        if (part.via.i64 == INT64_MIN)
-          fail("'op' delete is out of range");
-        op.emplace_back(part.via.i64);
-        break;
-      case msgpack::type::STR:
-        op.emplace_back(std::string(part.via.str.ptr, part.via.str.size));
-        break;
-      default:
-        fail("'op' components are integers or strings");
-    }
-  }
+  if (auto why = unpack_components(value, op); !why.empty())
+    fail("'op': " + why);
   return op;
 }
 
@@ -337,34 +321,9 @@ std::string encode_array(const std::vector<std::string_view>& items) {
 
 namespace {
 
-/// A packer sink that builds a plain string: reply heads and arrays embedded in frames later.
-struct string_sink {
-  std::string bytes;
-  void write(const char* data, std::size_t size) { bytes.append(data, size); }
-};
-using string_packer = msgpack::packer<string_sink>;
-
-template <class Packer> void put_operation(Packer& pk, const ot::operation& op) {
-  const auto& parts = op.components();
-  pk.pack_array(static_cast<std::uint32_t>(parts.size()));
-  for (const auto& part : parts) {
-    switch (part.type) {
-      case ot::component::kind::retain:
-        pk.pack_uint64(part.count);
-        break;
-      case ot::component::kind::remove:
-        pk.pack_int64(-static_cast<std::int64_t>(part.count));
-        break;
-      case ot::component::kind::insert:
-        put(pk, part.text);
-        break;
-    }
-  }
-}
-
 template <class Packer> void put_op_fields(Packer& pk, const op_item& item) {
   put(pk, "rev"); pk.pack_uint64(item.rev);
-  put(pk, "op"); put_operation(pk, *item.op);
+  put(pk, "op"); pack_operation(pk, *item.op);
   put(pk, "user"); put(pk, item.user);
   put(pk, "key"); put(pk, item.key);
 }
