@@ -24,6 +24,7 @@
 
 #include "ot/rope.hpp"
 #include "ot/text_operation.hpp"
+#include "ot/utf8.hpp"
 
 using namespace troupe;
 using ot::operation;
@@ -34,24 +35,6 @@ namespace {
 void check(bool ok) {
   if (!ok)
     __builtin_trap();
-}
-
-void put_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
 }
 
 /// One byte to a code point of 1, 2, 3 or 4 UTF-8 bytes.
@@ -102,7 +85,7 @@ input read_input(const std::uint8_t* data, std::size_t size) {
     } else if (tag < 0xFF) {
       std::string text;
       for (int i = 0; i < (tag & 0x3F) && !in.done(); ++i)
-        put_utf8(text, code_point(in.byte()));
+        ot::append_utf8(text, code_point(in.byte()));
       op->emplace_back(std::move(text));
     } else {
       op = &result.b;
@@ -117,7 +100,7 @@ std::string make_document(std::size_t length, std::size_t seed) {
   std::string text;
   text.reserve(length * 2);
   for (std::size_t i = 0; i < length; ++i)
-    put_utf8(text, code_point(static_cast<std::uint8_t>((i * 37 + seed) >> (i % 3))));
+    ot::append_utf8(text, code_point(static_cast<std::uint8_t>((i * 37 + seed) >> (i % 3))));
   return text;
 }
 

@@ -75,6 +75,18 @@ void append(operation& op, const piece& p) {
   }
 }
 
+/// Copies `a`'s pieces over `length` code points that `b` retains. Pieces of kind `aside`
+/// (a's inserts when transforming, a's removes when composing) take up none of them: they
+/// are copied whole and the walk goes on.
+void copy_through(taker& take, operation& out, std::size_t length, kind aside) {
+  while (length > 0) {
+    const piece p = take.take(length, aside);
+    append(out, p);
+    if (p.type != aside)
+      length -= p.count;
+  }
+}
+
 /// Lets fits() see the whole document a result applies to, not only its last change: the
 /// result must span at least `length` code points.
 void pad_to(operation& op, std::int64_t length) {
@@ -233,12 +245,7 @@ operation transform(const operation& a, const operation& b, side a_side) {
   for (const auto& c : b.components()) {
     switch (c.type) {
     case kind::retain:
-      for (std::size_t length = c.count; length > 0;) {
-        const piece p = take.take(length, kind::insert);
-        append(out, p);
-        if (p.type != kind::insert)
-          length -= p.count;
-      }
+      copy_through(take, out, c.count, kind::insert);
       break;
     case kind::insert:
       // At a tie the left side's insert goes first; b's inserted text is then stepped over.
@@ -270,12 +277,7 @@ operation compose(const operation& a, const operation& b) {
   for (const auto& c : b.components()) {
     switch (c.type) {
     case kind::retain:
-      for (std::size_t length = c.count; length > 0;) {
-        const piece p = take.take(length, kind::remove);
-        append(out, p);
-        if (p.type != kind::remove)
-          length -= p.count;
-      }
+      copy_through(take, out, c.count, kind::remove);
       break;
     case kind::insert:
       out.insert(c.text);

@@ -3,6 +3,7 @@
 // code point arithmetic of valid text (the rope and the operations count in code points).
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace troupe::ot {
@@ -17,6 +18,9 @@ bool valid_utf8(std::string_view s) noexcept;
 std::size_t utf8_count(std::string_view s) noexcept;
 /// Byte offset of code point `cp` in valid UTF-8 text (s.size() if cp is the length).
 std::size_t utf8_offset(std::string_view s, std::size_t cp) noexcept;
+
+/// Appends code point `cp` (at most U+10FFFF, no surrogate) as UTF-8.
+void append_utf8(std::string& out, char32_t cp);
 
 /// True when `s` holds only ASCII (then code point and byte offsets agree).
 bool is_ascii(std::string_view s) noexcept;

@@ -80,3 +80,12 @@ TEST(Utf8, AsciiAndContinuationBytes) {
   EXPECT_FALSE(troupe::ot::is_continuation('\xC3'));
   EXPECT_FALSE(troupe::ot::is_continuation('a'));
 }
+
+TEST(Utf8, AppendEncodesEachLength) {
+  std::string out;
+  for (char32_t cp : {U'a', U'\u00e9', U'\u20ac', U'\U0001F600', U'\U0010FFFF'})
+    troupe::ot::append_utf8(out, cp);
+  EXPECT_EQ(out, "a\u00e9\u20ac\U0001F600\U0010FFFF");
+  EXPECT_TRUE(valid_utf8(out));
+  EXPECT_EQ(utf8_count(out), 5u);
+}
