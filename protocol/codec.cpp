@@ -288,10 +288,19 @@ template <class Packer> void put(Packer& pk, std::string_view text) {
 }
 
 /// Starts a map of `size` pairs whose first pair is `t`.
-void begin(packer& pk, std::uint32_t size, std::string_view type) {
+template <class Packer> void begin(Packer& pk, std::uint32_t size, std::string_view type) {
   pk.pack_map(size);
   put(pk, "t");
   put(pk, type);
+}
+
+/// Starts a reply to request `id` about `room`: a map of `size` pairs with t, id, room.
+template <class Packer>
+void begin_reply(Packer& pk, std::uint32_t size, std::string_view type, request_id id,
+                 std::string_view room) {
+  begin(pk, size, type);
+  put(pk, "id"); pk.pack(id);
+  put(pk, "room"); put(pk, room);
 }
 
 void put_messages(frame_builder& out, packer& pk, const std::vector<std::string_view>& msgs) {
@@ -328,23 +337,13 @@ template <class Packer> void put_op_fields(Packer& pk, const op_item& item) {
   put(pk, "key"); put(pk, item.key);
 }
 
-/// Starts a reply head: a map of `size` pairs (pseq and members included) with t, id, room.
-string_packer& begin_head(string_packer& pk, std::uint32_t size, std::string_view type,
-                          request_id id, std::string_view room) {
-  pk.pack_map(size);
-  put(pk, "t"); put(pk, type);
-  put(pk, "id"); pk.pack(id);
-  put(pk, "room"); put(pk, room);
-  return pk;
-}
-
 } // namespace
 
 std::string encode_subscribed_head(request_id id, std::string_view room, std::uint64_t seq,
                                    std::string_view epoch, bool recovered, std::string_view msgs) {
   string_sink sink;
   string_packer pk(sink);
-  begin_head(pk, 9, "subscribed", id, room);
+  begin_reply(pk, 9, "subscribed", id, room);
   put(pk, "seq"); pk.pack(seq);
   put(pk, "epoch"); put(pk, epoch);
   put(pk, "recovered"); pk.pack(recovered);
@@ -357,7 +356,7 @@ std::string encode_opened_head(request_id id, std::string_view room, std::uint64
   string_sink sink;
   sink.bytes.reserve(text.size() + 96);
   string_packer pk(sink);
-  begin_head(pk, 8, "opened", id, room);
+  begin_reply(pk, 8, "opened", id, room);
   put(pk, "rev"); pk.pack(rev);
   put(pk, "epoch"); put(pk, epoch);
   put(pk, "text"); put(pk, text);
@@ -369,7 +368,7 @@ std::string encode_opened_recovered_head(request_id id, std::string_view room,
                                          std::string_view ops) {
   string_sink sink;
   string_packer pk(sink);
-  begin_head(pk, 9, "opened", id, room);
+  begin_reply(pk, 9, "opened", id, room);
   put(pk, "rev"); pk.pack(rev);
   put(pk, "epoch"); put(pk, epoch);
   put(pk, "ops"); sink.write(ops.data(), ops.size());
@@ -403,17 +402,13 @@ void encode_op(frame_builder& out, std::string_view room, const op_item& item) {
 
 void encode_doc_ack(frame_builder& out, request_id id, std::string_view room, std::uint64_t rev) {
   packer pk(out);
-  begin(pk, 4, "ack");
-  put(pk, "id"); pk.pack(id);
-  put(pk, "room"); put(pk, room);
+  begin_reply(pk, 4, "ack", id, room);
   put(pk, "rev"); pk.pack(rev);
 }
 
 void encode_closed(frame_builder& out, request_id id, std::string_view room) {
   packer pk(out);
-  begin(pk, 3, "closed");
-  put(pk, "id"); pk.pack(id);
-  put(pk, "room"); put(pk, room);
+  begin_reply(pk, 3, "closed", id, room);
 }
 
 void encode_pdiff(frame_builder& out, std::string_view room, std::uint64_t pseq,
@@ -436,9 +431,7 @@ void encode_pdiff(frame_builder& out, std::string_view room, std::uint64_t pseq,
 void encode_presence(frame_builder& out, request_id id, std::string_view room,
                      std::uint64_t pseq, std::string_view members) {
   packer pk(out);
-  begin(pk, 5, "presence");
-  put(pk, "id"); pk.pack(id);
-  put(pk, "room"); put(pk, room);
+  begin_reply(pk, 5, "presence", id, room);
   put(pk, "pseq"); pk.pack(pseq);
   put(pk, "members"); out.write(members);
 }
@@ -455,16 +448,12 @@ void encode_typing(frame_builder& out, std::string_view room, std::string_view u
 
 void encode_unsubscribed(frame_builder& out, request_id id, std::string_view room) {
   packer pk(out);
-  begin(pk, 3, "unsubscribed");
-  put(pk, "id"); pk.pack(id);
-  put(pk, "room"); put(pk, room);
+  begin_reply(pk, 3, "unsubscribed", id, room);
 }
 
 void encode_ack(frame_builder& out, request_id id, std::string_view room, std::uint64_t seq) {
   packer pk(out);
-  begin(pk, 4, "ack");
-  put(pk, "id"); pk.pack(id);
-  put(pk, "room"); put(pk, room);
+  begin_reply(pk, 4, "ack", id, room);
   put(pk, "seq"); pk.pack(seq);
 }
 
@@ -487,9 +476,7 @@ void encode_history(frame_builder& out, request_id id, std::string_view room,
                     std::uint64_t seq, std::string_view epoch,
                     const std::vector<std::string_view>& msgs) {
   packer pk(out);
-  begin(pk, 6, "history");
-  put(pk, "id"); pk.pack(id);
-  put(pk, "room"); put(pk, room);
+  begin_reply(pk, 6, "history", id, room);
   put(pk, "seq"); pk.pack(seq);
   put(pk, "epoch"); put(pk, epoch);
   put(pk, "msgs"); put_messages(out, pk, msgs);
