@@ -1720,7 +1720,10 @@ TEST_F(Durability, RetentionByAgeForgetsOldMessagesButNotTheSeq) {
   for (int i = 1; i <= 3; ++i) ASSERT_EQ(raw_pub(*ws, room, "m" + std::to_string(i), "k" + std::to_string(i)).type(), "ack");
   const auto first = full_history(*ws, room);
   const auto published = Clock::now();
-  if (published - publishing < 700ms) {
+  // Whether they are kept while young can be told only if they were read young: on a machine
+  // too slow for that, the rest still runs and the test ends reported as skipped, not passed.
+  const bool read_young = published - publishing < 700ms;
+  if (read_young) {
     EXPECT_EQ(first.msgs.size(), 3u) << "messages went before their time";  // young enough still
   }
 
@@ -1754,6 +1757,10 @@ TEST_F(Durability, RetentionByAgeForgetsOldMessagesButNotTheSeq) {
   log = full_history(*ws, room);
   ASSERT_EQ(log.msgs.size(), 1u);
   EXPECT_EQ(log.msgs.front().key, "k4");
+  if (!read_young)
+    GTEST_SKIP() << "publishing and reading back took "
+                 << std::chrono::duration_cast<std::chrono::milliseconds>(published - publishing).count()
+                 << " ms (700 needed): whether young messages are kept was not checked";
 }
 
 TEST_F(Durability, DocumentSnapshotsCompactTheLogAndRestartAtTheSameRevAndText) {
