@@ -12,6 +12,8 @@
 
 #include "ot/text_operation.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/operation_codec.hpp"
+#include "protocol/string_sink.hpp"
 
 using namespace troupe;
 
@@ -31,6 +33,26 @@ void check_packed(std::string_view bytes, std::size_t max_size) {
 }
 
 bool room_ok(const std::string& room) { return protocol::valid_room_name(room); }
+
+/// `op` packed by `pack` and read back with protocol::unpack_operation.
+template <class Pack> ot::parse_result repacked(const ot::operation& op, Pack pack) {
+  protocol::string_sink sink;
+  protocol::string_packer pk(sink);
+  pack(pk, op);
+  const auto handle = msgpack::unpack(sink.bytes.data(), sink.bytes.size());
+  return protocol::unpack_operation(handle.get());
+}
+
+/// The operation codec's round trips: the wire form keeps the components, the store's form
+/// the trailing retain too.
+void check_round_trips(const ot::operation& op) {
+  const auto wire = repacked(op, [](auto& pk, const auto& o) { protocol::pack_operation(pk, o); });
+  check(wire.op.has_value() && *wire.op == op);
+  check(wire.op->base_length() == op.base_length() - op.trailing_retain());
+  const auto row =
+      repacked(op, [](auto& pk, const auto& o) { protocol::pack_operation_spanning(pk, o); });
+  check(row.op.has_value() && *row.op == op && row.op->base_length() == op.base_length());
+}
 
 } // namespace
 
@@ -68,6 +90,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             // What the document actor does next with it.
             auto parsed = ot::parse(request.op);
             check(parsed.op.has_value() != !parsed.error.empty());
+            if (parsed.op)
+              check_round_trips(*parsed.op);
           } else if constexpr (!std::is_same_v<T, protocol::connect_request>
                                && !std::is_same_v<T, protocol::ping_request>) {
             check(room_ok(request.room));

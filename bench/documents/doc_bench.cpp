@@ -57,6 +57,8 @@
 #include "actors/storage.hpp"
 #include "core/document_sequencer.hpp"
 #include "store/memory_store.hpp"
+#include "protocol/operation_codec.hpp"
+#include "protocol/string_sink.hpp"
 #include "store/sqlite_store.hpp"
 #include "core/metrics.hpp"
 #include "tests/support/editing_trace.hpp"
@@ -128,21 +130,23 @@ arguments parse_arguments(int argc, char** argv) {
   return args;
 }
 
-/// The trace's patches as wire operations (what a client sends): retain, remove, insert.
-std::vector<std::vector<protocol::op_component>> wire_operations(const traces::editing_trace& trace) {
-  std::vector<std::vector<protocol::op_component>> ops;
-  ops.reserve(trace.patches.size());
-  for (const auto& patch : trace.patches) {
-    std::vector<protocol::op_component> op;
-    if (patch.position > 0)
-      op.emplace_back(static_cast<std::int64_t>(patch.position));
-    if (patch.removed > 0)
-      op.emplace_back(-static_cast<std::int64_t>(patch.removed));
-    if (!patch.inserted.empty())
-      op.emplace_back(patch.inserted);
-    ops.push_back(std::move(op));
+/// The trace's patches as operations: retain to the patch, remove, insert.
+std::vector<ot::operation> operations(const traces::editing_trace& trace) {
+  std::vector<ot::operation> ops(trace.patches.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const auto& patch = trace.patches[i];
+    ops[i].retain(patch.position).remove(patch.removed).insert(patch.inserted);
   }
   return ops;
+}
+
+/// The same in their wire form (what a client sends and an `op` request carries).
+std::vector<std::vector<protocol::op_component>> wire_operations(const traces::editing_trace& trace) {
+  std::vector<std::vector<protocol::op_component>> wire;
+  wire.reserve(trace.patches.size());
+  for (const auto& op : operations(trace))
+    wire.push_back(op.to_wire());
+  return wire;
 }
 
 double ms_since(clock_type::time_point start) {
@@ -405,12 +409,10 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
 using tcp = net::ip::tcp;
 using ws_stream = websocket::stream<tcp::socket>;
 
-struct packer_buffer {
-  std::string bytes;
-  void write(const char* data, std::size_t size) { bytes.append(data, size); }
-};
+using protocol::string_packer;
+using protocol::string_sink;
 
-void put_str(msgpack::packer<packer_buffer>& pk, std::string_view s) {
+void put_str(string_packer& pk, std::string_view s) {
   pk.pack_str(static_cast<std::uint32_t>(s.size()));
   pk.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
 }
@@ -425,8 +427,8 @@ public:
     ws_.read_message_max(64 << 20);
     ws_.binary(true);
     ws_.handshake("127.0.0.1", "/ws");
-    packer_buffer buffer;
-    msgpack::packer<packer_buffer> pk(buffer);
+    string_sink buffer;
+    string_packer pk(buffer);
     pk.pack_map(3);
     put_str(pk, "t"); put_str(pk, "connect");
     put_str(pk, "id"); pk.pack(1);
@@ -437,8 +439,8 @@ public:
 
   /// Opens `room` and returns the `opened` reply's text.
   std::string open(const std::string& room) {
-    packer_buffer buffer;
-    msgpack::packer<packer_buffer> pk(buffer);
+    string_sink buffer;
+    string_packer pk(buffer);
     pk.pack_map(3);
     put_str(pk, "t"); put_str(pk, "open");
     put_str(pk, "id"); pk.pack(2);
@@ -473,24 +475,17 @@ private:
 };
 
 /// Encodes edits [first, last) as `op` maps in one frame.
-std::string encode_ops(const std::vector<std::vector<protocol::op_component>>& wire,
-                       std::size_t first, std::size_t last, const std::string& room) {
-  packer_buffer buffer;
-  msgpack::packer<packer_buffer> pk(buffer);
+std::string encode_ops(const std::vector<ot::operation>& ops, std::size_t first, std::size_t last,
+                       const std::string& room) {
+  string_sink buffer;
+  string_packer pk(buffer);
   for (std::size_t i = first; i < last; ++i) {
     pk.pack_map(6);
     put_str(pk, "t"); put_str(pk, "op");
     put_str(pk, "id"); pk.pack_uint64(i + 10);
     put_str(pk, "room"); put_str(pk, room);
     put_str(pk, "rev"); pk.pack_uint64(i);
-    put_str(pk, "op");
-    pk.pack_array(static_cast<std::uint32_t>(wire[i].size()));
-    for (const auto& part : wire[i]) {
-      if (const auto* n = std::get_if<std::int64_t>(&part))
-        pk.pack_int64(*n);
-      else
-        put_str(pk, std::get<std::string>(part));
-    }
+    put_str(pk, "op"); protocol::pack_operation(pk, ops[i]);
     put_str(pk, "key"); put_str(pk, "k" + std::to_string(i));
   }
   return std::move(buffer.bytes);
@@ -500,9 +495,9 @@ std::string encode_ops(const std::vector<std::vector<protocol::op_component>>& w
 /// on one io_context, so neither side waits for the other.
 class pipeline {
 public:
-  pipeline(ws_stream& ws, const std::vector<std::vector<protocol::op_component>>& wire,
+  pipeline(ws_stream& ws, const std::vector<ot::operation>& ops,
            std::string room, std::size_t batch, std::size_t window)
-      : ws_(ws), wire_(wire), room_(std::move(room)), batch_(batch), window_(window) {}
+      : ws_(ws), ops_(ops), room_(std::move(room)), batch_(batch), window_(window) {}
 
   /// Returns the milliseconds from the first frame sent to the last ack read.
   double run() {
@@ -517,10 +512,10 @@ public:
 
 private:
   void do_write() {
-    if (writing_ || sent_ == wire_.size() || sent_ - acked_ >= window_)
+    if (writing_ || sent_ == ops_.size() || sent_ - acked_ >= window_)
       return;
-    const std::size_t last = std::min(wire_.size(), sent_ + batch_);
-    frame_ = encode_ops(wire_, sent_, last, room_);
+    const std::size_t last = std::min(ops_.size(), sent_ + batch_);
+    frame_ = encode_ops(ops_, sent_, last, room_);
     sent_ = last;
     writing_ = true;
     ws_.async_write(net::buffer(frame_), [this](boost::system::error_code ec, std::size_t) {
@@ -551,7 +546,7 @@ private:
         }
       }
       buffer_.consume(buffer_.size());
-      if (acked_ == wire_.size()) {
+      if (acked_ == ops_.size()) {
         finish_ = clock_type::now();
         return;
       }
@@ -566,7 +561,7 @@ private:
   }
 
   ws_stream& ws_;
-  const std::vector<std::vector<protocol::op_component>>& wire_;
+  const std::vector<ot::operation>& ops_;
   std::string room_;
   std::size_t batch_, window_;
   std::size_t sent_ = 0, acked_ = 0;
@@ -582,7 +577,7 @@ int run_ws(const arguments& args, const traces::editing_trace& trace) {
     throw std::runtime_error("ws needs --port (a running engine)");
   if (!trace.start_content.empty())
     throw std::runtime_error("the ws replay starts from an empty document");
-  const auto wire = wire_operations(trace);
+  const auto ops = operations(trace);
   std::vector<double> runs;
   bool ok = true;
   std::mt19937_64 random(std::random_device{}());
@@ -592,13 +587,13 @@ int run_ws(const arguments& args, const traces::editing_trace& trace) {
     ws_client author(io, args.port);
     if (!author.open(room).empty())
       throw std::runtime_error("room " + room + " is not new");
-    pipeline replay(author.stream(), wire, room, args.batch, args.window);
+    pipeline replay(author.stream(), ops, room, args.batch, args.window);
     runs.push_back(replay.run());
     io.restart();
     ws_client reader(io, args.port);
     ok = ok && reader.open(room) == trace.end_content;
   }
-  print_result("websocket_replay", args, wire.size(), runs, ok,
+  print_result("websocket_replay", args, ops.size(), runs, ok,
                ",\"batch\":" + std::to_string(args.batch) + ",\"window\":" +
                    std::to_string(args.window) +
                    (args.label.empty() ? "" : ",\"store\":\"" + args.label + "\""));

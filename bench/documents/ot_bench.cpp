@@ -65,11 +65,17 @@ int main(int argc, char** argv) {
   }
   const std::size_t patches = trace.patches.size();
 
+  /// A patch as an operation: retain to it, remove, insert.
+  auto operation_of = [](const traces::patch& patch) {
+    ot::operation op;
+    op.retain(patch.position).remove(patch.removed).insert(patch.inserted);
+    return op;
+  };
+
   // (a) What the document actor does per keystroke: build an operation, check it, apply it.
   const result through_ot = measure(trace, [&](ot::rope& text) {
     for (const auto& patch : trace.patches) {
-      ot::operation op;
-      op.retain(patch.position).remove(patch.removed).insert(patch.inserted);
+      const ot::operation op = operation_of(patch);
       if (ot::fits(op, text.size()))
         ot::apply(text, op);
     }
@@ -90,8 +96,7 @@ int main(int argc, char** argv) {
   std::vector<std::vector<ot::wire_component>> wire;
   wire.reserve(patches);
   for (const auto& patch : trace.patches)
-    wire.push_back({static_cast<std::int64_t>(patch.position),
-                    -static_cast<std::int64_t>(patch.removed), patch.inserted});
+    wire.push_back(operation_of(patch).to_wire());
   const result from_wire = measure(trace, [&](ot::rope& text) {
     for (const auto& components : wire) {
       auto parsed = ot::parse(components);
