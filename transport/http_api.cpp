@@ -1,60 +1,27 @@
 #include "transport/http_api.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
-#include <caf/actor_companion.hpp>
-#include <caf/all.hpp>
-#include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <charconv>
 #include <map>
 #include <optional>
 #include <string>
 #include <variant>
 
-#include "actors/messages.hpp"
-#include "actors/strand_actor.hpp"
+#include "actors/room_requests.hpp"
 #include "core/metrics.hpp"
 #include "protocol/codec.hpp"
+#include "transport/http_api_json.hpp"
 
 namespace troupe::transport {
 
 namespace http = boost::beast::http;
-using json = nlohmann::json;
 
 namespace {
-
-/// A room that does not answer within this (the engine is shutting down) gets a 503.
-constexpr auto reply_timeout = std::chrono::seconds(10);
-/// `POST /api/disconnect` closes with the code of a refused token: clients do not come back.
-constexpr std::uint16_t disconnect_code = 4403;
-/// Who publishes, when the body names no `user`.
-constexpr std::string_view default_user = "api";
-
-std::atomic<std::uint64_t> next_call{1};
-
-http_response json_response(const http_request& request, http::status status, const json& body) {
-  http_response response{status, request.version()};
-  response.set(http::field::server, "troupe");
-  response.set(http::field::content_type, "application/json");
-  response.set(http::field::cache_control, "no-store");
-  response.keep_alive(request.keep_alive());
-  // Data from clients may hold strings that are not UTF-8: replaced, not refused.
-  response.body() = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  response.prepare_payload();
-  return response;
-}
-
-http_response error_response(const http_request& request, http::status status,
-                             std::string_view code, std::string_view reason) {
-  return json_response(request, status, json{{"error", code}, {"reason", reason}});
-}
 
 /// Compares digests, so neither the key's length nor where it differs shows in the time.
 bool key_matches(std::string_view given, std::string_view expected) {
@@ -143,129 +110,6 @@ std::optional<std::uint64_t> to_unsigned(std::string_view text) {
   return value;
 }
 
-/// How an actor's `error` reply reads over HTTP.
-http::status status_of(std::string_view code) {
-  if (code == "bad_request") return http::status::bad_request;
-  if (code == "too_large") return http::status::payload_too_large;
-  if (code == "forbidden") return http::status::forbidden;
-  if (code == "not_found") return http::status::not_found;
-  if (code == "unavailable") return http::status::service_unavailable;
-  return http::status::internal_server_error;
-}
-
-/// One request to a room's actor: acquires the room through the directory, sends the
-/// request with itself as the peer's sink, and answers when the reply arrives (or the
-/// time is up). Lives until then.
-class room_call : public actors::frame_sink, public std::enable_shared_from_this<room_call> {
-public:
-  /// Turns the actor's reply map (not an error) into the HTTP answer's body.
-  using shape_fn = std::function<json(json& reply)>;
-  /// Sends the request to the room's actors, with `from` as the sender.
-  using send_fn = std::function<void(actors::companion* self, const actors::room_handles& room,
-                                     actors::peer_ref from)>;
-
-  room_call(server_context& context, strand_type strand, const http_request& request,
-            http_api::respond_fn respond, shape_fn shape)
-      : context_(context), strand_(std::move(strand)), timer_(strand_),
-        version_(request.version()), keep_alive_(request.keep_alive()),
-        respond_(std::move(respond)), shape_(std::move(shape)) {}
-
-  /// On the strand.
-  void start(const std::string& room, std::string user, send_fn send) {
-    timer_.expires_after(reply_timeout);
-    timer_.async_wait([self = shared_from_this()](error_code ec) {
-      if (!ec)
-        self->answer(error_response(self->head(), http::status::service_unavailable,
-                                    "unavailable", "the room did not answer in time"));
-    });
-    actors::peer_ref from;
-    from.client = "api-" + std::to_string(next_call.fetch_add(1)); // never a room's member
-    from.user = std::move(user);
-    from.sink = shared_from_this();
-    const auto directory = context_.connection.directory;
-    actors::spawn_on_strand(
-        *context_.connection.system, strand_,
-        [&, directory](actors::companion* self) {
-          self->send(directory, actors::acquire_atom::value, room);
-          return caf::behavior{
-              [self, directory, from = std::move(from), send = std::move(send)](
-                  actors::acquired_atom, const std::string& name,
-                  const actors::room_handles& handles) mutable {
-                send(self, handles, std::move(from));
-                // The request is on its way: the room need not stay held for the reply.
-                self->send(directory, actors::release_atom::value, name);
-                self->quit();
-              },
-          };
-        });
-  }
-
-  /// The actor's reply: one MessagePack map. From the actor's thread.
-  void send(protocol::frame_ptr frame) override {
-    net::post(strand_, [self = shared_from_this(), frame = std::move(frame)] {
-      self->on_reply(frame->payload());
-    });
-  }
-
-private:
-  void on_reply(std::string_view payload) {
-    json reply = json::from_msgpack(payload, true, false);
-    if (reply.is_discarded() || !reply.is_object())
-      return answer(error_response(head(), http::status::internal_server_error, "internal",
-                                   "the reply cannot be shown as JSON"));
-    if (reply.value("t", "") == "error") {
-      const std::string code = reply.value("code", "internal");
-      return answer(error_response(head(), status_of(code), code, reply.value("reason", "")));
-    }
-    answer(json_response(head(), http::status::ok, shape_(reply)));
-  }
-
-  void answer(http_response response) {
-    if (!respond_)
-      return; // answered already (the reply raced the timeout)
-    timer_.cancel();
-    auto respond = std::move(respond_);
-    respond_ = nullptr;
-    respond(std::move(response));
-  }
-
-  /// What a response needs of the request.
-  http_request head() const {
-    http_request request;
-    request.version(version_);
-    request.keep_alive(keep_alive_);
-    return request;
-  }
-
-  server_context& context_;
-  strand_type strand_;
-  net::steady_timer timer_;
-  unsigned version_;
-  bool keep_alive_;
-  http_api::respond_fn respond_;
-  shape_fn shape_;
-};
-
-/// The body as a JSON object, or the 400 to answer.
-std::optional<json> object_body(const http_request& request) {
-  json body = json::parse(request.body(), nullptr, false);
-  if (body.is_discarded() || !body.is_object())
-    return std::nullopt;
-  return body;
-}
-
-/// The `room` of a body or query, or the reason it is not valid.
-std::variant<std::string, std::string> room_of(const json* value) {
-  using result = std::variant<std::string, std::string>;
-  if (!value || !value->is_string())
-    return result(std::in_place_index<1>, "'room' (a string) is required");
-  auto room = value->get<std::string>();
-  if (!protocol::valid_room_name(room))
-    return result(std::in_place_index<1>,
-                  "'room' must be 1..128 characters of A-Z a-z 0-9 _ - : . @");
-  return result(std::in_place_index<0>, std::move(room));
-}
-
 /// A query string with a valid `room`.
 struct room_query {
   std::map<std::string, std::string> params;
@@ -278,11 +122,28 @@ std::variant<room_query, std::string> room_query_of(std::string_view target) {
   if (!query)
     return std::string("malformed query string");
   const auto it = query->find("room");
-  const json room_value = it == query->end() ? json() : json(it->second);
-  auto room = room_of(it == query->end() ? nullptr : &room_value);
-  if (room.index() == 1)
-    return std::move(std::get<1>(room));
-  return room_query{std::move(*query), std::move(std::get<0>(room))};
+  if (it == query->end())
+    return std::string("'room' (a string) is required");
+  if (!protocol::valid_room_name(it->second))
+    return std::string("'room' must be 1..128 characters of A-Z a-z 0-9 _ - : . @");
+  std::string room = it->second;
+  return room_query{std::move(*query), std::move(room)};
+}
+
+http_response bad_request(const http_request& request, std::string_view reason) {
+  return api_json::error(api_json::head_of(request), http::status::bad_request, "bad_request",
+                         reason);
+}
+
+/// The callback that answers a room request's result through `respond`.
+template <class T>
+actors::room_requests::callback<T> answer_with(const http_request& request,
+                                               http_api::respond_fn respond) {
+  return [head = api_json::head_of(request),
+          respond = std::move(respond)](actors::request_result<T> result) {
+    respond(result.ok() ? api_json::answer(head, result.value())
+                        : api_json::error(head, result.error()));
+  };
 }
 
 } // namespace
@@ -295,19 +156,28 @@ std::size_t http_api::body_limit(const server_context& context) {
   return std::max<std::size_t>(64 * 1024, 4 * context.connection.limits.max_data + 4096);
 }
 
+actors::room_requests http_api::rooms() const {
+  auto& sessions = context_.sessions;
+  return actors::room_requests(
+      context_.connection, strand_,
+      [&sessions](const std::string& user, std::uint16_t code, const std::string& reason,
+                  bool reconnect) { return sessions.close_user(user, code, reason, reconnect); });
+}
+
 void http_api::serve(const http_request& request, respond_fn respond) {
   core::metrics::add(context_.metrics->api_requests);
+  const auto head = api_json::head_of(request);
   const auto& key = context_.settings.api_key;
   if (key.empty())
-    return respond(error_response(request, http::status::not_found, "not_found",
-                                  "the API is off: the engine runs without --api-key"));
+    return respond(api_json::error(head, http::status::not_found, "not_found",
+                                   "the API is off: the engine runs without --api-key"));
   const auto given = api_key_of(request);
   if (!given)
-    return respond(error_response(request, http::status::unauthorized, "unauthorized",
-                                  "send 'Authorization: apikey <key>'"));
+    return respond(api_json::error(head, http::status::unauthorized, "unauthorized",
+                                   "send 'Authorization: apikey <key>'"));
   if (!key_matches(*given, key))
-    return respond(error_response(request, http::status::unauthorized, "unauthorized",
-                                  "wrong API key"));
+    return respond(api_json::error(head, http::status::unauthorized, "unauthorized",
+                                   "wrong API key"));
 
   const std::string_view target = request.target();
   const std::string_view path = target.substr(0, target.find('?'));
@@ -320,123 +190,60 @@ void http_api::serve(const http_request& request, respond_fn respond) {
     return history(request, std::move(respond));
   if (path == "/api/disconnect" && method == http::verb::post)
     return disconnect(request, std::move(respond));
-  respond(error_response(request, http::status::not_found, "not_found",
-                         "no such route: POST /api/publish, GET /api/presence, "
-                         "GET /api/history, POST /api/disconnect"));
+  respond(api_json::error(head, http::status::not_found, "not_found",
+                          "no such route: POST /api/publish, GET /api/presence, "
+                          "GET /api/history, POST /api/disconnect"));
 }
 
 void http_api::publish(const http_request& request, respond_fn respond) {
-  auto body = object_body(request);
-  if (!body)
-    return respond(error_response(request, http::status::bad_request, "bad_request",
-                                  "the body must be a JSON object {room, data, key?, user?}"));
-  auto room = room_of(body->contains("room") ? &(*body)["room"] : nullptr);
-  if (room.index() == 1)
-    return respond(error_response(request, http::status::bad_request, "bad_request",
-                                  std::get<1>(room)));
-  if (!body->contains("data"))
-    return respond(error_response(request, http::status::bad_request, "bad_request",
-                                  "'data' is required"));
-  protocol::pub_request pub{1, std::get<0>(room), {}, std::nullopt};
-  if (auto it = body->find("key"); it != body->end() && !it->is_null()) {
-    if (!it->is_string() || it->get_ref<const std::string&>().size() > 256)
-      return respond(error_response(request, http::status::bad_request, "bad_request",
-                                    "'key' must be a string of at most 256 bytes"));
-    pub.key = it->get<std::string>();
-  }
-  std::string user(default_user);
-  if (auto it = body->find("user"); it != body->end() && !it->is_null()) {
-    if (!it->is_string() || it->get_ref<const std::string&>().empty())
-      return respond(error_response(request, http::status::bad_request, "bad_request",
-                                    "'user' must be a non-empty string"));
-    user = it->get<std::string>();
-  }
-  const auto packed = json::to_msgpack((*body)["data"]);
-  const auto max_data = context_.connection.limits.max_data;
-  if (packed.size() > max_data)
-    return respond(error_response(request, http::status::payload_too_large, "too_large",
-                                  "'data' is larger than " + std::to_string(max_data) +
-                                      " bytes as MessagePack"));
-  pub.data.assign(packed.begin(), packed.end());
-
-  auto call = std::make_shared<room_call>(context_, strand_, request, std::move(respond),
-                                          [](json& ack) { return json{{"seq", ack["seq"]}}; });
-  const std::string name = pub.room; // `pub` moves into the action
-  call->start(name, std::move(user),
-              [pub = std::move(pub)](actors::companion* self, const actors::room_handles& room,
-                                     actors::peer_ref from) mutable {
-                self->send(room.log, actors::room_pub{std::move(from), std::move(pub)});
-              });
+  auto parsed = api_json::read_publish(request.body());
+  if (const auto* reason = std::get_if<std::string>(&parsed))
+    return respond(bad_request(request, *reason));
+  auto& body = std::get<api_json::publish_body>(parsed);
+  rooms().publish(std::move(body.room), std::move(body.data), std::move(body.key),
+                  body.user.value_or(actors::room_requests::default_user),
+                  answer_with<actors::published>(request, std::move(respond)));
 }
 
 void http_api::presence(const http_request& request, respond_fn respond) {
   auto parsed = room_query_of(request.target());
   if (const auto* reason = std::get_if<std::string>(&parsed))
-    return respond(error_response(request, http::status::bad_request, "bad_request", *reason));
-  auto& [query, room] = std::get<room_query>(parsed);
-  protocol::presence_request get{1, std::move(room)};
-  auto call = std::make_shared<room_call>(
-      context_, strand_, request, std::move(respond), [](json& reply) {
-        return json{{"pseq", reply["pseq"]}, {"members", std::move(reply["members"])}};
-      });
-  const std::string name = get.room; // `get` moves into the action
-  call->start(name, std::string(default_user),
-              [get = std::move(get)](actors::companion* self, const actors::room_handles& room,
-                                     actors::peer_ref from) mutable {
-                self->send(room.presence, actors::presence_get{std::move(from), std::move(get)});
-              });
+    return respond(bad_request(request, *reason));
+  auto& query = std::get<room_query>(parsed);
+  rooms().presence(std::move(query.room),
+                   answer_with<actors::presence_snapshot>(request, std::move(respond)));
 }
 
 void http_api::history(const http_request& request, respond_fn respond) {
   auto parsed = room_query_of(request.target());
   if (const auto* reason = std::get_if<std::string>(&parsed))
-    return respond(error_response(request, http::status::bad_request, "bad_request", *reason));
-  auto& [query, room] = std::get<room_query>(parsed);
-  protocol::history_request get{1, std::move(room), 0, protocol::max_history_limit};
-  if (auto since = query.find("since"); since != query.end()) {
-    const auto value = to_unsigned(since->second);
+    return respond(bad_request(request, *reason));
+  auto& query = std::get<room_query>(parsed);
+  std::uint64_t since = 0;
+  std::uint32_t limit = protocol::max_history_limit;
+  if (auto it = query.params.find("since"); it != query.params.end()) {
+    const auto value = to_unsigned(it->second);
     if (!value)
-      return respond(error_response(request, http::status::bad_request, "bad_request",
-                                    "'since' must be a non-negative integer"));
-    get.since = *value;
+      return respond(bad_request(request, "'since' must be a non-negative integer"));
+    since = *value;
   }
-  if (auto limit = query.find("limit"); limit != query.end()) {
-    const auto value = to_unsigned(limit->second);
+  if (auto it = query.params.find("limit"); it != query.params.end()) {
+    const auto value = to_unsigned(it->second);
     if (!value || *value == 0)
-      return respond(error_response(request, http::status::bad_request, "bad_request",
-                                    "'limit' must be a positive integer"));
-    get.limit = static_cast<std::uint32_t>(
+      return respond(bad_request(request, "'limit' must be a positive integer"));
+    limit = static_cast<std::uint32_t>(
         std::min<std::uint64_t>(*value, protocol::max_history_limit));
   }
-  auto call = std::make_shared<room_call>(
-      context_, strand_, request, std::move(respond), [](json& reply) {
-        json msgs = json::array();
-        for (auto& msg : reply["msgs"]) {
-          msg.erase("t"); // the push's type: not part of a message over HTTP
-          msgs.push_back(std::move(msg));
-        }
-        return json{{"seq", reply["seq"]}, {"epoch", reply["epoch"]}, {"msgs", std::move(msgs)}};
-      });
-  const std::string name = get.room; // `get` moves into the action
-  call->start(name, std::string(default_user),
-              [get = std::move(get)](actors::companion* self, const actors::room_handles& room,
-                                     actors::peer_ref from) mutable {
-                self->send(room.log, actors::room_history{std::move(from), std::move(get)});
-              });
+  rooms().history(std::move(query.room), since, limit,
+                  answer_with<actors::history_page>(request, std::move(respond)));
 }
 
 void http_api::disconnect(const http_request& request, respond_fn respond) {
-  auto body = object_body(request);
-  if (!body)
-    return respond(error_response(request, http::status::bad_request, "bad_request",
-                                  "the body must be a JSON object {user}"));
-  const auto it = body->find("user");
-  if (it == body->end() || !it->is_string() || it->get_ref<const std::string&>().empty())
-    return respond(error_response(request, http::status::bad_request, "bad_request",
-                                  "'user' (a non-empty string) is required"));
-  const auto closed = context_.sessions.close_user(it->get<std::string>(), disconnect_code,
-                                                   "disconnected by the server", false);
-  respond(json_response(request, http::status::ok, json{{"closed", closed}}));
+  auto parsed = api_json::read_disconnect(request.body());
+  if (const auto* reason = std::get_if<std::string>(&parsed))
+    return respond(bad_request(request, *reason));
+  rooms().disconnect(std::move(std::get<api_json::disconnect_body>(parsed).user),
+                     answer_with<actors::disconnected>(request, std::move(respond)));
 }
 
 } // namespace troupe::transport

@@ -1,8 +1,9 @@
 #pragma once
 // The backend API under /api (protocol.md, "Over HTTP"): publish into a room, read its
-// presence and history, disconnect a user. JSON in and out; the key of --api-key in
-// `Authorization: apikey K`. A request to a room goes to the room's actors as a client's
-// would, with a sink of its own that turns the actor's reply into the HTTP response.
+// presence and history, disconnect a user. The key of --api-key in
+// `Authorization: apikey K`. This file routes and checks the key and the query; the JSON
+// of each endpoint is http_api_json's; the rooms are asked through actors::room_requests,
+// which sends each request to the room's actors as a client's would.
 
 #include <utility>
 
@@ -15,6 +16,8 @@
 
 #include "transport/outbox.hpp"
 #include "transport/server_context.hpp"
+
+namespace troupe::actors { class room_requests; }
 
 namespace troupe::transport {
 
@@ -39,6 +42,9 @@ public:
   void serve(const http_request& request, respond_fn respond);
 
 private:
+  /// How this API reaches rooms (and closes a user's connections), answering on the strand.
+  actors::room_requests rooms() const;
+
   void publish(const http_request& request, respond_fn respond);
   void presence(const http_request& request, respond_fn respond);
   void history(const http_request& request, respond_fn respond);
