@@ -28,8 +28,8 @@
 #include <thread>
 #include <vector>
 
-#include "clients/cpp/client.hpp"
-#include "clients/cpp/document.hpp"
+#include "clients/cpp/connection.hpp"
+#include "clients/cpp/blocking_document.hpp"
 
 using namespace troupe;
 using clock_type = std::chrono::steady_clock;
@@ -72,7 +72,7 @@ public:
   editor(boost::asio::io_context& io, const arguments& args, int index, const std::string& room)
       : client_(io.get_executor(), options(args, index)), documents_(client_),
         random_(args.seed * 1000 + static_cast<std::uint64_t>(index)) {
-    document_ = documents_.open(room, {}, [this](client::Result<client::DocumentOpened> r) {
+    document_ = documents_.open(room, {}, [this](client::result<client::document_opened> r) {
       opened_.set_value(r.ok());
     });
     client_.start();
@@ -94,12 +94,12 @@ public:
     return latencies_;
   }
   std::size_t refused() const { return refused_; }
-  client::Document& document() { return *document_; }
+  client::document& document() { return *document_; }
   void close() { client_.close(); }
 
 private:
-  static client::Options options(const arguments& args, int index) {
-    client::Options o;
+  static client::connection_options options(const arguments& args, int index) {
+    client::connection_options o;
     o.url = "ws://127.0.0.1:" + std::to_string(args.port) + "/ws";
     o.user = "editor-" + std::to_string(index);
     return o;
@@ -137,9 +137,9 @@ private:
     });
   }
 
-  client::Client client_;
-  client::Documents documents_;
-  std::shared_ptr<client::Document> document_;
+  client::connection client_;
+  client::documents documents_;
+  std::shared_ptr<client::document> document_;
   std::promise<bool> opened_;
   std::mt19937_64 random_;
   clock_type::time_point until_;
@@ -195,13 +195,13 @@ int main(int argc, char** argv) {
       ok = synced.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready && ok;
       top_rev = std::max(top_rev, e->document().rev());
     }
-    client::Client reader_client(io.get_executor(), [&] {
-      client::Options o;
+    client::connection reader_client(io.get_executor(), [&] {
+      client::connection_options o;
       o.url = "ws://127.0.0.1:" + std::to_string(args.port) + "/ws";
       return o;
     }());
-    client::Documents reader_documents(reader_client);
-    client::BlockingDocument reader(reader_documents, room);
+    client::documents reader_documents(reader_client);
+    client::blocking_document reader(reader_documents, room);
     reader_client.start();
     reader.open();
     const std::string final_text = reader.text();

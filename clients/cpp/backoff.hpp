@@ -8,22 +8,22 @@
 
 namespace troupe::client {
 
-struct BackoffOptions {
+struct backoff_options {
   std::chrono::milliseconds initial{200};
   std::chrono::milliseconds max{10'000};
   double factor = 2.0;
 };
 
-class Backoff {
+class backoff {
  public:
-  explicit Backoff(BackoffOptions o, unsigned seed = std::random_device{}());
+  explicit backoff(backoff_options o, unsigned seed = std::random_device{}());
 
   std::chrono::milliseconds next();  // the next delay; counts an attempt
   void reset() { attempt_ = 0; }
   unsigned attempt() const { return attempt_; }
 
  private:
-  BackoffOptions o_;
+  backoff_options o_;
   unsigned attempt_ = 0;
   std::mt19937 rng_;
 };

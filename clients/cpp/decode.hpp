@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "clients/cpp/document_state.hpp"
 #include "clients/cpp/reply.hpp"
 #include "clients/cpp/result.hpp"
 #include "clients/cpp/types.hpp"
@@ -14,15 +15,17 @@ namespace troupe::client {
 
 // Splits a frame into its concatenated maps. Returns false (and what it could read before)
 // if the frame holds something that is not MessagePack.
-bool split_frame(std::string_view bytes, std::vector<Reply>& out);
+bool split_frame(std::string_view bytes, std::vector<reply>& out);
 
-std::optional<Message> parse_message(const Reply& owner, const msgpack::object& m);
-std::optional<std::vector<Message>> parse_messages(const Reply& owner, std::string_view key,
+std::optional<message> parse_message(const reply& owner, const msgpack::object& m);
+std::optional<std::vector<message>> parse_messages(const reply& owner, std::string_view key,
                                                    std::string_view room);
-std::optional<SubscribedEvent> parse_subscribed(const Reply& r);
-std::optional<HistoryReply> parse_history(const Reply& r);
-std::optional<Ack> parse_ack(const Reply& r);
-std::optional<ConnectedInfo> parse_connected(const Reply& r);
-Error parse_error(const Reply& r);
+std::optional<subscribed_event> parse_subscribed(const reply& r);
+std::optional<history_reply> parse_history(const reply& r);
+std::optional<ack> parse_ack(const reply& r);
+std::optional<connected_info> parse_connected(const reply& r);
+error parse_error(const reply& r);
+// `{rev, op, user, key}`: an `op` push or an item of a recovered `opened`.
+std::optional<doc_op> parse_doc_op(const msgpack::object& o);
 
 }  // namespace troupe::client

@@ -1,15 +1,15 @@
-// Collaborative plain-text documents on top of Client: open a room's document, edit it
+// Collaborative plain-text documents on top of `connection`: open a room's document, edit it
 // locally at once, and see everyone else's edits and cursors, with one operation in flight
-// at a time (DocumentState holds the logic; this file does the I/O).
+// at a time (document_state holds the logic; this file does the I/O).
 //
-//   Documents docs(client);                 // before client.start(): it hears the connection
-//   auto doc = docs.open("notes", {.on_change = [](const DocumentChange& c) { … }});
+//   documents docs(client);                 // before client.start(): it hears the connection
+//   auto doc = docs.open("notes", {.on_change = [](const document_change& c) { … }});
 //   client.start();
 //   doc->insert(0, "hello");                // applies locally now, sent when it can be
 //
-// A Documents registry owns the Client's `op` and `pdiff` push handlers (on_push keeps one
-// handler per type) and routes them by room; keep one per Client, alive while its documents
-// are used, and destroy both before the Client. Every method of Document may be called from
+// A `documents` registry owns the `connection`'s `op` and `pdiff` push handlers (on_push keeps one
+// handler per type) and routes them by room; keep one per `connection`, alive while its documents
+// are used, and destroy both before the `connection`. Every method of `document` may be called from
 // any thread. Callbacks run on the client's strand, one at a time; an edit is made against the
 // local text as it is at the call, so an editor that mirrors the text should edit from those
 // callbacks (or post to client.executor()), or use edit_with().
@@ -18,7 +18,10 @@
 // operations are applied (kind recovered) and the operation that was in flight is sent again
 // with its key (the engine applies it once). If the engine no longer holds them, the
 // document is rebuilt from its text and local changes not yet acknowledged are lost
-// (`DocumentOpened::dropped_local`).
+// (`document_opened::dropped_local`).
+//
+// Files: document.hpp (the handle), documents.hpp (the registry that opens them),
+// blocking_document.hpp (a blocking face for tests and tools).
 #pragma once
 
 #include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
@@ -35,7 +38,7 @@
 #include <string_view>
 #include <vector>
 
-#include "clients/cpp/client.hpp"
+#include "clients/cpp/connection.hpp"
 #include "clients/cpp/document_state.hpp"
 #include "clients/cpp/presence_view.hpp"
 #include "clients/cpp/result.hpp"
@@ -43,7 +46,7 @@
 
 namespace troupe::client {
 
-enum class OpenKind {
+enum class open_kind {
   initial,    // the first `opened`: the document's text
   recovered,  // opened again with `since` and nothing was lost: the missed operations went
               // through on_change first, and pending local changes are kept
@@ -51,11 +54,11 @@ enum class OpenKind {
               // refused operation): the local text was replaced
 };
 
-const char* to_string(OpenKind k);
+const char* to_string(open_kind k);
 
-struct DocumentOpened {
+struct document_opened {
   std::string room;
-  OpenKind kind = OpenKind::initial;
+  open_kind kind = open_kind::initial;
   std::uint64_t rev = 0;
   std::string epoch;
   std::size_t missed = 0;      // recovered: the operations applied
@@ -63,37 +66,37 @@ struct DocumentOpened {
 };
 
 // A remote operation applied to the local text.
-struct DocumentChange {
+struct document_change {
   std::string room;
   std::uint64_t rev = 0;  // the revision it got
   std::string user;
   ot::operation op;       // as applied to the local text (transformed over pending local edits)
 };
 
-struct DocumentHandlers {
-  std::function<void(const DocumentChange&)> on_change;
+struct document_handlers {
+  std::function<void(const document_change&)> on_change;
   // Each `opened`: initial, recovered (after a reconnect or a hole), rebuilt.
-  std::function<void(const DocumentOpened&)> on_opened;
+  std::function<void(const document_opened&)> on_opened;
   // Remote cursors changed (moved by an edit, set, gone); positions in the local text.
-  std::function<void(const std::vector<RemoteCursor>&)> on_cursors;
-  // The document's presence (who has it open), like RoomHandlers::on_presence.
-  std::function<void(const PresenceEvent&)> on_presence;
+  std::function<void(const std::vector<remote_cursor>&)> on_cursors;
+  // The document's presence (who has it open), like room_handlers::on_presence.
+  std::function<void(const presence_event&)> on_presence;
   // Something went wrong that belongs to no call: an operation refused (conflict, bad_request,
   // forbidden: local changes are then dropped and the document rebuilt), a reopen refused,
   // a malformed push.
-  std::function<void(const Error&)> on_error;
+  std::function<void(const error&)> on_error;
   // Every local change has been acknowledged.
   std::function<void()> on_synced;
 };
 
-class Documents;
+class documents;
 
-class Document : public std::enable_shared_from_this<Document>, private PresenceView::Sink {
+class document : public std::enable_shared_from_this<document>, private presence_view::sink {
  public:
-  struct Core;
-  ~Document() override;
-  Document(const Document&) = delete;
-  Document& operator=(const Document&) = delete;
+  struct registry;
+  ~document() override;
+  document(const document&) = delete;
+  document& operator=(const document&) = delete;
 
   const std::string& room() const { return room_; }
 
@@ -122,174 +125,84 @@ class Document : public std::enable_shared_from_this<Document>, private Presence
   // after each reopen and when the revision moved on (at most every cursor_refresh).
   void set_cursor(std::size_t pos, std::optional<std::size_t> anchor = std::nullopt);
   // The other connections' cursors, in the local text.
-  std::vector<RemoteCursor> remote_cursors() const;
+  std::vector<remote_cursor> remote_cursors() const;
   // A copy of the document's presence view.
-  PresenceSnapshot presence() const;
+  presence_snapshot presence() const;
 
   // Calls fn on the client's strand once nothing is pending (at once if nothing is).
   void when_synced(std::function<void()> fn);
   // `close`; the handle is spent. Local changes not yet acknowledged are dropped.
-  void close(std::function<void(Result<Done>)> done = {});
+  void close(std::function<void(result<nothing>)> done = {});
 
   // Tests: the state machine (under the lock).
-  void inspect(const std::function<void(const DocumentState&)>& fn) const;
+  void inspect(const std::function<void(const document_state&)>& fn) const;
 
  private:
-  friend class Documents;
-  enum class Phase { idle, opening, open, closed };
+  friend class documents;
+  enum class phase_kind { idle, opening, open, closed };
 
-  Document(std::shared_ptr<Core> core, Client& client, std::string room, DocumentHandlers h);
+  document(std::shared_ptr<registry> core, connection& client, std::string room, document_handlers h);
 
-  // PresenceView::Sink
-  void presence_changed(const PresenceEvent& ev) override;
-  void typing_changed(const TypingEvent&) override {}
+  // presence_view::sink
+  void presence_changed(const presence_event& ev) override;
+  void typing_changed(const typing_event&) override {}
   void fetch_presence(const std::string& room) override;
 
   // All below with mu_ held.
-  void start_open(std::function<void(Result<DocumentOpened>)> done);
+  void start_open(std::function<void(result<document_opened>)> done);
   void send_open(bool with_since);
-  void on_opened_reply(std::uint64_t token, Result<Reply> r);
-  void on_op_reply(const std::string& key, std::uint64_t gen, Result<Reply> r);
-  void on_op_push(const Reply& r);
-  void on_pdiff(PresenceDiff d);
+  void on_opened_reply(std::uint64_t token, result<reply> r);
+  void on_op_reply(const std::string& key, std::uint64_t gen, result<reply> r);
+  void on_op_push(const reply& r);
+  void on_pdiff(presence_diff d);
   void on_connected(const std::string& client_id);
   void on_connection_lost();
-  void on_remote_applied(const DocOp& op, const ot::operation& local);
+  void on_remote_applied(const doc_op& op, const ot::operation& local);
   void applied_edit();
+  // Our in-flight operation is acknowledged: send the buffer, publish the cursor, tell waiters.
+  void own_op_acked();
   void flush();
   void flush_cursor();
-  void send_cursor(const CursorAt& c);
+  void send_cursor(const cursor_at& c);
   void arm_cursor_refresh();
   void schedule_retry();
   void unregister();
   void check_synced();
   void check_cursors();
-  void fail_open(const Error& e);
-  void report(const Error& e);
+  void fail_open(const error& e);
+  void report(const error& e);
 
-  std::shared_ptr<Core> core_;
-  Client& client_;
+  std::shared_ptr<registry> core_;
+  connection& client_;
   const std::string room_;
-  DocumentHandlers h_;
+  document_handlers h_;
   mutable std::recursive_mutex mu_;
 
-  DocumentState st_;
-  PresenceView view_;
-  Phase phase_ = Phase::idle;
+  document_state st_;
+  presence_view view_;
+  phase_kind phase_ = phase_kind::idle;
   std::uint64_t open_token_ = 0;  // the `open` whose reply counts
   std::uint64_t gen_ = 0;         // connection generation (ops sent on an older one are moot)
   std::string self_;              // this connection's client id
-  std::function<void(Result<DocumentOpened>)> first_done_;
+  std::function<void(result<document_opened>)> first_done_;
   std::string failed_key_;        // the key of an operation refused with conflict once already
 
-  struct WantedCursor {
+  struct wanted_cursor {
     std::size_t pos = 0;
     std::optional<std::size_t> anchor;
   };
-  std::optional<WantedCursor> cursor_;
-  std::optional<CursorAt> cursor_sent_;  // the last published on this connection
+  std::optional<wanted_cursor> cursor_;
+  std::optional<cursor_at> cursor_sent_;  // the last published on this connection
   std::chrono::steady_clock::time_point cursor_sent_at_{};
   bool cursor_dirty_ = false;  // set_cursor() was called since the last publication
   bool cursor_timer_armed_ = false;
   bool connected_ = false;
   bool was_pending_ = false;
   bool retry_armed_ = false;
-  std::vector<RemoteCursor> last_cursors_;
+  std::vector<remote_cursor> last_cursors_;
   std::vector<std::function<void()>> synced_waiters_;
-  struct Timers;
-  std::unique_ptr<Timers> timers_;
-};
-
-// The documents of one Client.
-class Documents {
- public:
-  struct Options {
-    // How often a published cursor is refreshed while others' edits move the revision on
-    // (so that late joiners can place it).
-    std::chrono::milliseconds cursor_refresh{1000};
-    // Retry delay after `rate_limited` / `unavailable`.
-    std::chrono::milliseconds retry{500};
-    // Server operations kept to place cursors that refer to an older revision.
-    std::size_t keep_ops = 1000;
-  };
-
-  explicit Documents(Client& client);
-  Documents(Client& client, Options opts);
-  ~Documents();
-  Documents(const Documents&) = delete;
-  Documents& operator=(const Documents&) = delete;
-
-  // Opens the document of `room` (`open`, sent once connected). `done` gets the first
-  // `opened` or the refusal; later reopens go to handlers.on_opened (the first one too).
-  // A room already open through this registry fails with `already_open`.
-  std::shared_ptr<Document> open(std::string room, DocumentHandlers handlers = {},
-                                 std::function<void(Result<DocumentOpened>)> done = {});
-
-  Client& client() { return client_; }
-
- private:
-  Client& client_;
-  std::shared_ptr<Document::Core> core_;
-};
-
-// A blocking face of a Document for tests and tools: waits are bounded and throw
-// ClientError(timeout) when they run out.
-class BlockingDocument {
- public:
-  using Duration = std::chrono::milliseconds;
-  static constexpr Duration default_timeout{10'000};
-
-  // Nothing is sent until open().
-  BlockingDocument(Documents& docs, std::string room);
-  ~BlockingDocument();
-  BlockingDocument(const BlockingDocument&) = delete;
-  BlockingDocument& operator=(const BlockingDocument&) = delete;
-
-  DocumentOpened open(Duration timeout = default_timeout);
-  bool edit(const ot::operation& op) { return doc().edit(op); }
-  bool insert(std::size_t pos, std::string_view utf8) { return doc().insert(pos, utf8); }
-  bool remove(std::size_t pos, std::size_t n) { return doc().remove(pos, n); }
-  bool edit_with(const std::function<ot::operation(const ot::rope&)>& make) { return doc().edit_with(make); }
-  // Waits until every local change is acknowledged.
-  void wait_synced(Duration timeout = default_timeout);
-  std::string text() const { return doc().text(); }
-  std::uint64_t rev() const { return doc().rev(); }
-  // Waits until pred(text) holds (checked at every change); returns that text.
-  std::string wait_text(const std::function<bool(const std::string&)>& pred, Duration timeout = default_timeout);
-  // Waits until the document is open on the current connection with nothing pending and its
-  // revision is at least `rev`.
-  void wait_rev(std::uint64_t rev, Duration timeout = default_timeout);
-  void set_cursor(std::size_t pos, std::optional<std::size_t> anchor = std::nullopt) { doc().set_cursor(pos, anchor); }
-  std::vector<RemoteCursor> remote_cursors() const { return doc().remote_cursors(); }
-  std::vector<RemoteCursor> wait_cursors(const std::function<bool(const std::vector<RemoteCursor>&)>& pred,
-                                         Duration timeout = default_timeout);
-  // `opened` events (the first one included), in order.
-  std::optional<DocumentOpened> next_opened(Duration timeout = default_timeout);
-  std::vector<Error> errors();
-  std::optional<Error> wait_error(const std::string& code, Duration timeout = default_timeout);
-  std::size_t changes() const;  // remote operations applied so far
-  void close(Duration timeout = default_timeout);
-
-  Document& doc() const;
-  std::shared_ptr<Document> handle() const { return doc_; }
-
- private:
-  // What the callbacks record; shared with them, so that a late one finds it alive.
-  struct Shared {
-    std::mutex m;
-    std::condition_variable cv;
-    std::deque<DocumentOpened> opened;
-    std::vector<Error> errors;
-    std::size_t changes = 0;
-    std::uint64_t events = 0;  // raised by every callback
-  };
-  // Waits (bounded) until ready() holds, checking it after every event.
-  bool wait_until(const std::function<bool()>& ready, Duration timeout);
-
-  Documents& docs_;
-  std::string room_;
-  std::shared_ptr<Document> doc_;
-  std::shared_ptr<Shared> s_ = std::make_shared<Shared>();
+  struct timers;
+  std::unique_ptr<timers> timers_;
 };
 
 }  // namespace troupe::client

@@ -9,14 +9,14 @@
 
 namespace troupe::client {
 
-DocumentState::DocumentState(std::string key_prefix, std::size_t keep_ops)
+document_state::document_state(std::string key_prefix, std::size_t keep_ops)
     : prefix_(std::move(key_prefix)), keep_(keep_ops) {}
 
-std::string DocumentState::next_key() { return prefix_ + "-" + std::to_string(++counter_); }
+std::string document_state::next_key() { return prefix_ + "-" + std::to_string(++counter_); }
 
 // --- the server's side -------------------------------------------------------------------
 
-void DocumentState::reset_to(std::uint64_t rev, std::string epoch, std::string_view text) {
+void document_state::reset_to(std::uint64_t rev, std::string epoch, std::string_view text) {
   opened_ = true;
   rev_ = rev;
   epoch_ = std::move(epoch);
@@ -32,7 +32,7 @@ void DocumentState::reset_to(std::uint64_t rev, std::string epoch, std::string_v
   parked_.clear();
 }
 
-bool DocumentState::open_text(std::uint64_t rev, std::string epoch, std::string_view text, bool* kept) {
+bool document_state::open_text(std::uint64_t rev, std::string epoch, std::string_view text, bool* kept) {
   const bool same = opened_ && !refused_ && epoch == epoch_ && rev == rev_ &&
                     server_.size_bytes() == text.size() && server_.to_string() == text;
   if (kept) *kept = same;
@@ -45,16 +45,16 @@ bool DocumentState::open_text(std::uint64_t rev, std::string epoch, std::string_
   return dropped;
 }
 
-bool DocumentState::open_recovered(std::uint64_t rev, const std::string& epoch, const std::vector<DocOp>& ops,
-                                   const std::function<void(const DocOp&, const ot::operation&)>& applied) {
+bool document_state::open_recovered(std::uint64_t rev, const std::string& epoch, const std::vector<doc_op>& ops,
+                                   const std::function<void(const doc_op&, const ot::operation&)>& applied) {
   if (!opened_ || refused_ || epoch != epoch_ || rev < rev_) return false;
   for (const auto& op : ops) {
     if (op.rev <= rev_) continue;  // the reply may start earlier than we need
     if (op.rev != rev_ + 1 || op.rev > rev) return false;
     auto r = remote(op);
-    if (r.outcome == Outcome::applied) {
+    if (r.outcome == outcome_kind::applied) {
       if (applied) applied(op, r.local);
-    } else if (r.outcome != Outcome::acked) {
+    } else if (r.outcome != outcome_kind::acked) {
       return false;
     }
   }
@@ -63,11 +63,11 @@ bool DocumentState::open_recovered(std::uint64_t rev, const std::string& epoch, 
   return true;
 }
 
-DocumentState::Applied DocumentState::remote(const DocOp& in) {
-  Applied out;
+document_state::applied document_state::remote(const doc_op& in) {
+  applied out;
   if (!opened_ || in.rev <= rev_) return out;  // stale
   if (in.rev != rev_ + 1) {
-    out.outcome = Outcome::hole;
+    out.outcome = outcome_kind::hole;
     return out;
   }
   if (inflight_ && !in.key.empty() && in.key == inflight_->key) {
@@ -76,7 +76,7 @@ DocumentState::Applied DocumentState::remote(const DocOp& in) {
     return out;
   }
   if (!ot::fits(in.op, server_.size())) {
-    out.outcome = Outcome::mismatch;
+    out.outcome = outcome_kind::mismatch;
     return out;
   }
   // The server accepted `in` before ours: ours keep their inserts first at a tie (left),
@@ -94,35 +94,35 @@ DocumentState::Applied DocumentState::remote(const DocOp& in) {
   }
   advance(in.op);
   ot::apply(local_, incoming);
-  out.outcome = Outcome::applied;
+  out.outcome = outcome_kind::applied;
   out.local = std::move(incoming);
   return out;
 }
 
-DocumentState::Outcome DocumentState::ack(const std::string& key, std::uint64_t rev) {
-  if (!inflight_ || key != inflight_->key) return Outcome::stale;
-  if (rev > rev_ + 1) return Outcome::hole;  // operations before ours never reached us
-  if (rev <= rev_) return Outcome::mismatch;  // that revision went to another operation
+document_state::outcome_kind document_state::ack(const std::string& key, std::uint64_t rev) {
+  if (!inflight_ || key != inflight_->key) return outcome_kind::stale;
+  if (rev > rev_ + 1) return outcome_kind::hole;  // operations before ours never reached us
+  if (rev <= rev_) return outcome_kind::mismatch;  // that revision went to another operation
   auto op = std::move(inflight_->op);
   inflight_.reset();
   sent_ = false;
   advance(op);
   promote_buffer();
-  return Outcome::acked;
+  return outcome_kind::acked;
 }
 
-void DocumentState::promote_buffer() {
+void document_state::promote_buffer() {
   if (!buffer_) return;
   if (buffer_->empty()) {  // edits that cancelled out: nothing to send
     buffer_.reset();
     return;
   }
-  inflight_ = InFlight{std::move(*buffer_), next_key(), rev_};
+  inflight_ = in_flight_op{std::move(*buffer_), next_key(), rev_};
   buffer_.reset();
   sent_ = false;
 }
 
-void DocumentState::advance(const ot::operation& op) {
+void document_state::advance(const ot::operation& op) {
   ot::apply(server_, op);
   ++rev_;
   if (keep_ > 0) {
@@ -147,16 +147,16 @@ void DocumentState::advance(const ot::operation& op) {
   }
 }
 
-void DocumentState::connection_lost() { sent_ = false; }
+void document_state::connection_lost() { sent_ = false; }
 
 // --- the local side --------------------------------------------------------------------------
 
-bool DocumentState::edit(const ot::operation& op) {
+bool document_state::edit(const ot::operation& op) {
   if (!opened_ || !ot::fits(op, local_.size())) return false;
   if (op.empty()) return true;
   ot::apply(local_, op);
   if (!inflight_) {
-    inflight_ = InFlight{op, next_key(), rev_};
+    inflight_ = in_flight_op{op, next_key(), rev_};
     sent_ = false;
   } else if (buffer_) {
     buffer_ = ot::compose(*buffer_, op);
@@ -166,15 +166,15 @@ bool DocumentState::edit(const ot::operation& op) {
   return true;
 }
 
-std::optional<DocumentState::Submit> DocumentState::take_submit() {
+std::optional<document_state::submit> document_state::take_submit() {
   if (!inflight_ || sent_ || refused_) return std::nullopt;
   sent_ = true;
-  return Submit{rev_, inflight_->op, inflight_->key};
+  return submit{rev_, inflight_->op, inflight_->key};
 }
 
 // --- cursors -----------------------------------------------------------------------------------
 
-std::size_t DocumentState::through_log(std::size_t pos, std::uint64_t from_rev) const {
+std::size_t document_state::through_log(std::size_t pos, std::uint64_t from_rev) const {
   // log_ holds the operations of revs rev_ - size + 1 … rev_.
   const std::uint64_t first = rev_ - log_.size() + 1;
   if (from_rev + 1 < first) return std::min(pos, server_.size());  // too old: best effort
@@ -183,7 +183,7 @@ std::size_t DocumentState::through_log(std::size_t pos, std::uint64_t from_rev) 
   return pos;
 }
 
-void DocumentState::place(const std::string& client, Stored s) {
+void document_state::place(const std::string& client, stored_cursor s) {
   if (s.at.rev > rev_) {
     // Until its revision arrives, the previous cursor (if any) stays on show.
     parked_[client] = std::move(s);
@@ -202,24 +202,24 @@ void DocumentState::place(const std::string& client, Stored s) {
   cursors_[client] = std::move(s);
 }
 
-void DocumentState::set_remote_cursor(const std::string& client, const std::string& user,
-                                      std::optional<CursorAt> c) {
+void document_state::set_remote_cursor(const std::string& client, const std::string& user,
+                                      std::optional<cursor_at> c) {
   if (!c) return remove_remote_cursor(client);
-  place(client, Stored{user, *c});
+  place(client, stored_cursor{user, *c});
 }
 
-void DocumentState::remove_remote_cursor(const std::string& client) {
+void document_state::remove_remote_cursor(const std::string& client) {
   cursors_.erase(client);
   parked_.erase(client);
 }
 
-void DocumentState::clear_remote_cursors() {
+void document_state::clear_remote_cursors() {
   cursors_.clear();
   parked_.clear();
 }
 
-std::vector<RemoteCursor> DocumentState::remote_cursors() const {
-  std::vector<RemoteCursor> out;
+std::vector<remote_cursor> document_state::remote_cursors() const {
+  std::vector<remote_cursor> out;
   out.reserve(cursors_.size());
   auto local = [this](std::size_t p) {
     if (inflight_) p = ot::transform_position(p, inflight_->op);
@@ -227,7 +227,7 @@ std::vector<RemoteCursor> DocumentState::remote_cursors() const {
     return p;
   };
   for (const auto& [client, c] : cursors_) {
-    RemoteCursor r;
+    remote_cursor r;
     r.client = client;
     r.user = c.user;
     r.pos = local(c.at.pos);
@@ -237,17 +237,17 @@ std::vector<RemoteCursor> DocumentState::remote_cursors() const {
   return out;
 }
 
-std::optional<CursorAt> DocumentState::own_cursor(std::size_t pos, std::optional<std::size_t> anchor) const {
+std::optional<cursor_at> document_state::own_cursor(std::size_t pos, std::optional<std::size_t> anchor) const {
   if (!opened_ || pending()) return std::nullopt;
   const auto n = server_.size();
-  CursorAt c;
+  cursor_at c;
   c.rev = rev_;
   c.pos = std::min(pos, n);
   if (anchor) c.anchor = std::min(*anchor, n);
   return c;
 }
 
-std::optional<Value> DocumentState::cursor_state(std::size_t pos, std::optional<std::size_t> anchor) const {
+std::optional<value> document_state::cursor_state(std::size_t pos, std::optional<std::size_t> anchor) const {
   auto c = own_cursor(pos, anchor);
   if (!c) return std::nullopt;
   msgpack::sbuffer buf;
@@ -263,19 +263,19 @@ std::optional<Value> DocumentState::cursor_state(std::size_t pos, std::optional<
     pk.pack(std::string_view("anchor"));
     pk.pack_uint64(*c->anchor);
   }
-  return Value::from_encoded(std::string_view(buf.data(), buf.size()));
+  return value::from_encoded(std::string_view(buf.data(), buf.size()));
 }
 
-std::optional<CursorAt> parse_cursor(const Value& state) {
+std::optional<cursor_at> parse_cursor(const value& state) {
   if (state.type() != msgpack::type::MAP) return std::nullopt;
-  const auto* cur = MapView(state.object()).get("cursor");
+  const auto* cur = map_view(state.object()).get("cursor");
   if (!cur) return std::nullopt;
-  MapView m(*cur);
+  map_view m(*cur);
   if (!m.is_map()) return std::nullopt;
   auto rev = m.u64("rev");
   auto pos = m.u64("pos");
   if (!rev || !pos) return std::nullopt;
-  CursorAt c;
+  cursor_at c;
   c.rev = *rev;
   c.pos = static_cast<std::size_t>(*pos);
   if (auto a = m.u64("anchor")) c.anchor = static_cast<std::size_t>(*a);

@@ -32,7 +32,7 @@
 namespace troupe::client {
 
 // An operation the server accepted: an `op` push, or an item of a recovered `opened`.
-struct DocOp {
+struct doc_op {
   std::uint64_t rev = 0;
   ot::operation op;
   std::string user;
@@ -40,30 +40,30 @@ struct DocOp {
 };
 
 // A cursor as published in a presence state: positions (code points) in the document at `rev`.
-struct CursorAt {
+struct cursor_at {
   std::uint64_t rev = 0;
   std::size_t pos = 0;
   std::optional<std::size_t> anchor;  // the other end of a selection
 };
 
 // Another connection's cursor, in the local text.
-struct RemoteCursor {
+struct remote_cursor {
   std::string client;
   std::string user;
   std::size_t pos = 0;
   std::optional<std::size_t> anchor;
 };
 
-class DocumentState {
+class document_state {
  public:
   // What to send: `{t:"op", rev, op, key}`.
-  struct Submit {
+  struct submit {
     std::uint64_t rev = 0;
     ot::operation op;
     std::string key;
   };
 
-  enum class Outcome {
+  enum class outcome_kind {
     applied,   // a remote operation, applied to the local text
     acked,     // our in-flight operation (an ack, or a push / recovered op carrying its key)
     stale,     // already seen (rev <= ours), or an ack for an operation no longer in flight
@@ -72,14 +72,14 @@ class DocumentState {
                // open afresh
   };
 
-  struct Applied {
-    Outcome outcome = Outcome::stale;
+  struct applied {
+    outcome_kind outcome = outcome_kind::stale;
     ot::operation local;  // for `applied`: the operation as applied to the local text
   };
 
   // `key_prefix` makes the keys of this handle's operations unique (a random string);
   // `keep_ops`: how many server operations to keep for cursors that refer to an older rev.
-  explicit DocumentState(std::string key_prefix, std::size_t keep_ops = 1000);
+  explicit document_state(std::string key_prefix, std::size_t keep_ops = 1000);
 
   // --- the server's side ---------------------------------------------------------------
   // An `opened` reply with `text`. The state starts over from it; pending local changes are
@@ -89,12 +89,12 @@ class DocumentState {
   // An `opened` reply with `ops` (recovered: true): each is applied like a push (the one with
   // the in-flight key acknowledges it); `applied` hears each remote one. False if they do
   // not lead from our rev to `rev` exactly (the caller then opens afresh, without since).
-  bool open_recovered(std::uint64_t rev, const std::string& epoch, const std::vector<DocOp>& ops,
-                      const std::function<void(const DocOp&, const ot::operation& local)>& applied = {});
+  bool open_recovered(std::uint64_t rev, const std::string& epoch, const std::vector<doc_op>& ops,
+                      const std::function<void(const doc_op&, const ot::operation& local)>& applied = {});
   // An `op` push.
-  Applied remote(const DocOp& op);
+  applied remote(const doc_op& op);
   // The `ack` of the operation sent with `key`.
-  Outcome ack(const std::string& key, std::uint64_t rev);
+  outcome_kind ack(const std::string& key, std::uint64_t rev);
   // The connection is gone (or the op request was lost): the in-flight operation is sent
   // again, with the same key, after the next `opened`.
   void connection_lost();
@@ -112,11 +112,11 @@ class DocumentState {
   bool edit(const ot::operation& op);
   // The in-flight operation if it has yet to be sent on this connection (it is then marked
   // sent). Call after every event while the document is open on a live connection.
-  std::optional<Submit> take_submit();
+  std::optional<submit> take_submit();
 
   // --- cursors ------------------------------------------------------------------------------
   // Sets (nullopt: clears) the cursor of another connection, from its presence state.
-  void set_remote_cursor(const std::string& client, const std::string& user, std::optional<CursorAt> c);
+  void set_remote_cursor(const std::string& client, const std::string& user, std::optional<cursor_at> c);
   void remove_remote_cursor(const std::string& client);
   void clear_remote_cursors();
   // Whether a cursor of `client` is known (placed or parked).
@@ -124,14 +124,14 @@ class DocumentState {
     return cursors_.count(client) != 0 || parked_.count(client) != 0;
   }
   // Every known remote cursor that refers to a revision reached, in the local text, by client.
-  std::vector<RemoteCursor> remote_cursors() const;
+  std::vector<remote_cursor> remote_cursors() const;
   // Cursors still waiting for their revision.
   std::size_t parked_cursors() const { return parked_.size(); }
   // Our cursor as it may be published: only while nothing is pending (then local positions
   // are server positions at rev()). Positions past the end are clamped.
-  std::optional<CursorAt> own_cursor(std::size_t pos, std::optional<std::size_t> anchor = std::nullopt) const;
+  std::optional<cursor_at> own_cursor(std::size_t pos, std::optional<std::size_t> anchor = std::nullopt) const;
   // The same as a presence state map `{cursor: {rev, pos, anchor?}}`.
-  std::optional<Value> cursor_state(std::size_t pos, std::optional<std::size_t> anchor = std::nullopt) const;
+  std::optional<value> cursor_state(std::size_t pos, std::optional<std::size_t> anchor = std::nullopt) const;
 
   // --- what it holds --------------------------------------------------------------------------
   bool opened() const { return opened_; }
@@ -153,14 +153,14 @@ class DocumentState {
   std::uint64_t ops_made() const { return counter_; }
 
  private:
-  struct InFlight {
+  struct in_flight_op {
     ot::operation op;  // against the server text at rev_ (transformed as ops arrive)
     std::string key;
     std::uint64_t made_at = 0;  // the rev it was first sent against (diagnostics)
   };
-  struct Stored {
+  struct stored_cursor {
     std::string user;
-    CursorAt at;
+    cursor_at at;
   };
 
   std::string next_key();
@@ -169,7 +169,7 @@ class DocumentState {
   // kept log and the cursors move on.
   void advance(const ot::operation& op);
   std::size_t through_log(std::size_t pos, std::uint64_t from_rev) const;
-  void place(const std::string& client, Stored s);
+  void place(const std::string& client, stored_cursor s);
   void reset_to(std::uint64_t rev, std::string epoch, std::string_view text);
 
   std::string prefix_;
@@ -181,17 +181,17 @@ class DocumentState {
   std::string epoch_;
   ot::rope server_;
   ot::rope local_;
-  std::optional<InFlight> inflight_;
+  std::optional<in_flight_op> inflight_;
   bool sent_ = false;
   bool refused_ = false;
   std::optional<ot::operation> buffer_;
   std::deque<ot::operation> log_;  // server operations log_rev_ + 1 … rev_
 
-  std::map<std::string, Stored> cursors_;  // at rev_
-  std::map<std::string, Stored> parked_;   // at a rev above rev_
+  std::map<std::string, stored_cursor> cursors_;  // at rev_
+  std::map<std::string, stored_cursor> parked_;   // at a rev above rev_
 };
 
 // The cursor in a presence state, if it holds a well-formed one.
-std::optional<CursorAt> parse_cursor(const Value& state);
+std::optional<cursor_at> parse_cursor(const value& state);
 
 }  // namespace troupe::client

@@ -2,7 +2,7 @@
 
 namespace troupe::client {
 
-const msgpack::object* MapView::get(std::string_view key) const {
+const msgpack::object* map_view::get(std::string_view key) const {
   if (obj_.type != msgpack::type::MAP) return nullptr;
   const auto& m = obj_.via.map;
   for (std::uint32_t i = 0; i < m.size; ++i) {
@@ -13,19 +13,19 @@ const msgpack::object* MapView::get(std::string_view key) const {
   return nullptr;
 }
 
-std::optional<std::string_view> MapView::str(std::string_view key) const {
+std::optional<std::string_view> map_view::str(std::string_view key) const {
   const auto* v = get(key);
   if (!v || v->type != msgpack::type::STR) return std::nullopt;
   return std::string_view(v->via.str.ptr, v->via.str.size);
 }
 
-std::optional<std::uint64_t> MapView::u64(std::string_view key) const {
+std::optional<std::uint64_t> map_view::u64(std::string_view key) const {
   const auto* v = get(key);
   if (!v || v->type != msgpack::type::POSITIVE_INTEGER) return std::nullopt;
   return v->via.u64;
 }
 
-std::optional<std::int64_t> MapView::i64(std::string_view key) const {
+std::optional<std::int64_t> map_view::i64(std::string_view key) const {
   const auto* v = get(key);
   if (!v) return std::nullopt;
   if (v->type == msgpack::type::NEGATIVE_INTEGER) return v->via.i64;
@@ -36,19 +36,19 @@ std::optional<std::int64_t> MapView::i64(std::string_view key) const {
   return std::nullopt;
 }
 
-std::optional<bool> MapView::boolean(std::string_view key) const {
+std::optional<bool> map_view::boolean(std::string_view key) const {
   const auto* v = get(key);
   if (!v || v->type != msgpack::type::BOOLEAN) return std::nullopt;
   return v->via.boolean;
 }
 
-std::optional<msgpack::object_array> MapView::array(std::string_view key) const {
+std::optional<msgpack::object_array> map_view::array(std::string_view key) const {
   const auto* v = get(key);
   if (!v || v->type != msgpack::type::ARRAY) return std::nullopt;
   return v->via.array;
 }
 
-std::optional<std::string> MapView::id_string(std::string_view key) const {
+std::optional<std::string> map_view::id_string(std::string_view key) const {
   const auto* v = get(key);
   if (!v) return std::nullopt;
   if (v->type == msgpack::type::STR) return std::string(v->via.str.ptr, v->via.str.size);

@@ -11,9 +11,9 @@
 
 namespace troupe::client {
 
-class MapView {
+class map_view {
  public:
-  explicit MapView(const msgpack::object& obj) : obj_(obj) {}
+  explicit map_view(const msgpack::object& obj) : obj_(obj) {}
 
   bool is_map() const { return obj_.type == msgpack::type::MAP; }
   // The value under `key`, or nullptr.

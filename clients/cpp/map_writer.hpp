@@ -13,38 +13,38 @@
 
 namespace troupe::client {
 
-class MapWriter {
+class map_writer {
  public:
-  struct Buffer {
+  struct buffer {
     std::string s;
     void write(const char* p, std::size_t n) { s.append(p, n); }
   };
 
-  explicit MapWriter(std::string_view type);
+  explicit map_writer(std::string_view type);
 
-  MapWriter& str(std::string_view key, std::string_view v);
-  MapWriter& u64(std::string_view key, std::uint64_t v);
-  MapWriter& i64(std::string_view key, std::int64_t v);
-  MapWriter& boolean(std::string_view key, bool v);
-  MapWriter& value(std::string_view key, const Value& v);
-  MapWriter& object(std::string_view key, const msgpack::object& v);
+  map_writer& str(std::string_view key, std::string_view v);
+  map_writer& u64(std::string_view key, std::uint64_t v);
+  map_writer& i64(std::string_view key, std::int64_t v);
+  map_writer& boolean(std::string_view key, bool v);
+  map_writer& value(std::string_view key, const client::value& v);
+  map_writer& object(std::string_view key, const msgpack::object& v);
   // A text operation in its wire form (retain n, delete -n, insert "text").
-  MapWriter& operation(std::string_view key, const ot::operation& op);
+  map_writer& operation(std::string_view key, const ot::operation& op);
   template <class T>
-  MapWriter& field(std::string_view key, const T& v) {
+  map_writer& field(std::string_view key, const T& v) {
     begin(key);
     pk_.pack(v);
     return *this;
   }
   // Starts a field and hands out the packer for its value (exactly one value must follow).
-  msgpack::packer<Buffer>& begin(std::string_view key);
+  msgpack::packer<buffer>& begin(std::string_view key);
 
   // The finished map. The writer is spent afterwards.
   std::string finish();
 
  private:
-  Buffer buf_;
-  msgpack::packer<Buffer> pk_;
+  buffer buf_;
+  msgpack::packer<buffer> pk_;
   std::uint32_t count_ = 0;
 };
 

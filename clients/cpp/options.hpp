@@ -9,14 +9,14 @@
 
 namespace troupe::client {
 
-struct Options {
+struct connection_options {
   std::string url = "ws://127.0.0.1:8080/ws";
   std::string token;  // JWT; empty: none
   std::string user;   // only honoured by an engine running without a secret
   std::string name;
 
   bool auto_reconnect = true;
-  BackoffOptions backoff;
+  backoff_options backoff;
   std::chrono::milliseconds connect_timeout{10'000};   // TCP + WebSocket handshake + `connected`
   std::chrono::milliseconds request_timeout{10'000};   // a reply must come within this
   // Declare the server dead after this long without a frame from it (it pings every `ping`

@@ -9,25 +9,25 @@ namespace troupe::client {
 
 namespace {
 
-bool same_value(const Value& a, const Value& b) {
+bool same_value(const value& a, const value& b) {
   if (a.is_nil() || b.is_nil()) return a.is_nil() == b.is_nil();
   return a.encode() == b.encode();
 }
 
 // A deep copy of `obj` with a zone of its own, so that an entry does not pin its frame.
-Value own_copy(const msgpack::object& obj) {
+value own_copy(const msgpack::object& obj) {
   auto h = std::make_shared<msgpack::object_handle>(msgpack::clone(obj));
   const msgpack::object o = h->get();
-  return Value(std::move(h), o);
+  return value(std::move(h), o);
 }
 
-std::optional<PresenceEntry> parse_entry(const msgpack::object& obj) {
-  MapView m(obj);
+std::optional<presence_entry> parse_entry(const msgpack::object& obj) {
+  map_view m(obj);
   if (!m.is_map()) return std::nullopt;
   auto client = m.id_string("client");
   auto user = m.id_string("user");
   if (!client || !user) return std::nullopt;
-  PresenceEntry e;
+  presence_entry e;
   e.client = std::move(*client);
   e.user = std::move(*user);
   if (auto n = m.str("name")) e.name = std::string(*n);
@@ -36,28 +36,28 @@ std::optional<PresenceEntry> parse_entry(const msgpack::object& obj) {
   return e;
 }
 
-std::optional<std::vector<PresenceEntry>> entries_at(const Reply& r, std::string_view key) {
+std::optional<std::vector<presence_entry>> entries_at(const reply& r, std::string_view key) {
   const auto* v = r.map().get(key);
-  if (!v) return std::vector<PresenceEntry>{};  // absent: none
+  if (!v) return std::vector<presence_entry>{};  // absent: none
   return parse_presence_entries(*v);
 }
 
 }  // namespace
 
-// --- PresenceEntry / PresenceList ---------------------------------------------------------
+// --- presence_entry / presence_list ---------------------------------------------------------
 
-bool PresenceEntry::same_as(const PresenceEntry& o) const {
+bool presence_entry::same_as(const presence_entry& o) const {
   return client == o.client && user == o.user && name == o.name && same_value(info, o.info) &&
          same_value(state, o.state);
 }
 
-const PresenceEntry* PresenceList::find(const std::string& client) const {
+const presence_entry* presence_list::find(const std::string& client) const {
   auto it = by_client_.find(client);
   return it == by_client_.end() ? nullptr : &it->second;
 }
 
-std::vector<const PresenceEntry*> PresenceList::entries_of(const std::string& user) const {
-  std::vector<const PresenceEntry*> out;
+std::vector<const presence_entry*> presence_list::entries_of(const std::string& user) const {
+  std::vector<const presence_entry*> out;
   auto it = by_user_.find(user);
   if (it == by_user_.end()) return out;
   for (const auto& c : it->second)
@@ -65,26 +65,26 @@ std::vector<const PresenceEntry*> PresenceList::entries_of(const std::string& us
   return out;
 }
 
-std::size_t PresenceList::tabs(const std::string& user) const {
+std::size_t presence_list::tabs(const std::string& user) const {
   auto it = by_user_.find(user);
   return it == by_user_.end() ? 0 : it->second.size();
 }
 
-std::vector<std::string> PresenceList::users() const {
+std::vector<std::string> presence_list::users() const {
   std::vector<std::string> out;
   out.reserve(by_user_.size());
   for (const auto& [u, clients] : by_user_) out.push_back(u);
   return out;
 }
 
-void PresenceList::insert(PresenceEntry e) {
+void presence_list::insert(presence_entry e) {
   erase(e.client);  // its user may have changed
   by_user_[e.user].insert(e.client);
   auto client = e.client;
   by_client_.emplace(std::move(client), std::move(e));
 }
 
-bool PresenceList::erase(const std::string& client) {
+bool presence_list::erase(const std::string& client) {
   auto it = by_client_.find(client);
   if (it == by_client_.end()) return false;
   auto u = by_user_.find(it->second.user);
@@ -96,38 +96,38 @@ bool PresenceList::erase(const std::string& client) {
   return true;
 }
 
-void PresenceList::clear() {
+void presence_list::clear() {
   by_client_.clear();
   by_user_.clear();
 }
 
-const char* to_string(PresenceEventKind k) {
+const char* to_string(presence_event_kind k) {
   switch (k) {
-    case PresenceEventKind::snapshot: return "snapshot";
-    case PresenceEventKind::diff: return "diff";
-    case PresenceEventKind::resynced: return "resynced";
+    case presence_event_kind::snapshot: return "snapshot";
+    case presence_event_kind::diff: return "diff";
+    case presence_event_kind::resynced: return "resynced";
   }
   return "?";
 }
 
-// --- PresenceView ---------------------------------------------------------------------------
+// --- presence_view ---------------------------------------------------------------------------
 
 namespace {
 
 // Collects what changed while the list goes from one state to another.
-class ChangeTracker {
+class change_tracker {
  public:
-  explicit ChangeTracker(const PresenceList& list) : list_(list) {}
+  explicit change_tracker(const presence_list& list) : list_(list) {}
 
   void touch(const std::string& client) {
     if (before_.count(client)) return;
     const auto* e = list_.find(client);
-    before_.emplace(client, e ? std::optional<PresenceEntry>(*e) : std::nullopt);
+    before_.emplace(client, e ? std::optional<presence_entry>(*e) : std::nullopt);
     if (e) users_before_.emplace(e->user, true);
   }
   void touch_user(const std::string& user) { users_before_.emplace(user, list_.online(user)); }
 
-  void finish(PresenceEvent& ev) const {
+  void finish(presence_event& ev) const {
     for (const auto& [client, before] : before_) {
       const auto* after = list_.find(client);
       if (before && !after)
@@ -150,23 +150,23 @@ class ChangeTracker {
   }
 
  private:
-  const PresenceList& list_;
-  std::map<std::string, std::optional<PresenceEntry>> before_;
+  const presence_list& list_;
+  std::map<std::string, std::optional<presence_entry>> before_;
   std::map<std::string, bool> users_before_;  // user → online before
 };
 
 }  // namespace
 
-void PresenceView::on_subscribed(std::uint64_t pseq, std::vector<PresenceEntry> members, std::string self) {
+void presence_view::on_subscribed(std::uint64_t pseq, std::vector<presence_entry> members, std::string self) {
   self_ = std::move(self);
   held_.clear();
   asked_ = false;
-  phase_ = Phase::live;
-  replace(PresenceEventKind::snapshot, pseq, std::move(members));
+  phase_ = phase_kind::live;
+  replace(presence_event_kind::snapshot, pseq, std::move(members));
 }
 
-void PresenceView::replace(PresenceEventKind kind, std::uint64_t pseq, std::vector<PresenceEntry> members) {
-  ChangeTracker t(list_);
+void presence_view::replace(presence_event_kind kind, std::uint64_t pseq, std::vector<presence_entry> members) {
+  change_tracker t(list_);
   for (const auto& [client, e] : list_.by_client()) t.touch(client);
   for (const auto& e : members) {
     t.touch(e.client);
@@ -176,7 +176,7 @@ void PresenceView::replace(PresenceEventKind kind, std::uint64_t pseq, std::vect
   for (auto& e : members) list_.insert(std::move(e));
   pseq_ = pseq;
 
-  PresenceEvent ev;
+  presence_event ev;
   ev.room = room_;
   ev.kind = kind;
   ev.pseq = pseq_;
@@ -186,30 +186,30 @@ void PresenceView::replace(PresenceEventKind kind, std::uint64_t pseq, std::vect
   sink_.presence_changed(ev);
 }
 
-void PresenceView::on_diff(PresenceDiff d) {
+void presence_view::on_diff(presence_diff d) {
   switch (phase_) {
-    case Phase::idle:
+    case phase_kind::idle:
       return;  // not subscribed on this connection (yet)
-    case Phase::fetching:
+    case phase_kind::fetching:
       if (d.pseq > pseq_) held_.emplace(d.pseq, std::move(d));
       ask();  // again, if the last fetch failed
       return;
-    case Phase::live:
+    case phase_kind::live:
       break;
   }
   if (d.pseq <= pseq_) return;  // old or repeated
   if (d.pseq != pseq_ + 1) {
     // A hole: some diff never reached us. Fetch the list; hold later diffs back.
     held_.emplace(d.pseq, std::move(d));
-    phase_ = Phase::fetching;
+    phase_ = phase_kind::fetching;
     ask();
     return;
   }
   apply(d);
 }
 
-void PresenceView::apply(const PresenceDiff& d) {
-  ChangeTracker t(list_);
+void presence_view::apply(const presence_diff& d) {
+  change_tracker t(list_);
   bool consistent = true;
   std::set<std::string> rejoined;
   for (const auto* side : {&d.leaves, &d.joins}) {
@@ -228,68 +228,68 @@ void PresenceView::apply(const PresenceDiff& d) {
   pseq_ = d.pseq;
 
   // The engine turns a leaver's typing off before it leaves; in case that was missed:
-  std::vector<TypingEvent> off;
+  std::vector<typing_event> off;
   for (const auto& e : d.leaves) {
     if (rejoined.count(e.client)) continue;
     auto it = typing_.find(e.client);
     if (it == typing_.end()) continue;
-    off.push_back(TypingEvent{room_, it->second, it->first, false});
+    off.push_back(typing_event{room_, it->second, it->first, false});
     typing_.erase(it);
   }
 
-  PresenceEvent ev;
+  presence_event ev;
   ev.room = room_;
-  ev.kind = PresenceEventKind::diff;
+  ev.kind = presence_event_kind::diff;
   ev.pseq = pseq_;
   t.finish(ev);
   ev.view = this;
   for (const auto& o : off) sink_.typing_changed(o);
   sink_.presence_changed(ev);
-  if (!consistent && phase_ == Phase::live) {
+  if (!consistent && phase_ == phase_kind::live) {
     // The diff does not fit our list: it is wrong somehow. Fetch it again.
-    phase_ = Phase::fetching;
+    phase_ = phase_kind::fetching;
     ask();
   }
 }
 
-void PresenceView::on_fetched(std::uint64_t pseq, std::vector<PresenceEntry> members) {
-  if (phase_ != Phase::fetching || !asked_) return;  // stale
+void presence_view::on_fetched(std::uint64_t pseq, std::vector<presence_entry> members) {
+  if (phase_ != phase_kind::fetching || !asked_) return;  // stale
   asked_ = false;
-  phase_ = Phase::live;
+  phase_ = phase_kind::live;
   // Diffs up to `pseq` are in the list already; the next one expected is pseq + 1.
-  replace(PresenceEventKind::resynced, pseq, std::move(members));
+  replace(presence_event_kind::resynced, pseq, std::move(members));
   drain();
 }
 
-void PresenceView::drain() {
-  while (phase_ == Phase::live && !held_.empty()) {
+void presence_view::drain() {
+  while (phase_ == phase_kind::live && !held_.empty()) {
     auto it = held_.begin();
     if (it->first <= pseq_) {
       held_.erase(it);
     } else if (it->first == pseq_ + 1) {
-      PresenceDiff d = std::move(it->second);
+      presence_diff d = std::move(it->second);
       held_.erase(it);
       apply(d);
     } else {
-      phase_ = Phase::fetching;  // another hole
+      phase_ = phase_kind::fetching;  // another hole
       ask();
     }
   }
 }
 
-void PresenceView::on_fetch_failed() {
-  if (phase_ != Phase::fetching) return;
+void presence_view::on_fetch_failed() {
+  if (phase_ != phase_kind::fetching) return;
   asked_ = false;  // the next diff asks again
 }
 
-void PresenceView::ask() {
+void presence_view::ask() {
   if (asked_) return;
   asked_ = true;
   ++fetches_;
   sink_.fetch_presence(room_);
 }
 
-void PresenceView::on_typing(const TypingEvent& t) {
+void presence_view::on_typing(const typing_event& t) {
   if (t.on) {
     auto [it, added] = typing_.try_emplace(t.client, t.user);
     if (!added) {
@@ -299,40 +299,40 @@ void PresenceView::on_typing(const TypingEvent& t) {
   } else if (!typing_.erase(t.client)) {
     return;  // was not typing
   }
-  TypingEvent ev = t;
+  typing_event ev = t;
   ev.room = room_;
   sink_.typing_changed(ev);
 }
 
-void PresenceView::clear_typing_of_gone() {
+void presence_view::clear_typing_of_gone() {
   for (auto it = typing_.begin(); it != typing_.end();) {
     if (list_.find(it->first)) {
       ++it;
       continue;
     }
-    TypingEvent ev{room_, it->second, it->first, false};
+    typing_event ev{room_, it->second, it->first, false};
     it = typing_.erase(it);
     sink_.typing_changed(ev);
   }
 }
 
-void PresenceView::on_connection_lost() {
-  phase_ = Phase::idle;
+void presence_view::on_connection_lost() {
+  phase_ = phase_kind::idle;
   asked_ = false;
   held_.clear();
   auto typers = std::move(typing_);
   typing_.clear();
-  for (const auto& [client, user] : typers) sink_.typing_changed(TypingEvent{room_, user, client, false});
+  for (const auto& [client, user] : typers) sink_.typing_changed(typing_event{room_, user, client, false});
 }
 
-std::vector<std::string> PresenceView::typing_users() const {
+std::vector<std::string> presence_view::typing_users() const {
   std::set<std::string> users;
   for (const auto& [client, user] : typing_) users.insert(user);
   return {users.begin(), users.end()};
 }
 
-PresenceSnapshot PresenceView::snapshot() const {
-  PresenceSnapshot s;
+presence_snapshot presence_view::snapshot() const {
+  presence_snapshot s;
   s.room = room_;
   s.pseq = pseq_;
   s.members = list_;
@@ -342,9 +342,9 @@ PresenceSnapshot PresenceView::snapshot() const {
 
 // --- decoding ------------------------------------------------------------------------------
 
-std::optional<std::vector<PresenceEntry>> parse_presence_entries(const msgpack::object& arr) {
+std::optional<std::vector<presence_entry>> parse_presence_entries(const msgpack::object& arr) {
   if (arr.type != msgpack::type::ARRAY) return std::nullopt;
-  std::vector<PresenceEntry> out;
+  std::vector<presence_entry> out;
   out.reserve(arr.via.array.size);
   for (std::uint32_t i = 0; i < arr.via.array.size; ++i) {
     auto e = parse_entry(arr.via.array.ptr[i]);
@@ -354,12 +354,12 @@ std::optional<std::vector<PresenceEntry>> parse_presence_entries(const msgpack::
   return out;
 }
 
-std::optional<PresenceDiff> parse_pdiff(const Reply& r) {
+std::optional<presence_diff> parse_pdiff(const reply& r) {
   auto m = r.map();
   auto room = m.str("room");
   auto pseq = m.u64("pseq");
   if (!room || !pseq) return std::nullopt;
-  PresenceDiff d;
+  presence_diff d;
   d.room = std::string(*room);
   d.pseq = *pseq;
   auto joins = entries_at(r, "joins");
@@ -370,26 +370,26 @@ std::optional<PresenceDiff> parse_pdiff(const Reply& r) {
   return d;
 }
 
-std::optional<PresenceSnapshot> parse_presence(const Reply& r) {
+std::optional<presence_snapshot> parse_presence(const reply& r) {
   auto m = r.map();
   auto pseq = m.u64("pseq");
   if (!pseq) return std::nullopt;
   auto members = entries_at(r, "members");
   if (!members) return std::nullopt;
-  PresenceSnapshot s;
+  presence_snapshot s;
   s.room = std::string(m.str("room").value_or(""));
   s.pseq = *pseq;
   for (auto& e : *members) s.members.insert(std::move(e));
   return s;
 }
 
-std::optional<TypingEvent> parse_typing(const Reply& r) {
+std::optional<typing_event> parse_typing(const reply& r) {
   auto m = r.map();
   auto room = m.str("room");
   auto on = m.boolean("on");
   auto client = m.id_string("client");
   if (!room || !on || !client) return std::nullopt;
-  TypingEvent t;
+  typing_event t;
   t.room = std::string(*room);
   t.client = std::move(*client);
   t.user = m.id_string("user").value_or("");

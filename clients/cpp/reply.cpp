@@ -2,10 +2,10 @@
 
 namespace troupe::client {
 
-Value Reply::field(std::string_view key) const {
+client::value reply::field(std::string_view key) const {
   const auto* v = map().get(key);
-  if (!v) return Value();
-  return Value(h_, *v);
+  if (!v) return client::value();
+  return client::value(h_, *v);
 }
 
 }  // namespace troupe::client

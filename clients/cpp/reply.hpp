@@ -12,18 +12,18 @@
 
 namespace troupe::client {
 
-class Reply {
+class reply {
  public:
-  Reply() = default;
-  explicit Reply(std::shared_ptr<const msgpack::object_handle> h) : h_(std::move(h)) {}
+  reply() = default;
+  explicit reply(std::shared_ptr<const msgpack::object_handle> h) : h_(std::move(h)) {}
 
   const msgpack::object& object() const { return h_->get(); }
-  MapView map() const { return MapView(h_->get()); }
+  map_view map() const { return map_view(h_->get()); }
   std::string_view type() const { return map().str("t").value_or(std::string_view{}); }
-  // A field as an owning Value (nil if absent).
-  Value field(std::string_view key) const;
-  // The whole map as an owning Value.
-  Value value() const { return Value(h_, h_->get()); }
+  // A field as an owning `value` (nil if absent).
+  client::value field(std::string_view key) const;
+  // The whole map as an owning `value`.
+  client::value value() const { return client::value(h_, h_->get()); }
   const std::shared_ptr<const msgpack::object_handle>& handle() const { return h_; }
 
  private:

@@ -2,16 +2,16 @@
 
 namespace troupe::client {
 
-std::optional<RequestTable::Entry> RequestTable::take(std::uint64_t id) {
+std::optional<request_table::entry> request_table::take(std::uint64_t id) {
   auto it = entries_.find(id);
   if (it == entries_.end()) return std::nullopt;
-  Entry e = std::move(it->second);
+  entry e = std::move(it->second);
   entries_.erase(it);
   return e;
 }
 
-std::vector<RequestTable::Entry> RequestTable::take_expired(Clock::time_point now) {
-  std::vector<Entry> out;
+std::vector<request_table::entry> request_table::take_expired(clock::time_point now) {
+  std::vector<entry> out;
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (it->second.deadline <= now) {
       out.push_back(std::move(it->second));
@@ -23,8 +23,8 @@ std::vector<RequestTable::Entry> RequestTable::take_expired(Clock::time_point no
   return out;
 }
 
-std::vector<RequestTable::Entry> RequestTable::take_lost() {
-  std::vector<Entry> out;
+std::vector<request_table::entry> request_table::take_lost() {
+  std::vector<entry> out;
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (it->second.sent && !it->second.resend) {
       out.push_back(std::move(it->second));
@@ -37,15 +37,15 @@ std::vector<RequestTable::Entry> RequestTable::take_lost() {
   return out;
 }
 
-std::vector<RequestTable::Entry> RequestTable::take_all() {
-  std::vector<Entry> out;
+std::vector<request_table::entry> request_table::take_all() {
+  std::vector<entry> out;
   out.reserve(entries_.size());
   for (auto& [id, e] : entries_) out.push_back(std::move(e));
   entries_.clear();
   return out;
 }
 
-void RequestTable::send_unsent(const std::function<void(std::string)>& send) {
+void request_table::send_unsent(const std::function<void(std::string)>& send) {
   for (auto& [id, e] : entries_) {
     if (e.sent) continue;
     e.sent = true;
@@ -58,8 +58,8 @@ void RequestTable::send_unsent(const std::function<void(std::string)>& send) {
   }
 }
 
-std::optional<RequestTable::Clock::time_point> RequestTable::earliest_deadline() const {
-  std::optional<Clock::time_point> best;
+std::optional<request_table::clock::time_point> request_table::earliest_deadline() const {
+  std::optional<clock::time_point> best;
   for (const auto& [id, e] : entries_)
     if (!best || e.deadline < *best) best = e.deadline;
   return best;

@@ -1,4 +1,4 @@
-// Errors and results of the Troupe client: every request completes with a Result<T>.
+// Errors and results of the Troupe client: every request completes with a result<T>.
 #pragma once
 
 #include <stdexcept>
@@ -10,7 +10,7 @@ namespace troupe::client {
 
 // A failed request. `code` is one of the protocol's error codes (bad_request, forbidden, …)
 // or one of the client's own codes below.
-struct Error {
+struct error {
   std::string code;
   std::string reason;
 };
@@ -24,35 +24,35 @@ inline constexpr const char* already_subscribed = "already_subscribed";
 inline constexpr const char* refused = "refused";            // the server refused the connection for good
 }  // namespace errc
 
-// Either a T or an Error.
+// Either a T or an `error`.
 template <class T>
-class Result {
+class result {
  public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}
+  result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+  result(client::error e) : v_(std::in_place_index<1>, std::move(e)) {}
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
   T& value() { return std::get<0>(v_); }
   const T& value() const { return std::get<0>(v_); }
-  const Error& error() const { return std::get<1>(v_); }
+  const client::error& error() const { return std::get<1>(v_); }
 
  private:
-  std::variant<T, Error> v_;
+  std::variant<T, client::error> v_;
 };
 
-struct Done {};  // the value of a request whose success carries nothing
+struct nothing {};  // the value of a request whose success carries nothing
 
 // Thrown by the blocking wrapper.
-class ClientError : public std::runtime_error {
+class client_error : public std::runtime_error {
  public:
-  explicit ClientError(Error e)
+  explicit client_error(client::error e)
       : std::runtime_error(e.code + (e.reason.empty() ? "" : ": " + e.reason)), error_(std::move(e)) {}
-  const Error& error() const { return error_; }
+  const client::error& error() const { return error_; }
   const std::string& code() const { return error_.code; }
 
  private:
-  Error error_;
+  client::error error_;
 };
 
 }  // namespace troupe::client

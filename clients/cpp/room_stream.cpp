@@ -2,28 +2,28 @@
 
 namespace troupe::client {
 
-std::optional<Since> RoomStream::begin_subscribe() {
-  phase_ = Phase::subscribing;
+std::optional<log_position> room_stream::begin_subscribe() {
+  phase_ = phase_kind::subscribing;
   held_.clear();
   if (have_position_ && !rebuilding_)
-    pending_since_ = Since{last_, epoch_};
+    pending_since_ = log_position{last_, epoch_};
   else
     pending_since_.reset();
   return pending_since_;
 }
 
-void RoomStream::deliver_next(const Message& m) {
+void room_stream::deliver_next(const message& m) {
   last_ = m.seq;
   sink_.deliver(m);
 }
 
-void RoomStream::drain() {
+void room_stream::drain() {
   while (!held_.empty()) {
     auto it = held_.begin();
     if (it->first <= last_) {
       held_.erase(it);
     } else if (it->first == last_ + 1) {
-      Message m = std::move(it->second);
+      message m = std::move(it->second);
       held_.erase(it);
       deliver_next(m);
     } else {
@@ -32,12 +32,12 @@ void RoomStream::drain() {
   }
 }
 
-void RoomStream::on_subscribed(SubscribedEvent ev) {
-  if (phase_ != Phase::subscribing) return;  // stale
+void room_stream::on_subscribed(subscribed_event ev) {
+  if (phase_ != phase_kind::subscribing) return;  // stale
   const bool asked_since = pending_since_.has_value();
   pending_since_.reset();
   if (ev.recovered && asked_since && have_position_) {
-    ev.kind = SubscribeKind::recovered;
+    ev.kind = subscribe_kind::recovered;
     held_.clear();
     for (const auto& m : ev.msgs) {
       if (m.seq <= last_) continue;
@@ -49,44 +49,44 @@ void RoomStream::on_subscribed(SubscribedEvent ev) {
     epoch_ = ev.epoch;
     rebuilding_ = false;
     if (held_.empty() && last_ >= ev.seq) {
-      phase_ = Phase::live;
+      phase_ = phase_kind::live;
       sink_.subscribed(ev);
       return;
     }
     // "Recovered" but with a hole: fill it like any other gap.
-    phase_ = Phase::fetching;
+    phase_ = phase_kind::fetching;
     sink_.subscribed(ev);
     sink_.fetch_history(room_, last_);
     return;
   }
-  ev.kind = (asked_since || rebuilding_) ? SubscribeKind::rebuilt : SubscribeKind::initial;
+  ev.kind = (asked_since || rebuilding_) ? subscribe_kind::rebuilt : subscribe_kind::initial;
   rebuilding_ = false;
   held_.clear();
   last_ = ev.seq;
   epoch_ = ev.epoch;
   have_position_ = true;
-  phase_ = Phase::live;
+  phase_ = phase_kind::live;
   sink_.subscribed(ev);
 }
 
-void RoomStream::on_push(Message m) {
-  if (phase_ != Phase::live && phase_ != Phase::fetching) return;  // recovery covers it
+void room_stream::on_push(message m) {
+  if (phase_ != phase_kind::live && phase_ != phase_kind::fetching) return;  // recovery covers it
   if (m.seq <= last_) return;                                      // already delivered
-  if (phase_ == Phase::live && m.seq == last_ + 1) {
+  if (phase_ == phase_kind::live && m.seq == last_ + 1) {
     deliver_next(m);
     return;
   }
   held_.emplace(m.seq, std::move(m));
-  if (phase_ == Phase::live) {
-    phase_ = Phase::fetching;
+  if (phase_ == phase_kind::live) {
+    phase_ = phase_kind::fetching;
     sink_.fetch_history(room_, last_);
     return;
   }
   drain();
 }
 
-void RoomStream::on_history(const HistoryReply& h) {
-  if (phase_ != Phase::fetching) return;  // stale
+void room_stream::on_history(const history_reply& h) {
+  if (phase_ != phase_kind::fetching) return;  // stale
   if (h.epoch != epoch_) return rebuild();
   bool progressed = false;
   bool hole = false;
@@ -102,32 +102,32 @@ void RoomStream::on_history(const HistoryReply& h) {
   }
   drain();
   if (held_.empty()) {
-    phase_ = Phase::live;
+    phase_ = phase_kind::live;
     return;
   }
   if (hole || !progressed) return rebuild();  // the kept history no longer reaches back
   sink_.fetch_history(room_, last_);          // a page limit: ask for the rest
 }
 
-void RoomStream::on_history_failed() {
-  if (phase_ != Phase::fetching) return;
+void room_stream::on_history_failed() {
+  if (phase_ != phase_kind::fetching) return;
   // Let the server decide: resubscribe from our position.
-  phase_ = Phase::subscribing;
+  phase_ = phase_kind::subscribing;
   held_.clear();
-  pending_since_ = Since{last_, epoch_};
+  pending_since_ = log_position{last_, epoch_};
   sink_.resubscribe(room_, pending_since_);
 }
 
-void RoomStream::rebuild() {
-  phase_ = Phase::subscribing;
+void room_stream::rebuild() {
+  phase_ = phase_kind::subscribing;
   held_.clear();
   rebuilding_ = true;
   pending_since_.reset();
   sink_.resubscribe(room_, std::nullopt);
 }
 
-void RoomStream::on_connection_lost() {
-  phase_ = Phase::idle;
+void room_stream::on_connection_lost() {
+  phase_ = phase_kind::idle;
   held_.clear();
   pending_since_.reset();
 }

@@ -2,22 +2,22 @@
 
 namespace troupe::client {
 
-const char* to_string(SubscribeKind k) {
+const char* to_string(subscribe_kind k) {
   switch (k) {
-    case SubscribeKind::initial: return "initial";
-    case SubscribeKind::recovered: return "recovered";
-    case SubscribeKind::rebuilt: return "rebuilt";
+    case subscribe_kind::initial: return "initial";
+    case subscribe_kind::recovered: return "recovered";
+    case subscribe_kind::rebuilt: return "rebuilt";
   }
   return "?";
 }
 
-const char* to_string(State s) {
+const char* to_string(connection_state s) {
   switch (s) {
-    case State::idle: return "idle";
-    case State::connecting: return "connecting";
-    case State::connected: return "connected";
-    case State::disconnected: return "disconnected";
-    case State::closed: return "closed";
+    case connection_state::idle: return "idle";
+    case connection_state::connecting: return "connecting";
+    case connection_state::connected: return "connected";
+    case connection_state::disconnected: return "disconnected";
+    case connection_state::closed: return "closed";
   }
   return "?";
 }

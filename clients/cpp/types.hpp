@@ -12,22 +12,22 @@
 namespace troupe::client {
 
 // A message of a room's log (a `msg` push, or an item of `history` / `subscribed.msgs`).
-struct Message {
+struct message {
   std::string room;
   std::uint64_t seq = 0;
   std::string user;
-  Value data;
+  value data;
   std::int64_t ts = 0;  // server time, ms since the Unix epoch
   std::optional<std::string> key;
 };
 
 // A position in a room's log.
-struct Since {
+struct log_position {
   std::uint64_t seq = 0;
   std::string epoch;
 };
 
-enum class SubscribeKind {
+enum class subscribe_kind {
   initial,    // first subscription: `msgs` is the newest kept history, a snapshot
   recovered,  // resubscribed with `since` and nothing was lost: the missed messages were
               // delivered through on_message, in order, before this event
@@ -35,38 +35,38 @@ enum class SubscribeKind {
               // `msgs` is the newest kept history; the user must rebuild the room's view
 };
 
-const char* to_string(SubscribeKind k);
+const char* to_string(subscribe_kind k);
 
-struct SubscribedEvent {
+struct subscribed_event {
   std::string room;
   std::uint64_t seq = 0;  // newest sequence number; pushes continue at seq + 1
   std::string epoch;
-  SubscribeKind kind = SubscribeKind::initial;
+  subscribe_kind kind = subscribe_kind::initial;
   bool recovered = false;      // as the server said
-  std::vector<Message> msgs;   // the snapshot for initial/rebuilt; the recovered messages otherwise
+  std::vector<message> msgs;   // the snapshot for initial/rebuilt; the recovered messages otherwise
   std::uint64_t pseq = 0;      // presence
-  Value members;               // presence entries, raw (for a presence extension)
+  value members;               // presence entries, raw (for a presence extension)
 };
 
-struct Ack {
+struct ack {
   std::string room;
   std::uint64_t seq = 0;
 };
 
-struct HistoryReply {
+struct history_reply {
   std::string room;
   std::uint64_t seq = 0;
   std::string epoch;
-  std::vector<Message> msgs;
+  std::vector<message> msgs;
 };
 
-struct ConnectedInfo {
+struct connected_info {
   std::string client;  // the connection's id
   std::string user;
   std::chrono::seconds ping{0};
 };
 
-enum class State {
+enum class connection_state {
   idle,          // not started
   connecting,    // resolving, connecting, handshaking, waiting for `connected`
   connected,     // `connected` received; subscriptions are being (re)established
@@ -74,17 +74,17 @@ enum class State {
   closed,        // stopped for good (close() or a refusal such as 4403)
 };
 
-const char* to_string(State s);
+const char* to_string(connection_state s);
 
-struct StateEvent {
-  State state = State::idle;
+struct state_event {
+  connection_state state = connection_state::idle;
   // For disconnected/closed: the close code (0 if the connection broke without one),
   // the reason (from the close frame, the `disconnect` push, or the local error).
   std::uint16_t close_code = 0;
   std::string reason;
   std::chrono::milliseconds retry_in{0};  // for disconnected
   unsigned attempt = 0;                   // reconnect attempts since the last success
-  ConnectedInfo info;                     // for connected
+  connected_info info;                     // for connected
 };
 
 }  // namespace troupe::client

@@ -4,11 +4,11 @@
 
 namespace troupe::client {
 
-std::optional<Url> Url::parse(std::string_view text) {
+std::optional<parsed_url> parsed_url::parse(std::string_view text) {
   constexpr std::string_view scheme = "ws://";
   if (text.substr(0, scheme.size()) != scheme) return std::nullopt;
   text.remove_prefix(scheme.size());
-  Url u;
+  parsed_url u;
   auto slash = text.find('/');
   std::string_view authority = text.substr(0, slash);
   if (slash != std::string_view::npos) u.target = std::string(text.substr(slash));
@@ -33,7 +33,7 @@ std::optional<Url> Url::parse(std::string_view text) {
   return u;
 }
 
-std::string Url::host_header() const {
+std::string parsed_url::host_header() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   if (port != "80") h += ":" + port;
   return h;

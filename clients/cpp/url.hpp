@@ -7,12 +7,12 @@
 
 namespace troupe::client {
 
-struct Url {
+struct parsed_url {
   std::string host;
   std::string port = "80";
   std::string target = "/";  // path and query
 
-  static std::optional<Url> parse(std::string_view text);
+  static std::optional<parsed_url> parse(std::string_view text);
   std::string host_header() const;
 };
 

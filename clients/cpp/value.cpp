@@ -12,9 +12,9 @@ struct StringBuffer {
 };
 }  // namespace
 
-Value::Value() : obj_() {}
+value::value() : obj_() {}
 
-Value Value::from_encoded(std::string_view bytes) {
+value value::from_encoded(std::string_view bytes) {
   std::size_t off = 0;
   msgpack::object_handle h;
   try {
@@ -25,21 +25,21 @@ Value Value::from_encoded(std::string_view bytes) {
   if (off != bytes.size()) throw std::invalid_argument("more than one MessagePack value");
   auto owner = std::make_shared<msgpack::object_handle>(std::move(h));
   const msgpack::object obj = owner->get();
-  return Value(std::move(owner), obj);
+  return value(std::move(owner), obj);
 }
 
-std::optional<std::string_view> Value::str() const {
+std::optional<std::string_view> value::str() const {
   if (obj_.type != msgpack::type::STR) return std::nullopt;
   return std::string_view(obj_.via.str.ptr, obj_.via.str.size);
 }
 
-std::string Value::encode() const {
+std::string value::encode() const {
   StringBuffer b;
   msgpack::pack(b, obj_);
   return std::move(b.s);
 }
 
-std::string Value::to_string() const {
+std::string value::to_string() const {
   std::ostringstream os;
   os << obj_;
   return os.str();

@@ -10,23 +10,23 @@
 
 namespace troupe::client {
 
-class Value {
+class value {
  public:
-  Value();  // nil
+  value();  // nil
 
   // Keeps `owner` (a zone or an unpacked frame) alive for as long as `obj` is used.
-  Value(std::shared_ptr<const void> owner, const msgpack::object& obj)
+  value(std::shared_ptr<const void> owner, const msgpack::object& obj)
       : owner_(std::move(owner)), obj_(obj) {}
 
   // Any type msgpack-cxx can convert: strings, numbers, vectors, maps, …
   template <class T>
-  static Value from(const T& v) {
+  static value from(const T& v) {
     auto zone = std::make_shared<msgpack::zone>();
     msgpack::object obj(v, *zone);
-    return Value(std::move(zone), obj);
+    return value(std::move(zone), obj);
   }
   // One encoded MessagePack value. Throws std::invalid_argument if it is not exactly one.
-  static Value from_encoded(std::string_view bytes);
+  static value from_encoded(std::string_view bytes);
 
   const msgpack::object& object() const { return obj_; }
   msgpack::type::object_type type() const { return obj_.type; }

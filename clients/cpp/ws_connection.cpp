@@ -11,7 +11,7 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using boost::system::error_code;
 
-WsConnection::WsConnection(Strand strand, Url url, Config cfg, Callbacks cb)
+ws_connection::ws_connection(strand_type strand, parsed_url url, config cfg, callbacks cb)
     : strand_(strand),
       url_(std::move(url)),
       cfg_(cfg),
@@ -19,15 +19,15 @@ WsConnection::WsConnection(Strand strand, Url url, Config cfg, Callbacks cb)
       resolver_(strand_),
       ws_(strand_) {}
 
-WsConnection::~WsConnection() = default;
+ws_connection::~ws_connection() = default;
 
-void WsConnection::start() {
+void ws_connection::start() {
   beast::get_lowest_layer(ws_).expires_after(cfg_.connect_timeout);
   resolver_.async_resolve(url_.host, url_.port,
-                          beast::bind_front_handler(&WsConnection::on_resolve, shared_from_this()));
+                          beast::bind_front_handler(&ws_connection::on_resolve, shared_from_this()));
 }
 
-void WsConnection::on_resolve(error_code ec, net::ip::tcp::resolver::results_type results) {
+void ws_connection::on_resolve(error_code ec, net::ip::tcp::resolver::results_type results) {
   if (finished_) return;
   if (ec) return finish({0, "resolve: " + ec.message(), false});
   for (const auto& r : results) endpoints_.push_back(r.endpoint());
@@ -36,7 +36,7 @@ void WsConnection::on_resolve(error_code ec, net::ip::tcp::resolver::results_typ
 
 // One endpoint after the other (not asio::async_connect, which closes the socket before each
 // attempt and so would lose the receive buffer size set on it).
-void WsConnection::try_connect(error_code last) {
+void ws_connection::try_connect(error_code last) {
   if (finished_) return;
   if (next_endpoint_ >= endpoints_.size())
     return finish({0, "connect: " + (last ? last.message() : std::string("no address")), false});
@@ -55,7 +55,7 @@ void WsConnection::try_connect(error_code last) {
       });
 }
 
-void WsConnection::on_connect(error_code ec, net::ip::tcp::endpoint) {
+void ws_connection::on_connect(error_code ec, net::ip::tcp::endpoint) {
   if (finished_) return;
   if (ec) return finish({0, "connect: " + ec.message(), false});
   auto& tcp = beast::get_lowest_layer(ws_);
@@ -74,10 +74,10 @@ void WsConnection::on_connect(error_code ec, net::ip::tcp::endpoint) {
   ws_.auto_fragment(false);
   ws_.binary(true);
   ws_.async_handshake(url_.host_header(), url_.target,
-                      beast::bind_front_handler(&WsConnection::on_handshake, shared_from_this()));
+                      beast::bind_front_handler(&ws_connection::on_handshake, shared_from_this()));
 }
 
-void WsConnection::on_handshake(error_code ec) {
+void ws_connection::on_handshake(error_code ec) {
   if (finished_) return;
   if (ec) return finish({0, "handshake: " + ec.message(), false});
   open_ = true;
@@ -86,7 +86,7 @@ void WsConnection::on_handshake(error_code ec) {
   if (!queue_.empty() && !writing_) do_write();
 }
 
-void WsConnection::set_idle_timeout(std::chrono::milliseconds idle) {
+void ws_connection::set_idle_timeout(std::chrono::milliseconds idle) {
   websocket::stream_base::timeout t{};
   t.handshake_timeout = cfg_.connect_timeout;
   if (idle.count() > 0) {
@@ -99,11 +99,11 @@ void WsConnection::set_idle_timeout(std::chrono::milliseconds idle) {
   ws_.set_option(t);
 }
 
-void WsConnection::do_read() {
-  ws_.async_read(rbuf_, beast::bind_front_handler(&WsConnection::on_read, shared_from_this()));
+void ws_connection::do_read() {
+  ws_.async_read(rbuf_, beast::bind_front_handler(&ws_connection::on_read, shared_from_this()));
 }
 
-void WsConnection::on_read(error_code ec, std::size_t) {
+void ws_connection::on_read(error_code ec, std::size_t) {
   if (finished_) return;
   if (ec) {
     open_ = false;
@@ -122,14 +122,14 @@ void WsConnection::on_read(error_code ec, std::size_t) {
   if (!finished_) do_read();
 }
 
-void WsConnection::send(std::string map) {
+void ws_connection::send(std::string map) {
   if (finished_ || closing_) return;
   queued_bytes_ += map.size();
   queue_.push_back(std::move(map));
   if (open_ && !writing_) do_write();
 }
 
-void WsConnection::do_write() {
+void ws_connection::do_write() {
   if (queue_.size() == 1 || queue_.front().size() >= cfg_.max_batch) {
     wbuf_ = std::move(queue_.front());
     queue_.pop_front();
@@ -143,10 +143,10 @@ void WsConnection::do_write() {
   queued_bytes_ -= wbuf_.size();
   writing_ = true;
   ws_.async_write(net::buffer(wbuf_),
-                  beast::bind_front_handler(&WsConnection::on_write, shared_from_this()));
+                  beast::bind_front_handler(&ws_connection::on_write, shared_from_this()));
 }
 
-void WsConnection::on_write(error_code ec, std::size_t) {
+void ws_connection::on_write(error_code ec, std::size_t) {
   writing_ = false;
   if (finished_) return;
   if (ec) {
@@ -158,7 +158,7 @@ void WsConnection::on_write(error_code ec, std::size_t) {
   if (open_ && !closing_ && !queue_.empty()) do_write();
 }
 
-void WsConnection::close(std::uint16_t code, std::string reason) {
+void ws_connection::close(std::uint16_t code, std::string reason) {
   if (finished_ || closing_) return;
   closing_ = true;
   if (!open_) {  // still connecting: just stop
@@ -177,7 +177,7 @@ void WsConnection::close(std::uint16_t code, std::string reason) {
   });
 }
 
-void WsConnection::drop(std::string reason) {
+void ws_connection::drop(std::string reason) {
   if (finished_) return;
   resolver_.cancel();
   const bool was_open = open_;
@@ -192,7 +192,7 @@ void WsConnection::drop(std::string reason) {
   finish({0, std::move(reason), was_open});
 }
 
-void WsConnection::finish(CloseInfo info) {
+void ws_connection::finish(close_info info) {
   if (finished_) return;
   finished_ = true;
   open_ = false;

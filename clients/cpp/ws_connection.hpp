@@ -27,29 +27,29 @@ namespace troupe::client {
 
 namespace net = boost::asio;
 
-struct CloseInfo {
+struct close_info {
   std::uint16_t code = 0;  // the close frame's code; 0 if the connection broke without one
   std::string reason;      // the close frame's reason, or the local error's message
   bool opened = false;     // the WebSocket handshake had completed
 };
 
-class WsConnection : public std::enable_shared_from_this<WsConnection> {
+class ws_connection : public std::enable_shared_from_this<ws_connection> {
  public:
-  using Strand = net::strand<net::any_io_executor>;
-  struct Config {
+  using strand_type = net::strand<net::any_io_executor>;
+  struct config {
     std::chrono::milliseconds connect_timeout{10'000};
     std::size_t max_batch = 256 * 1024;
     std::size_t max_incoming = 64 * 1024 * 1024;
     int receive_buffer = 0;
   };
-  struct Callbacks {
+  struct callbacks {
     std::function<void()> on_open;                        // handshake done
     std::function<void(std::string_view)> on_frame;       // one binary frame
-    std::function<void(const CloseInfo&)> on_closed;      // exactly once, at the end
+    std::function<void(const close_info&)> on_closed;      // exactly once, at the end
   };
 
-  WsConnection(Strand strand, Url url, Config cfg, Callbacks cb);
-  ~WsConnection();
+  ws_connection(strand_type strand, parsed_url url, config cfg, callbacks cb);
+  ~ws_connection();
 
   void start();
   // Queues one encoded map. Ignored unless open.
@@ -72,12 +72,12 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   void on_read(boost::system::error_code ec, std::size_t);
   void do_write();
   void on_write(boost::system::error_code ec, std::size_t);
-  void finish(CloseInfo info);
+  void finish(close_info info);
 
-  Strand strand_;
-  Url url_;
-  Config cfg_;
-  Callbacks cb_;
+  strand_type strand_;
+  parsed_url url_;
+  config cfg_;
+  callbacks cb_;
   net::ip::tcp::resolver resolver_;
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   std::vector<net::ip::tcp::endpoint> endpoints_;

@@ -32,7 +32,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 
-#include "clients/cpp/client.hpp"
+#include "clients/cpp/connection.hpp"
 
 namespace po = boost::program_options;
 using namespace troupe::client;
@@ -56,21 +56,21 @@ std::string clock_of(std::int64_t ts_ms) {
   return buf;
 }
 
-std::string text_of(const Value& v) {
+std::string text_of(const value& v) {
   if (auto s = v.str()) return std::string(*s);
   if (v.type() == msgpack::type::MAP) {
-    MapView m(v.object());
+    map_view m(v.object());
     if (auto t = m.str("text")) return std::string(*t);
   }
   return v.to_string();
 }
 
-void show(const Message& m) {
+void show(const message& m) {
   say(clock_of(m.ts), " #", m.seq, " ", m.user, ": ", text_of(m.data));
 }
 
 // "alice (2 tabs, away), bob, carol (typing)"
-std::string who_is_here(const PresenceView& v) {
+std::string who_is_here(const presence_view& v) {
   const auto& list = v.list();
   const auto typing = v.typing_users();
   std::string out;
@@ -81,7 +81,7 @@ std::string who_is_here(const PresenceView& v) {
     if (entries.size() > 1) note(std::to_string(entries.size()) + " tabs");
     for (const auto* e : entries) {
       if (e->state.type() != msgpack::type::MAP) continue;
-      if (auto st = MapView(e->state.object()).str("status")) {
+      if (auto st = map_view(e->state.object()).str("status")) {
         note(std::string(*st));
         break;
       }
@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  Options opts;
+  connection_options opts;
   opts.url = url;
   opts.user = name;
   opts.name = name;
@@ -126,61 +126,61 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io(1);
   auto work = boost::asio::make_work_guard(io);
-  Client client(io.get_executor(), opts);
+  connection client(io.get_executor(), opts);
 
   std::promise<void> closed;
   auto closed_f = closed.get_future();
   bool quitting = false;    // touched on the client's strand only
   bool closed_set = false;  // likewise
 
-  client.on_state([&](const StateEvent& ev) {
+  client.on_state([&](const state_event& ev) {
     switch (ev.state) {
-      case State::connecting:
+      case connection_state::connecting:
         say("* connecting to ", url, ev.attempt ? " (attempt " + std::to_string(ev.attempt + 1) + ")" : "");
         break;
-      case State::connected:
+      case connection_state::connected:
         say("* connected as ", ev.info.user, " (connection ", ev.info.client, ")");
         break;
-      case State::disconnected:
+      case connection_state::disconnected:
         say("* disconnected", ev.close_code ? " (" + std::to_string(ev.close_code) + ")" : "",
             ev.reason.empty() ? "" : ": " + ev.reason,
             ev.retry_in.count() ? "; reconnecting in " + std::to_string(ev.retry_in.count()) + " ms" : "");
         break;
-      case State::closed:
+      case connection_state::closed:
         if (!quitting) say("* closed: ", ev.reason.empty() ? "by the server" : ev.reason);
         if (!closed_set) {
           closed_set = true;
           closed.set_value();
         }
         break;
-      case State::idle:
+      case connection_state::idle:
         break;
     }
   });
-  client.on_error([](const Error& e) { say("* error: ", e.code, e.reason.empty() ? "" : ": " + e.reason); });
+  client.on_error([](const error& e) { say("* error: ", e.code, e.reason.empty() ? "" : ": " + e.reason); });
 
-  RoomHandlers h;
-  h.on_message = [](const Message& m) { show(m); };
-  h.on_subscribed = [room](const SubscribedEvent& ev) {
+  room_handlers h;
+  h.on_message = [](const message& m) { show(m); };
+  h.on_subscribed = [room](const subscribed_event& ev) {
     switch (ev.kind) {
-      case SubscribeKind::initial:
+      case subscribe_kind::initial:
         say("* joined ", room, " (", ev.msgs.size(), " recent message", ev.msgs.size() == 1 ? "" : "s", ")");
         for (const auto& m : ev.msgs) show(m);
         break;
-      case SubscribeKind::recovered:
+      case subscribe_kind::recovered:
         say("* back in ", room, ": recovered ", ev.msgs.size(), " missed message", ev.msgs.size() == 1 ? "" : "s");
         break;
-      case SubscribeKind::rebuilt:
+      case subscribe_kind::rebuilt:
         say("* back in ", room, ": missed messages could not be recovered (history lost); the latest ",
             ev.msgs.size(), ":");
         for (const auto& m : ev.msgs) show(m);
         break;
     }
   };
-  h.on_error = [room](const Error& e) { say("* left ", room, ": ", e.code, " ", e.reason); };
-  h.on_presence = [](const PresenceEvent& ev) {
-    if (ev.kind != PresenceEventKind::diff) {
-      if (ev.kind == PresenceEventKind::snapshot || !ev.users_joined.empty() || !ev.users_left.empty())
+  h.on_error = [room](const error& e) { say("* left ", room, ": ", e.code, " ", e.reason); };
+  h.on_presence = [](const presence_event& ev) {
+    if (ev.kind != presence_event_kind::diff) {
+      if (ev.kind == presence_event_kind::snapshot || !ev.users_joined.empty() || !ev.users_left.empty())
         say("* online: ", who_is_here(*ev.view));
       return;
     }
@@ -188,10 +188,10 @@ int main(int argc, char** argv) {
     for (const auto& u : ev.users_joined) say("* ", u, " joined");
     for (const auto& u : ev.users_left) say("* ", u, " left");
   };
-  h.on_typing = [](const TypingEvent& t) {
+  h.on_typing = [](const typing_event& t) {
     if (t.on) say("* ", t.user, " is typing…");
   };
-  client.subscribe(room, std::move(h), [room](Result<SubscribedEvent> r) {
+  client.subscribe(room, std::move(h), [room](result<subscribed_event> r) {
     if (!r.ok()) say("* cannot join ", room, ": ", r.error().code, " ", r.error().reason);
   });
 
@@ -214,7 +214,7 @@ int main(int argc, char** argv) {
     if (line.empty()) continue;
     if (line == "/quit") break;
     if (line == "/who") {
-      client.with_presence(room, [](const PresenceView* v) {
+      client.with_presence(room, [](const presence_view* v) {
         if (v) say("* online: ", who_is_here(*v));
       });
       continue;
@@ -225,14 +225,14 @@ int main(int argc, char** argv) {
     }
     if (line.rfind("/status ", 0) == 0) {
       std::map<std::string, std::string> state{{"status", line.substr(8)}};
-      client.set_state(room, Value::from(state), [](Result<Done> r) {
+      client.set_state(room, value::from(state), [](result<nothing> r) {
         if (!r.ok()) say("* status not set: ", r.error().code);
       });
       continue;
     }
     if (line == "/ping") {
       const auto t0 = std::chrono::steady_clock::now();
-      client.ping([t0](Result<Done> r) {
+      client.ping([t0](result<nothing> r) {
         if (!r.ok()) return say("* ping: ", r.error().code);
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
         say("* pong in ", us.count(), " us");
@@ -245,7 +245,7 @@ int main(int argc, char** argv) {
       std::lock_guard<std::mutex> l(pending_m);
       ++pending;
     }
-    client.publish(room, Value::from(data), [&](Result<Ack> r) {
+    client.publish(room, value::from(data), [&](result<ack> r) {
       if (!r.ok()) say("* not sent: ", r.error().code, r.error().reason.empty() ? "" : " (" + r.error().reason + ")");
       std::lock_guard<std::mutex> l(pending_m);
       --pending;

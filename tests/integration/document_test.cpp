@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "clients/cpp/document.hpp"
+#include "clients/cpp/blocking_document.hpp"
 #include "clients/cpp/map_writer.hpp"
 #include "raw_ws.hpp"
 #include "support.hpp"
@@ -19,31 +19,31 @@
 namespace troupe::test {
 namespace {
 
-using client::BlockingDocument;
-using client::ClientError;
-using client::DocumentOpened;
-using client::MapWriter;
-using client::OpenKind;
-using client::RemoteCursor;
-using client::Reply;
-using client::State;
+using client::blocking_document;
+using client::client_error;
+using client::document_opened;
+using client::map_writer;
+using client::open_kind;
+using client::remote_cursor;
+using client::reply;
+using client::connection_state;
 namespace ot = troupe::ot;
 
 // A client with a document open.
 struct Editor {
-  std::unique_ptr<BlockingClient> c;
-  std::unique_ptr<client::Documents> docs;
-  std::unique_ptr<BlockingDocument> doc;
+  std::unique_ptr<blocking_connection> c;
+  std::unique_ptr<client::documents> docs;
+  std::unique_ptr<blocking_document> doc;
   std::string id;  // the connection's client id
-  BlockingDocument* operator->() const { return doc.get(); }
+  blocking_document* operator->() const { return doc.get(); }
 };
 
 Editor editor(const EngineProcess& engine, const std::string& user, const std::string& room) {
   Editor e;
-  e.c = std::make_unique<BlockingClient>(options_for(engine, user));
-  e.docs = std::make_unique<client::Documents>(e.c->async());  // before connect: it hears `connected`
+  e.c = std::make_unique<blocking_connection>(options_for(engine, user));
+  e.docs = std::make_unique<client::documents>(e.c->async());  // before connect: it hears `connected`
   e.id = e.c->connect().client;
-  e.doc = std::make_unique<BlockingDocument>(*e.docs, room);
+  e.doc = std::make_unique<blocking_document>(*e.docs, room);
   e.doc->open();
   return e;
 }
@@ -69,7 +69,7 @@ ot::operation random_edit(std::mt19937& rng, std::size_t len) {
 
 std::string op_map(std::uint64_t id, const std::string& room, std::uint64_t rev, const ot::operation& op,
                    const std::string& key) {
-  MapWriter w("op");
+  map_writer w("op");
   w.u64("id", id).str("room", room).u64("rev", rev);
   w.operation("op", op);
   w.str("key", key);
@@ -77,7 +77,7 @@ std::string op_map(std::uint64_t id, const std::string& room, std::uint64_t rev,
 }
 
 std::string open_map(std::uint64_t id, const std::string& room, std::optional<std::pair<std::uint64_t, std::string>> since = {}) {
-  MapWriter w("open");
+  map_writer w("open");
   w.u64("id", id).str("room", room);
   if (since) {
     auto& pk = w.begin("since");
@@ -90,37 +90,37 @@ std::string open_map(std::uint64_t id, const std::string& room, std::optional<st
   return w.finish();
 }
 
-Reply raw_open(RawWs& ws, const std::string& room, std::optional<std::pair<std::uint64_t, std::string>> since = {}) {
+reply raw_open(RawWs& ws, const std::string& room, std::optional<std::pair<std::uint64_t, std::string>> since = {}) {
   const auto id = ws.next_id();
   ws.send_binary(open_map(id, room, since));
-  Reply r = ws.read_reply(id);
+  reply r = ws.read_reply(id);
   EXPECT_EQ(r.type(), "opened") << r.map().str("code").value_or("") << " " << r.map().str("reason").value_or("");
   return r;
 }
 
-Reply raw_op(RawWs& ws, const std::string& room, std::uint64_t rev, const ot::operation& op, const std::string& key) {
+reply raw_op(RawWs& ws, const std::string& room, std::uint64_t rev, const ot::operation& op, const std::string& key) {
   const auto id = ws.next_id();
   ws.send_binary(op_map(id, room, rev, op, key));
   return ws.read_reply(id);
 }
 
-std::uint64_t acked_rev(const Reply& r) {
+std::uint64_t acked_rev(const reply& r) {
   EXPECT_EQ(r.type(), "ack") << r.map().str("code").value_or("") << " " << r.map().str("reason").value_or("");
   return r.map().u64("rev").value_or(0);
 }
 
-std::string code_of(const Reply& r) {
+std::string code_of(const reply& r) {
   EXPECT_EQ(r.type(), "error");
   return std::string(r.map().str("code").value_or(""));
 }
 
 // Every map the connection receives until the reply to a ping (so everything sent before it).
-std::vector<Reply> maps_until_pong(RawWs& ws) {
+std::vector<reply> maps_until_pong(RawWs& ws) {
   const auto id = ws.next_id();
-  MapWriter w("ping");
+  map_writer w("ping");
   w.u64("id", id);
   ws.send_binary(w.finish());
-  std::vector<Reply> out;
+  std::vector<reply> out;
   for (;;) {
     auto f = ws.read();
     if (f.closed || !f.error.empty()) throw std::runtime_error("connection ended: " + f.close_reason + f.error);
@@ -135,7 +135,7 @@ std::vector<Reply> maps_until_pong(RawWs& ws) {
 std::pair<std::uint64_t, std::string> fresh_view(const EngineProcess& engine, const std::string& room) {
   RawWs ws(engine.port());
   ws.hello("reader");
-  Reply r = raw_open(ws, room);
+  reply r = raw_open(ws, room);
   return {r.map().u64("rev").value_or(0), std::string(r.map().str("text").value_or("<no text>"))};
 }
 
@@ -184,7 +184,7 @@ TEST_F(DocumentTest, ConcurrentEditorsWithDroppedConnectionsConverge) {
   std::uint64_t made = 0;
   for (auto& e : eds) {
     e->wait_synced(30s);
-    e.doc->doc().inspect([&](const client::DocumentState& st) { made += st.ops_made(); });
+    e.doc->doc().inspect([&](const client::document_state& st) { made += st.ops_made(); });
   }
   const auto [rev, text] = fresh_view(engine(), room);
   EXPECT_EQ(rev, made) << "every operation applied exactly once, resubmissions included";
@@ -196,8 +196,8 @@ TEST_F(DocumentTest, ConcurrentEditorsWithDroppedConnectionsConverge) {
     EXPECT_EQ(e->rev(), rev);
     while (auto ev = e->next_opened(0ms)) {
       EXPECT_FALSE(ev->dropped_local) << "nothing lost while the log reaches back";
-      EXPECT_NE(ev->kind, OpenKind::rebuilt);
-      if (ev->kind == OpenKind::recovered) ++recovered;
+      EXPECT_NE(ev->kind, open_kind::rebuilt);
+      if (ev->kind == open_kind::recovered) ++recovered;
     }
   }
   EXPECT_GT(recovered, 0) << "the dropped connections were opened again with since";
@@ -261,17 +261,17 @@ TEST_F(DocumentShortLogTest, AClientTooFarBehindIsRebuiltAndToldItsChangesWereLo
   x->wait_synced();
   auto first = x->next_opened(0ms);
   ASSERT_TRUE(first);
-  EXPECT_EQ(first->kind, OpenKind::initial);
+  EXPECT_EQ(first->kind, open_kind::initial);
 
   x.c->drop_connection(false);
-  x.c->wait_state(State::disconnected);
+  x.c->wait_state(connection_state::disconnected);
   ASSERT_TRUE(x->insert(4, " offline"));  // made against rev 1, never sent
   for (std::uint64_t r = 1; r <= 8; ++r) ASSERT_EQ(acked_rev(raw_op(a, room, r, make_op(0, 0, "-"), "k" + std::to_string(r))), r + 1);
   x.c->reconnect_now();
 
   auto ev = x->next_opened();
   ASSERT_TRUE(ev);
-  EXPECT_EQ(ev->kind, OpenKind::rebuilt);
+  EXPECT_EQ(ev->kind, open_kind::rebuilt);
   EXPECT_TRUE(ev->dropped_local);
   EXPECT_EQ(ev->rev, 9u);
   EXPECT_EQ(x->text(), "--------base");
@@ -305,7 +305,7 @@ TEST_F(DocumentShortLogTest, ReopenWithSinceGetsExactlyTheMissedOpsOrTheText) {
     std::vector<std::uint64_t> revs;
     std::vector<std::string> keys;
     for (std::uint32_t i = 0; i < ops->size; ++i) {
-      client::MapView m(ops->ptr[i]);
+      client::map_view m(ops->ptr[i]);
       revs.push_back(m.u64("rev").value_or(0));
       keys.emplace_back(m.str("key").value_or(""));
       EXPECT_EQ(m.str("user").value_or(""), "a");
@@ -340,7 +340,7 @@ TEST_F(DocumentTest, AReconnectedEditorRecoversAndKeepsItsOfflineEdits) {
   y->wait_text([](const std::string& t) { return t == "abc"; });
 
   x.c->drop_connection(false);
-  x.c->wait_state(State::disconnected);
+  x.c->wait_state(connection_state::disconnected);
   ASSERT_TRUE(x->insert(3, "X"));  // offline
   ASSERT_TRUE(y->insert(0, "1"));
   y->wait_synced();
@@ -352,10 +352,10 @@ TEST_F(DocumentTest, AReconnectedEditorRecoversAndKeepsItsOfflineEdits) {
 
   auto first = x->next_opened(0ms);
   ASSERT_TRUE(first);
-  EXPECT_EQ(first->kind, OpenKind::initial);
+  EXPECT_EQ(first->kind, open_kind::initial);
   auto ev = x->next_opened();
   ASSERT_TRUE(ev);
-  EXPECT_EQ(ev->kind, OpenKind::recovered);
+  EXPECT_EQ(ev->kind, open_kind::recovered);
   EXPECT_EQ(ev->missed, 3u);
   EXPECT_FALSE(ev->dropped_local);
   x->wait_synced();
@@ -367,7 +367,7 @@ TEST_F(DocumentTest, AReconnectedEditorRecoversAndKeepsItsOfflineEdits) {
 
 // --- (5) remote cursors ----------------------------------------------------------------------------------
 
-std::optional<RemoteCursor> cursor_of(const std::vector<RemoteCursor>& cs, const std::string& client) {
+std::optional<remote_cursor> cursor_of(const std::vector<remote_cursor>& cs, const std::string& client) {
   for (const auto& c : cs)
     if (c.client == client) return c;
   return std::nullopt;

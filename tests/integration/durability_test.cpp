@@ -42,7 +42,7 @@
 #include <nlohmann/json.hpp>
 
 #include "clients/cpp/decode.hpp"
-#include "clients/cpp/document.hpp"
+#include "clients/cpp/blocking_document.hpp"
 #include "clients/cpp/map_writer.hpp"
 #include "ot/text_operation.hpp"
 #include "raw_ws.hpp"
@@ -56,20 +56,20 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ot = troupe::ot;
-using client::BlockingDocument;
-using client::MapWriter;
-using client::OpenKind;
-using client::Reply;
-using client::State;
-using client::SubscribeKind;
+using client::blocking_document;
+using client::map_writer;
+using client::open_kind;
+using client::reply;
+using client::connection_state;
+using client::subscribe_kind;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 // --- small helpers ----------------------------------------------------------------------------
 
-std::string code_of(const Reply& r) { return std::string(r.map().str("code").value_or("")); }
-std::string reason_of(const Reply& r) { return std::string(r.map().str("reason").value_or("")); }
-std::string describe(const Reply& r) {
+std::string code_of(const reply& r) { return std::string(r.map().str("code").value_or("")); }
+std::string reason_of(const reply& r) { return std::string(r.map().str("reason").value_or("")); }
+std::string describe(const reply& r) {
   return std::string(r.type()) + " " + code_of(r) + " " + reason_of(r);
 }
 
@@ -120,10 +120,10 @@ std::string read_file(const std::string& path) {
 // --- raw protocol maps --------------------------------------------------------------------------
 
 // Sends `{t:type, id, …fields}` and returns the reply with that id.
-Reply request(RawWs& ws, std::string_view type, const std::function<void(MapWriter&)>& fields,
+reply request(RawWs& ws, std::string_view type, const std::function<void(map_writer&)>& fields,
               std::chrono::milliseconds timeout = 10s) {
   const auto id = ws.next_id();
-  MapWriter w(type);
+  map_writer w(type);
   w.u64("id", id);
   fields(w);
   ws.send_binary(w.finish(), timeout);
@@ -132,21 +132,21 @@ Reply request(RawWs& ws, std::string_view type, const std::function<void(MapWrit
 
 std::string pub_map(std::uint64_t id, const std::string& room, const std::string& data,
                     const std::string& key) {
-  MapWriter w("pub");
+  map_writer w("pub");
   w.u64("id", id).str("room", room).str("data", data).str("key", key);
   return w.finish();
 }
 
 std::string op_map(std::uint64_t id, const std::string& room, std::uint64_t rev,
                    const ot::operation& op, const std::string& key) {
-  MapWriter w("op");
+  map_writer w("op");
   w.u64("id", id).str("room", room).u64("rev", rev);
   w.operation("op", op);
   w.str("key", key);
   return w.finish();
 }
 
-void pack_since(MapWriter& w, const char* first, std::uint64_t n, const std::string& epoch) {
+void pack_since(map_writer& w, const char* first, std::uint64_t n, const std::string& epoch) {
   auto& pk = w.begin("since");
   pk.pack_map(2);
   pk.pack(std::string_view(first));
@@ -155,35 +155,35 @@ void pack_since(MapWriter& w, const char* first, std::uint64_t n, const std::str
   pk.pack(epoch);
 }
 
-Reply raw_pub(RawWs& ws, const std::string& room, const std::string& data, const std::string& key) {
+reply raw_pub(RawWs& ws, const std::string& room, const std::string& data, const std::string& key) {
   const auto id = ws.next_id();
   ws.send_binary(pub_map(id, room, data, key));
   return ws.read_reply(id);
 }
 
-Reply raw_sub(RawWs& ws, const std::string& room,
+reply raw_sub(RawWs& ws, const std::string& room,
               std::optional<std::pair<std::uint64_t, std::string>> since = {}) {
-  return request(ws, "sub", [&](MapWriter& w) {
+  return request(ws, "sub", [&](map_writer& w) {
     w.str("room", room);
     if (since) pack_since(w, "seq", since->first, since->second);
   });
 }
 
-Reply raw_history(RawWs& ws, const std::string& room, std::uint64_t since, std::uint32_t limit = 1000) {
-  return request(ws, "history", [&](MapWriter& w) {
+reply raw_history(RawWs& ws, const std::string& room, std::uint64_t since, std::uint32_t limit = 1000) {
+  return request(ws, "history", [&](map_writer& w) {
     w.str("room", room).u64("since", since).u64("limit", limit);
   });
 }
 
-Reply raw_open(RawWs& ws, const std::string& room,
+reply raw_open(RawWs& ws, const std::string& room,
                std::optional<std::pair<std::uint64_t, std::string>> since = {}) {
-  return request(ws, "open", [&](MapWriter& w) {
+  return request(ws, "open", [&](map_writer& w) {
     w.str("room", room);
     if (since) pack_since(w, "rev", since->first, since->second);
   });
 }
 
-Reply raw_op(RawWs& ws, const std::string& room, std::uint64_t rev, const ot::operation& op,
+reply raw_op(RawWs& ws, const std::string& room, std::uint64_t rev, const ot::operation& op,
              const std::string& key) {
   const auto id = ws.next_id();
   ws.send_binary(op_map(id, room, rev, op, key));
@@ -191,7 +191,7 @@ Reply raw_op(RawWs& ws, const std::string& room, std::uint64_t rev, const ot::op
 }
 
 bool raw_ping(RawWs& ws) {
-  return request(ws, "ping", [](MapWriter&) {}, 5s).type() == "pong";
+  return request(ws, "ping", [](map_writer&) {}, 5s).type() == "pong";
 }
 
 std::unique_ptr<RawWs> raw_client(const EngineProcess& engine, const std::string& user) {
@@ -222,7 +222,7 @@ Log full_history(RawWs& ws, const std::string& room) {
   Log log;
   std::uint64_t since = 0;
   for (int page = 0; page < 10000; ++page) {
-    const Reply r = raw_history(ws, room, since);
+    const reply r = raw_history(ws, room, since);
     if (r.type() != "history") {
       log.error = describe(r);
       return log;
@@ -294,7 +294,7 @@ std::optional<ot::operation> operation_of(const msgpack::object& o) {
   return parsed.op;
 }
 
-Opened opened_of(const Reply& r) {
+Opened opened_of(const reply& r) {
   Opened o;
   if (r.type() != "opened") {
     o.code = code_of(r);
@@ -308,7 +308,7 @@ Opened opened_of(const Reply& r) {
   if (auto t = m.str("text")) o.text = std::string(*t);
   if (auto ops = m.array("ops")) {
     for (std::uint32_t i = 0; i < ops->size; ++i) {
-      client::MapView item(ops->ptr[i]);
+      client::map_view item(ops->ptr[i]);
       const auto* op = item.get("op");
       auto parsed = op ? operation_of(*op) : std::nullopt;
       if (!parsed) return o;  // !ok: a malformed operation
@@ -344,18 +344,18 @@ ot::operation insert_at(std::size_t pos, std::string_view text) {
 
 // A client with a document open.
 struct Editor {
-  std::unique_ptr<BlockingClient> c;
-  std::unique_ptr<client::Documents> docs;
-  std::unique_ptr<BlockingDocument> doc;
-  BlockingDocument* operator->() const { return doc.get(); }
+  std::unique_ptr<blocking_connection> c;
+  std::unique_ptr<client::documents> docs;
+  std::unique_ptr<blocking_document> doc;
+  blocking_document* operator->() const { return doc.get(); }
 };
 
 Editor editor(const EngineProcess& engine, const std::string& user, const std::string& room) {
   Editor e;
-  e.c = std::make_unique<BlockingClient>(options_for(engine, user));
-  e.docs = std::make_unique<client::Documents>(e.c->async());  // before connect: it hears `connected`
+  e.c = std::make_unique<blocking_connection>(options_for(engine, user));
+  e.docs = std::make_unique<client::documents>(e.c->async());  // before connect: it hears `connected`
   e.c->connect();
-  e.doc = std::make_unique<BlockingDocument>(*e.docs, room);
+  e.doc = std::make_unique<blocking_document>(*e.docs, room);
   e.doc->open();
   return e;
 }
@@ -726,7 +726,7 @@ void subscriber(int port, const std::string& room, Progress& progress,
   try {
     RawWs ws(port);
     ws.hello("sub-" + room);
-    const Reply r = raw_sub(ws, room);
+    const reply r = raw_sub(ws, room);
     if (r.type() != "subscribed") throw std::runtime_error("sub refused: " + describe(r));
     epoch = std::string(r.map().str("epoch").value_or(""));
     ready.set_value();
@@ -1041,7 +1041,7 @@ TEST_F(Durability, ClientsRecoverAcrossACrashWithExactlyTheMissedMessagesAndOper
     auto pub = connected_client(engine, "pub");
     Editor other = editor(engine, "other", doc);
     for (int i = 1; i <= 5; ++i) {
-      EXPECT_EQ(pub->publish(room, Value::from("m" + std::to_string(i))).seq, static_cast<std::uint64_t>(i));
+      EXPECT_EQ(pub->publish(room, value::from("m" + std::to_string(i))).seq, static_cast<std::uint64_t>(i));
       ASSERT_TRUE(other->insert(0, "😀" + std::to_string(i)));
       other->wait_synced();
     }
@@ -1050,13 +1050,13 @@ TEST_F(Durability, ClientsRecoverAcrossACrashWithExactlyTheMissedMessagesAndOper
     holder->wait_rev(5);
 
     held->drop_connection(/*reconnect=*/false);
-    held->wait_state(State::disconnected);
+    held->wait_state(connection_state::disconnected);
     holder.c->drop_connection(/*reconnect=*/false);
-    holder.c->wait_state(State::disconnected);
+    holder.c->wait_state(connection_state::disconnected);
     ASSERT_TRUE(holder->insert(0, "offline😀"));  // sent after the crash, with its key
 
     for (int i = 6; i <= 10; ++i) {
-      EXPECT_EQ(pub->publish(room, Value::from("m" + std::to_string(i))).seq, static_cast<std::uint64_t>(i));
+      EXPECT_EQ(pub->publish(room, value::from("m" + std::to_string(i))).seq, static_cast<std::uint64_t>(i));
       ASSERT_TRUE(other->insert(1, "é" + std::to_string(i)));
       other->wait_synced();
     }
@@ -1067,23 +1067,23 @@ TEST_F(Durability, ClientsRecoverAcrossACrashWithExactlyTheMissedMessagesAndOper
   ASSERT_EQ(before.rev, 10u);
 
   engine.kill_now();
-  live->wait_state(State::disconnected);
+  live->wait_state(connection_state::disconnected);
   engine.start(port);
 
   // The subscriber that stayed on reconnects by itself and recovers: same epoch, nothing lost.
-  live->wait_state(State::connected, 15s);
-  std::optional<client::SubscribedEvent> ev;
-  while ((ev = live->next_subscribed(15s)) && ev->kind == SubscribeKind::initial) {
+  live->wait_state(connection_state::connected, 15s);
+  std::optional<client::subscribed_event> ev;
+  while ((ev = live->next_subscribed(15s)) && ev->kind == subscribe_kind::initial) {
   }
   ASSERT_TRUE(ev);
-  EXPECT_EQ(ev->kind, SubscribeKind::recovered);
+  EXPECT_EQ(ev->kind, subscribe_kind::recovered);
   EXPECT_TRUE(ev->recovered);
   EXPECT_EQ(ev->seq, 10u);
   EXPECT_EQ(ev->epoch, live_first.epoch);
 
   auto pub = connected_client(engine, "pub2");
   for (int i = 11; i <= 13; ++i)
-    EXPECT_EQ(pub->publish(room, Value::from("m" + std::to_string(i))).seq, static_cast<std::uint64_t>(i));
+    EXPECT_EQ(pub->publish(room, value::from("m" + std::to_string(i))).seq, static_cast<std::uint64_t>(i));
   EXPECT_EQ(seqs_of(live->take_messages(3)), seq_range(11, 13));
   EXPECT_EQ(live->queued_messages(), 0u);
 
@@ -1103,10 +1103,10 @@ TEST_F(Durability, ClientsRecoverAcrossACrashWithExactlyTheMissedMessagesAndOper
 
   // The subscriber that held (5, epoch) gets exactly the messages it missed, in order.
   held->reconnect_now();
-  while ((ev = held->next_subscribed(15s)) && ev->kind == SubscribeKind::initial) {
+  while ((ev = held->next_subscribed(15s)) && ev->kind == subscribe_kind::initial) {
   }
   ASSERT_TRUE(ev);
-  EXPECT_EQ(ev->kind, SubscribeKind::recovered);
+  EXPECT_EQ(ev->kind, subscribe_kind::recovered);
   EXPECT_TRUE(ev->recovered);
   EXPECT_EQ(ev->seq, 13u);
   EXPECT_EQ(ev->epoch, held_first.epoch);
@@ -1118,11 +1118,11 @@ TEST_F(Durability, ClientsRecoverAcrossACrashWithExactlyTheMissedMessagesAndOper
   // The document holder that held rev 5 recovers the 7 operations it missed and its offline
   // edit is applied once.
   holder.c->reconnect_now();
-  std::optional<client::DocumentOpened> opened;
-  while ((opened = holder->next_opened(15s)) && opened->kind == OpenKind::initial) {
+  std::optional<client::document_opened> opened;
+  while ((opened = holder->next_opened(15s)) && opened->kind == open_kind::initial) {
   }
   ASSERT_TRUE(opened);
-  EXPECT_EQ(opened->kind, OpenKind::recovered);
+  EXPECT_EQ(opened->kind, open_kind::recovered);
   EXPECT_EQ(opened->epoch, doc_epoch);
   // 12, or 13 when the offline edit, sent again at once, went ahead of the reopening.
   EXPECT_GE(opened->rev, 12u);
@@ -1300,7 +1300,7 @@ TEST_F(Durability, ADamagedRoomOrDocumentIsRefusedOthersWorkAndNothingOverwrites
 
   engine.start();
   auto ws = raw_client(engine, "user");
-  auto expect_unavailable = [&](const Reply& r, const std::string& room, const std::string& what) {
+  auto expect_unavailable = [&](const reply& r, const std::string& room, const std::string& what) {
     SCOPED_TRACE(what);
     EXPECT_EQ(r.type(), "error") << describe(r);
     EXPECT_EQ(code_of(r), "unavailable") << describe(r);
@@ -1320,13 +1320,13 @@ TEST_F(Durability, ADamagedRoomOrDocumentIsRefusedOthersWorkAndNothingOverwrites
     expect_unavailable(raw_op(*ws, d, 10, insert_at(0, "more?"), "new-op2"), d, "op d at rev 10");
   }
   // The others work: room b, the document of room a, the messages of room d.
-  const Reply sub_b = raw_sub(*ws, b);
+  const reply sub_b = raw_sub(*ws, b);
   ASSERT_EQ(sub_b.type(), "subscribed") << describe(sub_b);
   EXPECT_EQ(sub_b.map().u64("seq"), 10u);
   Log log_b = full_history(*ws, b);
   expect_gap_free(log_b, 1, "room b");
   for (const auto& k : log_b.msgs) EXPECT_EQ(k.data, b + " m" + std::to_string(k.seq));
-  const Reply pub_b = raw_pub(*ws, b, b + " m11", b + "-k11");
+  const reply pub_b = raw_pub(*ws, b, b + " m11", b + "-k11");
   EXPECT_EQ(pub_b.type(), "ack") << describe(pub_b);
   EXPECT_EQ(pub_b.map().u64("seq"), 11u);
   EXPECT_EQ(raw_sub(*ws, d).type(), "subscribed");  // d's messages are not damaged
@@ -1368,12 +1368,12 @@ TEST_F(Durability, AStoredMessageThatIsNotAMessageIsRefusedNotServed) {
       RawWs ws(engine.port());
       ws.hello("reader");
       const auto id = ws.next_id();
-      MapWriter w(type);
+      map_writer w(type);
       w.u64("id", id).str("room", room);
       if (std::string_view(type) == "history") w.u64("since", 0);
       ws.send_binary(w.finish());
       // Whatever the answer, it must be MessagePack; the contract's answer is `unavailable`.
-      std::optional<Reply> reply;
+      std::optional<reply> reply;
       bool garbage = false;
       for (auto deadline = Clock::now() + 10s; !reply && !garbage && Clock::now() < deadline;) {
         auto f = ws.read(5s);
@@ -1458,11 +1458,11 @@ TEST_F(Durability, AFullDiskIsAnErrorToTheWriterNotACrash) {
   }
   const std::string big(60 * 1024, 'B');
   std::vector<std::pair<std::uint64_t, std::string>> acked;  // seq, key
-  std::optional<Reply> refused;
+  std::optional<reply> refused;
   int tries = 0;
   for (; tries < 40 && !refused; ++tries) {
     const std::string key = "big" + std::to_string(tries);
-    const Reply r = raw_pub(*ws, big_room, key + big, key);
+    const reply r = raw_pub(*ws, big_room, key + big, key);
     if (r.type() == "ack") {
       acked.emplace_back(r.map().u64("seq").value_or(0), key);
       EXPECT_EQ(acked.back().first, acked.size()) << "a hole in the seqs";
@@ -1496,7 +1496,7 @@ TEST_F(Durability, AFullDiskIsAnErrorToTheWriterNotACrash) {
   }
   EXPECT_LT(disk.free_bytes(), 8192u);
   {
-    const Reply r = raw_op(*ws, doc, rev, insert_at(0, std::string(300 * 1024, 'D')), "d-big");
+    const reply r = raw_op(*ws, doc, rev, insert_at(0, std::string(300 * 1024, 'D')), "d-big");
     EXPECT_EQ(r.type(), "error") << r.type();
     EXPECT_EQ(code_of(r), "unavailable") << reason_of(r);
     const Opened o = opened_of(raw_open(*ws, doc));
@@ -1508,11 +1508,11 @@ TEST_F(Durability, AFullDiskIsAnErrorToTheWriterNotACrash) {
   // Room again: writes work, seqs continue with no hole, the refused key can be sent again.
   fs::remove(filler);
   {
-    const Reply r = raw_pub(*ws, big_room, refused_key + big, refused_key);
+    const reply r = raw_pub(*ws, big_room, refused_key + big, refused_key);
     ASSERT_EQ(r.type(), "ack") << describe(r);
     acked.emplace_back(r.map().u64("seq").value_or(0), refused_key);
     EXPECT_EQ(acked.back().first, acked.size());
-    const Reply op = raw_op(*ws, doc, rev, insert_at(0, "again"), "d-again");
+    const reply op = raw_op(*ws, doc, rev, insert_at(0, "again"), "d-again");
     ASSERT_EQ(op.type(), "ack") << describe(op);
     EXPECT_EQ(op.map().u64("rev"), rev + 1);
     rev += 1;
@@ -1532,7 +1532,7 @@ TEST_F(Durability, AFullDiskIsAnErrorToTheWriterNotACrash) {
     }
     // Then nothing more: a ping's pong comes next.
     const auto id = watcher->next_id();
-    MapWriter ping("ping");
+    map_writer ping("ping");
     ping.u64("id", id);
     watcher->send_binary(ping.finish());
     for (bool pong = false; !pong;) {
@@ -1662,7 +1662,7 @@ TEST_F(Durability, AnOnlineBackupServesTheSameRoomsAndDocuments) {
   EXPECT_EQ(doc_copy.epoch, doc_before.epoch);
   EXPECT_EQ(doc_copy.text, doc_before.text);
   // The copy goes on by itself; the original is unaffected.
-  const Reply r = raw_pub(*ws, room, "on the copy", "copy-1");
+  const reply r = raw_pub(*ws, room, "on the copy", "copy-1");
   EXPECT_EQ(r.map().u64("seq"), log.seq + 1) << describe(r);
   auto original = raw_client(engine, "original");
   EXPECT_EQ(full_history(*original, room).seq, acks.size());
@@ -1701,13 +1701,13 @@ TEST_F(Durability, RetentionByCountKeepsTheNewestAndTheSeqAcrossARestart) {
   EXPECT_EQ(log.epoch, epoch);
   for (const auto& k : log.msgs) EXPECT_EQ(k.data, "m" + std::to_string(k.seq));
   // Recovery from a seq the kept history covers works; from an older one it is a rebuild.
-  const Reply covered = raw_sub(*ws, room, std::make_pair(std::uint64_t{75}, epoch));
+  const reply covered = raw_sub(*ws, room, std::make_pair(std::uint64_t{75}, epoch));
   EXPECT_EQ(covered.map().boolean("recovered"), true) << describe(covered);
-  const Reply too_old = raw_sub(*ws, room, std::make_pair(std::uint64_t{70}, epoch));
+  const reply too_old = raw_sub(*ws, room, std::make_pair(std::uint64_t{70}, epoch));
   EXPECT_EQ(too_old.map().boolean("recovered"), false) << describe(too_old);
-  const Reply next = raw_pub(*ws, room, "m81", "k81");
+  const reply next = raw_pub(*ws, room, "m81", "k81");
   EXPECT_EQ(next.map().u64("seq"), 81u) << describe(next);
-  const Reply dup = raw_pub(*ws, room, "m79", "k79");  // a kept key survives the restart
+  const reply dup = raw_pub(*ws, room, "m79", "k79");  // a kept key survives the restart
   EXPECT_EQ(dup.map().u64("seq"), 79u) << describe(dup);
 }
 
@@ -1752,7 +1752,7 @@ TEST_F(Durability, RetentionByAgeForgetsOldMessagesButNotTheSeq) {
   log = full_history(*ws, room);
   EXPECT_EQ(log.seq, 3u);
   EXPECT_TRUE(log.msgs.empty());
-  const Reply next = raw_pub(*ws, room, "m4", "k4");
+  const reply next = raw_pub(*ws, room, "m4", "k4");
   EXPECT_EQ(next.map().u64("seq"), 4u) << "the seq did not continue: " << describe(next);
   log = full_history(*ws, room);
   ASSERT_EQ(log.msgs.size(), 1u);
@@ -1781,7 +1781,7 @@ TEST_F(Durability, DocumentSnapshotsCompactTheLogAndRestartAtTheSameRevAndText) 
       op.retain(pos);
       if (pos < len && rev % 3 == 0) op.remove(1);
       op.insert(rev % 2 ? "😀" + std::to_string(rev) : "é" + std::to_string(rev));
-      const Reply r = raw_op(*ws, doc, rev, op, "c" + std::to_string(rev));
+      const reply r = raw_op(*ws, doc, rev, op, "c" + std::to_string(rev));
       ASSERT_EQ(r.type(), "ack") << describe(r);
       ASSERT_EQ(r.map().u64("rev"), rev + 1);
       text_at.push_back(ot::apply(text, op));
@@ -1829,9 +1829,9 @@ TEST_F(Durability, DocumentSnapshotsCompactTheLogAndRestartAtTheSameRevAndText) 
     EXPECT_EQ(o.rev, kOps);
   }
   // The document goes on, and a kept key is still recognised.
-  const Reply dup = raw_op(*ws, doc, kOps, insert_at(0, "dup"), "c" + std::to_string(kOps - 1));
+  const reply dup = raw_op(*ws, doc, kOps, insert_at(0, "dup"), "c" + std::to_string(kOps - 1));
   EXPECT_EQ(dup.map().u64("rev"), kOps) << describe(dup);
-  const Reply next = raw_op(*ws, doc, kOps, insert_at(0, "next"), "next");
+  const reply next = raw_op(*ws, doc, kOps, insert_at(0, "next"), "next");
   EXPECT_EQ(next.map().u64("rev"), kOps + 1) << describe(next);
   EXPECT_EQ(opened_of(raw_open(*ws, doc)).text, "next" + text_at.back());
 }
@@ -1868,9 +1868,9 @@ TEST_F(Durability, AnEvictedRoomIsLoadedBackFromTheStoreUnchanged) {
   expect_gap_free(log, 1, "after the eviction");
   EXPECT_EQ(log.seq, 5u);
   EXPECT_EQ(log.epoch, epoch);
-  const Reply dup = raw_pub(*ws, room, "m3", "k3");
+  const reply dup = raw_pub(*ws, room, "m3", "k3");
   EXPECT_EQ(dup.map().u64("seq"), 3u) << describe(dup);
-  const Reply next = raw_pub(*ws, room, "m6", "k6");
+  const reply next = raw_pub(*ws, room, "m6", "k6");
   EXPECT_EQ(next.map().u64("seq"), 6u) << describe(next);
   const Opened after = opened_of(raw_open(*ws, room));
   EXPECT_EQ(after.rev, 5u);
@@ -1879,9 +1879,9 @@ TEST_F(Durability, AnEvictedRoomIsLoadedBackFromTheStoreUnchanged) {
   const Opened recovered = opened_of(raw_open(*ws, room, std::make_pair(std::uint64_t{3}, before.epoch)));
   EXPECT_TRUE(recovered.recovered);
   EXPECT_EQ(recovered.ops.size(), 2u);
-  const Reply op_dup = raw_op(*ws, room, 5, insert_at(0, "again"), "o2");
+  const reply op_dup = raw_op(*ws, room, 5, insert_at(0, "again"), "o2");
   EXPECT_EQ(op_dup.map().u64("rev"), 3u) << describe(op_dup);
-  const Reply op_next = raw_op(*ws, room, 5, insert_at(0, "new"), "o5");
+  const reply op_next = raw_op(*ws, room, 5, insert_at(0, "new"), "o5");
   EXPECT_EQ(op_next.map().u64("rev"), 6u) << describe(op_next);
 }
 

@@ -22,8 +22,8 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using client::MapWriter;
-using client::Reply;
+using client::map_writer;
+using client::reply;
 using json = nlohmann::json;
 using boost::system::error_code;
 
@@ -126,17 +126,17 @@ json json_of(const msgpack::object& object) {
 }
 
 // Subscribes `raw` (connected) to `room`; returns the `subscribed` reply.
-Reply subscribe(RawWs& raw, const std::string& room) {
+reply subscribe(RawWs& raw, const std::string& room) {
   const auto id = raw.next_id();
-  MapWriter w("sub");
+  map_writer w("sub");
   w.u64("id", id).str("room", room);
   raw.send_binary(w.finish());
   return raw.read_reply(id);
 }
 
 // The next `msg` pushes on `raw`, up to `count`, each within the bound.
-std::vector<Reply> read_msgs(RawWs& raw, std::size_t count) {
-  std::vector<Reply> msgs;
+std::vector<reply> read_msgs(RawWs& raw, std::size_t count) {
+  std::vector<reply> msgs;
   while (msgs.size() < count) {
     auto frame = raw.read(5s);
     if (frame.closed || !frame.error.empty()) break;
@@ -148,7 +148,7 @@ std::vector<Reply> read_msgs(RawWs& raw, std::size_t count) {
 
 void expect_ping_answered(RawWs& raw) {
   const auto id = raw.next_id();
-  MapWriter w("ping");
+  map_writer w("ping");
   w.u64("id", id);
   raw.send_binary(w.finish());
   EXPECT_EQ(raw.read_reply(id).type(), "pong");
@@ -373,7 +373,7 @@ TEST_F(HttpApi, DisconnectClosesEveryConnectionOfAUser) {
   EXPECT_EQ(a.body, (json{{"closed", 2}}));
 
   for (RawWs* bob : {&bob1, &bob2}) {
-    std::vector<Reply> maps;
+    std::vector<reply> maps;
     auto end = bob->read_until_closed(5s, nullptr, &maps);
     EXPECT_TRUE(end.closed) << end.error;
     EXPECT_EQ(end.close_code, 4403);
@@ -552,13 +552,13 @@ TEST_F(OneOffRooms, RoomsOnlyPublishedToAreReleased) {
   RawWs raw(engine().port());
   raw.hello("publisher");
   const auto sub_id = raw.next_id();
-  MapWriter sub("sub");
+  map_writer sub("sub");
   sub.u64("id", sub_id).str("room", "kept");
   raw.send_binary(sub.finish());
   ASSERT_EQ(raw.read_reply(sub_id).type(), "subscribed");
   for (int i = 0; i < 5; ++i) {
     const auto id = raw.next_id();
-    MapWriter pub("pub");
+    map_writer pub("pub");
     pub.u64("id", id).str("room", "one-off-" + std::to_string(i)).str("data", "x");
     raw.send_binary(pub.finish());
     ASSERT_EQ(raw.read_reply(id).type(), "ack");

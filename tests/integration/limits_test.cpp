@@ -8,15 +8,15 @@
 namespace troupe::test {
 namespace {
 
-using client::MapWriter;
-using client::Reply;
+using client::map_writer;
+using client::reply;
 
 class Malformed : public EngineTest {
  protected:
   // The connection still answers a ping.
   void expect_usable(RawWs& raw) {
     const auto id = raw.next_id();
-    MapWriter w("ping");
+    map_writer w("ping");
     w.u64("id", id);
     raw.send_binary(w.finish());
     EXPECT_EQ(raw.read_reply(id).type(), "pong");
@@ -26,7 +26,7 @@ class Malformed : public EngineTest {
                     const std::string& what) {
     SCOPED_TRACE(what);
     raw.send_binary(frame);
-    Reply r = raw.read_reply(id);
+    reply r = raw.read_reply(id);
     EXPECT_EQ(r.type(), "error");
     EXPECT_EQ(r.map().str("code").value_or(""), code);
     EXPECT_TRUE(r.map().str("reason").has_value());
@@ -59,7 +59,7 @@ TEST_F(Malformed, TextFrameIsClosedWith1003) {
 TEST_F(Malformed, FrameOverOneMebibyteIsClosedWith1009) {
   RawWs raw(engine().port());
   raw.hello();
-  MapWriter w("pub");
+  map_writer w("pub");
   w.u64("id", 1).str("room", "big").field("data", std::string(1024 * 1024 + 16, 'x'));
   auto end = raw.send_and_expect_close(w.finish());
   EXPECT_TRUE(end.closed) << end.error;
@@ -68,10 +68,10 @@ TEST_F(Malformed, FrameOverOneMebibyteIsClosedWith1009) {
 
 TEST_F(Malformed, FirstMessageOtherThanConnectIsClosedWith4401) {
   RawWs raw(engine().port());
-  MapWriter w("ping");
+  map_writer w("ping");
   w.u64("id", 1);
   raw.send_binary(w.finish());
-  std::vector<Reply> maps;
+  std::vector<reply> maps;
   // Well before the 10 s connect deadline: this close is for the wrong first message.
   auto end = raw.read_until_closed(5s, nullptr, &maps);
   EXPECT_TRUE(end.closed) << end.error;
@@ -101,37 +101,37 @@ TEST_F(Malformed, MissingKeysWrongTypesAndUnknownTypesAreBadRequests) {
   RawWs raw(engine().port());
   raw.hello();
   {
-    MapWriter w("pub");
+    map_writer w("pub");
     w.u64("id", 11).str("data", "no room");
     expect_error(raw, w.finish(), 11, "bad_request", "pub without room");
   }
   {
-    MapWriter w("sub");
+    map_writer w("sub");
     w.u64("id", 12);
     expect_error(raw, w.finish(), 12, "bad_request", "sub without room");
   }
   {
-    MapWriter w("history");
+    map_writer w("history");
     w.u64("id", 13).str("room", "r");
     expect_error(raw, w.finish(), 13, "bad_request", "history without since");
   }
   {
-    MapWriter w("pub");
+    map_writer w("pub");
     w.u64("id", 14).u64("room", 5).str("data", "x");
     expect_error(raw, w.finish(), 14, "bad_request", "room as an integer");
   }
   {
-    MapWriter w("history");
+    map_writer w("history");
     w.u64("id", 15).str("room", "r").str("since", "3");
     expect_error(raw, w.finish(), 15, "bad_request", "since as a string");
   }
   {
-    MapWriter w("sub");
+    map_writer w("sub");
     w.u64("id", 16).str("room", "r").str("since", "nope");
     expect_error(raw, w.finish(), 16, "bad_request", "sub since not a map");
   }
   {
-    MapWriter w("bogus");
+    map_writer w("bogus");
     w.u64("id", 17);
     expect_error(raw, w.finish(), 17, "bad_request", "unknown t");
   }
@@ -143,7 +143,7 @@ TEST_F(Malformed, MissingKeysWrongTypesAndUnknownTypesAreBadRequests) {
     expect_error(raw, m, 18, "bad_request", "no t");
   }
   {
-    MapWriter w("pub");
+    map_writer w("pub");
     w.str("id", "x").str("room", "r").str("data", "id is a string");
     expect_anonymous_error(raw, w.finish(), "bad_request", "id as a string");
   }
@@ -157,7 +157,7 @@ TEST_F(Malformed, BadRoomNamesAreBadRequests) {
   std::uint64_t id = 100;
   for (const auto& room : bad) {
     for (const char* t : {"sub", "pub"}) {
-      MapWriter w(t);
+      map_writer w(t);
       w.u64("id", ++id).str("room", room);
       if (std::string(t) == "pub") w.str("data", "x");
       expect_error(raw, w.finish(), id, "bad_request", std::string(t) + " room '" + room + "'");
@@ -166,7 +166,7 @@ TEST_F(Malformed, BadRoomNamesAreBadRequests) {
   // The widest valid name: 128 bytes of every allowed character class.
   std::string good = "AZaz09_-:.@";
   while (good.size() < 128) good += 'x';
-  MapWriter w("pub");
+  map_writer w("pub");
   w.u64("id", ++id).str("room", good).str("data", "ok");
   raw.send_binary(w.finish());
   EXPECT_EQ(raw.read_reply(id).type(), "ack");
@@ -183,14 +183,14 @@ TEST_F(Malformed, DataOver64KiBIsTooLargeAndExactly64KiBIsAccepted) {
     return std::vector<char>(payload, 'b');
   };
   auto pub = [&](std::uint64_t id, std::size_t encoded) {
-    MapWriter w("pub");
+    map_writer w("pub");
     w.u64("id", id).str("room", "big");
     auto payload = bin(encoded);
     auto& pk = w.begin("data");
     pk.pack_bin(static_cast<std::uint32_t>(payload.size()));
     pk.pack_bin_body(payload.data(), static_cast<std::uint32_t>(payload.size()));
     auto frame = w.finish();
-    EXPECT_EQ(client::Value::from_encoded(frame).object().via.map.ptr[3].val.via.bin.size + 3, encoded);
+    EXPECT_EQ(client::value::from_encoded(frame).object().via.map.ptr[3].val.via.bin.size + 3, encoded);
     return frame;
   };
   expect_error(raw, pub(2, 64 * 1024 + 1), 2, "too_large", "65537 bytes of data");
@@ -219,7 +219,7 @@ TEST_F(SlowConsumer, AReaderThatStopsIsCutWith4500AndOthersGetEverything) {
 
   RawWs slow(engine().port(), kRcvBuf);
   slow.hello("slow");
-  MapWriter w("sub");
+  map_writer w("sub");
   w.u64("id", 1).str("room", "flood");
   slow.send_binary(w.finish());
   EXPECT_EQ(slow.read_reply(1).type(), "subscribed");
@@ -230,10 +230,10 @@ TEST_F(SlowConsumer, AReaderThatStopsIsCutWith4500AndOthersGetEverything) {
   a->subscribe("flood");
   b->subscribe("flood");
   // Several publishers, so no single connection exceeds its request budget.
-  std::vector<std::unique_ptr<BlockingClient>> pubs;
+  std::vector<std::unique_ptr<blocking_connection>> pubs;
   for (int i = 0; i < 4; ++i) pubs.push_back(client("pub" + std::to_string(i)));
   const std::string payload(kData, 'z');
-  for (int i = 0; i < count; ++i) pubs[i % pubs.size()]->publish("flood", Value::from(payload));
+  for (int i = 0; i < count; ++i) pubs[i % pubs.size()]->publish("flood", value::from(payload));
 
   // The others receive every message, in order.
   for (auto* c : {a.get(), b.get()}) {
@@ -243,7 +243,7 @@ TEST_F(SlowConsumer, AReaderThatStopsIsCutWith4500AndOthersGetEverything) {
 
   // The slow reader finds its stream ends with 4500 (after whatever was already buffered).
   std::size_t frames = 0;
-  std::vector<Reply> maps;
+  std::vector<reply> maps;
   auto end = slow.read_until_closed(30s, &frames, &maps);
   EXPECT_TRUE(end.closed) << "no close frame: " << end.error;
   EXPECT_EQ(end.close_code, 4500) << end.close_reason;

@@ -18,7 +18,7 @@ TEST_F(Messaging, PingIsAnsweredWithPong) {
 
   RawWs raw(engine().port());
   raw.hello();
-  client::MapWriter w("ping");
+  client::map_writer w("ping");
   w.u64("id", 77);
   raw.send_binary(w.finish());
   auto reply = raw.read_reply(77);
@@ -41,14 +41,14 @@ TEST_F(Messaging, EverySubscriberSeesOneTotalOrderOfConcurrentPublishers) {
   constexpr int kTotal = kPublishers * kEach;
   const std::string room = "order";
 
-  std::vector<std::unique_ptr<BlockingClient>> subs;
+  std::vector<std::unique_ptr<blocking_connection>> subs;
   for (int i = 0; i < 3; ++i) {
     subs.push_back(client("sub" + std::to_string(i)));
     auto ev = subs.back()->subscribe(room);
     EXPECT_EQ(ev.seq, 0u);
-    EXPECT_EQ(ev.kind, client::SubscribeKind::initial);
+    EXPECT_EQ(ev.kind, client::subscribe_kind::initial);
   }
-  std::vector<std::unique_ptr<BlockingClient>> pubs;
+  std::vector<std::unique_ptr<blocking_connection>> pubs;
   for (int p = 0; p < kPublishers; ++p) pubs.push_back(client("pub" + std::to_string(p)));
 
   // Each publisher publishes in its own thread, each publish after the previous ack.
@@ -61,7 +61,7 @@ TEST_F(Messaging, EverySubscriberSeesOneTotalOrderOfConcurrentPublishers) {
       try {
         for (int k = 0; k < kEach; ++k) {
           const std::string data = "p" + std::to_string(p) + "-" + std::to_string(k);
-          auto ack = pubs[p]->publish(room, Value::from(data));
+          auto ack = pubs[p]->publish(room, value::from(data));
           std::lock_guard<std::mutex> l(acked_m);
           acked[data] = ack.seq;
         }
@@ -75,7 +75,7 @@ TEST_F(Messaging, EverySubscriberSeesOneTotalOrderOfConcurrentPublishers) {
   ASSERT_EQ(failures.load(), 0);
   ASSERT_EQ(acked.size(), static_cast<std::size_t>(kTotal));
 
-  std::vector<std::vector<Message>> seen;
+  std::vector<std::vector<message>> seen;
   for (auto& s : subs) seen.push_back(s->take_messages(kTotal));
   // seq 1..N without holes or duplicates, for everyone.
   for (const auto& msgs : seen) EXPECT_EQ(seqs_of(msgs), seq_range(1, kTotal));
@@ -104,7 +104,7 @@ TEST_F(Messaging, EverySubscriberSeesOneTotalOrderOfConcurrentPublishers) {
     EXPECT_GT(m.ts, 0);
   }
   // Nothing more arrives after the sentinel.
-  pubs[0]->publish(room, Value::from("end"));
+  pubs[0]->publish(room, value::from("end"));
   for (auto& s : subs) {
     auto m = s->next_message();
     ASSERT_TRUE(m);
@@ -117,14 +117,14 @@ TEST_F(Messaging, PublishWithTheSameKeyTwiceIsDeliveredOnce) {
   auto sub = client("sub");
   sub->subscribe("idem");
   auto pub = client("pub");
-  auto first = pub->publish("idem", Value::from("once"), "key-1");
-  auto second = pub->publish("idem", Value::from("once again"), "key-1");
+  auto first = pub->publish("idem", value::from("once"), "key-1");
+  auto second = pub->publish("idem", value::from("once again"), "key-1");
   EXPECT_EQ(first.seq, 1u);
   EXPECT_EQ(second.seq, first.seq);
   // The key is the room's: another connection's resend is deduplicated too.
   auto other = client("other");
-  EXPECT_EQ(other->publish("idem", Value::from("third time"), "key-1").seq, first.seq);
-  auto next = pub->publish("idem", Value::from("next"), "key-2");
+  EXPECT_EQ(other->publish("idem", value::from("third time"), "key-1").seq, first.seq);
+  auto next = pub->publish("idem", value::from("next"), "key-2");
   EXPECT_EQ(next.seq, 2u);
 
   auto msgs = sub->take_messages(2);
@@ -132,7 +132,7 @@ TEST_F(Messaging, PublishWithTheSameKeyTwiceIsDeliveredOnce) {
   EXPECT_EQ(text_of(msgs[0]), "once");
   EXPECT_EQ(msgs[0].key.value_or(""), "key-1");
   EXPECT_EQ(text_of(msgs[1]), "next");
-  pub->publish("idem", Value::from("sentinel"));
+  pub->publish("idem", value::from("sentinel"));
   auto m = sub->next_message();
   ASSERT_TRUE(m);
   EXPECT_EQ(text_of(*m), "sentinel");
@@ -141,10 +141,10 @@ TEST_F(Messaging, PublishWithTheSameKeyTwiceIsDeliveredOnce) {
 
 TEST_F(Messaging, HistoryReturnsKeptMessagesAfterSince) {
   auto pub = client("pub");
-  for (int i = 1; i <= 20; ++i) pub->publish("hist", Value::from("m" + std::to_string(i)));
+  for (int i = 1; i <= 20; ++i) pub->publish("hist", value::from("m" + std::to_string(i)));
   auto sub = client("sub");
   auto ev = sub->subscribe("hist");
-  EXPECT_EQ(ev.kind, client::SubscribeKind::initial);
+  EXPECT_EQ(ev.kind, client::subscribe_kind::initial);
   EXPECT_EQ(ev.seq, 20u);
   EXPECT_EQ(seqs_of(ev.msgs), seq_range(1, 20));  // newest kept (≤ 100)
 
@@ -168,7 +168,7 @@ TEST_F(Messaging, HistoryReturnsKeptMessagesAfterSince) {
   // Items have the shape of the `msg` push.
   RawWs raw(engine().port());
   raw.hello();
-  client::MapWriter w("history");
+  client::map_writer w("history");
   w.u64("id", 5).str("room", "hist").u64("since", 19);
   raw.send_binary(w.finish());
   auto r = raw.read_reply(5);
@@ -176,7 +176,7 @@ TEST_F(Messaging, HistoryReturnsKeptMessagesAfterSince) {
   auto items = r.map().array("msgs");
   ASSERT_TRUE(items);
   ASSERT_EQ(items->size, 1u);
-  client::MapView item(items->ptr[0]);
+  client::map_view item(items->ptr[0]);
   EXPECT_EQ(item.str("t").value_or(""), "msg");
   EXPECT_EQ(item.str("room").value_or(""), "hist");
   EXPECT_EQ(item.u64("seq").value_or(0), 20u);
@@ -188,11 +188,11 @@ TEST_F(Messaging, HistoryReturnsKeptMessagesAfterSince) {
 TEST_F(Messaging, SeveralMapsInOneFrameAreAllAnswered) {
   RawWs raw(engine().port());
   raw.hello();
-  client::MapWriter a("ping");
+  client::map_writer a("ping");
   a.u64("id", 1);
-  client::MapWriter b("pub");
+  client::map_writer b("pub");
   b.u64("id", 2).str("room", "batch").str("data", "x");
-  client::MapWriter c("ping");
+  client::map_writer c("ping");
   c.u64("id", 3);
   raw.send_binary(a.finish() + b.finish() + c.finish());
   std::set<std::uint64_t> ids;
@@ -217,11 +217,11 @@ TEST_F(Messaging, UnsubscribeStopsDelivery) {
   sub->subscribe("a");
   sub->subscribe("b");
   auto pub = client("pub");
-  pub->publish("a", Value::from("a1"));
+  pub->publish("a", value::from("a1"));
   EXPECT_EQ(text_of(sub->take_messages(1)[0]), "a1");
   sub->unsubscribe("a");
-  pub->publish("a", Value::from("a2"));
-  pub->publish("b", Value::from("b1"));
+  pub->publish("a", value::from("a2"));
+  pub->publish("b", value::from("b1"));
   auto m = sub->next_message();
   ASSERT_TRUE(m);
   EXPECT_EQ(m->room, "b");  // a2 never came

@@ -13,38 +13,38 @@
 namespace troupe::test {
 namespace {
 
-using client::ClientError;
-using client::PresenceEvent;
-using client::PresenceEventKind;
-using client::PresenceSnapshot;
-using client::State;
-using client::TypingEvent;
+using client::client_error;
+using client::presence_event;
+using client::presence_event_kind;
+using client::presence_snapshot;
+using client::connection_state;
+using client::typing_event;
 using Strings = std::vector<std::string>;
 using StrMap = std::map<std::string, std::string>;
 
 constexpr const char* kRoom = "pres";
 
 struct Member {
-  std::unique_ptr<BlockingClient> c;
+  std::unique_ptr<blocking_connection> c;
   std::string id;    // its connection's client id
   std::string sync;  // the `sync` value of its state that settled it (see Presence::member)
-  BlockingClient* operator->() const { return c.get(); }
+  blocking_connection* operator->() const { return c.get(); }
 };
 
-Strings clients_of(const std::vector<client::PresenceEntry>& es) {
+Strings clients_of(const std::vector<client::presence_entry>& es) {
   Strings v;
   for (const auto& e : es) v.push_back(e.client);
   std::sort(v.begin(), v.end());
   return v;
 }
 
-Strings clients_of(const client::PresenceList& l) {
+Strings clients_of(const client::presence_list& l) {
   Strings v;
   for (const auto& [c, e] : l.by_client()) v.push_back(c);
   return v;
 }
 
-std::string state_field(const client::PresenceEntry* e, const std::string& key) {
+std::string state_field(const client::presence_entry* e, const std::string& key) {
   if (!e || e->state.type() != msgpack::type::MAP) return "";
   auto m = e->state.as<StrMap>();
   auto it = m.find(key);
@@ -52,17 +52,17 @@ std::string state_field(const client::PresenceEntry* e, const std::string& key) 
 }
 
 // The next presence event that is not a snapshot (a diff, or a resync).
-PresenceEvent next_change(BlockingClient& c, std::chrono::milliseconds timeout = 10s) {
+presence_event next_change(blocking_connection& c, std::chrono::milliseconds timeout = 10s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     auto ev = c.next_presence(std::max(left, 0ms));
     if (!ev) throw std::runtime_error("no presence change in time");
-    if (ev->kind != PresenceEventKind::snapshot) return *ev;
+    if (ev->kind != presence_event_kind::snapshot) return *ev;
   }
 }
 
-TypingEvent next_typing(BlockingClient& c, std::chrono::milliseconds timeout = 10s) {
+typing_event next_typing(blocking_connection& c, std::chrono::milliseconds timeout = 10s) {
   auto ev = c.next_typing(timeout);
   if (!ev) throw std::runtime_error("no typing event in time");
   return *ev;
@@ -76,19 +76,19 @@ class Presence : public EngineTest {
   // for time.
   Member member(const std::string& user, const std::string& room = kRoom, bool settle = true) {
     Member m;
-    m.c = std::make_unique<BlockingClient>(options_for(engine(), user));
+    m.c = std::make_unique<blocking_connection>(options_for(engine(), user));
     m.id = m.c->connect().client;
     if (room.empty()) return m;
     m.c->subscribe(room);
     if (!settle) return m;
     for (int k = 1; k <= 20; ++k) {
       m.sync = std::to_string(k);
-      m.c->set_state(room, Value::from(StrMap{{"sync", m.sync}}));
+      m.c->set_state(room, value::from(StrMap{{"sync", m.sync}}));
       try {
-        m.c->wait_view(room, [&](const PresenceSnapshot& s) { return state_field(s.members.find(m.id), "sync") == m.sync; },
+        m.c->wait_view(room, [&](const presence_snapshot& s) { return state_field(s.members.find(m.id), "sync") == m.sync; },
                        500ms);
         return m;
-      } catch (const ClientError&) {
+      } catch (const client_error&) {
         // that state change went into the window that carried its arrival: again
       }
     }
@@ -96,8 +96,8 @@ class Presence : public EngineTest {
   }
 
   // Waits until `observer` sees each of `others` as settled, then forgets its queued events.
-  static PresenceSnapshot quiet(Member& observer, std::initializer_list<const Member*> others) {
-    auto v = observer->wait_view(kRoom, [&](const PresenceSnapshot& s) {
+  static presence_snapshot quiet(Member& observer, std::initializer_list<const Member*> others) {
+    auto v = observer->wait_view(kRoom, [&](const presence_snapshot& s) {
       for (const auto* o : others)
         if (state_field(s.members.find(o->id), "sync") != o->sync) return false;
       return true;
@@ -114,7 +114,7 @@ TEST_F(Presence, JoinStateAndLeaveAreDiffsNumberedOneByOne) {
   auto a = member("alice");
   auto snap = a->next_presence();
   ASSERT_TRUE(snap);
-  EXPECT_EQ(snap->kind, PresenceEventKind::snapshot);
+  EXPECT_EQ(snap->kind, presence_event_kind::snapshot);
   EXPECT_EQ(clients_of(snap->joined), Strings{a.id});
   EXPECT_EQ(snap->users_joined, Strings{"alice"});
   auto first = quiet(a, {&a});
@@ -127,7 +127,7 @@ TEST_F(Presence, JoinStateAndLeaveAreDiffsNumberedOneByOne) {
   EXPECT_EQ(bv.members.find(b.id)->name, std::optional<std::string>("bob"));
 
   auto join = next_change(*a.c);
-  EXPECT_EQ(join.kind, PresenceEventKind::diff);
+  EXPECT_EQ(join.kind, presence_event_kind::diff);
   EXPECT_EQ(join.pseq, p0 + 1);
   EXPECT_EQ(clients_of(join.joined), Strings{b.id});
   EXPECT_EQ(join.users_joined, Strings{"bob"});
@@ -136,7 +136,7 @@ TEST_F(Presence, JoinStateAndLeaveAreDiffsNumberedOneByOne) {
   // diff too, without its own arrival.
   EXPECT_EQ(bv.pseq + 1, join.pseq);
 
-  b->set_state(kRoom, Value::from(StrMap{{"status", "away"}}));
+  b->set_state(kRoom, value::from(StrMap{{"status", "away"}}));
   auto change = next_change(*a.c);
   EXPECT_EQ(change.pseq, p0 + 2);
   ASSERT_EQ(clients_of(change.updated), Strings{b.id});
@@ -262,23 +262,23 @@ TEST_F(Presence, PresenceIsReadableWithoutASubscription) {
 TEST_F(Presence, StateRequestsAreRefusedWhenTooLargeOrNotSubscribed) {
   auto a = member("alice");
   // `state` is a map of at most 1 KiB encoded: {"s": <1018 chars>} is exactly 1024 bytes.
-  a->set_state(kRoom, Value::from(StrMap{{"s", std::string(1018, 'x')}}));
+  a->set_state(kRoom, value::from(StrMap{{"s", std::string(1018, 'x')}}));
   try {
-    a->set_state(kRoom, Value::from(StrMap{{"s", std::string(1019, 'x')}}));
+    a->set_state(kRoom, value::from(StrMap{{"s", std::string(1019, 'x')}}));
     ADD_FAILURE() << "a 1025-byte state was accepted";
-  } catch (const ClientError& e) {
+  } catch (const client_error& e) {
     EXPECT_EQ(e.code(), "too_large") << e.what();
   }
   try {
-    a->set_state("not-subscribed", Value::from(StrMap{{"status", "x"}}));
+    a->set_state("not-subscribed", value::from(StrMap{{"status", "x"}}));
     ADD_FAILURE() << "pset without a subscription was accepted";
-  } catch (const ClientError& e) {
+  } catch (const client_error& e) {
     EXPECT_EQ(e.code(), "not_subscribed") << e.what();
   }
   try {
-    a->set_state(kRoom, Value::from(std::string("not a map")));
+    a->set_state(kRoom, value::from(std::string("not a map")));
     ADD_FAILURE() << "a state that is not a map was accepted";
-  } catch (const ClientError& e) {
+  } catch (const client_error& e) {
     EXPECT_EQ(e.code(), "bad_request") << e.what();
   }
   // The accepted one is what the others see.
@@ -291,7 +291,7 @@ TEST_F(Presence, StateRequestsAreRefusedWhenTooLargeOrNotSubscribed) {
 TEST_F(Presence, TypingWithoutASubscriptionIsAnErrorWithoutId) {
   RawWs raw(engine().port());
   raw.hello("raw");
-  client::MapWriter w("typing");
+  client::map_writer w("typing");
   w.str("room", "elsewhere").boolean("on", true);
   raw.send_binary(w.finish());
   auto f = raw.read(5s);
@@ -319,26 +319,26 @@ TEST_F(Presence, AMissedDiffIsFoundByItsPseqAndTheViewResyncs) {
   // bob's arrival never reaches alice's view; the diff after it shows her the hole.
   auto b = member("bob");
   b.sync = "again"; // a change after the missed diff
-  b->set_state(kRoom, Value::from(StrMap{{"sync", b.sync}}));
+  b->set_state(kRoom, value::from(StrMap{{"sync", b.sync}}));
   auto wv = quiet(watcher, {&b});
-  auto av = a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return state_field(s.members.find(b.id), "sync") == b.sync; });
+  auto av = a->wait_view(kRoom, [&](const presence_snapshot& s) { return state_field(s.members.find(b.id), "sync") == b.sync; });
   EXPECT_EQ(clients_of(av.members), clients_of(wv.members));
   EXPECT_EQ(av.members.users(), (Strings{"alice", "bob", "walt"}));
   EXPECT_EQ(av.pseq, wv.pseq);
 
   bool resynced = false;
   while (auto ev = a->next_presence(0ms))
-    if (ev->kind == PresenceEventKind::resynced) resynced = true;
+    if (ev->kind == presence_event_kind::resynced) resynced = true;
   EXPECT_TRUE(resynced) << "the hole was not reported as a resync";
 
   // After the resync diffs apply one by one again, and the views agree.
   b->unsubscribe(kRoom);
   auto leave = next_change(*a.c);
-  EXPECT_EQ(leave.kind, PresenceEventKind::diff);
+  EXPECT_EQ(leave.kind, presence_event_kind::diff);
   EXPECT_EQ(leave.pseq, av.pseq + 1);
   EXPECT_EQ(clients_of(leave.left), Strings{b.id});
   EXPECT_EQ(a->view(kRoom).pseq, leave.pseq);
-  auto wv2 = watcher->wait_view(kRoom, [&](const PresenceSnapshot& s) { return s.pseq == leave.pseq; });
+  auto wv2 = watcher->wait_view(kRoom, [&](const presence_snapshot& s) { return s.pseq == leave.pseq; });
   EXPECT_EQ(clients_of(a->view(kRoom).members), clients_of(wv2.members));
   auto fetched = a->presence(kRoom);
   EXPECT_EQ(clients_of(fetched.members), clients_of(a->view(kRoom).members));
@@ -351,7 +351,7 @@ TEST_F(Presence, AMissedDiffIsFoundByItsPseqAndTheViewResyncs) {
 TEST_F(Presence, AMemberJoiningInAnothersWindowIsSeenByIt) {
   auto a = member("alice", kRoom, /*settle=*/false);
   auto b = member("bob", kRoom, /*settle=*/false);  // at once: inside alice's window
-  a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return s.members.find(b.id) != nullptr; }, 3s);
+  a->wait_view(kRoom, [&](const presence_snapshot& s) { return s.members.find(b.id) != nullptr; }, 3s);
 }
 
 // A change inside a new member's window (after its snapshot, before the diff carrying its
@@ -363,8 +363,8 @@ TEST_F(Presence, ChangesInTheJoinersWindowReachTheJoiner) {
   auto c = member("carol", kRoom, /*settle=*/false);
   EXPECT_TRUE(c->view(kRoom).members.find(b.id));
   b->unsubscribe(kRoom);  // at once: inside carol's window
-  a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return !s.members.find(b.id); });
-  c->wait_view(kRoom, [&](const PresenceSnapshot& s) { return !s.members.find(b.id); }, 3s);
+  a->wait_view(kRoom, [&](const presence_snapshot& s) { return !s.members.find(b.id); });
+  c->wait_view(kRoom, [&](const presence_snapshot& s) { return !s.members.find(b.id); }, 3s);
 }
 
 // --- leaving: clean, abrupt, silent; reconnects -------------------------------------------
@@ -381,7 +381,7 @@ TEST_F(PresenceLongGrace, CleanCloseLeavesAtOnceAnAbruptDropWaitsOutTheGrace) {
   quiet(a, {&dropped, &closing});
 
   dropped->drop_connection(/*reconnect=*/false);
-  dropped->wait_state(State::disconnected);
+  dropped->wait_state(connection_state::disconnected);
   closing->close();
   // carol's clean close shows well inside the 30 s grace; bob, dropped first, is still listed.
   auto ev = next_change(*a.c);
@@ -408,7 +408,7 @@ TEST_F(PresenceLiveness, AnAbruptDropLeavesWithinGracePlusTwoPings) {
   auto off = next_typing(*a.c);
   EXPECT_FALSE(off.on);
   EXPECT_EQ(off.client, b.id);
-  auto v = a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return !s.members.find(b.id); }, 1s + 2 * 1s + 3s);
+  auto v = a->wait_view(kRoom, [&](const presence_snapshot& s) { return !s.members.find(b.id); }, 1s + 2 * 1s + 3s);
   EXPECT_FALSE(v.members.online("bob"));
   auto ev = next_change(*a.c);
   EXPECT_EQ(clients_of(ev.left), Strings{b.id});
@@ -423,7 +423,7 @@ struct Ghost {
   explicit Ghost(int port) : ws(port) {
     id = ws.hello("ghost").map().id_string("client").value_or("");
     const auto sub = ws.next_id();
-    client::MapWriter w("sub");
+    client::map_writer w("sub");
     w.u64("id", sub).str("room", kRoom);
     ws.send_binary(w.finish());
     if (ws.read_reply(sub).type() != "subscribed") throw std::runtime_error("ghost not subscribed");
@@ -434,7 +434,7 @@ TEST_F(PresenceLiveness, APeerThatStopsAnsweringPingsIsClosedWith4408AndLeaves) 
   auto a = member("alice");
   Ghost ghost(engine().port());
   ASSERT_FALSE(ghost.id.empty());
-  a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return s.members.find(ghost.id) != nullptr; });
+  a->wait_view(kRoom, [&](const presence_snapshot& s) { return s.members.find(ghost.id) != nullptr; });
 
   // Read below the WebSocket, so that nothing is answered: pings, then a 4408 close after
   // 2 × ping (2 s) of silence.
@@ -446,7 +446,7 @@ TEST_F(PresenceLiveness, APeerThatStopsAnsweringPingsIsClosedWith4408AndLeaves) 
   EXPECT_TRUE(pinged) << "the engine sent no WebSocket ping";
 
   // The entry goes once the grace (1 s) after the 4408 has passed.
-  a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return !s.members.find(ghost.id); }, 1s + 4s);
+  a->wait_view(kRoom, [&](const presence_snapshot& s) { return !s.members.find(ghost.id); }, 1s + 4s);
   EXPECT_FALSE(a->view(kRoom).members.online("ghost"));
 }
 
@@ -456,8 +456,8 @@ TEST_F(PresenceLiveness, APeerThatStopsAnsweringPingsIsClosedWith4408AndLeaves) 
 TEST_F(PresenceLiveness, ASilentPeerIsGoneWithinTwoPingsPlusGrace) {
   auto a = member("alice");
   Ghost ghost(engine().port());  // its last frame: the `sub`
-  a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return s.members.find(ghost.id) != nullptr; });
-  a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return !s.members.find(ghost.id); }, 2s + 1s + 2s);
+  a->wait_view(kRoom, [&](const presence_snapshot& s) { return s.members.find(ghost.id) != nullptr; });
+  a->wait_view(kRoom, [&](const presence_snapshot& s) { return !s.members.find(ghost.id); }, 2s + 1s + 2s);
 }
 
 class PresenceReconnect : public Presence {
@@ -469,26 +469,26 @@ class PresenceReconnect : public Presence {
 TEST_F(PresenceReconnect, ReconnectWithinTheGraceIsOneDiffAndKeepsTheState) {
   auto a = member("alice");
   auto b = member("bob");
-  b->set_state(kRoom, Value::from(StrMap{{"status", "busy"}}));
-  a->wait_view(kRoom, [&](const PresenceSnapshot& s) { return state_field(s.members.find(b.id), "status") == "busy"; });
+  b->set_state(kRoom, value::from(StrMap{{"status", "busy"}}));
+  a->wait_view(kRoom, [&](const presence_snapshot& s) { return state_field(s.members.find(b.id), "status") == "busy"; });
   while (a->next_presence(0ms)) {
   }
 
   b->drop_connection(/*reconnect=*/true);  // comes back by itself
-  const auto b2 = b->wait_state(State::connected).info.client;
+  const auto b2 = b->wait_state(connection_state::connected).info.client;
   ASSERT_FALSE(b2.empty());
   ASSERT_NE(b2, b.id);
 
   // One diff: the old entry leaves and the new one joins; bob never goes offline.
   auto ev = next_change(*a.c);
-  EXPECT_EQ(ev.kind, PresenceEventKind::diff);
+  EXPECT_EQ(ev.kind, presence_event_kind::diff);
   EXPECT_EQ(clients_of(ev.left), Strings{b.id});
   EXPECT_EQ(clients_of(ev.joined), Strings{b2});
   EXPECT_TRUE(ev.users_left.empty());
   EXPECT_TRUE(ev.users_joined.empty());
 
   // The client sets its state again on the new connection.
-  auto v = a->wait_view(kRoom, [&](const PresenceSnapshot& s) {
+  auto v = a->wait_view(kRoom, [&](const presence_snapshot& s) {
     return state_field(s.members.find(b2), "status") == "busy";
   });
   EXPECT_EQ(v.members.tabs("bob"), 1u);
@@ -496,7 +496,7 @@ TEST_F(PresenceReconnect, ReconnectWithinTheGraceIsOneDiffAndKeepsTheState) {
   while (auto more = a->next_presence(0ms)) EXPECT_TRUE(more->users_left.empty());
 
   // bob's own view was rebuilt from its new subscription.
-  auto bv = b->wait_view(kRoom, [&](const PresenceSnapshot& s) { return s.members.find(b2) != nullptr; });
+  auto bv = b->wait_view(kRoom, [&](const presence_snapshot& s) { return s.members.find(b2) != nullptr; });
   EXPECT_FALSE(bv.members.find(b.id));
   EXPECT_TRUE(bv.members.find(a.id));
   EXPECT_EQ(bv.members.tabs("bob"), 1u);

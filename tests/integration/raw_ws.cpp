@@ -120,7 +120,7 @@ RawWs::Frame RawWs::read(std::chrono::milliseconds timeout) {
   return f;
 }
 
-client::Reply RawWs::read_reply(std::uint64_t id, std::chrono::milliseconds timeout) {
+client::reply RawWs::read_reply(std::uint64_t id, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -135,7 +135,7 @@ client::Reply RawWs::read_reply(std::uint64_t id, std::chrono::milliseconds time
 }
 
 RawWs::Frame RawWs::read_until_closed(std::chrono::milliseconds timeout, std::size_t* frames,
-                                      std::vector<client::Reply>* maps) {
+                                      std::vector<client::reply>* maps) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -236,9 +236,9 @@ int RawWs::close_code_in(const std::string& b) {
   return -1;
 }
 
-client::Reply RawWs::hello(const std::string& user, std::chrono::milliseconds timeout) {
+client::reply RawWs::hello(const std::string& user, std::chrono::milliseconds timeout) {
   const auto id = next_id();
-  client::MapWriter w("connect");
+  client::map_writer w("connect");
   w.u64("id", id).str("user", user);
   send_binary(w.finish(), timeout);
   return read_reply(id, timeout);

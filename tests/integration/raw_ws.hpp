@@ -29,7 +29,7 @@ class RawWs {
     std::string error;           // a transport error (reset, timeout…), if any
     bool text = false;
     std::string bytes;
-    std::vector<client::Reply> maps;
+    std::vector<client::reply> maps;
     bool decoded = true;         // every byte was MessagePack
   };
 
@@ -42,10 +42,10 @@ class RawWs {
   // The next frame (or the close / an error).
   Frame read(std::chrono::milliseconds timeout = 10s);
   // Reads until a map with this id arrives; its frame's other maps are dropped.
-  client::Reply read_reply(std::uint64_t id, std::chrono::milliseconds timeout = 10s);
+  client::reply read_reply(std::uint64_t id, std::chrono::milliseconds timeout = 10s);
   // Reads (and drops) everything until the connection ends; returns the ending.
   Frame read_until_closed(std::chrono::milliseconds timeout = 10s, std::size_t* frames = nullptr,
-                          std::vector<client::Reply>* maps = nullptr);
+                          std::vector<client::reply>* maps = nullptr);
   // Writes a frame while reading: for a frame the server refuses mid-way. Returns the ending.
   Frame send_and_expect_close(const std::string& bytes, std::chrono::milliseconds timeout = 10s);
 
@@ -58,7 +58,7 @@ class RawWs {
   static int close_code_in(const std::string& server_bytes);
 
   // `connect` with this user; returns the `connected` reply.
-  client::Reply hello(const std::string& user = "raw", std::chrono::milliseconds timeout = 10s);
+  client::reply hello(const std::string& user = "raw", std::chrono::milliseconds timeout = 10s);
   // A request map `{t, id, …}` built by `fields`; returns the reply with that id.
   std::uint64_t next_id() { return ++last_id_; }
 

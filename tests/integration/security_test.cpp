@@ -14,15 +14,15 @@
 namespace troupe::test {
 namespace {
 
-using client::MapWriter;
-using client::Reply;
+using client::map_writer;
+using client::reply;
 using json = nlohmann::json;
 
 const std::string kSecret = "integration-test-secret";
 
 // A valid map of each request kind on `room` (typing has no id).
 std::string request_for(const std::string& kind, std::uint64_t id, const std::string& room) {
-  MapWriter w(kind);
+  map_writer w(kind);
   if (kind != "typing") w.u64("id", id);
   w.str("room", room);
   if (kind == "pub") w.str("data", "hello");
@@ -46,10 +46,10 @@ std::string request_for(const std::string& kind, std::uint64_t id, const std::st
 const std::vector<std::string> kReads = {"sub", "history", "presence", "open"};
 const std::vector<std::string> kWrites = {"pub", "pset", "typing", "op"};
 
-std::string code_of(const Reply& r) { return std::string(r.map().str("code").value_or("")); }
+std::string code_of(const reply& r) { return std::string(r.map().str("code").value_or("")); }
 
 std::string ping(std::uint64_t id) {
-  MapWriter w("ping");
+  map_writer w("ping");
   w.u64("id", id);
   return w.finish();
 }
@@ -58,11 +58,11 @@ std::string ping(std::uint64_t id) {
 // Sends `frame` followed by a ping, and returns every map that came until each of `ids`
 // and the ping were answered, but the ping's answer. The connection answers what it
 // refuses in the frame's own reply (with the pong); rooms answer later.
-std::vector<Reply> exchange(RawWs& raw, const std::string& frame, std::set<std::uint64_t> ids) {
+std::vector<reply> exchange(RawWs& raw, const std::string& frame, std::set<std::uint64_t> ids) {
   const auto pong_id = raw.next_id();
   raw.send_binary(frame + ping(pong_id));
   ids.insert(pong_id);
-  std::vector<Reply> maps;
+  std::vector<reply> maps;
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (!ids.empty()) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -79,14 +79,14 @@ std::vector<Reply> exchange(RawWs& raw, const std::string& frame, std::set<std::
 }
 
 // The first map answering `id`.
-const Reply& answer(const std::vector<Reply>& maps, std::uint64_t id) {
+const reply& answer(const std::vector<reply>& maps, std::uint64_t id) {
   for (auto& m : maps)
     if (m.map().u64("id") == id) return m;
   throw std::runtime_error("no answer to " + std::to_string(id));
 }
 
 // What each id was answered: its type, or the error code.
-std::map<std::uint64_t, std::string> outcomes(const std::vector<Reply>& maps) {
+std::map<std::uint64_t, std::string> outcomes(const std::vector<reply>& maps) {
   std::map<std::uint64_t, std::string> by_id;
   for (auto& m : maps)
     if (auto id = m.map().u64("id")) by_id.emplace(*id, m.type() == "error" ? code_of(m) : std::string(m.type()));
@@ -100,9 +100,9 @@ class Secured : public EngineTest {
   std::string token(json claims) { return mint_token(claims, kSecret); }
 
   // `connect` with this token (none if empty); returns the reply.
-  Reply connect(RawWs& raw, const std::string& token, const std::string& user = {}) {
+  reply connect(RawWs& raw, const std::string& token, const std::string& user = {}) {
     const auto id = raw.next_id();
-    MapWriter w("connect");
+    map_writer w("connect");
     w.u64("id", id);
     if (!token.empty()) w.str("token", token);
     if (!user.empty()) w.str("user", user);
@@ -115,11 +115,11 @@ class Secured : public EngineTest {
     SCOPED_TRACE(what);
     RawWs raw(engine().port());
     const auto id = raw.next_id();
-    MapWriter w("connect");
+    map_writer w("connect");
     w.u64("id", id).str("user", "someone");
     if (!token.empty()) w.str("token", token);
     raw.send_binary(w.finish());
-    std::vector<Reply> maps;
+    std::vector<reply> maps;
     auto end = raw.read_until_closed(10s, nullptr, &maps);
     EXPECT_TRUE(end.closed) << end.error;
     EXPECT_EQ(end.close_code, 4403);
@@ -187,7 +187,7 @@ TEST_F(Secured, ExpiryDuringTheConnectionClosesWith4403) {
   const auto connected_at = std::chrono::steady_clock::now();
   auto reply = connect(raw, token({{"sub", "alice"}, {"exp", epoch_seconds(2s)}, {"rooms", {"*"}}}));
   ASSERT_EQ(reply.type(), "connected");
-  std::vector<Reply> maps;
+  std::vector<client::reply> maps;
   auto end = raw.read_until_closed(10s, nullptr, &maps);
   EXPECT_TRUE(end.closed) << end.error;
   EXPECT_EQ(end.close_code, 4403);
@@ -242,7 +242,7 @@ TEST_F(Secured, EveryRequestKindOnAForbiddenRoomIsForbiddenAndRevealsNothing) {
     if (m.type() == "pdiff")
       for (auto* list : {"joins", "leaves"})
         for (auto entries = *m.map().array(list); entries.size > 0; --entries.size, ++entries.ptr)
-          EXPECT_NE(client::MapView(*entries.ptr).str("user").value_or(""), "outsider");
+          EXPECT_NE(client::map_view(*entries.ptr).str("user").value_or(""), "outsider");
     EXPECT_NE(m.type(), "op");
     if (m.type() == "msg") EXPECT_EQ(m.map().str("user").value_or(""), "owner");
     if (m.type() == "ack") acked = m.map().u64("seq").value_or(0);
@@ -296,11 +296,11 @@ TEST_F(Secured, NameAndInfoFromTheTokenShowInPresence) {
   auto members = answer(answers, 1).map().array("members");
   ASSERT_TRUE(members);
   ASSERT_EQ(members->size, 1u);
-  client::MapView entry(members->ptr[0]);
+  client::map_view entry(members->ptr[0]);
   EXPECT_EQ(entry.str("user").value_or(""), "alice");
   EXPECT_EQ(entry.str("name").value_or(""), "Alice A.");
   ASSERT_TRUE(entry.has("info"));
-  client::MapView info(*entry.get("info"));
+  client::map_view info(*entry.get("info"));
   EXPECT_EQ(info.str("color").value_or(""), "red");
   EXPECT_EQ(info.u64("avatar"), 7u);
 }
@@ -312,7 +312,7 @@ class OpenEngine : public EngineTest {};
 TEST_F(OpenEngine, AnUnverifiedTokenNamesTheUserAndEveryRoomIsOpen) {
   RawWs raw(engine().port());
   const auto id = raw.next_id();
-  MapWriter w("connect");
+  map_writer w("connect");
   w.u64("id", id).str("token", mint_token({{"sub", "carol"}, {"name", "Carol"}, {"rooms", {"x"}}}, "any key"));
   raw.send_binary(w.finish());
   auto reply = raw.read_reply(id);
@@ -390,7 +390,7 @@ TEST_F(Flood, AFloodIsClosedWith4429WhileAnotherClientStaysFast) {
   for (int i = 0; i < 200; ++i) frame += ping(1 + i);
   const auto start = std::chrono::steady_clock::now();
   RawWs::Frame end;
-  std::vector<Reply> last_words;
+  std::vector<reply> last_words;
   std::size_t limited = 0;
   while (!end.closed && end.error.empty() && std::chrono::steady_clock::now() - start < 20s) {
     try {
@@ -458,9 +458,9 @@ TEST_F(RoomLimit, TheThirdRoomIsRefusedUntilOneIsLeft) {
   // Publishing holds no room.
   EXPECT_EQ(outcomes(exchange(raw, request_for("pub", 7, "c"), {7}))[7], "ack");
 
-  MapWriter unsub("unsub");
+  map_writer unsub("unsub");
   unsub.u64("id", 8).str("room", "a");
-  MapWriter close("close");
+  map_writer close("close");
   close.u64("id", 9).str("room", "a");
   by_id = outcomes(exchange(raw, unsub.finish() + close.finish() + request_for("sub", 10, "c"), {8, 9, 10}));
   EXPECT_EQ(by_id[8], "unsubscribed");

@@ -13,19 +13,19 @@
 #include <string>
 #include <vector>
 
-#include "clients/cpp/blocking_client.hpp"
+#include "clients/cpp/blocking_connection.hpp"
 #include "engine_process.hpp"
 
 namespace troupe::test {
 
 using namespace std::chrono_literals;
-using client::BlockingClient;
-using client::Message;
-using client::Value;
+using client::blocking_connection;
+using client::message;
+using client::value;
 
 // Options for a client of `engine`: quick reconnects so tests stay short.
-inline client::Options options_for(const EngineProcess& engine, const std::string& user) {
-  client::Options o;
+inline client::connection_options options_for(const EngineProcess& engine, const std::string& user) {
+  client::connection_options o;
   o.url = engine.url();
   o.user = user;
   o.name = user;
@@ -36,15 +36,15 @@ inline client::Options options_for(const EngineProcess& engine, const std::strin
   return o;
 }
 
-inline std::unique_ptr<BlockingClient> connected_client(const EngineProcess& engine, const std::string& user) {
-  auto c = std::make_unique<BlockingClient>(options_for(engine, user));
+inline std::unique_ptr<blocking_connection> connected_client(const EngineProcess& engine, const std::string& user) {
+  auto c = std::make_unique<blocking_connection>(options_for(engine, user));
   c->connect();
   return c;
 }
 
-inline std::string text_of(const Message& m) { return std::string(m.data.str().value_or("<not a string>")); }
+inline std::string text_of(const message& m) { return std::string(m.data.str().value_or("<not a string>")); }
 
-inline std::vector<std::uint64_t> seqs_of(const std::vector<Message>& ms) {
+inline std::vector<std::uint64_t> seqs_of(const std::vector<message>& ms) {
   std::vector<std::uint64_t> v;
   for (const auto& m : ms) v.push_back(m.seq);
   return v;
@@ -88,7 +88,7 @@ class EngineTest : public ::testing::Test {
     engine_.reset();
   }
   EngineProcess& engine() { return *engine_; }
-  std::unique_ptr<BlockingClient> client(const std::string& user) { return connected_client(*engine_, user); }
+  std::unique_ptr<blocking_connection> client(const std::string& user) { return connected_client(*engine_, user); }
 
   std::unique_ptr<EngineProcess> engine_;
 };

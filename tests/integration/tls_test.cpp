@@ -37,7 +37,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 using boost::system::error_code;
-using client::MapWriter;
+using client::map_writer;
 
 // --- a self-signed certificate ---------------------------------------------------------
 
@@ -153,20 +153,20 @@ class TlsWs {
   }
 
   // The maps of the next frame.
-  std::vector<client::Reply> read(std::chrono::milliseconds timeout = 10s) {
+  std::vector<client::reply> read(std::chrono::milliseconds timeout = 10s) {
     buf_.clear();
     step(timeout, "read", [&](auto done) {
       ws_.async_read(buf_, [done](error_code ec, std::size_t) { done(ec); });
     });
     const auto data = buf_.cdata();
-    std::vector<client::Reply> maps;
+    std::vector<client::reply> maps;
     if (!client::split_frame(std::string(static_cast<const char*>(data.data()), data.size()), maps))
       throw std::runtime_error("a frame that is not MessagePack");
     return maps;
   }
 
   // Reads until a map with this id arrives; the maps before it are kept in `seen`.
-  client::Reply reply(std::uint64_t id, std::vector<client::Reply>* seen = nullptr) {
+  client::reply reply(std::uint64_t id, std::vector<client::reply>* seen = nullptr) {
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -304,7 +304,7 @@ class Tls : public EngineTest {
   // connect → connected, over wss://.
   std::unique_ptr<TlsWs> connected(const std::string& user) {
     auto ws = std::make_unique<TlsWs>(engine().port(), *ctx_);
-    MapWriter w("connect");
+    map_writer w("connect");
     w.u64("id", 1).str("user", user);
     ws->send(w.finish());
     const auto reply = ws->reply(1);
@@ -328,23 +328,23 @@ TEST_F(Tls, HttpsHealthAnswers200) {
 TEST_F(Tls, WssConnectSubPubAndPush) {
   auto ws = connected("alice");
 
-  MapWriter sub("sub");
+  map_writer sub("sub");
   sub.u64("id", 2).str("room", "tls-room");
   ws->send(sub.finish());
   const auto subscribed = ws->reply(2);
   EXPECT_EQ(subscribed.type(), "subscribed");
   EXPECT_EQ(subscribed.map().u64("seq"), 0u);
 
-  MapWriter pub("pub");
+  map_writer pub("pub");
   pub.u64("id", 3).str("room", "tls-room").str("data", "over TLS");
   ws->send(pub.finish());
-  std::vector<client::Reply> before_ack;
+  std::vector<client::reply> before_ack;
   const auto ack = ws->reply(3, &before_ack);
   EXPECT_EQ(ack.type(), "ack");
   EXPECT_EQ(ack.map().u64("seq"), 1u);
 
   // The push: in the frame of the ack, or after it.
-  std::vector<client::Reply> pushes = before_ack;
+  std::vector<client::reply> pushes = before_ack;
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (std::find_if(pushes.begin(), pushes.end(), [](auto& m) { return m.type() == "msg"; }) ==
              pushes.end() &&
@@ -366,7 +366,7 @@ TEST_F(Tls, WssConnectSubPubAndPush) {
 TEST_F(Tls, BurstsAndLargeMessagesArriveIntactInOrder) {
   auto reader = connected("reader");
   auto writer = connected("writer");
-  MapWriter sub("sub");
+  map_writer sub("sub");
   sub.u64("id", 2).str("room", "burst");
   reader->send(sub.finish());
   ASSERT_EQ(reader->reply(2).type(), "subscribed");
@@ -378,7 +378,7 @@ TEST_F(Tls, BurstsAndLargeMessagesArriveIntactInOrder) {
     return std::to_string(i) + ":" + s;
   };
   for (int i = 0; i < count; ++i) {
-    MapWriter pub("pub");
+    map_writer pub("pub");
     pub.u64("id", 100 + static_cast<std::uint64_t>(i)).str("room", "burst").str("data", payload(i));
     writer->send(pub.finish());
   }
@@ -411,7 +411,7 @@ TEST_F(Tls, PlainClientsFailCleanlyAndTlsClientsAreStillServed) {
   // The engine lives on and serves TLS as before.
   EXPECT_EQ(https_get(engine().port(), *ctx_, "/health").result(), http::status::ok);
   auto ws = connected("after");
-  MapWriter ping("ping");
+  map_writer ping("ping");
   ping.u64("id", 2);
   ws->send(ping.finish());
   EXPECT_EQ(ws->reply(2).type(), "pong");
@@ -442,11 +442,11 @@ class TlsSlowConsumer : public Tls {
 TEST_F(TlsSlowConsumer, IsCutWith4500AndGetsOnlyWholeFrames) {
   auto slow = std::make_unique<TlsWs>(engine().port(), *ctx_, 4096);
   {
-    MapWriter w("connect");
+    map_writer w("connect");
     w.u64("id", 1).str("user", "slow");
     slow->send(w.finish());
     ASSERT_EQ(slow->reply(1).type(), "connected");
-    MapWriter sub("sub");
+    map_writer sub("sub");
     sub.u64("id", 2).str("room", "firehose");
     slow->send(sub.finish());
     ASSERT_EQ(slow->reply(2).type(), "subscribed");
@@ -454,7 +454,7 @@ TEST_F(TlsSlowConsumer, IsCutWith4500AndGetsOnlyWholeFrames) {
   auto writer = connected("writer");
   const std::string data(60000, 'x');
   for (int i = 0; i < 400; ++i) {  // 24 MB: more than any socket buffers hold
-    MapWriter pub("pub");
+    map_writer pub("pub");
     pub.u64("id", 100 + static_cast<std::uint64_t>(i)).str("room", "firehose").str("data", data);
     writer->send(pub.finish(), 30s);
   }

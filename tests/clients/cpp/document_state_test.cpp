@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "clients/cpp/document_state.hpp"
+#include "core/document_sequencer.hpp"
 
 using namespace troupe::client;
 namespace ot = troupe::ot;
@@ -33,17 +34,17 @@ ot::operation del(std::size_t pos, std::size_t n) {
   return op;
 }
 
-DocOp push(std::uint64_t rev, ot::operation op, std::string key = "other", std::string user = "bob") {
-  return DocOp{rev, std::move(op), std::move(user), std::move(key)};
+doc_op push(std::uint64_t rev, ot::operation op, std::string key = "other", std::string user = "bob") {
+  return doc_op{rev, std::move(op), std::move(user), std::move(key)};
 }
 
-DocumentState opened(std::string_view text = "", std::uint64_t rev = 0) {
-  DocumentState s("me");
+document_state opened(std::string_view text = "", std::uint64_t rev = 0) {
+  document_state s("me");
   s.open_text(rev, "e1", text);
   return s;
 }
 
-std::optional<RemoteCursor> cursor_of(const DocumentState& s, const std::string& client) {
+std::optional<remote_cursor> cursor_of(const document_state& s, const std::string& client) {
   for (const auto& c : s.remote_cursors())
     if (c.client == client) return c;
   return std::nullopt;
@@ -68,8 +69,8 @@ TEST(DocumentState, EditGoesInFlightThenBuffersUntilTheAck) {
   EXPECT_EQ(s.text(), "abcdef");
   EXPECT_EQ(s.server().to_string(), "abc");
 
-  EXPECT_EQ(s.ack("wrong-key", 5), DocumentState::Outcome::stale);
-  EXPECT_EQ(s.ack(sub->key, 5), DocumentState::Outcome::acked);
+  EXPECT_EQ(s.ack("wrong-key", 5), document_state::outcome_kind::stale);
+  EXPECT_EQ(s.ack(sub->key, 5), document_state::outcome_kind::acked);
   EXPECT_EQ(s.rev(), 5u);
   EXPECT_EQ(s.server().to_string(), "abcd");
   auto next = s.take_submit();
@@ -77,14 +78,14 @@ TEST(DocumentState, EditGoesInFlightThenBuffersUntilTheAck) {
   EXPECT_EQ(next->rev, 5u);
   EXPECT_EQ(next->op, ins(4, "ef")) << "the buffer, composed";
   EXPECT_NE(next->key, sub->key);
-  EXPECT_EQ(s.ack(sub->key, 5), DocumentState::Outcome::stale) << "a repeated ack";
-  EXPECT_EQ(s.ack(next->key, 6), DocumentState::Outcome::acked);
+  EXPECT_EQ(s.ack(sub->key, 5), document_state::outcome_kind::stale) << "a repeated ack";
+  EXPECT_EQ(s.ack(next->key, 6), document_state::outcome_kind::acked);
   EXPECT_FALSE(s.pending());
   EXPECT_EQ(s.server().to_string(), "abcdef");
 }
 
 TEST(DocumentState, EditsThatDoNotFitAreRefused) {
-  DocumentState never("me");
+  document_state never("me");
   EXPECT_FALSE(never.edit(ins(0, "x"))) << "never opened";
   auto s = opened("héllo");
   EXPECT_FALSE(s.edit(del(3, 3)));
@@ -101,17 +102,17 @@ TEST(DocumentState, RemoteOpsAreTransformedOverInFlightAndBuffer) {
   ASSERT_TRUE(s.edit(ins(4, "!")));  // buffered: "aXbc!"
   // Someone else inserted at the same place first: ours (accepted later) goes before it.
   auto r = s.remote(push(1, ins(1, "Y")));
-  ASSERT_EQ(r.outcome, DocumentState::Outcome::applied);
+  ASSERT_EQ(r.outcome, document_state::outcome_kind::applied);
   EXPECT_EQ(r.local, ins(2, "Y"));
   EXPECT_EQ(s.text(), "aXYbc!");
   EXPECT_EQ(s.server().to_string(), "aYbc");
   EXPECT_EQ(s.rev(), 1u);
   // A removal that covers our buffered insert's neighbourhood.
   r = s.remote(push(2, del(0, 4)));  // server "" ← "aYbc"
-  ASSERT_EQ(r.outcome, DocumentState::Outcome::applied);
+  ASSERT_EQ(r.outcome, document_state::outcome_kind::applied);
   EXPECT_EQ(s.text(), "X!");
   EXPECT_EQ(s.server().to_string(), "");
-  EXPECT_EQ(s.ack(sub->key, 3), DocumentState::Outcome::acked);
+  EXPECT_EQ(s.ack(sub->key, 3), document_state::outcome_kind::acked);
   EXPECT_EQ(s.server().to_string(), "X");
   auto next = s.take_submit();
   ASSERT_TRUE(next);
@@ -121,16 +122,16 @@ TEST(DocumentState, RemoteOpsAreTransformedOverInFlightAndBuffer) {
 
 TEST(DocumentState, StaleHolesAndMismatches) {
   auto s = opened("abc", 10);
-  EXPECT_EQ(s.remote(push(10, ins(0, "x"))).outcome, DocumentState::Outcome::stale);
-  EXPECT_EQ(s.remote(push(12, ins(0, "x"))).outcome, DocumentState::Outcome::hole);
+  EXPECT_EQ(s.remote(push(10, ins(0, "x"))).outcome, document_state::outcome_kind::stale);
+  EXPECT_EQ(s.remote(push(12, ins(0, "x"))).outcome, document_state::outcome_kind::hole);
   EXPECT_EQ(s.text(), "abc") << "a hole changes nothing";
-  EXPECT_EQ(s.remote(push(11, del(0, 4))).outcome, DocumentState::Outcome::mismatch);
+  EXPECT_EQ(s.remote(push(11, del(0, 4))).outcome, document_state::outcome_kind::mismatch);
   EXPECT_EQ(s.rev(), 10u);
 
   ASSERT_TRUE(s.edit(ins(0, "z")));
   auto sub = s.take_submit();
-  EXPECT_EQ(s.ack(sub->key, 12), DocumentState::Outcome::hole) << "rev 11 never reached us";
-  EXPECT_EQ(s.ack(sub->key, 10), DocumentState::Outcome::mismatch);
+  EXPECT_EQ(s.ack(sub->key, 12), document_state::outcome_kind::hole) << "rev 11 never reached us";
+  EXPECT_EQ(s.ack(sub->key, 10), document_state::outcome_kind::mismatch);
   EXPECT_TRUE(s.in_flight());
 }
 
@@ -140,9 +141,9 @@ TEST(DocumentState, OwnOpSeenAsAPushIsItsAck) {
   auto sub = s.take_submit();
   // E.g. accepted from the old connection after the new one opened.
   auto r = s.remote(push(1, ins(0, "x"), sub->key, "me"));
-  EXPECT_EQ(r.outcome, DocumentState::Outcome::acked);
+  EXPECT_EQ(r.outcome, document_state::outcome_kind::acked);
   EXPECT_FALSE(s.pending());
-  EXPECT_EQ(s.ack(sub->key, 1), DocumentState::Outcome::stale) << "the resubmission's ack";
+  EXPECT_EQ(s.ack(sub->key, 1), document_state::outcome_kind::stale) << "the resubmission's ack";
 }
 
 TEST(DocumentState, ReconnectResubmitsTheSameKeyAfterRecovery) {
@@ -152,9 +153,9 @@ TEST(DocumentState, ReconnectResubmitsTheSameKeyAfterRecovery) {
   ASSERT_TRUE(s.edit(ins(0, ">")));  // buffered
   s.connection_lost();
   // Others edited meanwhile; ours was not accepted.
-  std::vector<DocOp> missed{push(4, ins(0, "1")), push(5, ins(4, "2"))};
+  std::vector<doc_op> missed{push(4, ins(0, "1")), push(5, ins(4, "2"))};
   std::vector<std::uint64_t> heard;
-  ASSERT_TRUE(s.open_recovered(5, "e1", missed, [&](const DocOp& op, const ot::operation&) { heard.push_back(op.rev); }));
+  ASSERT_TRUE(s.open_recovered(5, "e1", missed, [&](const doc_op& op, const ot::operation&) { heard.push_back(op.rev); }));
   EXPECT_EQ(heard, (std::vector<std::uint64_t>{4, 5}));
   EXPECT_EQ(s.server().to_string(), "1abc2");
   EXPECT_EQ(s.text(), ">1abcd2") << "ours inserted at the tie goes first";
@@ -171,7 +172,7 @@ TEST(DocumentState, RecoveryFindsOurOpAmongTheMissedOnes) {
   auto first = s.take_submit();
   ASSERT_TRUE(s.edit(ins(4, "e")));
   s.connection_lost();
-  std::vector<DocOp> missed{push(4, ins(0, "1")), push(5, ins(4, "d"), first->key, "me"), push(6, ins(0, "2"))};
+  std::vector<doc_op> missed{push(4, ins(0, "1")), push(5, ins(4, "d"), first->key, "me"), push(6, ins(0, "2"))};
   ASSERT_TRUE(s.open_recovered(6, "e1", missed));
   EXPECT_EQ(s.server().to_string(), "21abcd");
   EXPECT_EQ(s.text(), "21abcde");
@@ -234,7 +235,7 @@ TEST(DocumentState, AstralCharactersCountAsOneCodePoint) {
   EXPECT_EQ(s.text(), "😀é€𝄞");
   EXPECT_EQ(s.length(), 4u);
   auto r = s.remote(push(1, del(0, 1)));
-  ASSERT_EQ(r.outcome, DocumentState::Outcome::applied);
+  ASSERT_EQ(r.outcome, document_state::outcome_kind::applied);
   EXPECT_EQ(s.text(), "é€𝄞");
 }
 
@@ -242,19 +243,19 @@ TEST(DocumentState, AstralCharactersCountAsOneCodePoint) {
 
 TEST(DocumentStateCursors, MoveWithInsertsAndArePulledToRemovals) {
   auto s = opened("abcdef");
-  s.set_remote_cursor("c1", "bob", CursorAt{0, 2, std::nullopt});
-  s.set_remote_cursor("c2", "eve", CursorAt{0, 4, 5});
-  s.set_remote_cursor("c3", "ann", CursorAt{0, 1, std::nullopt});
-  ASSERT_EQ(s.remote(push(1, ins(0, "ZZ"))).outcome, DocumentState::Outcome::applied);  // "ZZabcdef"
+  s.set_remote_cursor("c1", "bob", cursor_at{0, 2, std::nullopt});
+  s.set_remote_cursor("c2", "eve", cursor_at{0, 4, 5});
+  s.set_remote_cursor("c3", "ann", cursor_at{0, 1, std::nullopt});
+  ASSERT_EQ(s.remote(push(1, ins(0, "ZZ"))).outcome, document_state::outcome_kind::applied);  // "ZZabcdef"
   EXPECT_EQ(cursor_of(s, "c1")->pos, 4u);
   EXPECT_EQ(cursor_of(s, "c2")->pos, 6u);
   EXPECT_EQ(cursor_of(s, "c2")->anchor, 7u);
-  ASSERT_EQ(s.remote(push(2, del(3, 4))).outcome, DocumentState::Outcome::applied);  // "ZZaef"
+  ASSERT_EQ(s.remote(push(2, del(3, 4))).outcome, document_state::outcome_kind::applied);  // "ZZaef"
   EXPECT_EQ(cursor_of(s, "c1")->pos, 3u) << "inside the removal: pulled to its start";
   EXPECT_EQ(cursor_of(s, "c2")->pos, 3u);
   EXPECT_EQ(cursor_of(s, "c2")->anchor, 3u);
   EXPECT_EQ(cursor_of(s, "c2")->user, "eve");
-  ASSERT_EQ(s.remote(push(3, ins(3, "!"))).outcome, DocumentState::Outcome::applied);
+  ASSERT_EQ(s.remote(push(3, ins(3, "!"))).outcome, document_state::outcome_kind::applied);
   EXPECT_EQ(cursor_of(s, "c1")->pos, 3u) << "an insert exactly at the cursor leaves it";
   EXPECT_EQ(cursor_of(s, "c3")->pos, 3u);
   s.remove_remote_cursor("c3");
@@ -265,51 +266,51 @@ TEST(DocumentStateCursors, MoveWithInsertsAndArePulledToRemovals) {
 
 TEST(DocumentStateCursors, OurAckedOpMovesThemToo) {
   auto s = opened("abc");
-  s.set_remote_cursor("c1", "bob", CursorAt{0, 2, std::nullopt});
+  s.set_remote_cursor("c1", "bob", cursor_at{0, 2, std::nullopt});
   ASSERT_TRUE(s.edit(ins(0, "xy")));
   EXPECT_EQ(cursor_of(s, "c1")->pos, 4u) << "shown in the local text";
   ASSERT_TRUE(s.edit(ins(0, "q")));
   EXPECT_EQ(cursor_of(s, "c1")->pos, 5u) << "through the buffer too";
   auto sub = s.take_submit();
-  ASSERT_EQ(s.ack(sub->key, 1), DocumentState::Outcome::acked);
+  ASSERT_EQ(s.ack(sub->key, 1), document_state::outcome_kind::acked);
   EXPECT_EQ(cursor_of(s, "c1")->pos, 5u);
   // Its next state refers to rev 1, where the cursor stood at 4.
-  s.set_remote_cursor("c1", "bob", CursorAt{1, 4, std::nullopt});
+  s.set_remote_cursor("c1", "bob", cursor_at{1, 4, std::nullopt});
   EXPECT_EQ(cursor_of(s, "c1")->pos, 5u);
 }
 
 TEST(DocumentStateCursors, FutureRevsAreParkedOlderOnesTransformed) {
   auto s = opened("abcdef");
-  s.set_remote_cursor("c1", "bob", CursorAt{0, 1, std::nullopt});
-  s.set_remote_cursor("c1", "bob", CursorAt{2, 0, std::nullopt});  // ahead of us
+  s.set_remote_cursor("c1", "bob", cursor_at{0, 1, std::nullopt});
+  s.set_remote_cursor("c1", "bob", cursor_at{2, 0, std::nullopt});  // ahead of us
   EXPECT_EQ(s.parked_cursors(), 1u);
   EXPECT_EQ(cursor_of(s, "c1")->pos, 1u) << "the previous one stays on show meanwhile";
-  s.set_remote_cursor("c2", "eve", CursorAt{2, 3, std::nullopt});
+  s.set_remote_cursor("c2", "eve", cursor_at{2, 3, std::nullopt});
   EXPECT_FALSE(cursor_of(s, "c2"));
-  ASSERT_EQ(s.remote(push(1, ins(0, "12"))).outcome, DocumentState::Outcome::applied);
+  ASSERT_EQ(s.remote(push(1, ins(0, "12"))).outcome, document_state::outcome_kind::applied);
   EXPECT_EQ(s.parked_cursors(), 2u);
   EXPECT_EQ(cursor_of(s, "c1")->pos, 3u);
-  ASSERT_EQ(s.remote(push(2, ins(0, "3"))).outcome, DocumentState::Outcome::applied);
+  ASSERT_EQ(s.remote(push(2, ins(0, "3"))).outcome, document_state::outcome_kind::applied);
   EXPECT_EQ(s.parked_cursors(), 0u);
   EXPECT_EQ(cursor_of(s, "c1")->pos, 0u) << "placed as given, at its revision";
   EXPECT_EQ(cursor_of(s, "c2")->pos, 3u);
-  ASSERT_EQ(s.remote(push(3, ins(0, "4"))).outcome, DocumentState::Outcome::applied);
+  ASSERT_EQ(s.remote(push(3, ins(0, "4"))).outcome, document_state::outcome_kind::applied);
   EXPECT_EQ(cursor_of(s, "c2")->pos, 4u);
   // A state that refers to rev 1 ("12abcdef", at 'c'): moved through revs 2 and 3.
-  s.set_remote_cursor("c3", "ann", CursorAt{1, 4, 6});
+  s.set_remote_cursor("c3", "ann", cursor_at{1, 4, 6});
   EXPECT_EQ(cursor_of(s, "c3")->pos, 6u);
   EXPECT_EQ(cursor_of(s, "c3")->anchor, 8u);
 }
 
 TEST(DocumentStateCursors, TooOldForTheKeptLogIsClamped) {
-  DocumentState s("me", 2);
+  document_state s("me", 2);
   s.open_text(0, "e1", "abc");
   for (std::uint64_t r = 1; r <= 4; ++r)
-    ASSERT_EQ(s.remote(push(r, ins(0, "x"))).outcome, DocumentState::Outcome::applied);
+    ASSERT_EQ(s.remote(push(r, ins(0, "x"))).outcome, document_state::outcome_kind::applied);
   EXPECT_EQ(s.kept_ops(), 2u);
-  s.set_remote_cursor("c1", "bob", CursorAt{1, 99, std::nullopt});
+  s.set_remote_cursor("c1", "bob", cursor_at{1, 99, std::nullopt});
   EXPECT_EQ(cursor_of(s, "c1")->pos, 7u) << "kept inside the text";
-  s.set_remote_cursor("c2", "bob", CursorAt{2, 1, std::nullopt});
+  s.set_remote_cursor("c2", "bob", cursor_at{2, 1, std::nullopt});
   EXPECT_EQ(cursor_of(s, "c2")->pos, 3u) << "revs 3 and 4 are still kept";
 }
 
@@ -332,17 +333,17 @@ TEST(DocumentStateCursors, OwnCursorOnlyWhileNothingIsPending) {
   EXPECT_FALSE(s.own_cursor(1));
   EXPECT_FALSE(s.cursor_state(1));
   auto sub = s.take_submit();
-  ASSERT_EQ(s.ack(sub->key, 8), DocumentState::Outcome::acked);
+  ASSERT_EQ(s.ack(sub->key, 8), document_state::outcome_kind::acked);
   EXPECT_EQ(s.own_cursor(1)->rev, 8u);
 
-  EXPECT_FALSE(parse_cursor(Value::from(std::map<std::string, int>{{"status", 1}})));
-  EXPECT_FALSE(parse_cursor(Value{}));
+  EXPECT_FALSE(parse_cursor(value::from(std::map<std::string, int>{{"status", 1}})));
+  EXPECT_FALSE(parse_cursor(value{}));
 }
 
 TEST(DocumentStateCursors, ARebuildForgetsThem) {
   auto s = opened("abc");
-  s.set_remote_cursor("c1", "bob", CursorAt{0, 1, std::nullopt});
-  s.set_remote_cursor("c2", "bob", CursorAt{5, 1, std::nullopt});
+  s.set_remote_cursor("c1", "bob", cursor_at{0, 1, std::nullopt});
+  s.set_remote_cursor("c2", "bob", cursor_at{5, 1, std::nullopt});
   EXPECT_TRUE(s.has_remote_cursor("c1"));
   EXPECT_TRUE(s.has_remote_cursor("c2")) << "parked";
   s.open_text(3, "e2", "xyz");
@@ -353,14 +354,15 @@ TEST(DocumentStateCursors, ARebuildForgetsThem) {
 
 // --- a randomised simulation -------------------------------------------------------------------
 //
-// A sequencer with the engine's rules (a bounded log, dedup by key, conflict for a base older
-// than the log, ShareDB's tie rule) and clients driven the way the Document handle drives its
+// The engine's own sequencer (core::document_sequencer: a bounded log, dedup by key, conflict
+// for a base older than the log, ShareDB's tie rule), answering the way the document actor
+// does, and clients driven the way the `document` handle drives its
 // state: open / reopen with since, ops sent only while open, acks matched by key, pushes
 // ignored while a reopen is under way. Messages travel in per-connection FIFO queues that are
 // delivered in a random interleaving; connections drop (losing what is in their queues);
 // pushes may be lost (holes).
 
-struct SimOptions {
+struct sim_options {
   unsigned seed = 1;
   int clients = 4;
   int steps = 4000;
@@ -369,11 +371,11 @@ struct SimOptions {
   double p_lose_push = 0.0;   // per push: it is lost without the connection dropping
 };
 
-class Simulation {
+class simulation {
  public:
-  explicit Simulation(SimOptions o) : o_(o), rng_(o.seed) {
+  explicit simulation(sim_options o) : o_(o), rng_(o.seed), seq_(o.server_log, "e1") {
     for (int i = 0; i < o_.clients; ++i) {
-      peers_.push_back(std::make_unique<Peer>("c" + std::to_string(i)));
+      peers_.push_back(std::make_unique<peer>("c" + std::to_string(i)));
       connect(*peers_.back());
     }
   }
@@ -381,7 +383,7 @@ class Simulation {
   void run() {
     for (int step = 0; step < o_.steps; ++step) {
       const double x = uniform();
-      Peer& p = *peers_[pick(peers_.size())];
+      peer& p = *peers_[pick(peers_.size())];
       if (x < 0.25) {
         local_edit(p);
       } else if (x < 0.55) {
@@ -394,7 +396,7 @@ class Simulation {
         // What a dead connection still had on its way reaches the server late.
         if (!limbo_.empty()) {
           auto i = pick(limbo_.size());
-          Up u = std::move(limbo_[i]);
+          to_server u = std::move(limbo_[i]);
           limbo_.erase(limbo_.begin() + static_cast<long>(i));
           serve(nullptr, std::move(u));
         }
@@ -419,7 +421,7 @@ class Simulation {
       // A client whose last pushes were lost cannot see the hole: it finds it on a reconnect.
       bool behind = false;
       for (auto& p : peers_) {
-        if (p->st.rev() != rev_ || !p->st.opened()) {
+        if (p->st.rev() != seq_.rev() || !p->st.opened()) {
           behind = true;
           disconnect(*p);
           connect(*p);
@@ -432,15 +434,15 @@ class Simulation {
   void check() const {
     if (std::getenv("SIM_VERBOSE"))
       std::printf("rev %llu len %zu edits %d recov %d dedup %d holes %d conflicts %d rebuilds %d lost %d\n",
-                  (unsigned long long)rev_, troupe::ot::utf8_count(text_), edits, recoveries, dedups, holes,
+                  (unsigned long long)seq_.rev(), seq_.text().size(), edits, recoveries, dedups, holes,
                   conflicts, rebuilds, lost_edits);
     for (const auto& p : peers_) {
       SCOPED_TRACE(p->name);
       EXPECT_FALSE(p->opening);
       EXPECT_FALSE(p->st.pending());
-      EXPECT_EQ(p->st.rev(), rev_);
-      EXPECT_EQ(p->st.text(), text_);
-      EXPECT_EQ(p->st.server().to_string(), text_);
+      EXPECT_EQ(p->st.rev(), seq_.rev());
+      EXPECT_EQ(p->st.text(), seq_.text().to_string());
+      EXPECT_EQ(p->st.server().to_string(), seq_.text().to_string());
     }
   }
 
@@ -449,44 +451,38 @@ class Simulation {
     for (const auto& p : peers_) n += p->st.ops_made();
     return n;
   }
-  std::uint64_t rev() const { return rev_; }
-  const std::string& text() const { return text_; }
+  std::uint64_t rev() const { return seq_.rev(); }
+  std::string text() const { return seq_.text().to_string(); }
   std::size_t accepted_keys() const { return accepted_; }
   int conflicts = 0, rebuilds = 0, holes = 0, recoveries = 0, dedups = 0, edits = 0, lost_edits = 0;
 
  private:
-  struct Up {
+  struct to_server {
     bool open = false;
     std::optional<std::pair<std::uint64_t, std::string>> since;
     std::uint64_t rev = 0;
     ot::operation op;
     std::string key;
   };
-  struct Down {
-    enum Kind { opened_text, opened_ops, op_push, ack, error } kind = op_push;
+  struct to_client {
+    enum kind_type { opened_text, opened_ops, op_push, ack, error } kind = op_push;
     std::uint64_t rev = 0;
     std::string epoch;
     std::string text;
-    std::vector<DocOp> ops;
-    DocOp push;
+    std::vector<doc_op> ops;
+    doc_op push;
     std::string key;
     std::string code;
   };
-  struct Peer {
-    explicit Peer(std::string n) : name(n), st(n) {}
+  struct peer {
+    explicit peer(std::string n) : name(n), st(n) {}
     std::string name;
-    DocumentState st;
+    document_state st;
     bool connected = false;
     bool registered = false;  // the server pushes to it
     bool opening = false;
-    std::deque<Up> up;
-    std::deque<Down> down;
-  };
-  struct Logged {
-    std::uint64_t rev;
-    ot::operation op;
-    std::string key;
-    std::string user;
+    std::deque<to_server> up;   // on its way to the server
+    std::deque<to_client> down; // on its way to the client
   };
 
   double uniform() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
@@ -513,18 +509,18 @@ class Simulation {
   }
 
   // --- clients ---
-  void connect(Peer& p) {
+  void connect(peer& p) {
     p.connected = true;
     open(p, p.st.opened());
   }
-  void open(Peer& p, bool with_since) {
-    Up u;
+  void open(peer& p, bool with_since) {
+    to_server u;
     u.open = true;
     if (with_since) u.since = std::make_pair(p.st.rev(), p.st.epoch());
     p.up.push_back(std::move(u));
     p.opening = true;
   }
-  void disconnect(Peer& p) {
+  void disconnect(peer& p) {
     // Part of what was on its way up still reaches the server; the rest, and everything
     // on its way down, is lost.
     auto keep = pick(p.up.size() + 1);
@@ -538,32 +534,32 @@ class Simulation {
     p.opening = false;
     p.st.connection_lost();
   }
-  void flush(Peer& p) {
+  void flush(peer& p) {
     if (!p.connected || p.opening) return;
-    if (auto s = p.st.take_submit()) p.up.push_back(Up{false, std::nullopt, s->rev, std::move(s->op), s->key});
+    if (auto s = p.st.take_submit()) p.up.push_back(to_server{false, std::nullopt, s->rev, std::move(s->op), s->key});
   }
-  void local_edit(Peer& p) {
+  void local_edit(peer& p) {
     if (!p.st.opened()) return;
     ASSERT_TRUE(p.st.edit(random_edit(p.st.length())));
     ++edits;
     flush(p);
   }
-  void reopen_fresh(Peer& p) {
+  void reopen_fresh(peer& p) {
     ++rebuilds;
     open(p, false);
   }
 
-  bool client_step(Peer& p) {
+  bool client_step(peer& p) {
     if (p.down.empty()) return false;
-    Down d = std::move(p.down.front());
+    to_client d = std::move(p.down.front());
     p.down.pop_front();
-    using O = DocumentState::Outcome;
+    using outcome = document_state::outcome_kind;
     switch (d.kind) {
-      case Down::opened_text:
+      case to_client::opened_text:
         p.opening = false;
         if (p.st.open_text(d.rev, d.epoch, d.text)) ++lost_edits;
         break;
-      case Down::opened_ops:
+      case to_client::opened_ops:
         p.opening = false;
         if (!p.st.open_recovered(d.rev, d.epoch, d.ops)) {
           reopen_fresh(p);
@@ -571,29 +567,29 @@ class Simulation {
         }
         ++recoveries;
         break;
-      case Down::op_push: {
+      case to_client::op_push: {
         if (p.opening) return true;  // the reply covers it
         auto r = p.st.remote(d.push);
-        if (r.outcome == O::hole) {
+        if (r.outcome == outcome::hole) {
           ++holes;
           open(p, true);
           return true;
         }
-        EXPECT_NE(r.outcome, O::mismatch) << p.name << " rev " << d.push.rev;
-        if (r.outcome == O::mismatch) return reopen_fresh(p), true;
+        EXPECT_NE(r.outcome, outcome::mismatch) << p.name << " rev " << d.push.rev;
+        if (r.outcome == outcome::mismatch) return reopen_fresh(p), true;
         break;
       }
-      case Down::ack: {
+      case to_client::ack: {
         auto r = p.st.ack(d.key, d.rev);
-        if (r == O::hole && !p.opening) {
+        if (r == outcome::hole && !p.opening) {
           ++holes;
           open(p, true);
           return true;
         }
-        EXPECT_NE(r, O::mismatch) << p.name << " ack " << d.rev;
+        EXPECT_NE(r, outcome::mismatch) << p.name << " ack " << d.rev;
         break;
       }
-      case Down::error:
+      case to_client::error:
         if (d.code == "conflict") ++conflicts;
         EXPECT_TRUE(d.code == "conflict") << d.code;
         p.st.refused();
@@ -604,91 +600,73 @@ class Simulation {
     return true;
   }
 
-  // --- the server ---
-  bool covers(std::uint64_t since) const {
-    if (since >= rev_) return true;
-    return !log_.empty() && log_.front().rev <= since + 1;
-  }
-  void broadcast(const Peer* from, const Logged& l) {
+  // --- the server: the engine's sequencer, answering the way the document actor does ---
+  void broadcast(const peer* from, const troupe::core::logged_operation& l) {
     for (auto& q : peers_) {
       if (q.get() == from || !q->registered) continue;
       if (o_.p_lose_push > 0 && uniform() < o_.p_lose_push) continue;
-      Down d;
-      d.kind = Down::op_push;
-      d.push = DocOp{l.rev, l.op, l.user, l.key};
+      to_client d;
+      d.kind = to_client::op_push;
+      d.push = doc_op{l.rev, l.op, l.user, l.key};
       q->down.push_back(std::move(d));
     }
   }
-  bool server_step(Peer& p) {
+  bool server_step(peer& p) {
     if (p.up.empty()) return false;
-    Up u = std::move(p.up.front());
+    to_server u = std::move(p.up.front());
     p.up.pop_front();
     p.down.push_back(serve(&p, std::move(u)));
     return true;
   }
   // A request from `from` (nullptr: from a connection that is gone); returns the reply.
-  Down serve(Peer* from, Up u) {
-    Down d;
+  to_client serve(peer* from, to_server u) {
+    to_client d;
     if (u.open) {
       if (!from) return d;
       from->registered = true;
-      d.rev = rev_;
-      d.epoch = epoch_;
-      if (u.since && u.since->second == epoch_ && u.since->first <= rev_ && covers(u.since->first)) {
-        d.kind = Down::opened_ops;
-        for (const auto& l : log_)
-          if (l.rev > u.since->first) d.ops.push_back(DocOp{l.rev, l.op, l.user, l.key});
+      d.rev = seq_.rev();
+      d.epoch = seq_.epoch();
+      if (u.since && u.since->second == seq_.epoch() && u.since->first <= seq_.rev() &&
+          seq_.covers(u.since->first)) {
+        d.kind = to_client::opened_ops;
+        for (const auto* l : seq_.after(u.since->first)) d.ops.push_back(doc_op{l->rev, l->op, l->user, l->key});
       } else {
-        d.kind = Down::opened_text;
-        d.text = text_;
+        d.kind = to_client::opened_text;
+        d.text = seq_.text().to_string();
       }
       return d;
     }
     d.key = u.key;
-    if (auto k = keys_.find(u.key); k != keys_.end()) {
-      ++dedups;
-      d.kind = Down::ack;
-      d.rev = k->second;
-    } else if (u.rev > rev_) {
-      d.kind = Down::error;
-      d.code = "bad_request";
-    } else if (!covers(u.rev)) {
-      d.kind = Down::error;
-      d.code = "conflict";
-    } else {
-      ot::operation op = u.op;
-      for (const auto& l : log_)
-        if (l.rev > u.rev) op = ot::transform(op, l.op, ot::side::left);
-      if (!ot::fits(op, troupe::ot::utf8_count(text_))) {
-        d.kind = Down::error;
-        d.code = "bad_request";
-      } else {
-        text_ = ot::apply(text_, op);
-        ++rev_;
+    using outcome = troupe::core::document_sequencer::outcome;
+    const auto r = seq_.submit(u.rev, std::move(u.op), u.key, from ? from->name : "late");
+    switch (r.kind) {
+      case outcome::applied:
         ++accepted_;
-        log_.push_back(Logged{rev_, op, u.key, from ? from->name : "late"});
-        keys_[u.key] = rev_;
-        if (log_.size() > o_.server_log) {
-          keys_.erase(log_.front().key);
-          log_.pop_front();
-        }
-        broadcast(from, log_.back());
-        d.kind = Down::ack;
-        d.rev = rev_;
-      }
+        broadcast(from, *r.accepted);
+        d.kind = to_client::ack;
+        break;
+      case outcome::duplicate:
+        ++dedups;
+        d.kind = to_client::ack;
+        break;
+      case outcome::conflict:
+        d.kind = to_client::error;
+        d.code = "conflict";
+        break;
+      case outcome::invalid:
+        d.kind = to_client::error;
+        d.code = "bad_request";
+        break;
     }
+    d.rev = r.rev;
     return d;
   }
 
-  SimOptions o_;
+  sim_options o_;
   std::mt19937 rng_;
-  std::vector<std::unique_ptr<Peer>> peers_;
-  std::string text_;
-  std::uint64_t rev_ = 0;
-  std::string epoch_ = "e1";
-  std::deque<Logged> log_;
-  std::map<std::string, std::uint64_t> keys_;
-  std::vector<Up> limbo_;
+  std::vector<std::unique_ptr<peer>> peers_;
+  troupe::core::document_sequencer seq_;
+  std::vector<to_server> limbo_;
   std::size_t accepted_ = 0;
 };
 
@@ -696,10 +674,10 @@ TEST(DocumentStateSimulation, ClientsConvergeWithDropsAndResubmission) {
   int dedups = 0, recoveries = 0;
   for (unsigned seed = 1; seed <= 30; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    SimOptions o;
+    sim_options o;
     o.seed = seed;
     o.clients = 3 + static_cast<int>(seed % 3);
-    Simulation sim(o);
+    simulation sim(o);
     sim.run();
     sim.check();
     EXPECT_EQ(sim.conflicts, 0);
@@ -718,11 +696,11 @@ TEST(DocumentStateSimulation, LostPushesAreFoundAsHolesAndRecovered) {
   int holes = 0;
   for (unsigned seed = 100; seed < 120; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    SimOptions o;
+    sim_options o;
     o.seed = seed;
     o.p_lose_push = 0.03;
     o.p_drop = 0.002;
-    Simulation sim(o);
+    simulation sim(o);
     sim.run();
     sim.check();
     EXPECT_EQ(sim.lost_edits, 0);
@@ -736,11 +714,11 @@ TEST(DocumentStateSimulation, AShortServerLogMeansConflictsAndRebuildsButStillCo
   int conflicts = 0, lost = 0;
   for (unsigned seed = 200; seed < 220; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    SimOptions o;
+    sim_options o;
     o.seed = seed;
     o.server_log = 3;
     o.p_drop = 0.03;
-    Simulation sim(o);
+    simulation sim(o);
     sim.run();
     sim.check();
     conflicts += sim.conflicts;

@@ -15,27 +15,27 @@ using namespace troupe::client;
 
 namespace {
 
-struct Recorder : RoomStream::Sink {
+struct recorder : room_stream::sink {
   std::vector<std::uint64_t> delivered;
-  std::vector<SubscribedEvent> events;
+  std::vector<subscribed_event> events;
   std::vector<std::uint64_t> history_requests;
-  std::vector<std::optional<Since>> resubscribes;
-  void deliver(const Message& m) override { delivered.push_back(m.seq); }
-  void subscribed(const SubscribedEvent& ev) override { events.push_back(ev); }
+  std::vector<std::optional<log_position>> resubscribes;
+  void deliver(const message& m) override { delivered.push_back(m.seq); }
+  void subscribed(const subscribed_event& ev) override { events.push_back(ev); }
   void fetch_history(const std::string&, std::uint64_t since) override { history_requests.push_back(since); }
-  void resubscribe(const std::string&, const std::optional<Since>& since) override { resubscribes.push_back(since); }
+  void resubscribe(const std::string&, const std::optional<log_position>& since) override { resubscribes.push_back(since); }
 };
 
-Message msg(std::uint64_t seq) {
-  Message m;
+message msg(std::uint64_t seq) {
+  message m;
   m.room = "r";
   m.seq = seq;
   m.user = "u";
   return m;
 }
 
-SubscribedEvent sub(std::uint64_t seq, std::string epoch, bool recovered, std::vector<std::uint64_t> msgs = {}) {
-  SubscribedEvent ev;
+subscribed_event sub(std::uint64_t seq, std::string epoch, bool recovered, std::vector<std::uint64_t> msgs = {}) {
+  subscribed_event ev;
   ev.room = "r";
   ev.seq = seq;
   ev.epoch = std::move(epoch);
@@ -44,8 +44,8 @@ SubscribedEvent sub(std::uint64_t seq, std::string epoch, bool recovered, std::v
   return ev;
 }
 
-HistoryReply hist(std::uint64_t seq, std::string epoch, std::vector<std::uint64_t> msgs) {
-  HistoryReply h;
+history_reply hist(std::uint64_t seq, std::string epoch, std::vector<std::uint64_t> msgs) {
+  history_reply h;
   h.room = "r";
   h.seq = seq;
   h.epoch = std::move(epoch);
@@ -62,44 +62,44 @@ std::vector<std::uint64_t> range(std::uint64_t from, std::uint64_t to) {
 }  // namespace
 
 TEST(RoomStream, InitialSubscriptionThenInOrderPushes) {
-  Recorder r;
-  RoomStream s("r", r);
+  recorder r;
+  room_stream s("r", r);
   EXPECT_FALSE(s.begin_subscribe().has_value());
   s.on_subscribed(sub(5, "e1", false, {4, 5}));
   ASSERT_EQ(r.events.size(), 1u);
-  EXPECT_EQ(r.events[0].kind, SubscribeKind::initial);
+  EXPECT_EQ(r.events[0].kind, subscribe_kind::initial);
   EXPECT_TRUE(r.delivered.empty());  // the snapshot is in the event, not the stream
   s.on_push(msg(6));
   s.on_push(msg(7));
   s.on_push(msg(7));  // duplicate
   s.on_push(msg(3));  // old
   EXPECT_EQ(r.delivered, range(6, 7));
-  EXPECT_EQ(s.phase(), RoomStream::Phase::live);
+  EXPECT_EQ(s.phase(), room_stream::phase_kind::live);
 }
 
 TEST(RoomStream, GapIsFilledFromHistoryAndHeldPushesFollowInOrder) {
-  Recorder r;
-  RoomStream s("r", r);
+  recorder r;
+  room_stream s("r", r);
   s.begin_subscribe();
   s.on_subscribed(sub(10, "e1", false));
   s.on_push(msg(11));
   s.on_push(msg(14));  // gap: 12, 13 missing
   ASSERT_EQ(r.history_requests, std::vector<std::uint64_t>{11});
-  EXPECT_EQ(s.phase(), RoomStream::Phase::fetching);
+  EXPECT_EQ(s.phase(), room_stream::phase_kind::fetching);
   s.on_push(msg(16));
   s.on_push(msg(15));
   EXPECT_EQ(r.delivered, range(11, 11));  // held back
   s.on_history(hist(16, "e1", {12, 13, 14, 15, 16}));
   EXPECT_EQ(r.delivered, range(11, 16));
-  EXPECT_EQ(s.phase(), RoomStream::Phase::live);
+  EXPECT_EQ(s.phase(), room_stream::phase_kind::live);
   EXPECT_EQ(r.history_requests.size(), 1u);
   s.on_push(msg(17));
   EXPECT_EQ(r.delivered, range(11, 17));
 }
 
 TEST(RoomStream, HistoryPagesAreFollowed) {
-  Recorder r;
-  RoomStream s("r", r);
+  recorder r;
+  room_stream s("r", r);
   s.begin_subscribe();
   s.on_subscribed(sub(0, "e", false));
   s.on_push(msg(2000));
@@ -108,12 +108,12 @@ TEST(RoomStream, HistoryPagesAreFollowed) {
   ASSERT_EQ(r.history_requests, (std::vector<std::uint64_t>{0, 1000}));
   s.on_history(hist(2000, "e", range(1001, 1999)));
   EXPECT_EQ(r.delivered, range(1, 2000));
-  EXPECT_EQ(s.phase(), RoomStream::Phase::live);
+  EXPECT_EQ(s.phase(), room_stream::phase_kind::live);
 }
 
 TEST(RoomStream, HistoryThatNoLongerReachesBackRebuilds) {
-  Recorder r;
-  RoomStream s("r", r);
+  recorder r;
+  room_stream s("r", r);
   s.begin_subscribe();
   s.on_subscribed(sub(10, "e1", false));
   s.on_push(msg(50));
@@ -121,18 +121,18 @@ TEST(RoomStream, HistoryThatNoLongerReachesBackRebuilds) {
   ASSERT_EQ(r.resubscribes.size(), 1u);
   EXPECT_FALSE(r.resubscribes[0].has_value());  // resubscribe without since
   EXPECT_TRUE(r.delivered.empty());             // never a stream with a hole
-  EXPECT_EQ(s.phase(), RoomStream::Phase::subscribing);
+  EXPECT_EQ(s.phase(), room_stream::phase_kind::subscribing);
   s.on_push(msg(51));  // ignored until the new subscription
   s.on_subscribed(sub(51, "e1", false, range(42, 51)));
   ASSERT_EQ(r.events.size(), 2u);
-  EXPECT_EQ(r.events[1].kind, SubscribeKind::rebuilt);
+  EXPECT_EQ(r.events[1].kind, subscribe_kind::rebuilt);
   s.on_push(msg(52));
   EXPECT_EQ(r.delivered, range(52, 52));
 }
 
 TEST(RoomStream, HistoryOfAnotherEpochRebuilds) {
-  Recorder r;
-  RoomStream s("r", r);
+  recorder r;
+  room_stream s("r", r);
   s.begin_subscribe();
   s.on_subscribed(sub(3, "e1", false));
   s.on_push(msg(5));
@@ -142,8 +142,8 @@ TEST(RoomStream, HistoryOfAnotherEpochRebuilds) {
 }
 
 TEST(RoomStream, FailedHistoryResubscribesFromThePosition) {
-  Recorder r;
-  RoomStream s("r", r);
+  recorder r;
+  room_stream s("r", r);
   s.begin_subscribe();
   s.on_subscribed(sub(3, "e1", false));
   s.on_push(msg(6));
@@ -153,12 +153,12 @@ TEST(RoomStream, FailedHistoryResubscribesFromThePosition) {
   EXPECT_EQ(r.resubscribes[0]->seq, 3u);
   s.on_subscribed(sub(6, "e1", true, {4, 5, 6}));
   EXPECT_EQ(r.delivered, range(4, 6));
-  EXPECT_EQ(r.events.back().kind, SubscribeKind::recovered);
+  EXPECT_EQ(r.events.back().kind, subscribe_kind::recovered);
 }
 
 TEST(RoomStream, ReconnectRecoversExactlyOnce) {
-  Recorder r;
-  RoomStream s("r", r);
+  recorder r;
+  room_stream s("r", r);
   s.begin_subscribe();
   s.on_subscribed(sub(0, "e1", false));
   for (std::uint64_t i = 1; i <= 5; ++i) s.on_push(msg(i));
@@ -172,18 +172,18 @@ TEST(RoomStream, ReconnectRecoversExactlyOnce) {
   s.on_push(msg(8));
   s.on_push(msg(9));
   EXPECT_EQ(r.delivered, range(1, 9));
-  EXPECT_EQ(r.events.back().kind, SubscribeKind::recovered);
+  EXPECT_EQ(r.events.back().kind, subscribe_kind::recovered);
 }
 
 TEST(RoomStream, NotRecoveredAfterReconnectIsRebuilt) {
-  Recorder r;
-  RoomStream s("r", r);
+  recorder r;
+  room_stream s("r", r);
   s.begin_subscribe();
   s.on_subscribed(sub(2, "e1", false));
   s.on_connection_lost();
   ASSERT_TRUE(s.begin_subscribe().has_value());
   s.on_subscribed(sub(0, "e2", false));
-  EXPECT_EQ(r.events.back().kind, SubscribeKind::rebuilt);
+  EXPECT_EQ(r.events.back().kind, subscribe_kind::rebuilt);
   EXPECT_EQ(s.epoch(), "e2");
   EXPECT_EQ(s.last_seq(), 0u);
   s.on_push(msg(1));
@@ -191,8 +191,8 @@ TEST(RoomStream, NotRecoveredAfterReconnectIsRebuilt) {
 }
 
 TEST(RoomStream, RecoveredWithAHoleFetchesTheRest) {
-  Recorder r;
-  RoomStream s("r", r);
+  recorder r;
+  room_stream s("r", r);
   s.begin_subscribe();
   s.on_subscribed(sub(2, "e1", false));
   s.on_connection_lost();
@@ -205,7 +205,7 @@ TEST(RoomStream, RecoveredWithAHoleFetchesTheRest) {
 }
 
 TEST(Backoff, GrowsWithJitterAndIsCapped) {
-  Backoff b({std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 2.0}, 42);
+  backoff b({std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 2.0}, 42);
   std::vector<long long> d;
   for (int i = 0; i < 8; ++i) d.push_back(b.next().count());
   EXPECT_GE(d[0], 50);
@@ -223,30 +223,30 @@ TEST(Backoff, GrowsWithJitterAndIsCapped) {
 }
 
 TEST(Url, Parses) {
-  auto u = Url::parse("ws://127.0.0.1:8080/ws");
+  auto u = parsed_url::parse("ws://127.0.0.1:8080/ws");
   ASSERT_TRUE(u);
   EXPECT_EQ(u->host, "127.0.0.1");
   EXPECT_EQ(u->port, "8080");
   EXPECT_EQ(u->target, "/ws");
-  auto v = Url::parse("ws://example.org");
+  auto v = parsed_url::parse("ws://example.org");
   ASSERT_TRUE(v);
   EXPECT_EQ(v->port, "80");
   EXPECT_EQ(v->target, "/");
-  auto w = Url::parse("ws://[::1]:9/x?y=1");
+  auto w = parsed_url::parse("ws://[::1]:9/x?y=1");
   ASSERT_TRUE(w);
   EXPECT_EQ(w->host, "::1");
   EXPECT_EQ(w->host_header(), "[::1]:9");
-  EXPECT_FALSE(Url::parse("http://x/"));
-  EXPECT_FALSE(Url::parse("ws://x:abc/"));
+  EXPECT_FALSE(parsed_url::parse("http://x/"));
+  EXPECT_FALSE(parsed_url::parse("ws://x:abc/"));
 }
 
 TEST(Codec, BatchedMapsWithUnknownKeysDecode) {
-  MapWriter a("msg");
+  map_writer a("msg");
   a.str("room", "lobby").u64("seq", 7).str("user", "bob").str("data", "hi").i64("ts", 1).str("zzz", "new");
-  MapWriter b("ack");
+  map_writer b("ack");
   b.u64("id", 3).str("room", "lobby").u64("seq", 8).field("future", std::vector<int>{1, 2});
   const std::string frame = a.finish() + b.finish();
-  std::vector<Reply> maps;
+  std::vector<reply> maps;
   ASSERT_TRUE(split_frame(frame, maps));
   ASSERT_EQ(maps.size(), 2u);
   EXPECT_EQ(maps[0].type(), "msg");
@@ -258,24 +258,24 @@ TEST(Codec, BatchedMapsWithUnknownKeysDecode) {
   auto ack = parse_ack(maps[1]);
   ASSERT_TRUE(ack);
   EXPECT_EQ(ack->seq, 8u);
-  std::vector<Reply> bad;
+  std::vector<reply> bad;
   EXPECT_FALSE(split_frame(std::string("\xc1", 1), bad));
 }
 
 TEST(Codec, ManyFieldsUseMap16) {
-  MapWriter w("x");
+  map_writer w("x");
   for (int i = 0; i < 20; ++i) w.u64("k" + std::to_string(i), i);
   auto s = w.finish();
-  auto v = Value::from_encoded(s);
+  auto v = value::from_encoded(s);
   ASSERT_EQ(v.type(), msgpack::type::MAP);
   EXPECT_EQ(v.object().via.map.size, 21u);
 }
 
 TEST(RequestTable, LostRequestsFailUnlessIdempotent) {
-  RequestTable t;
+  request_table t;
   int failed = 0;
-  auto h = [&](Result<Reply> r) { if (!r.ok()) ++failed; };
-  const auto now = RequestTable::Clock::now();
+  auto h = [&](result<reply> r) { if (!r.ok()) ++failed; };
+  const auto now = request_table::clock::now();
   t.add(1, {h, now + std::chrono::seconds(10), "a", false, true});
   t.add(2, {h, now + std::chrono::seconds(10), "b", true, true});
   t.add(3, {h, now + std::chrono::seconds(10), "c", false, false});

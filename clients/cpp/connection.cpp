@@ -1,4 +1,4 @@
-#include "clients/cpp/client.hpp"
+#include "clients/cpp/connection.hpp"
 
 #include <mutex>
 
@@ -11,15 +11,15 @@ namespace troupe::client {
 
 namespace net = boost::asio;
 
-// User callbacks run under this lock, and not at all once the Client is destroyed.
-// Recursive: a callback may destroy its own Client.
-struct Client::Guard {
+// User callbacks run under this lock, and not at all once the `connection` is destroyed.
+// Recursive: a callback may destroy its own `connection`.
+struct connection::guard {
   std::recursive_mutex m;
   bool alive = true;
 };
 
 template <class... A>
-std::function<void(A...)> Client::guarded(std::function<void(A...)> fn) const {
+std::function<void(A...)> connection::guarded(std::function<void(A...)> fn) const {
   if (!fn) return {};
   return [g = guard_, fn = std::move(fn)](A... a) {
     std::lock_guard<std::recursive_mutex> lock(g->m);
@@ -28,14 +28,14 @@ std::function<void(A...)> Client::guarded(std::function<void(A...)> fn) const {
 }
 
 template <class F>
-void Client::post(F&& f) {
+void connection::post(F&& f) {
   net::post(s_->strand(), std::forward<F>(f));
 }
 
-Client::Client(net::any_io_executor ex, Options opts)
-    : s_(std::make_shared<Session>(std::move(ex), std::move(opts))), guard_(std::make_shared<Guard>()) {}
+connection::connection(net::any_io_executor ex, connection_options opts)
+    : s_(std::make_shared<session>(std::move(ex), std::move(opts))), guard_(std::make_shared<guard>()) {}
 
-Client::~Client() {
+connection::~connection() {
   {
     std::lock_guard<std::recursive_mutex> lock(guard_->m);
     guard_->alive = false;
@@ -46,16 +46,16 @@ Client::~Client() {
   });
 }
 
-void Client::start() {
+void connection::start() {
   post([s = s_] { s->start(); });
 }
 
-void Client::close() {
+void connection::close() {
   post([s = s_] { s->close(); });
 }
 
-void Client::subscribe(std::string room, RoomHandlers h, std::function<void(Result<SubscribedEvent>)> done) {
-  RoomHandlers g;
+void connection::subscribe(std::string room, room_handlers h, std::function<void(result<subscribed_event>)> done) {
+  room_handlers g;
   g.on_message = guarded(std::move(h.on_message));
   g.on_subscribed = guarded(std::move(h.on_subscribed));
   g.on_error = guarded(std::move(h.on_error));
@@ -66,55 +66,55 @@ void Client::subscribe(std::string room, RoomHandlers h, std::function<void(Resu
   });
 }
 
-void Client::unsubscribe(std::string room, std::function<void(Result<Done>)> done) {
+void connection::unsubscribe(std::string room, std::function<void(result<nothing>)> done) {
   post([s = s_, room = std::move(room), done = guarded(std::move(done))]() mutable {
     s->unsubscribe(std::move(room), std::move(done));
   });
 }
 
 namespace {
-std::function<void(Result<Reply>)> as_ack(std::function<void(Result<Ack>)> done) {
-  if (!done) return [](Result<Reply>) {};
-  return [done = std::move(done)](Result<Reply> r) {
+std::function<void(result<reply>)> as_ack(std::function<void(result<ack>)> done) {
+  if (!done) return [](result<reply>) {};
+  return [done = std::move(done)](result<reply> r) {
     if (!r.ok()) return done(r.error());
     auto ack = parse_ack(r.value());
-    if (!ack) return done(Error{errc::protocol, "malformed ack"});
+    if (!ack) return done(error{errc::protocol, "malformed ack"});
     done(std::move(*ack));
   };
 }
 }  // namespace
 
-void Client::publish(std::string room, const Value& data, std::function<void(Result<Ack>)> done) {
+void connection::publish(std::string room, const value& data, std::function<void(result<ack>)> done) {
   const auto id = s_->new_id();
-  MapWriter w("pub");
+  map_writer w("pub");
   w.u64("id", id).str("room", room).value("data", data);
   post([s = s_, id, f = w.finish(), h = as_ack(guarded(std::move(done)))]() mutable {
     s->send_request(id, std::move(f), std::move(h), false);
   });
 }
 
-void Client::publish(std::string room, const Value& data, std::string key,
-                     std::function<void(Result<Ack>)> done) {
+void connection::publish(std::string room, const value& data, std::string key,
+                     std::function<void(result<ack>)> done) {
   const auto id = s_->new_id();
-  MapWriter w("pub");
+  map_writer w("pub");
   w.u64("id", id).str("room", room).value("data", data).str("key", key);
   post([s = s_, id, f = w.finish(), h = as_ack(guarded(std::move(done)))]() mutable {
     s->send_request(id, std::move(f), std::move(h), true);
   });
 }
 
-void Client::history(std::string room, std::uint64_t since, std::function<void(Result<HistoryReply>)> done,
+void connection::history(std::string room, std::uint64_t since, std::function<void(result<history_reply>)> done,
                      std::uint32_t limit) {
   const auto id = s_->new_id();
-  MapWriter w("history");
+  map_writer w("history");
   w.u64("id", id).str("room", room).u64("since", since);
   if (limit) w.u64("limit", limit);
   auto g = guarded(std::move(done));
-  std::function<void(Result<Reply>)> h = [g, room](Result<Reply> r) {
+  std::function<void(result<reply>)> h = [g, room](result<reply> r) {
     if (!g) return;
     if (!r.ok()) return g(r.error());
     auto hist = parse_history(r.value());
-    if (!hist) return g(Error{errc::protocol, "malformed history reply"});
+    if (!hist) return g(error{errc::protocol, "malformed history reply"});
     hist->room = room;
     for (auto& m : hist->msgs) m.room = room;
     g(std::move(*hist));
@@ -124,42 +124,42 @@ void Client::history(std::string room, std::uint64_t since, std::function<void(R
   });
 }
 
-void Client::ping(std::function<void(Result<Done>)> done) {
+void connection::ping(std::function<void(result<nothing>)> done) {
   const auto id = s_->new_id();
-  MapWriter w("ping");
+  map_writer w("ping");
   w.u64("id", id);
   auto g = guarded(std::move(done));
-  std::function<void(Result<Reply>)> h = [g](Result<Reply> r) {
+  std::function<void(result<reply>)> h = [g](result<reply> r) {
     if (!g) return;
     if (!r.ok()) return g(r.error());
-    if (r.value().type() != "pong") return g(Error{errc::protocol, "expected pong"});
-    g(Done{});
+    if (r.value().type() != "pong") return g(error{errc::protocol, "expected pong"});
+    g(nothing{});
   };
   post([s = s_, id, f = w.finish(), h = std::move(h)]() mutable {
     s->send_request(id, std::move(f), std::move(h), true);
   });
 }
 
-void Client::set_state(std::string room, const Value& state, std::function<void(Result<Done>)> done) {
+void connection::set_state(std::string room, const value& state, std::function<void(result<nothing>)> done) {
   post([s = s_, room = std::move(room), state, done = guarded(std::move(done))]() mutable {
     s->set_presence_state(room, std::move(state), std::move(done));
   });
 }
 
-void Client::typing(std::string room, bool on) {
+void connection::typing(std::string room, bool on) {
   post([s = s_, room = std::move(room), on] { s->typing(room, on); });
 }
 
-void Client::presence(std::string room, std::function<void(Result<PresenceSnapshot>)> done) {
+void connection::presence(std::string room, std::function<void(result<presence_snapshot>)> done) {
   const auto id = s_->new_id();
-  MapWriter w("presence");
+  map_writer w("presence");
   w.u64("id", id).str("room", room);
   auto g = guarded(std::move(done));
-  std::function<void(Result<Reply>)> h = [g, room](Result<Reply> r) {
+  std::function<void(result<reply>)> h = [g, room](result<reply> r) {
     if (!g) return;
     if (!r.ok()) return g(r.error());
     auto p = parse_presence(r.value());
-    if (!p) return g(Error{errc::protocol, "malformed presence reply"});
+    if (!p) return g(error{errc::protocol, "malformed presence reply"});
     p->room = room;
     g(std::move(*p));
   };
@@ -168,59 +168,59 @@ void Client::presence(std::string room, std::function<void(Result<PresenceSnapsh
   });
 }
 
-void Client::with_presence(std::string room, std::function<void(const PresenceView*)> fn) {
+void connection::with_presence(std::string room, std::function<void(const presence_view*)> fn) {
   post([s = s_, room = std::move(room), fn = guarded(std::move(fn))] {
     if (fn) s->with_presence(room, fn);
   });
 }
 
-void Client::on_state(std::function<void(const StateEvent&)> fn) {
+void connection::on_state(std::function<void(const state_event&)> fn) {
   post([s = s_, fn = guarded(std::move(fn))]() mutable { s->add_state_listener(std::move(fn)); });
 }
 
-void Client::on_error(std::function<void(const Error&)> fn) {
+void connection::on_error(std::function<void(const error&)> fn) {
   post([s = s_, fn = guarded(std::move(fn))]() mutable { s->set_error_handler(std::move(fn)); });
 }
 
-void Client::request(std::string_view type, const std::function<void(MapWriter&)>& fields,
-                     std::function<void(Result<Reply>)> done, bool idempotent) {
+void connection::request(std::string_view type, const std::function<void(map_writer&)>& fields,
+                     std::function<void(result<reply>)> done, bool idempotent) {
   const auto id = s_->new_id();
-  MapWriter w(type);
+  map_writer w(type);
   w.u64("id", id);
   if (fields) fields(w);
   auto g = guarded(std::move(done));
-  if (!g) g = [](Result<Reply>) {};
+  if (!g) g = [](result<reply>) {};
   post([s = s_, id, f = w.finish(), g = std::move(g), idempotent]() mutable {
     s->send_request(id, std::move(f), std::move(g), idempotent);
   });
 }
 
-void Client::send(std::string_view type, const std::function<void(MapWriter&)>& fields) {
-  MapWriter w(type);
+void connection::send(std::string_view type, const std::function<void(map_writer&)>& fields) {
+  map_writer w(type);
   if (fields) fields(w);
   post([s = s_, f = w.finish()]() mutable { s->send_oneway(std::move(f)); });
 }
 
-void Client::on_push(std::string type, std::function<void(const Reply&)> fn) {
+void connection::on_push(std::string type, std::function<void(const reply&)> fn) {
   post([s = s_, type = std::move(type), fn = guarded(std::move(fn))]() mutable {
     s->add_push_handler(std::move(type), std::move(fn));
   });
 }
 
-void Client::drop_connection(bool reconnect) {
+void connection::drop_connection(bool reconnect) {
   post([s = s_, reconnect] { s->drop_connection(reconnect); });
 }
 
-void Client::reconnect_now() {
+void connection::reconnect_now() {
   post([s = s_] { s->reconnect_now(); });
 }
 
-void Client::drop_next_pdiffs(std::string room, unsigned n) {
+void connection::drop_next_pdiffs(std::string room, unsigned n) {
   post([s = s_, room = std::move(room), n] { s->drop_next_pdiffs(room, n); });
 }
 
-net::any_io_executor Client::executor() const { return s_->strand(); }
+net::any_io_executor connection::executor() const { return s_->strand(); }
 
-const Options& Client::options() const { return s_->options(); }
+const connection_options& connection::options() const { return s_->options(); }
 
 }  // namespace troupe::client

@@ -2,10 +2,10 @@
 // it subscribes to, each delivered as an ordered, gap-free stream.
 //
 //   boost::asio::io_context io;
-//   troupe::client::Client c(io.get_executor(), {.url = "ws://127.0.0.1:8080/ws", .user = "alice"});
-//   c.subscribe("lobby", {.on_message = [](const Message& m) { … }});
+//   troupe::client::connection c(io.get_executor(), {.url = "ws://127.0.0.1:8080/ws", .user = "alice"});
+//   c.subscribe("lobby", {.on_message = [](const message& m) { … }});
 //   c.start();
-//   c.publish("lobby", Value::from("hi"), [](Result<Ack> r) { … });
+//   c.publish("lobby", value::from("hi"), [](result<ack> r) { … });
 //   io.run();
 //
 // Many clients may share one io_context (and its threads): each runs on its own strand, and
@@ -36,14 +36,14 @@
 
 namespace troupe::client {
 
-class Session;
+class session;
 
-class Client {
+class connection {
  public:
-  Client(boost::asio::any_io_executor ex, Options opts);
-  ~Client();
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
+  connection(boost::asio::any_io_executor ex, connection_options opts);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
 
   // Connect and stay connected (reconnecting with backoff) until close().
   void start();
@@ -53,21 +53,21 @@ class Client {
   // Subscribe to a room. `done` gets the first `subscribed` (or the refusal); later
   // resubscriptions after reconnects go to handlers.on_subscribed. Callable before start():
   // the room is subscribed once connected.
-  void subscribe(std::string room, RoomHandlers handlers,
-                 std::function<void(Result<SubscribedEvent>)> done = {});
-  void unsubscribe(std::string room, std::function<void(Result<Done>)> done = {});
+  void subscribe(std::string room, room_handlers handlers,
+                 std::function<void(result<subscribed_event>)> done = {});
+  void unsubscribe(std::string room, std::function<void(result<nothing>)> done = {});
 
   // Publish `data` to a room. With a `key` the publish is idempotent and survives reconnects
   // (it is sent again); without one, a publish in flight when the connection drops fails
   // with `disconnected` (it may or may not have been accepted).
-  void publish(std::string room, const Value& data, std::function<void(Result<Ack>)> done = {});
-  void publish(std::string room, const Value& data, std::string key,
-               std::function<void(Result<Ack>)> done = {});
+  void publish(std::string room, const value& data, std::function<void(result<ack>)> done = {});
+  void publish(std::string room, const value& data, std::string key,
+               std::function<void(result<ack>)> done = {});
   // Kept messages with seq > since, oldest first, at most `limit` (0: the server's default).
-  void history(std::string room, std::uint64_t since, std::function<void(Result<HistoryReply>)> done,
+  void history(std::string room, std::uint64_t since, std::function<void(result<history_reply>)> done,
                std::uint32_t limit = 0);
   // An application-level round trip (`ping` → `pong`).
-  void ping(std::function<void(Result<Done>)> done);
+  void ping(std::function<void(result<nothing>)> done);
 
   // --- presence and typing ---------------------------------------------------------------
   // Every subscribed room keeps a presence view (handlers.on_presence / on_typing tell its
@@ -76,30 +76,30 @@ class Client {
   // is live and set again after every reconnect; `done` gets ok once the engine has it (or
   // the engine's refusal: too_large, …). In a room not subscribed the engine answers
   // not_subscribed.
-  void set_state(std::string room, const Value& state, std::function<void(Result<Done>)> done = {});
+  void set_state(std::string room, const value& state, std::function<void(result<nothing>)> done = {});
   // Tell the others in `room` that this connection is (not) typing. Call typing(room, true)
   // as often as you like (e.g. on every keystroke): `on:true` goes out at most every
   // options.typing_refresh, keeping it from lapsing (the engine turns it off 6 s after the
   // last one); typing(room, false) goes out only after an `on`. Dropped unless connected.
   void typing(std::string room, bool on);
   // The presence of any room the token may read (no subscription needed): one `presence` request.
-  void presence(std::string room, std::function<void(Result<PresenceSnapshot>)> done);
+  void presence(std::string room, std::function<void(result<presence_snapshot>)> done);
   // Calls fn on the client's strand with the room's view (nullptr if not subscribed).
-  void with_presence(std::string room, std::function<void(const PresenceView*)> fn);
+  void with_presence(std::string room, std::function<void(const presence_view*)> fn);
 
   // Listeners. Set them before start() to hear everything.
-  void on_state(std::function<void(const StateEvent&)> fn);
+  void on_state(std::function<void(const state_event&)> fn);
   // Errors that belong to no request: server errors without an id, malformed frames.
-  void on_error(std::function<void(const Error&)> fn);
+  void on_error(std::function<void(const error&)> fn);
 
   // --- extension points (presence, documents, …) ---------------------------------------
   // A request of type `type`: `fields` adds everything but `t` and `id`. Sent when connected.
-  void request(std::string_view type, const std::function<void(MapWriter&)>& fields,
-               std::function<void(Result<Reply>)> done, bool idempotent = false);
+  void request(std::string_view type, const std::function<void(map_writer&)>& fields,
+               std::function<void(result<reply>)> done, bool idempotent = false);
   // A map that expects no reply (e.g. `typing`); dropped unless connected.
-  void send(std::string_view type, const std::function<void(MapWriter&)>& fields);
+  void send(std::string_view type, const std::function<void(map_writer&)>& fields);
   // Pushes of a type the client does not handle itself (`pdiff`, `typing`, `op`, …).
-  void on_push(std::string type, std::function<void(const Reply&)> fn);
+  void on_push(std::string type, std::function<void(const reply&)> fn);
 
   // --- test hooks ----------------------------------------------------------------------
   // Cut the TCP connection abruptly (RST, no close handshake). With reconnect=false the
@@ -112,17 +112,17 @@ class Client {
 
   // The strand every callback runs on.
   boost::asio::any_io_executor executor() const;
-  const Options& options() const;
+  const connection_options& options() const;
 
  private:
-  struct Guard;
+  struct guard;
   template <class... A>
   std::function<void(A...)> guarded(std::function<void(A...)> fn) const;
   template <class F>
   void post(F&& f);
 
-  std::shared_ptr<Session> s_;
-  std::shared_ptr<Guard> guard_;
+  std::shared_ptr<session> s_;
+  std::shared_ptr<guard> guard_;
 };
 
 }  // namespace troupe::client
