@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The npm packages, exactly as locked: the JavaScript client's (clients/js: @msgpack/msgpack,
-# which the demo page also loads) and the browser tests' (tests/browser: playwright-core).
+# which the demo page also loads), the browser tests' (tests/browser: playwright-core) and the
+# reference tests' (tests/reference: ot-text-unicode, ws, @msgpack/msgpack).
 #   bash scripts/js-deps.sh            all of them (scripts/test.sh)
 #   bash scripts/js-deps.sh --runtime  only what the demo page needs (scripts/start.sh)
 # Skips a directory whose node_modules was installed from the same package-lock.json.
@@ -31,4 +32,5 @@ if $runtime; then
 else
   install clients/js all
   install tests/browser all
+  install tests/reference all
 fi
