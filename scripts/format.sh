@@ -4,7 +4,11 @@
 #   bash scripts/format.sh --check  change nothing; list the files that differ, exit 1 if any
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v clang-format >/dev/null || bash scripts/install-deps.sh clang-format
+if ! command -v clang-format >/dev/null; then
+  # A check changes nothing on the machine; formatting may install the tool.
+  [ "${1:-}" = "--check" ] && { echo "clang-format is not installed: bash scripts/install-deps.sh" >&2; exit 1; }
+  bash scripts/install-deps.sh clang-format
+fi
 mapfile -t files < <(git ls-files '*.cpp' '*.hpp' | grep -v '^web/vendor/')
 if [ "${1:-}" = "--check" ]; then
   bad=0

@@ -14,6 +14,7 @@ packages=(
   libjwt-dev                  # connection tokens: HS256 JWTs verified with libjwt
   libssl-dev                  # TLS (--tls-cert): OpenSSL under Asio's ssl::stream
   libsqlite3-dev              # the durable embedded store (--data)
+  clang-format                # the one C++ style (.clang-format; scripts/format.sh, the test `format`)
   nodejs                      # the JavaScript client and its tests; npm installs their packages
 )
 # Debian 12 ships npm as its own package; Node.js from elsewhere (NodeSource) brings its own

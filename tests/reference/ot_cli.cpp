@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/text_operation.hpp"
+#include "ot/text_operation.hpp"
 
 namespace ot = troupe::ot;
 using json = nlohmann::json;
