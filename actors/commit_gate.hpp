@@ -36,8 +36,8 @@ public:
   /// actor reloads its state from the store.
   commit_gate(companion* self, caf::actor storage, std::string room, std::string epoch,
               std::function<void()> on_failure)
-      : self_(self), storage_(std::move(storage)), room_(std::move(room)),
-        epoch_(std::move(epoch)), on_failure_(std::move(on_failure)) {}
+      : self_(self), storage_(std::move(storage)), room_(std::move(room)), epoch_(std::move(epoch)),
+        on_failure_(std::move(on_failure)) {}
 
   bool durable() const noexcept { return static_cast<bool>(storage_); }
 
@@ -46,7 +46,8 @@ public:
 
   /// Runs `action` now, or queues it behind earlier ones that wait: a reader (`reads`)
   /// waits until the state is settled, so that it sees only committed state.
-  template <class Action> void admit(bool reads, Action&& action) {
+  template <class Action>
+  void admit(bool reads, Action&& action) {
     if (waiting_.empty() && (!reads || settled()))
       action();
     else
@@ -55,20 +56,21 @@ public:
 
   /// Adds writes to the next commit (`write` fills the batch; called only when durable)
   /// and runs `then` once they are settled; at once with the memory store.
-  template <class Write, class Then> void commit(Write&& write, Then&& then) {
+  template <class Write, class Then>
+  void commit(Write&& write, Then&& then) {
     if (!durable()) {
       then(std::string());
       return;
     }
     write(staged_);
     staged_outcomes_.emplace_back(std::forward<Then>(then));
-    if (!in_flight_)
-      send();
+    if (!in_flight_) send();
   }
 
   /// Runs `then` once everything applied so far is committed (a duplicate's ack must not
   /// overtake the first one's commit); at once when it is already.
-  template <class Then> void after_pending(Then&& then) {
+  template <class Then>
+  void after_pending(Then&& then) {
     if (settled())
       then(std::string());
     else
@@ -89,10 +91,8 @@ public:
     }
     for (auto& outcome : outcomes)
       outcome(done.error);
-    if (!done.error.empty())
-      on_failure_();
-    if (!staged_outcomes_.empty())
-      send();
+    if (!done.error.empty()) on_failure_();
+    if (!staged_outcomes_.empty()) send();
     // Release what waited, in order, until a reader meets uncommitted state again.
     while (!waiting_.empty() && (!waiting_.front().reads || settled())) {
       auto action = std::move(waiting_.front().action);

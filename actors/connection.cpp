@@ -12,8 +12,12 @@
 namespace troupe::actors {
 
 namespace {
-template <class... Fs> struct overloaded : Fs... { using Fs::operator()...; };
-template <class... Fs> overloaded(Fs...) -> overloaded<Fs...>;
+template <class... Fs>
+struct overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+overloaded(Fs...) -> overloaded<Fs...>;
 
 using expired_atom = caf::atom_constant<caf::atom("expired")>;
 
@@ -39,8 +43,8 @@ protocol::request_id id_of(const protocol::decoded& item) {
 template <class Message, class Request>
 void connection::forward(Request& request, caf::actor room_handles::*to) {
   const std::string name = request.room; // the action below takes `request` apart
-  with_room(name, [this, name, to, message = Message{me(), std::move(request)}](
-                      const room_handles& room) mutable {
+  with_room(name, [this, name, to,
+                   message = Message{me(), std::move(request)}](const room_handles& room) mutable {
     self_->send(room.*to, std::move(message));
     // A one-off request (pub, history, …) on a room the connection does not hold: let it
     // go, or a connection touching many rooms would keep them all alive.
@@ -48,8 +52,8 @@ void connection::forward(Request& request, caf::actor room_handles::*to) {
   });
 }
 
-connection::connection(const connection_services& services, actors::peer& peer,
-                       sink_ptr sink, boost::asio::any_io_executor strand)
+connection::connection(const connection_services& services, actors::peer& peer, sink_ptr sink,
+                       boost::asio::any_io_executor strand)
     : services_(services), peer_(peer), sink_(std::move(sink)), budget_(services.rate) {
   handle_ = spawn_on_strand(*services.system, std::move(strand), [this](companion* self) {
     self_ = self;
@@ -58,8 +62,7 @@ connection::connection(const connection_services& services, actors::peer& peer,
           on_acquired(name, actors);
         },
         [this](expired_atom) {
-          if (!closing_)
-            close_now(4403, "token expired");
+          if (!closing_) close_now(4403, "token expired");
         },
     };
   });
@@ -87,8 +90,7 @@ void connection::on_frame(std::string_view payload) {
   const auto now = budget_.enabled() ? core::rate_limiter::clock::now()
                                      : core::rate_limiter::clock::time_point{};
   for (auto& item : decoded) {
-    if (closing_)
-      break;
+    if (closing_) break;
     if (!connected_) {
       auto* request = std::get_if<protocol::request>(&item);
       if (!request || !std::holds_alternative<protocol::connect_request>(*request)) {
@@ -110,25 +112,21 @@ void connection::on_frame(std::string_view payload) {
     // Operations wait in pending_ops_ until something else comes, so everything reaches
     // each actor in the order the client sent it.
     auto* request = std::get_if<protocol::request>(&item);
-    if (!request || !std::holds_alternative<protocol::op_request>(*request))
-      flush_ops();
-    std::visit(overloaded{
-                   [this](protocol::request& request) {
-                     std::visit([this](auto& r) { handle(r); }, request);
-                   },
-                   [this](protocol::decode_error& error) {
-                     fail(error.id, error.code, error.reason);
-                   },
-               },
-               item);
+    if (!request || !std::holds_alternative<protocol::op_request>(*request)) flush_ops();
+    std::visit(
+        overloaded{
+            [this](protocol::request& request) {
+              std::visit([this](auto& r) { handle(r); }, request);
+            },
+            [this](protocol::decode_error& error) { fail(error.id, error.code, error.reason); },
+        },
+        item);
   }
   flush_ops();
-  if (!replies_.empty())
-    sink_->send(replies_.finish());
+  if (!replies_.empty()) sink_->send(replies_.finish());
 }
 
-void connection::fail(protocol::request_id id, protocol::error_code code,
-                      std::string_view reason) {
+void connection::fail(protocol::request_id id, protocol::error_code code, std::string_view reason) {
   auto& metrics = *services_.metrics;
   core::metrics::add(metrics.bad_requests);
   if (code == protocol::error_code::forbidden)
@@ -140,32 +138,27 @@ void connection::fail(protocol::request_id id, protocol::error_code code,
 
 void connection::close_now(std::uint16_t code, std::string_view reason) {
   // The disconnect frame goes out after what was queued before it: the answers first.
-  if (!replies_.empty())
-    sink_->send(replies_.finish());
+  if (!replies_.empty()) sink_->send(replies_.finish());
   closing_ = true;
   peer_.close(code, reason, false);
 }
 
 bool connection::allowed(protocol::request_id id, const std::string& room, bool write) {
-  if (write ? access_.may_write(room) : access_.may_read(room))
-    return true;
+  if (write ? access_.may_write(room) : access_.may_read(room)) return true;
   // The same answer whether the room exists or not, before anything reaches it.
   fail(id, protocol::error_code::forbidden, "not allowed in this room");
   return false;
 }
 
 bool connection::room_available(protocol::request_id id, const std::string& room) {
-  if (services_.max_rooms == 0)
-    return true;
+  if (services_.max_rooms == 0) return true;
   auto holds = [](const auto& entry) { return entry.second.subscribed || entry.second.opened; };
-  if (auto it = rooms_.find(room); it != rooms_.end() && holds(*it))
-    return true;
+  if (auto it = rooms_.find(room); it != rooms_.end() && holds(*it)) return true;
   if (static_cast<std::size_t>(std::count_if(rooms_.begin(), rooms_.end(), holds)) <
       services_.max_rooms)
     return true;
   fail(id, protocol::error_code::too_large,
-       "too many rooms on this connection (at most " + std::to_string(services_.max_rooms) +
-           ")");
+       "too many rooms on this connection (at most " + std::to_string(services_.max_rooms) + ")");
   return false;
 }
 
@@ -177,14 +170,13 @@ void connection::expire_at(std::int64_t exp) {
 }
 
 void connection::handle(protocol::connect_request& request) {
-  if (connected_)
-    return fail(request.id, protocol::error_code::bad_request, "already connected");
+  if (connected_) return fail(request.id, protocol::error_code::bad_request, "already connected");
   client_ = services_.node_id + "-" + std::to_string(services_.next_client->fetch_add(1));
   if (!services_.secret.empty()) {
     // Only the verified token counts: `user` and `name` fields are ignored.
-    auto result = request.token
-                      ? core::verify_token(*request.token, services_.secret, core::token_clock_now())
-                      : core::token_result{std::nullopt, "a token is required"};
+    auto result = request.token ? core::verify_token(*request.token, services_.secret,
+                                                     core::token_clock_now())
+                                : core::token_result{std::nullopt, "a token is required"};
     if (!result) {
       fail(request.id, protocol::error_code::unauthorized, result.error);
       return close_now(4403, "token refused");
@@ -193,14 +185,12 @@ void connection::handle(protocol::connect_request& request) {
     name_ = std::move(result.claims->name);
     info_ = std::move(result.claims->info);
     access_ = std::move(result.claims->access);
-    if (result.claims->expires)
-      expire_at(*result.claims->expires);
+    if (result.claims->expires) expire_at(*result.claims->expires);
   } else {
     // Open mode: the client may name itself, else an unverified token names it, else it
     // gets a generated id. Every room is open.
     std::optional<core::token_claims> claims;
-    if (request.token)
-      claims = core::read_token_unverified(*request.token).claims;
+    if (request.token) claims = core::read_token_unverified(*request.token).claims;
     if (request.user && !request.user->empty())
       user_ = *request.user;
     else
@@ -209,8 +199,7 @@ void connection::handle(protocol::connect_request& request) {
       name_ = *request.name;
     else if (claims)
       name_ = claims->name;
-    if (claims)
-      info_ = std::move(claims->info);
+    if (claims) info_ = std::move(claims->info);
     access_ = core::room_access::everything();
   }
   connected_ = true;
@@ -232,8 +221,8 @@ void connection::handle(protocol::unsub_request& request) {
     return fail(request.id, protocol::error_code::not_subscribed, "not subscribed to this room");
   it->second.subscribed = false;
   const std::string name = request.room;
-  with_room(name, [this, name, unsub = room_unsub{me(), std::move(request)}](
-                      const room_handles& room) mutable {
+  with_room(name, [this, name,
+                   unsub = room_unsub{me(), std::move(request)}](const room_handles& room) mutable {
     self_->send(room.log, std::move(unsub));
     release_if_unused(name);
   });
@@ -249,14 +238,12 @@ void connection::release_if_unused(const std::string& name) {
 }
 
 void connection::handle(protocol::pub_request& request) {
-  if (!allowed(request.id, request.room, true))
-    return;
+  if (!allowed(request.id, request.room, true)) return;
   forward<room_pub>(request, &room_handles::log);
 }
 
 void connection::handle(protocol::history_request& request) {
-  if (!allowed(request.id, request.room, false))
-    return;
+  if (!allowed(request.id, request.room, false)) return;
   forward<room_history>(request, &room_handles::log);
 }
 
@@ -265,14 +252,12 @@ void connection::handle(protocol::ping_request& request) {
 }
 
 void connection::handle(protocol::presence_request& request) {
-  if (!allowed(request.id, request.room, false))
-    return;
+  if (!allowed(request.id, request.room, false)) return;
   forward<presence_get>(request, &room_handles::presence);
 }
 
 void connection::handle(protocol::pset_request& request) {
-  if (!allowed(request.id, request.room, true))
-    return;
+  if (!allowed(request.id, request.room, true)) return;
   forward<presence_set>(request, &room_handles::presence);
 }
 
@@ -290,16 +275,13 @@ void connection::handle(protocol::open_request& request) {
 }
 
 void connection::handle(protocol::op_request& request) {
-  if (!allowed(request.id, request.room, true))
-    return;
-  if (!pending_ops_.empty() && pending_ops_.front().room != request.room)
-    flush_ops();
+  if (!allowed(request.id, request.room, true)) return;
+  if (!pending_ops_.empty() && pending_ops_.front().room != request.room) flush_ops();
   pending_ops_.push_back(std::move(request));
 }
 
 void connection::flush_ops() {
-  if (pending_ops_.empty())
-    return;
+  if (pending_ops_.empty()) return;
   const std::string name = pending_ops_.front().room;
   with_room(name, [this, name, message = doc_op{me(), std::move(pending_ops_)}](
                       const room_handles& room) mutable {
@@ -315,8 +297,8 @@ void connection::handle(protocol::close_request& request) {
     return fail(request.id, protocol::error_code::not_subscribed, "the document is not open");
   it->second.opened = false;
   const std::string name = request.room;
-  with_room(name, [this, name, close = doc_close{me(), std::move(request)}](
-                      const room_handles& room) mutable {
+  with_room(name, [this, name,
+                   close = doc_close{me(), std::move(request)}](const room_handles& room) mutable {
     self_->send(room.document, std::move(close));
     release_if_unused(name);
   });
@@ -329,8 +311,7 @@ void connection::with_room(const std::string& name, room_action action) {
     return;
   }
   link.waiting.push_back(std::move(action));
-  if (link.waiting.size() == 1)
-    self_->send(services_.directory, acquire_atom::value, name);
+  if (link.waiting.size() == 1) self_->send(services_.directory, acquire_atom::value, name);
 }
 
 void connection::on_acquired(const std::string& name, const room_handles& actors) {

@@ -22,7 +22,9 @@
 #include "protocol/codec.hpp"
 #include "actors/peer.hpp"
 
-namespace troupe::core { struct metrics; }
+namespace troupe::core {
+struct metrics;
+}
 
 namespace troupe::actors {
 
@@ -33,12 +35,12 @@ struct connection_services {
   core::metrics* metrics = nullptr;
   protocol::decode_limits limits;
   std::uint32_t ping_seconds = 25;
-  std::string node_id;                 ///< prefix of client ids, unique per engine start
+  std::string node_id; ///< prefix of client ids, unique per engine start
   std::atomic<std::uint64_t>* next_client = nullptr;
   /// Told each connection's user once it has connected (the HTTP API's disconnect).
   std::function<void(actors::peer& peer, const std::string& user)> on_connected;
-  std::string secret;         ///< HS256 key of tokens; empty: open (every room, no token)
-  double rate = 100;          ///< requests per second per connection; 0: no budget
+  std::string secret;          ///< HS256 key of tokens; empty: open (every room, no token)
+  double rate = 100;           ///< requests per second per connection; 0: no budget
   std::size_t max_rooms = 128; ///< rooms one connection may subscribe or open; 0: no limit
 };
 
@@ -120,12 +122,12 @@ private:
   std::string client_;
   std::string user_;
   std::string name_;
-  std::string info_;          ///< the token's `info`, MessagePack
-  core::room_access access_;  ///< no room until `connect` says otherwise
+  std::string info_;         ///< the token's `info`, MessagePack
+  core::room_access access_; ///< no room until `connect` says otherwise
   core::rate_limiter budget_;
   std::unordered_map<std::string, room_link> rooms_;
 
-  protocol::frame_builder replies_;         // this frame's own answers, sent as one frame
+  protocol::frame_builder replies_; // this frame's own answers, sent as one frame
   // Consecutive `op`s of this frame for one room, sent to its document as one message.
   std::vector<protocol::op_request> pending_ops_;
   void flush_ops();

@@ -24,33 +24,28 @@ public:
 
   void acquire(const std::string& name) {
     auto requester = caf::actor_cast<caf::actor>(self_->current_sender());
-    if (shutting_down_)
-      return; // the engine is closing every connection
+    if (shutting_down_) return; // the engine is closing every connection
     auto& entry = rooms_[name];
     if (entry.stopping) {
       entry.waiting.push_back(requester); // served once the old actor has saved its log
       return;
     }
-    if (!entry.actors.log)
-      start(name, entry);
+    if (!entry.actors.log) start(name, entry);
     ++entry.holders;
     self_->send(requester, acquired_atom::value, name, entry.actors);
   }
 
   void release(const std::string& name) {
     auto it = rooms_.find(name);
-    if (it == rooms_.end() || it->second.holders == 0)
-      return;
+    if (it == rooms_.end() || it->second.holders == 0) return;
     auto& entry = it->second;
     if (--entry.holders == 0)
-      self_->delayed_send(self_, settings_.room_idle, evict_atom::value, name,
-                          ++entry.generation);
+      self_->delayed_send(self_, settings_.room_idle, evict_atom::value, name, ++entry.generation);
   }
 
   void evict(const std::string& name, std::uint64_t generation) {
     auto it = rooms_.find(name);
-    if (it == rooms_.end())
-      return;
+    if (it == rooms_.end()) return;
     auto& entry = it->second;
     if (entry.holders > 0 || entry.generation != generation || entry.stopping)
       return; // held again since the timer was set
@@ -62,11 +57,9 @@ public:
     shutting_down_ = true;
     for (auto& [name, entry] : rooms_) {
       entry.waiting.clear();
-      if (!entry.stopping)
-        stop(entry);
+      if (!entry.stopping) stop(entry);
     }
-    if (rooms_.empty())
-      self_->quit();
+    if (rooms_.empty()) self_->quit();
   }
 
   void stopped(const std::string& name) {
@@ -77,8 +70,7 @@ public:
     auto waiting = std::move(it->second.waiting);
     if (waiting.empty() || shutting_down_) {
       rooms_.erase(it);
-      if (shutting_down_ && rooms_.empty())
-        self_->quit();
+      if (shutting_down_ && rooms_.empty()) self_->quit();
       return;
     }
     auto& entry = it->second;
@@ -102,11 +94,12 @@ private:
     auto& system = self_->home_system();
     entry.actors.presence =
         spawn_presence(system, boost::asio::make_strand(io_), name, settings_.presence);
-    entry.actors.log = spawn_message_log(system, boost::asio::make_strand(io_), name, settings_.room,
-                                  entry.actors.presence, storage_, store_, metrics_);
-    entry.actors.document = spawn_document(system, boost::asio::make_strand(io_), name,
-                                           settings_.document, entry.actors.presence, storage_,
-                                           store_, metrics_);
+    entry.actors.log =
+        spawn_message_log(system, boost::asio::make_strand(io_), name, settings_.room,
+                          entry.actors.presence, storage_, store_, metrics_);
+    entry.actors.document =
+        spawn_document(system, boost::asio::make_strand(io_), name, settings_.document,
+                       entry.actors.presence, storage_, store_, metrics_);
     metrics_.rooms.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -135,8 +128,8 @@ caf::actor spawn_directory(caf::actor_system& system, boost::asio::io_context& i
                            directory_settings settings, store::room_store& store,
                            caf::actor storage, core::metrics& metrics) {
   return spawn_on_strand(system, boost::asio::make_strand(io), [&](companion* self) {
-    auto state = std::make_shared<directory>(self, io, settings, store, std::move(storage),
-                                             metrics);
+    auto state =
+        std::make_shared<directory>(self, io, settings, store, std::move(storage), metrics);
     return caf::behavior{
         [state](acquire_atom, const std::string& name) { state->acquire(name); },
         [state](stopped_atom, const std::string& name) { state->stopped(name); },

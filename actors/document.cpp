@@ -23,16 +23,15 @@ public:
   document(companion* self, std::string name, const document_settings& settings,
            store::loaded<core::document_sequencer> loaded, caf::actor presence, caf::actor storage,
            store::room_store& store, core::metrics& metrics)
-      : self_(self), name_(std::move(name)), settings_(settings),
-        presence_(std::move(presence)), store_(store), metrics_(metrics),
+      : self_(self), name_(std::move(name)), settings_(settings), presence_(std::move(presence)),
+        store_(store), metrics_(metrics),
         gate_(self, std::move(storage), name_, loaded.ok() ? loaded.state->epoch() : "",
               [this] { reload(); }) {
     take_loaded(std::move(loaded), state_, load_error_, metrics_);
   }
 
   void open(doc_open& open) {
-    if (refused(open.from, open.request.id))
-      return;
+    if (refused(open.from, open.request.id)) return;
     const auto& since = open.request.since;
     std::string head;
     if (since && since->epoch == state_->epoch() && since->rev <= state_->rev() &&
@@ -40,17 +39,16 @@ public:
       std::vector<protocol::op_item> items;
       for (const auto* logged : state_->after(since->rev))
         items.push_back(item(*logged));
-      head = protocol::encode_opened_recovered_head(open.request.id, name_, state_->rev(),
-                                                    state_->epoch(),
-                                                    protocol::encode_op_items(items));
+      head = protocol::encode_opened_recovered_head(
+          open.request.id, name_, state_->rev(), state_->epoch(), protocol::encode_op_items(items));
     } else {
-      head = protocol::encode_opened_head(open.request.id, name_, state_->rev(),
-                                          state_->epoch(), state_->text().to_string());
+      head = protocol::encode_opened_head(open.request.id, name_, state_->rev(), state_->epoch(),
+                                          state_->text().to_string());
     }
     // Presence completes and sends the reply; this holder's pushes wait for it.
     holders_.add(open.from); // opening again resynchronises; never listed twice
-    self_->send(presence_, presence_join{std::move(open.from), presence_hold::document,
-                                         std::move(head)});
+    self_->send(presence_,
+                presence_join{std::move(open.from), presence_hold::document, std::move(head)});
   }
 
   void joined(const std::string& client) { holders_.activate(client); }
@@ -59,8 +57,7 @@ public:
     if (!state_) {
       protocol::frame_builder errors;
       for (const auto& request : batch.requests)
-        protocol::encode_error(errors, request.id, protocol::error_code::unavailable,
-                               load_error_);
+        protocol::encode_error(errors, request.id, protocol::error_code::unavailable, load_error_);
       return holders_.reply(batch.from, errors.finish());
     }
     protocol::frame_builder replies; // acks and errors for the author, in order
@@ -74,8 +71,7 @@ public:
     const std::uint64_t applied = state_->rev() + 1 - first_rev;
 
     auto outcome = [this, from = std::move(batch.from), ids = request_ids(batch),
-                    replies = replies.finish(), pushes = pushes.empty() ? nullptr
-                                                                        : pushes.finish(),
+                    replies = replies.finish(), pushes = pushes.empty() ? nullptr : pushes.finish(),
                     applied](const std::string& error) {
       if (!error.empty()) {
         protocol::frame_builder errors;
@@ -85,8 +81,7 @@ public:
       }
       // The others' pushes are queued before the author's ack: whoever has seen an ack
       // knows every holder has the operation on its way.
-      if (pushes)
-        holders_.send(pushes, from.client);
+      if (pushes) holders_.send(pushes, from.client);
       holders_.reply(from, replies);
       core::metrics::add(metrics_.operations, applied);
     };
@@ -120,8 +115,7 @@ public:
   /// Hands the document to the store so the next actor of this room continues it (a
   /// durable store has it already), and ends.
   void stop(const caf::actor& directory) {
-    if (state_)
-      store_.keep_document(name_, std::move(*state_));
+    if (state_) store_.keep_document(name_, std::move(*state_));
     self_->send(directory, stopped_atom::value, name_);
     self_->quit();
   }
@@ -149,11 +143,11 @@ private:
 
   /// A document that could not be loaded answers every request with `unavailable`.
   bool refused(const peer_ref& to, protocol::request_id id) {
-    if (state_)
-      return false;
+    if (state_) return false;
     holders_.reply(to, protocol::make_frame([&](protocol::frame_builder& out) {
-      protocol::encode_error(out, id, protocol::error_code::unavailable, load_error_);
-    }));
+                     protocol::encode_error(out, id, protocol::error_code::unavailable,
+                                            load_error_);
+                   }));
     return true;
   }
 
@@ -165,26 +159,22 @@ private:
       protocol::encode_error(replies, request.id, code, reason);
     };
     auto parsed = ot::parse(request.op);
-    if (!parsed.op)
-      return fail(protocol::error_code::bad_request, parsed.error);
-    const auto result =
-        state_->submit(request.rev, std::move(*parsed.op), request.key, from.user);
+    if (!parsed.op) return fail(protocol::error_code::bad_request, parsed.error);
+    const auto result = state_->submit(request.rev, std::move(*parsed.op), request.key, from.user);
     using outcome = core::document_sequencer::outcome;
     switch (result.kind) {
-      case outcome::duplicate: // a resubmission: its first revision, not applied twice
-        return protocol::encode_doc_ack(replies, request.id, name_, result.rev);
-      case outcome::conflict:
-        return fail(protocol::error_code::conflict, result.reason);
-      case outcome::invalid:
-        return fail(protocol::error_code::bad_request, result.reason);
-      case outcome::applied:
-        break;
+    case outcome::duplicate: // a resubmission: its first revision, not applied twice
+      return protocol::encode_doc_ack(replies, request.id, name_, result.rev);
+    case outcome::conflict:
+      return fail(protocol::error_code::conflict, result.reason);
+    case outcome::invalid:
+      return fail(protocol::error_code::bad_request, result.reason);
+    case outcome::applied:
+      break;
     }
     protocol::encode_doc_ack(replies, request.id, name_, result.rev);
-    if (pushes)
-      protocol::encode_op(*pushes, name_, item(*result.accepted));
-    if (accepted)
-      accepted->push_back(*result.accepted);
+    if (pushes) protocol::encode_op(*pushes, name_, item(*result.accepted));
+    if (accepted) accepted->push_back(*result.accepted);
   }
 
   void remove(const std::string& client, bool abrupt) {
@@ -207,28 +197,25 @@ private:
 } // namespace
 
 caf::actor spawn_document(caf::actor_system& system, boost::asio::any_io_executor strand,
-                          std::string name, const document_settings& settings,
-                          caf::actor presence, caf::actor storage, store::room_store& store,
-                          core::metrics& metrics) {
+                          std::string name, const document_settings& settings, caf::actor presence,
+                          caf::actor storage, store::room_store& store, core::metrics& metrics) {
   auto loaded = store.load_document(name, settings.log);
   return spawn_on_strand(system, std::move(strand), [&](companion* self) {
-    auto actor = std::make_shared<document>(self, std::move(name), settings, std::move(loaded),
-                                            std::move(presence), std::move(storage), store,
-                                            metrics);
+    auto actor =
+        std::make_shared<document>(self, std::move(name), settings, std::move(loaded),
+                                   std::move(presence), std::move(storage), store, metrics);
     // Writers go ahead; readers (and the end) wait until nothing uncommitted is left.
     return caf::behavior{
         [actor](doc_open& open) {
-          actor->gate().admit(true, [actor, open = std::move(open)]() mutable {
-            actor->open(open);
-          });
+          actor->gate().admit(true,
+                              [actor, open = std::move(open)]() mutable { actor->open(open); });
         },
         [actor](doc_op& op) {
           actor->gate().admit(false, [actor, op = std::move(op)]() mutable { actor->submit(op); });
         },
         [actor](doc_close& close) {
-          actor->gate().admit(false, [actor, close = std::move(close)]() mutable {
-            actor->close(close);
-          });
+          actor->gate().admit(false,
+                              [actor, close = std::move(close)]() mutable { actor->close(close); });
         },
         [actor](joined_atom, const std::string& client) { actor->joined(client); },
         [actor](const room_leave& leave) {

@@ -35,8 +35,7 @@ struct document_settings {
 /// `storage`; stop_atom: hands the document back to the store, answers
 /// (stopped_atom, name) and ends.
 caf::actor spawn_document(caf::actor_system& system, boost::asio::any_io_executor strand,
-                          std::string name, const document_settings& settings,
-                          caf::actor presence, caf::actor storage, store::room_store& store,
-                          core::metrics& metrics);
+                          std::string name, const document_settings& settings, caf::actor presence,
+                          caf::actor storage, store::room_store& store, core::metrics& metrics);
 
 } // namespace troupe::actors

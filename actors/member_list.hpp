@@ -29,8 +29,7 @@ public:
   /// Its reply is queued: sends what was held, then everything as it comes.
   void activate(std::string_view client) {
     auto* member = find(client);
-    if (!member || member->active)
-      return;
+    if (!member || member->active) return;
     member->active = true;
     for (auto& push : member->held)
       member->who.sink->send(std::move(push));
@@ -40,8 +39,7 @@ public:
   /// True if it was a member.
   bool remove(std::string_view client) {
     auto* member = find(client);
-    if (!member)
-      return false;
+    if (!member) return false;
     *member = std::move(members_.back());
     members_.pop_back();
     return true;
@@ -49,8 +47,7 @@ public:
 
   bool contains(std::string_view client) const {
     for (const auto& member : members_)
-      if (member.who.client == client)
-        return true;
+      if (member.who.client == client) return true;
     return false;
   }
 
@@ -68,8 +65,7 @@ public:
   /// Sends `push` to every member but `except` (a client id; empty: none).
   void send(const protocol::frame_ptr& push, std::string_view except = {}) {
     for (auto& member : members_) {
-      if (!except.empty() && member.who.client == except)
-        continue;
+      if (!except.empty() && member.who.client == except) continue;
       if (member.active)
         member.who.sink->send(push);
       else
@@ -88,8 +84,7 @@ private:
 
   member* find(std::string_view client) {
     for (auto& member : members_)
-      if (member.who.client == client)
-        return &member;
+      if (member.who.client == client) return &member;
     return nullptr;
   }
 

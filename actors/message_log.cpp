@@ -26,20 +26,18 @@ public:
   room(companion* self, std::string name, const message_log_settings& settings,
        store::loaded<core::history_log> loaded, caf::actor presence, caf::actor storage,
        store::room_store& store, core::metrics& metrics)
-      : self_(self), name_(std::move(name)), settings_(settings),
-        presence_(std::move(presence)), store_(store), metrics_(metrics),
+      : self_(self), name_(std::move(name)), settings_(settings), presence_(std::move(presence)),
+        store_(store), metrics_(metrics),
         gate_(self, std::move(storage), name_, loaded.ok() ? loaded.state->epoch() : "",
               [this] { reload(); }) {
     take_loaded(std::move(loaded), log_, load_error_, metrics_);
   }
 
   void subscribe(room_sub& sub) {
-    if (refused(sub.from, sub.request.id))
-      return;
+    if (refused(sub.from, sub.request.id)) return;
     expire();
     const auto& since = sub.request.since;
-    const bool recovered =
-        since && since->epoch == log_->epoch() && log_->covers(since->seq);
+    const bool recovered = since && since->epoch == log_->epoch() && log_->covers(since->seq);
     const auto msgs = recovered ? log_->after(since->seq, std::numeric_limits<std::size_t>::max())
                                 : log_->newest(protocol::resync_message_count);
     // The presence actor completes the reply (pseq, members) and sends it; until it says
@@ -47,8 +45,8 @@ public:
     members_.add(sub.from); // subscribing again resynchronises; never listed twice
     send(presence_, presence_join{std::move(sub.from), presence_hold::subscription,
                                   protocol::encode_subscribed_head(
-                                      sub.request.id, name_, log_->seq(), log_->epoch(),
-                                      recovered, protocol::encode_array(msgs))});
+                                      sub.request.id, name_, log_->seq(), log_->epoch(), recovered,
+                                      protocol::encode_array(msgs))});
   }
 
   void joined(const std::string& client) { members_.activate(client); }
@@ -61,8 +59,7 @@ public:
   }
 
   void publish(room_pub& pub) {
-    if (refused(pub.from, pub.request.id))
-      return;
+    if (refused(pub.from, pub.request.id)) return;
     const auto& request = pub.request;
     if (request.key) {
       if (auto seq = log_->find_key(*request.key)) {
@@ -92,8 +89,7 @@ public:
         },
         [this, to = std::move(pub.from), id = request.id, seq,
          push = std::move(push)](const std::string& error) {
-          if (!error.empty())
-            return unavailable(to, id, error);
+          if (!error.empty()) return unavailable(to, id, error);
           // Fanned out before the ack: whoever has seen an ack knows every subscriber has
           // the message on its way.
           members_.send(push);
@@ -104,14 +100,13 @@ public:
   }
 
   void history(room_history& history) {
-    if (refused(history.from, history.request.id))
-      return;
+    if (refused(history.from, history.request.id)) return;
     expire();
     const auto msgs = log_->after(history.request.since, history.request.limit);
     members_.reply(history.from, protocol::make_frame([&](protocol::frame_builder& out) {
-      protocol::encode_history(out, history.request.id, name_, log_->seq(), log_->epoch(),
-                               msgs);
-    }));
+                     protocol::encode_history(out, history.request.id, name_, log_->seq(),
+                                              log_->epoch(), msgs);
+                   }));
   }
 
   void leave(const room_leave& leave) { remove(leave.client, leave.abrupt); }
@@ -119,8 +114,7 @@ public:
   /// Hands the log to the store so the next actor of this room continues it (a durable
   /// store has it already), and ends.
   void stop(const caf::actor& directory) {
-    if (log_)
-      store_.keep_log(name_, std::move(*log_));
+    if (log_) store_.keep_log(name_, std::move(*log_));
     self_->send(directory, stopped_atom::value, name_);
     self_->quit();
   }
@@ -128,7 +122,8 @@ public:
   commit_gate& gate() noexcept { return gate_; }
 
 private:
-  template <class Message> void send(const caf::actor& to, Message&& message) {
+  template <class Message>
+  void send(const caf::actor& to, Message&& message) {
     self_->send(to, std::forward<Message>(message));
   }
 
@@ -140,16 +135,15 @@ private:
 
   /// A room whose log could not be loaded answers every request with `unavailable`.
   bool refused(const peer_ref& to, protocol::request_id id) {
-    if (log_)
-      return false;
+    if (log_) return false;
     unavailable(to, id, load_error_);
     return true;
   }
 
   void unavailable(const peer_ref& to, protocol::request_id id, const std::string& reason) {
     members_.reply(to, protocol::make_frame([&](protocol::frame_builder& out) {
-      protocol::encode_error(out, id, protocol::error_code::unavailable, reason);
-    }));
+                     protocol::encode_error(out, id, protocol::error_code::unavailable, reason);
+                   }));
   }
 
   /// Retention by age, if set: forgets what is too old before the log is read or grows.
@@ -159,8 +153,9 @@ private:
   }
 
   void ack(const peer_ref& to, protocol::request_id id, std::uint64_t seq) {
-    members_.reply(to, protocol::make_frame(
-        [&](protocol::frame_builder& out) { protocol::encode_ack(out, id, name_, seq); }));
+    members_.reply(to, protocol::make_frame([&](protocol::frame_builder& out) {
+                     protocol::encode_ack(out, id, name_, seq);
+                   }));
   }
 
   void remove(const std::string& client, bool abrupt) {
@@ -184,35 +179,31 @@ private:
 } // namespace
 
 caf::actor spawn_message_log(caf::actor_system& system, boost::asio::any_io_executor strand,
-                      std::string name, const message_log_settings& settings, caf::actor presence,
-                      caf::actor storage, store::room_store& store, core::metrics& metrics) {
+                             std::string name, const message_log_settings& settings,
+                             caf::actor presence, caf::actor storage, store::room_store& store,
+                             core::metrics& metrics) {
   auto loaded = store.load_log(name, settings.history);
   return spawn_on_strand(system, std::move(strand), [&](companion* self) {
     auto state = std::make_shared<room>(self, std::move(name), settings, std::move(loaded),
-                                        std::move(presence), std::move(storage), store,
-                                        metrics);
+                                        std::move(presence), std::move(storage), store, metrics);
     // Writers go ahead; readers (and the end) wait until nothing uncommitted is left.
     return caf::behavior{
         [state](room_sub& sub) {
-          state->gate().admit(true, [state, sub = std::move(sub)]() mutable {
-            state->subscribe(sub);
-          });
+          state->gate().admit(true,
+                              [state, sub = std::move(sub)]() mutable { state->subscribe(sub); });
         },
         [state](joined_atom, const std::string& client) { state->joined(client); },
         [state](room_unsub& unsub) {
-          state->gate().admit(false, [state, unsub = std::move(unsub)]() mutable {
-            state->unsubscribe(unsub);
-          });
+          state->gate().admit(
+              false, [state, unsub = std::move(unsub)]() mutable { state->unsubscribe(unsub); });
         },
         [state](room_pub& pub) {
-          state->gate().admit(false, [state, pub = std::move(pub)]() mutable {
-            state->publish(pub);
-          });
+          state->gate().admit(false,
+                              [state, pub = std::move(pub)]() mutable { state->publish(pub); });
         },
         [state](room_history& history) {
-          state->gate().admit(true, [state, history = std::move(history)]() mutable {
-            state->history(history);
-          });
+          state->gate().admit(
+              true, [state, history = std::move(history)]() mutable { state->history(history); });
         },
         [state](const room_leave& leave) {
           state->gate().admit(false, [state, leave] { state->leave(leave); });

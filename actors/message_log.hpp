@@ -24,8 +24,8 @@ struct metrics;
 namespace troupe::actors {
 
 struct message_log_settings {
-  std::size_t history = 1000;                ///< messages kept
-  std::chrono::milliseconds history_age{0};  ///< how long a message is kept at most; 0: no limit
+  std::size_t history = 1000;               ///< messages kept
+  std::chrono::milliseconds history_age{0}; ///< how long a message is kept at most; 0: no limit
 };
 
 /// Spawns the actor of room `name` on `strand`, loading its log from `store`. A log that
@@ -35,7 +35,8 @@ struct message_log_settings {
 /// the memory store): a message is acknowledged and pushed once it has committed it. On
 /// `stop_atom` it hands the log back, answers (stopped_atom, name) and ends.
 caf::actor spawn_message_log(caf::actor_system& system, boost::asio::any_io_executor strand,
-                      std::string name, const message_log_settings& settings, caf::actor presence,
-                      caf::actor storage, store::room_store& store, core::metrics& metrics);
+                             std::string name, const message_log_settings& settings,
+                             caf::actor presence, caf::actor storage, store::room_store& store,
+                             core::metrics& metrics);
 
 } // namespace troupe::actors

@@ -49,12 +49,10 @@ public:
 
   void leave(const presence_leave& leave) {
     auto it = members_.find(leave.client);
-    if (it == members_.end() || !it->second.sink)
-      return;
+    if (it == members_.end() || !it->second.sink) return;
     auto& member = it->second;
     member.holds &= static_cast<std::uint8_t>(~static_cast<std::uint8_t>(leave.hold));
-    if (member.holds != 0)
-      return; // still here through its other hold
+    if (member.holds != 0) return; // still here through its other hold
     stop_typing(leave.client, member);
     if (leave.abrupt && settings_.grace.count() > 0) {
       member.sink = nullptr; // listed, but sent nothing, until the grace period ends
@@ -106,8 +104,7 @@ public:
       return;
     }
     auto& member = it->second;
-    if (!typing.request.on)
-      return stop_typing(it->first, member);
+    if (!typing.request.on) return stop_typing(it->first, member);
     if (!member.typing) {
       member.typing = true;
       fan_out(typing_frame(it->first, member.user, true), it->first);
@@ -128,8 +125,7 @@ public:
     flush_scheduled_ = false;
     auto fresh = std::exchange(fresh_, {});
     auto diff = list_.take_diff();
-    if (!diff)
-      return;
+    if (!diff) return;
     // `own`: a reader whose snapshot already held its own pending arrival as `own->second`.
     // Its diff leaves that arrival out, or, if its entry changed since, shows the change
     // against what it was shown.
@@ -139,8 +135,7 @@ public:
       auto leaves = diff->leaves;
       for (const auto& [client, entry] : diff->joins) {
         if (own && client == own->first) {
-          if (entry == own->second)
-            continue;
+          if (entry == own->second) continue;
           leaves.push_back(own->second);
         }
         joins.push_back(entry);
@@ -151,8 +146,7 @@ public:
     };
     const auto full = encode(nullptr);
     for (auto& [client, member] : members_) {
-      if (!member.sink)
-        continue;
+      if (!member.sink) continue;
       // A member that arrived in this window already holds its own entry: the diff it
       // gets (it needs this pseq) leaves that arrival out.
       auto own = fresh.find(client);
@@ -181,8 +175,7 @@ private:
   /// the next diff is sent to it without that arrival.
   std::string snapshot_for(const std::string& client) {
     const std::string* own = list_.sealed(client) ? nullptr : list_.encoded(client);
-    if (own)
-      fresh_.insert_or_assign(client, *own);
+    if (own) fresh_.insert_or_assign(client, *own);
     return list_.encoded_snapshot(own);
   }
 
@@ -193,8 +186,7 @@ private:
   }
 
   void stop_typing(const std::string& client, member& member) {
-    if (!member.typing)
-      return;
+    if (!member.typing) return;
     member.typing = false;
     ++member.typing_generation;
     fan_out(typing_frame(client, member.user, false), client);
@@ -208,13 +200,11 @@ private:
 
   void fan_out(const protocol::frame_ptr& frame, const std::string& except) {
     for (auto& [client, member] : members_)
-      if (member.sink && client != except)
-        member.sink->send(frame);
+      if (member.sink && client != except) member.sink->send(frame);
   }
 
   void schedule_flush() {
-    if (flush_scheduled_)
-      return;
+    if (flush_scheduled_) return;
     flush_scheduled_ = true;
     self_->delayed_send(self_, settings_.window, flush_atom::value);
   }

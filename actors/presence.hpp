@@ -14,8 +14,8 @@
 namespace troupe::actors {
 
 struct presence_settings {
-  std::chrono::milliseconds window{50};        ///< changes within it share one diff
-  std::chrono::milliseconds grace{3000};       ///< a vanished connection stays listed this long
+  std::chrono::milliseconds window{50};         ///< changes within it share one diff
+  std::chrono::milliseconds grace{3000};        ///< a vanished connection stays listed this long
   std::chrono::milliseconds typing_lapse{6000}; ///< `typing on` without a refresh ends
 };
 

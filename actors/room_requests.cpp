@@ -37,9 +37,9 @@ std::string packed(const msgpack::object& value) {
 std::string text(const msgpack::object& value) { return value.as<std::string>(); }
 
 /// Calls `field(key, value)` for every entry of `map` whose key is a string.
-template <class Field> void each_field(const msgpack::object& map, Field&& field) {
-  if (map.type != msgpack::type::MAP)
-    throw msgpack::type_error();
+template <class Field>
+void each_field(const msgpack::object& map, Field&& field) {
+  if (map.type != msgpack::type::MAP) throw msgpack::type_error();
   for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
     const auto& kv = map.via.map.ptr[i];
     if (kv.key.type == msgpack::type::STR)
@@ -61,16 +61,20 @@ presence_snapshot read_presence(const msgpack::object& reply) {
     if (key == "pseq") {
       out.pseq = value.as<std::uint64_t>();
     } else if (key == "members") {
-      if (value.type != msgpack::type::ARRAY)
-        throw msgpack::type_error();
+      if (value.type != msgpack::type::ARRAY) throw msgpack::type_error();
       for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
         presence_member member;
         each_field(value.via.array.ptr[i], [&](std::string_view k, const msgpack::object& v) {
-          if (k == "client") member.client = text(v);
-          else if (k == "user") member.user = text(v);
-          else if (k == "name") member.name = text(v);
-          else if (k == "info") member.info = packed(v);
-          else if (k == "state") member.state = packed(v);
+          if (k == "client")
+            member.client = text(v);
+          else if (k == "user")
+            member.user = text(v);
+          else if (k == "name")
+            member.name = text(v);
+          else if (k == "info")
+            member.info = packed(v);
+          else if (k == "state")
+            member.state = packed(v);
         });
         out.members.push_back(std::move(member));
       }
@@ -87,17 +91,22 @@ history_page read_history(const msgpack::object& reply) {
     } else if (key == "epoch") {
       out.epoch = text(value);
     } else if (key == "msgs") {
-      if (value.type != msgpack::type::ARRAY)
-        throw msgpack::type_error();
+      if (value.type != msgpack::type::ARRAY) throw msgpack::type_error();
       for (std::uint32_t i = 0; i < value.via.array.size; ++i) {
         history_message msg;
         each_field(value.via.array.ptr[i], [&](std::string_view k, const msgpack::object& v) {
-          if (k == "room") msg.room = text(v);
-          else if (k == "seq") msg.seq = v.as<std::uint64_t>();
-          else if (k == "user") msg.user = text(v);
-          else if (k == "data") msg.data = packed(v);
-          else if (k == "ts") msg.ts = v.as<std::uint64_t>();
-          else if (k == "key") msg.key = text(v);
+          if (k == "room")
+            msg.room = text(v);
+          else if (k == "seq")
+            msg.seq = v.as<std::uint64_t>();
+          else if (k == "user")
+            msg.user = text(v);
+          else if (k == "data")
+            msg.data = packed(v);
+          else if (k == "ts")
+            msg.ts = v.as<std::uint64_t>();
+          else if (k == "key")
+            msg.key = text(v);
         });
         out.msgs.push_back(std::move(msg));
       }
@@ -109,44 +118,41 @@ history_page read_history(const msgpack::object& reply) {
 /// One request to a room's actor: acquires the room through the directory, sends the
 /// request with itself as the peer's sink, and answers once: with the reply, or when the
 /// time is up. Lives until then.
-template <class T> class room_call final : public frame_sink,
-                                           public std::enable_shared_from_this<room_call<T>> {
+template <class T>
+class room_call final : public frame_sink, public std::enable_shared_from_this<room_call<T>> {
 public:
   using read_fn = T (*)(const msgpack::object& reply);
   using send_fn = std::function<void(companion* self, const room_handles& room, peer_ref from)>;
 
   room_call(const connection_services& services, net::any_io_executor strand,
             room_requests::callback<T> done, read_fn read)
-      : services_(services), strand_(std::move(strand)), timer_(strand_),
-        done_(std::move(done)), read_(read) {}
+      : services_(services), strand_(std::move(strand)), timer_(strand_), done_(std::move(done)),
+        read_(read) {}
 
   /// On the strand.
-  void start(const std::string& room, std::string user,
-             std::chrono::steady_clock::duration timeout, send_fn send) {
+  void start(const std::string& room, std::string user, std::chrono::steady_clock::duration timeout,
+             send_fn send) {
     timer_.expires_after(timeout);
     timer_.async_wait([self = this->shared_from_this()](boost::system::error_code ec) {
-      if (!ec)
-        self->answer(request_error{"unavailable", "the room did not answer in time"});
+      if (!ec) self->answer(request_error{"unavailable", "the room did not answer in time"});
     });
     peer_ref from;
     from.client = "api-" + std::to_string(next_call.fetch_add(1)); // never a room's member
     from.user = std::move(user);
     from.sink = this->shared_from_this();
     const auto directory = services_.directory;
-    spawn_on_strand(
-        *services_.system, strand_,
-        [&, directory](companion* self) {
-          self->send(directory, acquire_atom::value, room);
-          return caf::behavior{
-              [self, directory, from = std::move(from), send = std::move(send)](
-                  acquired_atom, const std::string& name, const room_handles& handles) mutable {
-                send(self, handles, std::move(from));
-                // The request is on its way: the room need not stay held for the reply.
-                self->send(directory, release_atom::value, name);
-                self->quit();
-              },
-          };
-        });
+    spawn_on_strand(*services_.system, strand_, [&, directory](companion* self) {
+      self->send(directory, acquire_atom::value, room);
+      return caf::behavior{
+          [self, directory, from = std::move(from), send = std::move(send)](
+              acquired_atom, const std::string& name, const room_handles& handles) mutable {
+            send(self, handles, std::move(from));
+            // The request is on its way: the room need not stay held for the reply.
+            self->send(directory, release_atom::value, name);
+            self->quit();
+          },
+      };
+    });
   }
 
   /// The actor's reply: one MessagePack map. From the actor's thread.
@@ -161,19 +167,20 @@ private:
     try {
       std::size_t offset = 0;
       const auto handle = msgpack::unpack(payload.data(), payload.size(), offset);
-      if (offset != payload.size())
-        return answer(unreadable());
+      if (offset != payload.size()) return answer(unreadable());
       const msgpack::object& reply = handle.get();
       std::string type;
       std::string code = "internal";
       std::string reason;
       each_field(reply, [&](std::string_view key, const msgpack::object& value) {
-        if (key == "t") type = text(value);
-        else if (key == "code") code = text(value);
-        else if (key == "reason") reason = text(value);
+        if (key == "t")
+          type = text(value);
+        else if (key == "code")
+          code = text(value);
+        else if (key == "reason")
+          reason = text(value);
       });
-      if (type == "error")
-        return answer(request_error{std::move(code), std::move(reason)});
+      if (type == "error") return answer(request_error{std::move(code), std::move(reason)});
       answer(read_(reply));
     } catch (const std::exception&) {
       answer(unreadable());
@@ -181,8 +188,7 @@ private:
   }
 
   void answer(request_result<T> result) {
-    if (!done_)
-      return; // answered already (the reply raced the timeout)
+    if (!done_) return; // answered already (the reply raced the timeout)
     timer_.cancel();
     auto done = std::move(done_);
     done_ = nullptr;
@@ -211,9 +217,8 @@ request_error bad_room() {
 
 } // namespace
 
-room_requests::room_requests(const connection_services& services,
-                             net::any_io_executor executor, user_closer close_user,
-                             std::chrono::steady_clock::duration timeout)
+room_requests::room_requests(const connection_services& services, net::any_io_executor executor,
+                             user_closer close_user, std::chrono::steady_clock::duration timeout)
     : services_(services), executor_(std::move(executor)), close_user_(std::move(close_user)),
       timeout_(timeout) {}
 
@@ -222,27 +227,27 @@ void room_requests::publish(std::string room, std::string data, std::optional<st
   if (!protocol::valid_room_name(room))
     return answer_later<published>(executor_, std::move(done), bad_room());
   if (key && key->size() > max_key)
-    return answer_later<published>(executor_, std::move(done),
-                                   request_error{"bad_request", "the key is longer than 256 bytes"});
-  const auto max_data = services_.limits.max_data;
-  if (data.size() > max_data)
     return answer_later<published>(
         executor_, std::move(done),
-        request_error{"too_large", "'data' is larger than " + std::to_string(max_data) +
-                                       " bytes as MessagePack"});
-  if (user.empty())
-    user = default_user;
+        request_error{"bad_request", "the key is longer than 256 bytes"});
+  const auto max_data = services_.limits.max_data;
+  if (data.size() > max_data)
+    return answer_later<published>(executor_, std::move(done),
+                                   request_error{"too_large", "'data' is larger than " +
+                                                                  std::to_string(max_data) +
+                                                                  " bytes as MessagePack"});
+  if (user.empty()) user = default_user;
   protocol::pub_request pub{1, std::move(room), std::move(data), std::move(key)};
   auto call = std::make_shared<room_call<published>>(services_, executor_, std::move(done),
                                                      &read_published);
   const std::string name = pub.room; // `pub` moves into the action
   net::dispatch(executor_, [call, name, user = std::move(user), timeout = timeout_,
                             pub = std::move(pub)]() mutable {
-    call->start(name, std::move(user), timeout,
-                [pub = std::move(pub)](companion* self, const room_handles& room,
-                                       peer_ref from) mutable {
-                  self->send(room.log, room_pub{std::move(from), std::move(pub)});
-                });
+    call->start(
+        name, std::move(user), timeout,
+        [pub = std::move(pub)](companion* self, const room_handles& room, peer_ref from) mutable {
+          self->send(room.log, room_pub{std::move(from), std::move(pub)});
+        });
   });
 }
 
@@ -250,15 +255,15 @@ void room_requests::presence(std::string room, callback<presence_snapshot> done)
   if (!protocol::valid_room_name(room))
     return answer_later<presence_snapshot>(executor_, std::move(done), bad_room());
   protocol::presence_request get{1, std::move(room)};
-  auto call = std::make_shared<room_call<presence_snapshot>>(services_, executor_,
-                                                             std::move(done), &read_presence);
+  auto call = std::make_shared<room_call<presence_snapshot>>(services_, executor_, std::move(done),
+                                                             &read_presence);
   const std::string name = get.room;
   net::dispatch(executor_, [call, name, timeout = timeout_, get = std::move(get)]() mutable {
-    call->start(name, default_user, timeout,
-                [get = std::move(get)](companion* self, const room_handles& room,
-                                       peer_ref from) mutable {
-                  self->send(room.presence, presence_get{std::move(from), std::move(get)});
-                });
+    call->start(
+        name, default_user, timeout,
+        [get = std::move(get)](companion* self, const room_handles& room, peer_ref from) mutable {
+          self->send(room.presence, presence_get{std::move(from), std::move(get)});
+        });
   });
 }
 
@@ -266,18 +271,17 @@ void room_requests::history(std::string room, std::uint64_t since, std::uint32_t
                             callback<history_page> done) const {
   if (!protocol::valid_room_name(room))
     return answer_later<history_page>(executor_, std::move(done), bad_room());
-  if (limit == 0 || limit > protocol::max_history_limit)
-    limit = protocol::max_history_limit;
+  if (limit == 0 || limit > protocol::max_history_limit) limit = protocol::max_history_limit;
   protocol::history_request get{1, std::move(room), since, limit};
   auto call = std::make_shared<room_call<history_page>>(services_, executor_, std::move(done),
                                                         &read_history);
   const std::string name = get.room;
   net::dispatch(executor_, [call, name, timeout = timeout_, get = std::move(get)]() mutable {
-    call->start(name, default_user, timeout,
-                [get = std::move(get)](companion* self, const room_handles& room,
-                                       peer_ref from) mutable {
-                  self->send(room.log, room_history{std::move(from), std::move(get)});
-                });
+    call->start(
+        name, default_user, timeout,
+        [get = std::move(get)](companion* self, const room_handles& room, peer_ref from) mutable {
+          self->send(room.log, room_history{std::move(from), std::move(get)});
+        });
   });
 }
 

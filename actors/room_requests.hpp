@@ -32,7 +32,8 @@ struct request_error {
 };
 
 /// What a request answers: its value, or the error.
-template <class T> class request_result {
+template <class T>
+class request_result {
 public:
   request_result(T value) : state_(std::move(value)) {}
   request_result(request_error error) : state_(std::move(error)) {}
@@ -70,7 +71,7 @@ struct history_message {
   std::string room;
   std::uint64_t seq = 0;
   std::string user;
-  std::string data; ///< MessagePack, as published
+  std::string data;     ///< MessagePack, as published
   std::uint64_t ts = 0; ///< milliseconds since the epoch
   std::optional<std::string> key;
 };
@@ -87,7 +88,8 @@ struct disconnected {
 
 class room_requests {
 public:
-  template <class T> using callback = std::function<void(request_result<T>)>;
+  template <class T>
+  using callback = std::function<void(request_result<T>)>;
   /// Closes every live connection of `user` with `code` (sending `disconnect` first) and
   /// returns how many: the transport knows the connections, so it provides this.
   using user_closer = std::function<std::size_t(const std::string& user, std::uint16_t code,
@@ -109,8 +111,8 @@ public:
 
   /// Publishes `data` (one MessagePack value, at most limits.max_data bytes) into `room` as
   /// `user`; a `key` seen before answers the first publish's seq and publishes nothing.
-  void publish(std::string room, std::string data, std::optional<std::string> key,
-               std::string user, callback<published> done) const;
+  void publish(std::string room, std::string data, std::optional<std::string> key, std::string user,
+               callback<published> done) const;
 
   /// The room's presence now.
   void presence(std::string room, callback<presence_snapshot> done) const;

@@ -26,8 +26,8 @@ public:
   /// Gathers the request; the commit runs once the mailbox has handed over everything that
   /// arrived before it (the flush is posted behind those messages).
   void write(store_request& request) {
-    pending_.push_back({caf::actor_cast<caf::actor>(self_->current_sender()),
-                        std::move(request.writes)});
+    pending_.push_back(
+        {caf::actor_cast<caf::actor>(self_->current_sender()), std::move(request.writes)});
     if (!flush_posted_) {
       flush_posted_ = true;
       boost::asio::post(executor_, [self = shared_from_this()] { self->flush(); });
@@ -43,9 +43,9 @@ public:
 
   void schedule_sweep() {
     if (settings_.history_age.count() > 0)
-      self_->delayed_send(self_, std::min<std::chrono::seconds>(settings_.history_age,
-                                                                std::chrono::seconds(60)),
-                          sweep_atom::value);
+      self_->delayed_send(
+          self_, std::min<std::chrono::seconds>(settings_.history_age, std::chrono::seconds(60)),
+          sweep_atom::value);
   }
 
 private:

@@ -16,7 +16,9 @@
 
 #include <functional>
 
-namespace caf { class actor_companion; }
+namespace caf {
+class actor_companion;
+}
 
 namespace troupe::actors {
 

@@ -14,4 +14,4 @@ inline std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
 }
-}  // namespace bench
+} // namespace bench

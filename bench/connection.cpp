@@ -26,7 +26,7 @@ void Connection::upgrade(beast::error_code ec, const tcp::endpoint& server) {
   ws_.next_layer().set_option(tcp::no_delay(true), ec);
   ws_.auto_fragment(false);
   ws_.read_message_max(16u << 20);
-  ws_.secure_prng(false);  // masking keys need no cryptographic strength here
+  ws_.secure_prng(false); // masking keys need no cryptographic strength here
   ws_.binary(true);
   ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
     req.set(beast::http::field::user_agent, "troupe-loadgen");
@@ -41,7 +41,8 @@ void Connection::join(beast::error_code ec) {
   if (state_ != State::Connecting) return;
   state_ = State::Joining;
   read_next();
-  if (dialect_.client_speaks_first()) send(dialect_.connect(next_id_++, "u" + std::to_string(index_)));
+  if (dialect_.client_speaks_first())
+    send(dialect_.connect(next_id_++, "u" + std::to_string(index_)));
 }
 
 void Connection::subscribe(std::string room) {
@@ -83,14 +84,15 @@ void Connection::send(Outgoing out) {
 
 void Connection::write_next() {
   writing_ = true;
-  Outgoing& front = queue_.front();  // deque: stays put while later ones are queued
+  Outgoing& front = queue_.front(); // deque: stays put while later ones are queued
   ws_.text(front.text);
-  ws_.async_write(net::buffer(front.bytes), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    self->writing_ = false;
-    if (ec) return self->fail("write: " + ec.message());
-    self->queue_.pop_front();
-    if (!self->queue_.empty() && self->state_ != State::Closed) self->write_next();
-  });
+  ws_.async_write(net::buffer(front.bytes),
+                  [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                    self->writing_ = false;
+                    if (ec) return self->fail("write: " + ec.message());
+                    self->queue_.pop_front();
+                    if (!self->queue_.empty() && self->state_ != State::Closed) self->write_next();
+                  });
 }
 
 void Connection::read_next() {
@@ -101,8 +103,8 @@ void Connection::read_next() {
     }
     auto bytes = self->in_.cdata();
     if (self->record) {
-      self->record->push_back({now_ns(), std::string(static_cast<const char*>(bytes.data()),
-                                                     bytes.size())});
+      self->record->push_back(
+          {now_ns(), std::string(static_cast<const char*>(bytes.data()), bytes.size())});
     }
     if (!self->dialect_.parse(static_cast<const char*>(bytes.data()), bytes.size(),
                               self->ws_.got_text(), *self)) {
@@ -165,4 +167,4 @@ void Connection::on_server_disconnect(std::string_view why) {
   listener_.on_error(*this, "disconnect");
 }
 
-}  // namespace bench
+} // namespace bench

@@ -24,12 +24,12 @@ struct RecordedFrame {
 // continuously (that also answers WebSocket pings); writes go through a queue, one
 // async_write at a time. Everything runs on the single io_context thread.
 class Connection : public std::enable_shared_from_this<Connection>, private DialectSink {
- public:
+public:
   enum class State { Idle, Connecting, Joining, Ready, Subscribing, Subscribed, Closing, Closed };
 
   // Receives every connection's events; implemented by the scenario runner.
   class Listener {
-   public:
+  public:
     virtual ~Listener() = default;
     virtual void on_ready(Connection&) = 0;
     virtual void on_subscribed(Connection&) = 0;
@@ -37,8 +37,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private Dial
     virtual void on_msg(Connection&, const std::uint8_t* data, std::size_t n) = 0;
     virtual void on_error(Connection&, std::string_view code) = 0;
     virtual void on_closed(Connection&, State was, std::string_view why) = 0;
-    virtual void on_presence(Connection&, std::uint64_t id, std::uint64_t pseq,
-                             std::size_t joins, std::size_t leaves) {}
+    virtual void on_presence(Connection&, std::uint64_t id, std::uint64_t pseq, std::size_t joins,
+                             std::size_t leaves) {}
   };
 
   Connection(net::io_context& ioc, Dialect& dialect, Listener& listener, std::uint32_t index);
@@ -47,21 +47,21 @@ class Connection : public std::enable_shared_from_this<Connection>, private Dial
   void start(const tcp::endpoint& server);
   void subscribe(std::string room);
   void publish(const std::uint8_t* data, std::size_t n);
-  void close();  // WebSocket close handshake; the read loop ends when the server answers
-  void abort();  // drop the socket now
+  void close(); // WebSocket close handshake; the read loop ends when the server answers
+  void abort(); // drop the socket now
 
   State state() const { return state_; }
   std::uint32_t index() const { return index_; }
   const std::string& room() const { return room_; }
-  std::uint32_t room_index = 0;  // set by the runner
+  std::uint32_t room_index = 0; // set by the runner
   std::uint64_t gaps() const { return gaps_; }
   std::uint64_t dups() const { return dups_; }
   std::size_t queued() const { return queue_.size(); }
-  const std::string& client() const { return client_; }  // the server's id for it
+  const std::string& client() const { return client_; } // the server's id for it
   // When set, every received message is also kept here, to be checked later.
   std::vector<RecordedFrame>* record = nullptr;
 
- private:
+private:
   void upgrade(boost::system::error_code ec, const tcp::endpoint& server);
   void join(boost::system::error_code ec);
   void send(Outgoing out);
@@ -95,9 +95,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private Dial
   std::string client_;
   std::uint64_t next_id_ = 1;
   std::uint64_t sub_id_ = 0;
-  std::uint64_t last_seq_ = 0;  // per-room order check: the room's pushes must be gap-free
+  std::uint64_t last_seq_ = 0; // per-room order check: the room's pushes must be gap-free
   std::uint64_t gaps_ = 0;
   std::uint64_t dups_ = 0;
 };
 
-}  // namespace bench
+} // namespace bench

@@ -11,4 +11,4 @@ std::unique_ptr<Dialect> make_dialect(std::string_view kind) {
   return nullptr;
 }
 
-}  // namespace bench
+} // namespace bench

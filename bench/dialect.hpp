@@ -19,12 +19,12 @@ struct PresenceEntry {
 
 // What a dialect reports while parsing one received WebSocket message.
 class DialectSink {
- public:
+public:
   virtual ~DialectSink() = default;
-  virtual void on_transport_open() {}                 // Engine.IO "open" packet
-  virtual void on_transport_ping() {}                 // Engine.IO "ping": answer with pong
-  virtual void on_connected(std::string_view client) = 0;  // handshake done ("" if none)
-  virtual void on_reply(std::uint64_t id, std::uint64_t seq) = 0;  // subscribed / ack
+  virtual void on_transport_open() {}                     // Engine.IO "open" packet
+  virtual void on_transport_ping() {}                     // Engine.IO "ping": answer with pong
+  virtual void on_connected(std::string_view client) = 0; // handshake done ("" if none)
+  virtual void on_reply(std::uint64_t id, std::uint64_t seq) = 0; // subscribed / ack
   virtual void on_msg(std::uint64_t seq, const std::uint8_t* data, std::size_t n) = 0;
   virtual void on_error(std::uint64_t id, std::string_view code) = 0;
   virtual void on_server_disconnect(std::string_view why) = 0;
@@ -47,7 +47,7 @@ struct Outgoing {
 };
 
 class Dialect {
- public:
+public:
   virtual ~Dialect() = default;
   virtual std::string_view name() const = 0;
   // The HTTP request target of the WebSocket upgrade.
@@ -74,4 +74,4 @@ class Dialect {
 // "troupe" and "ws" (the node peer speaks Troupe's protocol) or "socketio".
 std::unique_ptr<Dialect> make_dialect(std::string_view kind);
 
-}  // namespace bench
+} // namespace bench

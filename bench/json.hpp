@@ -9,10 +9,10 @@
 namespace bench {
 
 class Json {
- public:
+public:
   Json& add(std::string_view key, std::string_view value);
   Json& add(std::string_view key, const char* value) { return add(key, std::string_view(value)); }
-  Json& add(std::string_view key, double value, int decimals = 3);  // NaN/inf -> null
+  Json& add(std::string_view key, double value, int decimals = 3); // NaN/inf -> null
   Json& add(std::string_view key, std::int64_t value);
   Json& add(std::string_view key, std::uint64_t value);
   Json& add(std::string_view key, int value) { return add(key, static_cast<std::int64_t>(value)); }
@@ -22,11 +22,11 @@ class Json {
   Json& add_null(std::string_view key);
   std::string str() const { return "{" + body_ + "}"; }
 
- private:
+private:
   void key(std::string_view k);
   std::string body_;
 };
 
 std::string json_escape(std::string_view s);
 
-}  // namespace bench
+} // namespace bench

@@ -21,9 +21,10 @@ Latency::Summary Latency::summarize() {
   s.p999_us = at(0.999);
   s.max_us = static_cast<double>(ns_.back()) / 1e3;
   long double sum = 0;
-  for (auto v : ns_) sum += v;
+  for (auto v : ns_)
+    sum += v;
   s.mean_us = static_cast<double>(sum / ns_.size() / 1e3);
   return s;
 }
 
-}  // namespace bench
+} // namespace bench

@@ -8,7 +8,7 @@
 namespace bench {
 
 class Latency {
- public:
+public:
   void clear() { ns_.clear(); }
   void reserve(std::size_t n) { ns_.reserve(n); }
   void record(std::int64_t ns) { ns_.push_back(ns); }
@@ -19,10 +19,10 @@ class Latency {
     double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0, mean_us = 0;
     std::size_t samples = 0;
   };
-  Summary summarize();  // sorts in place
+  Summary summarize(); // sorts in place
 
- private:
+private:
   std::vector<std::int64_t> ns_;
 };
 
-}  // namespace bench
+} // namespace bench

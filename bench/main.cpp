@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
         std::cerr << "troupe_loadgen: " << ex.what() << "\n";
       }
     }
-    ioc.stop();  // leftover handlers of closed connections need not run
+    ioc.stop(); // leftover handlers of closed connections need not run
   });
   ioc.run();
   return failed ? 1 : runner.exit_code();

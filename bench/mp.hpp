@@ -63,7 +63,7 @@ inline bool reference_all(msgpack::type::object_type, std::size_t, void*) { retu
 // millions of entries in a burst and where msgpack::unpack's object tree was the
 // generator's largest cost. Every read checks bounds and returns false on a mismatch.
 class Reader {
- public:
+public:
   Reader(const char* p, std::size_t n)
       : p_(reinterpret_cast<const std::uint8_t*>(p)), end_(p_ + n) {}
   const char* pos() const { return reinterpret_cast<const char*>(p_); }
@@ -111,7 +111,7 @@ class Reader {
       if (p_ >= end_) return false;
       const std::uint8_t b = *p_++;
       std::uint32_t n = 0;
-      std::size_t bytes = 0;  // payload to jump over
+      std::size_t bytes = 0; // payload to jump over
       if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
       } else if (b <= 0x8f) {
         pending += 2u * (b & 0x0f);
@@ -119,19 +119,19 @@ class Reader {
         pending += b & 0x0f;
       } else if (b <= 0xbf) {
         bytes = b & 0x1f;
-      } else if (b >= 0xc4 && b <= 0xc6) {  // bin 8/16/32
+      } else if (b >= 0xc4 && b <= 0xc6) { // bin 8/16/32
         if (!be(1u << (b - 0xc4), n)) return false;
         bytes = n;
-      } else if (b >= 0xc7 && b <= 0xc9) {  // ext 8/16/32: length, type, data
+      } else if (b >= 0xc7 && b <= 0xc9) { // ext 8/16/32: length, type, data
         if (!be(1u << (b - 0xc7), n)) return false;
         bytes = std::size_t{n} + 1;
       } else if (b == 0xca || b == 0xcb) {
         bytes = b == 0xca ? 4 : 8;
-      } else if (b >= 0xcc && b <= 0xd3) {  // uint / int 8..64
+      } else if (b >= 0xcc && b <= 0xd3) { // uint / int 8..64
         bytes = std::size_t{1} << ((b - 0xcc) & 3);
-      } else if (b >= 0xd4 && b <= 0xd8) {  // fixext 1..16: type, data
+      } else if (b >= 0xd4 && b <= 0xd8) { // fixext 1..16: type, data
         bytes = 1 + (std::size_t{1} << (b - 0xd4));
-      } else if (b >= 0xd9 && b <= 0xdb) {  // str 8/16/32
+      } else if (b >= 0xd9 && b <= 0xdb) { // str 8/16/32
         if (!be(1u << (b - 0xd9), n)) return false;
         bytes = n;
       } else if (b == 0xdc || b == 0xdd) {
@@ -141,7 +141,7 @@ class Reader {
         if (!be(b == 0xde ? 2 : 4, n)) return false;
         pending += 2ull * n;
       } else {
-        return false;  // 0xc1: never used
+        return false; // 0xc1: never used
       }
       if (static_cast<std::size_t>(end_ - p_) < bytes) return false;
       p_ += bytes;
@@ -149,7 +149,7 @@ class Reader {
     return true;
   }
 
- private:
+private:
   bool header(std::uint8_t fix_lo, std::uint8_t fix_hi, std::uint8_t b16, std::uint8_t b32,
               std::uint32_t& n) {
     if (p_ >= end_) return false;
@@ -172,7 +172,8 @@ class Reader {
   bool be64(unsigned width, std::uint64_t& v) {
     if (static_cast<std::size_t>(end_ - p_) < width) return false;
     v = 0;
-    for (unsigned i = 0; i < width; ++i) v = (v << 8) | p_[i];
+    for (unsigned i = 0; i < width; ++i)
+      v = (v << 8) | p_[i];
     p_ += width;
     return true;
   }
@@ -181,4 +182,4 @@ class Reader {
   const std::uint8_t* end_;
 };
 
-}  // namespace bench::mp
+} // namespace bench::mp

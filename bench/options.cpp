@@ -55,7 +55,7 @@ bool parse_shape(const std::string& s, Shape& shape) {
 
 bool loopback(const std::string& host) { return host.rfind("127.", 0) == 0 || host == "::1"; }
 
-}  // namespace
+} // namespace
 
 std::optional<Options> Options::parse(int argc, char** argv) {
   Options o;
@@ -71,11 +71,16 @@ std::optional<Options> Options::parse(int argc, char** argv) {
       return std::nullopt;
     }
     std::string v = argv[++i];
-    if (a == "--kind") o.kind = v;
-    else if (a == "--label") o.label = v;
-    else if (a == "--host") o.host = v;
-    else if (a == "--port") o.port = static_cast<std::uint16_t>(std::atoi(v.c_str()));
-    else if (a == "--server-pid") o.server_pid = static_cast<pid_t>(std::atoi(v.c_str()));
+    if (a == "--kind")
+      o.kind = v;
+    else if (a == "--label")
+      o.label = v;
+    else if (a == "--host")
+      o.host = v;
+    else if (a == "--port")
+      o.port = static_cast<std::uint16_t>(std::atoi(v.c_str()));
+    else if (a == "--server-pid")
+      o.server_pid = static_cast<pid_t>(std::atoi(v.c_str()));
     else if (a == "--scenarios") {
       shapes_given = true;
       for (auto& s : split(v)) {
@@ -90,25 +95,43 @@ std::optional<Options> Options::parse(int argc, char** argv) {
       loads_given = true;
       o.closed_loop = false;
       for (auto& s : split(v)) {
-        if (s == "max") o.closed_loop = true;
-        else if (std::atof(s.c_str()) > 0) o.loads.push_back(std::atof(s.c_str()));
+        if (s == "max")
+          o.closed_loop = true;
+        else if (std::atof(s.c_str()) > 0)
+          o.loads.push_back(std::atof(s.c_str()));
       }
-    } else if (a == "--idle") o.idle = std::atoi(v.c_str());
-    else if (a == "--idle-base") o.idle_base = std::atoi(v.c_str());
-    else if (a == "--warmup") o.warmup_s = std::atof(v.c_str());
-    else if (a == "--window") o.window_s = std::atof(v.c_str());
-    else if (a == "--windows") o.windows = std::max(1, std::atoi(v.c_str()));
-    else if (a == "--noise-pct") o.noise_pct = std::atof(v.c_str());
-    else if (a == "--retries") o.retries = std::max(0, std::atoi(v.c_str()));
-    else if (a == "--payload") o.payload = static_cast<std::size_t>(std::atoi(v.c_str()));
-    else if (a == "--inflight") o.inflight = std::max(1, std::atoi(v.c_str()));
-    else if (a == "--connect-concurrency") o.connect_concurrency = std::max(1, std::atoi(v.c_str()));
-    else if (a == "--settle") o.settle_s = std::atof(v.c_str());
-    else if (a == "--setup-timeout") o.setup_timeout_s = std::atof(v.c_str());
-    else if (a == "--presence-join") o.presence_join = std::max(0, std::atoi(v.c_str()));
-    else if (a == "--join-spread-ms") o.join_spread_ms = std::max(0.0, std::atof(v.c_str()));
-    else if (a == "--presence-timeout") o.presence_timeout_s = std::atof(v.c_str());
-    else if (a == "--presence-quiet") o.presence_quiet_s = std::max(0.0, std::atof(v.c_str()));
+    } else if (a == "--idle")
+      o.idle = std::atoi(v.c_str());
+    else if (a == "--idle-base")
+      o.idle_base = std::atoi(v.c_str());
+    else if (a == "--warmup")
+      o.warmup_s = std::atof(v.c_str());
+    else if (a == "--window")
+      o.window_s = std::atof(v.c_str());
+    else if (a == "--windows")
+      o.windows = std::max(1, std::atoi(v.c_str()));
+    else if (a == "--noise-pct")
+      o.noise_pct = std::atof(v.c_str());
+    else if (a == "--retries")
+      o.retries = std::max(0, std::atoi(v.c_str()));
+    else if (a == "--payload")
+      o.payload = static_cast<std::size_t>(std::atoi(v.c_str()));
+    else if (a == "--inflight")
+      o.inflight = std::max(1, std::atoi(v.c_str()));
+    else if (a == "--connect-concurrency")
+      o.connect_concurrency = std::max(1, std::atoi(v.c_str()));
+    else if (a == "--settle")
+      o.settle_s = std::atof(v.c_str());
+    else if (a == "--setup-timeout")
+      o.setup_timeout_s = std::atof(v.c_str());
+    else if (a == "--presence-join")
+      o.presence_join = std::max(0, std::atoi(v.c_str()));
+    else if (a == "--join-spread-ms")
+      o.join_spread_ms = std::max(0.0, std::atof(v.c_str()));
+    else if (a == "--presence-timeout")
+      o.presence_timeout_s = std::atof(v.c_str());
+    else if (a == "--presence-quiet")
+      o.presence_quiet_s = std::max(0.0, std::atof(v.c_str()));
     else {
       std::cerr << "unknown option " << a << "\n" << kUsage;
       return std::nullopt;
@@ -136,4 +159,4 @@ std::optional<Options> Options::parse(int argc, char** argv) {
   return o;
 }
 
-}  // namespace bench
+} // namespace bench

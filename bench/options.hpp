@@ -11,33 +11,33 @@ namespace bench {
 // A fan-out shape: `rooms` rooms of `subs` subscribers each (every subscriber also
 // publishes, as in a chat room).
 struct Shape {
-  std::string name;  // "1x200"
+  std::string name; // "1x200"
   int rooms = 1;
   int subs = 200;
 };
 
 struct Options {
-  std::string kind = "troupe";  // troupe | ws | socketio: which dialect to speak
-  std::string label;            // name in the output; defaults to kind
+  std::string kind = "troupe"; // troupe | ws | socketio: which dialect to speak
+  std::string label;           // name in the output; defaults to kind
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
-  pid_t server_pid = 0;         // 0: no server CPU / memory figures
+  pid_t server_pid = 0; // 0: no server CPU / memory figures
 
-  std::vector<Shape> shapes;                  // default 1x200, 10x20, 1x1000
-  std::vector<double> loads;                  // offered deliveries/s; default 20k, 50k, 100k
-  bool closed_loop = true;                    // plus the closed-loop maximum ("max")
-  int idle = 10000;                           // idle connections (0: skip)
-  int idle_base = 100;                        // opened before the "before" RSS sample
+  std::vector<Shape> shapes; // default 1x200, 10x20, 1x1000
+  std::vector<double> loads; // offered deliveries/s; default 20k, 50k, 100k
+  bool closed_loop = true;   // plus the closed-loop maximum ("max")
+  int idle = 10000;          // idle connections (0: skip)
+  int idle_base = 100;       // opened before the "before" RSS sample
 
   double warmup_s = 2;
   double window_s = 3;
-  int windows = 3;          // consecutive windows per load; medians are reported
-  double noise_pct = 10;    // a window in which other processes used more CPU is redone…
-  int retries = 3;          // …at most this many times per load
+  int windows = 3;       // consecutive windows per load; medians are reported
+  double noise_pct = 10; // a window in which other processes used more CPU is redone…
+  int retries = 3;       // …at most this many times per load
   std::size_t payload = 100;
-  int inflight = 4000;      // closed loop: deliveries in flight across all rooms
+  int inflight = 4000; // closed loop: deliveries in flight across all rooms
   int connect_concurrency = 200;
-  double settle_s = 3;      // idle: wait before the "after" RSS sample
+  double settle_s = 3; // idle: wait before the "after" RSS sample
   double setup_timeout_s = 60;
   double drain_timeout_s = 5;
 
@@ -46,11 +46,11 @@ struct Options {
   // (0: all at once), and every member's presence view is checked.
   int presence_join = 0;
   double join_spread_ms = 2000;
-  double presence_timeout_s = 30;  // bound on completion after the last sub
-  double presence_quiet_s = 1;     // after completion: nothing more may change
+  double presence_timeout_s = 30; // bound on completion after the last sub
+  double presence_quiet_s = 1;    // after completion: nothing more may change
 
   // Parses argv; on --help or an error prints to stderr and returns nullopt.
   static std::optional<Options> parse(int argc, char** argv);
 };
 
-}  // namespace bench
+} // namespace bench

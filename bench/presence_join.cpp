@@ -20,7 +20,7 @@ namespace bench {
 namespace {
 
 template <class T>
-T rank(std::vector<T>& sorted, double p) {  // nearest rank
+T rank(std::vector<T>& sorted, double p) { // nearest rank
   if (sorted.empty()) return T{};
   auto i = static_cast<std::size_t>(p * static_cast<double>(sorted.size()) + 0.999999);
   return sorted[std::clamp<std::size_t>(i, 1, sorted.size()) - 1];
@@ -29,10 +29,13 @@ T rank(std::vector<T>& sorted, double p) {  // nearest rank
 Json spread(std::vector<std::uint64_t> v) {
   std::sort(v.begin(), v.end());
   std::uint64_t total = 0;
-  for (auto x : v) total += x;
+  for (auto x : v)
+    total += x;
   Json j;
-  j.add("min", v.empty() ? 0 : v.front()).add("median", rank(v, 0.5))
-      .add("max", v.empty() ? 0 : v.back()).add("total", total);
+  j.add("min", v.empty() ? 0 : v.front())
+      .add("median", rank(v, 0.5))
+      .add("max", v.empty() ? 0 : v.back())
+      .add("total", total);
   return j;
 }
 
@@ -40,17 +43,19 @@ template <class T>
 Json millis(std::vector<T> v, double per_ms) {
   std::sort(v.begin(), v.end());
   Json j;
-  j.add("p50", rank(v, 0.5) / per_ms, 2).add("p99", rank(v, 0.99) / per_ms, 2)
+  j.add("p50", rank(v, 0.5) / per_ms, 2)
+      .add("p99", rank(v, 0.99) / per_ms, 2)
       .add("max", (v.empty() ? 0.0 : static_cast<double>(v.back())) / per_ms, 2)
       .add("samples", static_cast<std::uint64_t>(v.size()));
   return j;
 }
 
-}  // namespace
+} // namespace
 
 void Runner::ClientIndex::reset(std::size_t n) {
   std::size_t size = 16;
-  while (size < 2 * n) size *= 2;
+  while (size < 2 * n)
+    size *= 2;
   cells_.assign(size, Cell{});
   clients_.assign(n, {});
 }
@@ -72,7 +77,8 @@ bool Runner::ClientIndex::add(std::string_view client, std::uint32_t slot) {
   const std::uint64_t h = hash(client);
   const std::size_t mask = cells_.size() - 1;
   std::size_t i = h & mask;
-  while (cells_[i].slot != kEmpty) i = (i + 1) & mask;
+  while (cells_[i].slot != kEmpty)
+    i = (i + 1) & mask;
   cells_[i] = {h, slot};
   clients_[slot] = client;
   return true;
@@ -118,7 +124,9 @@ net::awaitable<void> Runner::presence_scenario() {
   const std::string room = "presence-" + run_tag_ + "-" + std::to_string(n);
   auto give_up = [&](const std::string& why) {
     Json j;
-    j.add("type", "error").add("server", opt_.label).add("scenario", "presence_join")
+    j.add("type", "error")
+        .add("server", opt_.label)
+        .add("scenario", "presence_join")
         .add("error", why);
     print(j);
     exit_code_ = 1;
@@ -141,7 +149,7 @@ net::awaitable<void> Runner::presence_scenario() {
   slot_user_.assign(n, {});
   for (std::uint32_t slot = 0; slot < n; ++slot) {
     const Connection& c = *conns_[slot];
-    slot_user_[slot] = "u" + std::to_string(c.index());  // the user its connect named
+    slot_user_[slot] = "u" + std::to_string(c.index()); // the user its connect named
     if (c.client().empty() || !client_slot_.add(c.client(), slot)) {
       give_up("connected replies without a unique client id");
       co_await close_all();
@@ -151,12 +159,12 @@ net::awaitable<void> Runner::presence_scenario() {
   viewers_.assign(n, Viewer{});
   for (std::uint32_t slot = 0; slot < n; ++slot) {
     viewers_[slot].log.reserve(64);
-    conns_[slot]->record = &viewers_[slot].log;  // viewers_ is not resized until the end
+    conns_[slot]->record = &viewers_[slot].log; // viewers_ is not resized until the end
   }
   online_complete_ = 0;
   phase_over_ = false;
   errors_.clear();
-  co_await sleep(1.0);  // the connects' work is done before the CPU sample
+  co_await sleep(1.0); // the connects' work is done before the CPU sample
 
   const pid_t pid = opt_.server_pid;
   const bool hwm_reset = pid && reset_peak_rss(pid);
@@ -170,10 +178,10 @@ net::awaitable<void> Runner::presence_scenario() {
   const auto t0 = Clock::now();
   const std::int64_t start_ns = now_ns();
 
-  std::cerr << "[" << opt_.label << "] presence join: " << n << " subs over "
-            << opt_.join_spread_ms << " ms\n";
+  std::cerr << "[" << opt_.label << "] presence join: " << n << " subs over " << opt_.join_spread_ms
+            << " ms\n";
   net::steady_timer timer(ioc_);
-  const double step_ns = opt_.join_spread_ms * 1e6 / static_cast<double>(n);  // 0: burst
+  const double step_ns = opt_.join_spread_ms * 1e6 / static_cast<double>(n); // 0: burst
   for (std::size_t i = 0; i < n; ++i) {
     if (step_ns > 0) {
       const auto due = t0 + std::chrono::nanoseconds(static_cast<std::int64_t>(i * step_ns));
@@ -182,7 +190,7 @@ net::awaitable<void> Runner::presence_scenario() {
         co_await timer.async_wait(net::use_awaitable);
       }
     }
-    if (conns_[i]->state() != Connection::State::Ready) continue;  // closed: a disconnect
+    if (conns_[i]->state() != Connection::State::Ready) continue; // closed: a disconnect
     viewers_[i].sub_ns = now_ns();
     conns_[i]->subscribe(room);
   }
@@ -201,8 +209,9 @@ net::awaitable<void> Runner::presence_scenario() {
   sampling = false;
   const auto hwm_kb = process_peak_rss_kb(pid);
   const auto rss_after = process_rss_kb(pid);
-  for (auto& c : conns_) c->record = nullptr;
-  co_await sleep(0.05);  // the sampler sees `sampling` false and ends
+  for (auto& c : conns_)
+    c->record = nullptr;
+  co_await sleep(0.05); // the sampler sees `sampling` false and ends
 
   // Rebuild and check every view from its recording.
   std::cerr << "[" << opt_.label << "] presence join: checking " << n << " views\n";
@@ -222,13 +231,13 @@ net::awaitable<void> Runner::presence_scenario() {
   }
 
   std::uint64_t complete_views = 0;
-  std::int64_t end_ns = 0;  // when the last view became complete
+  std::int64_t end_ns = 0; // when the last view became complete
   for (const Viewer& v : viewers_) {
     if (v.complete) ++complete_views;
     end_ns = std::max(end_ns, v.complete_ns);
   }
   const bool completed = complete_views == n;
-  if (!completed) end_ns = online_end_ns;  // timed out or failed: figures up to then
+  if (!completed) end_ns = online_end_ns; // timed out or failed: figures up to then
 
   std::vector<std::uint64_t> frames, bytes, pdiffs, pdiff_entries, snapshot_entries;
   std::vector<double> reply_ns, seen_by_all;
@@ -238,14 +247,17 @@ net::awaitable<void> Runner::presence_scenario() {
   for (std::uint32_t slot = 0; slot < n; ++slot) {
     const Viewer& v = viewers_[slot];
     std::uint64_t b = 0;
-    for (const RecordedFrame& f : v.log) b += f.bytes.size();
+    for (const RecordedFrame& f : v.log)
+      b += f.bytes.size();
     frames.push_back(v.log.size());
     bytes.push_back(b);
     pdiffs.push_back(v.pdiffs);
     pdiff_entries.push_back(v.pdiff_entries);
     snapshot_entries.push_back(v.snapshot_entries);
-    if (v.have_snapshot) reply_ns.push_back(static_cast<double>(v.reply_ns - v.sub_ns));
-    else ++no_reply;
+    if (v.have_snapshot)
+      reply_ns.push_back(static_cast<double>(v.reply_ns - v.sub_ns));
+    else
+      ++no_reply;
     seen_by_all.push_back(static_cast<double>(seen_by_all_ns_[slot]));
     holes += v.holes;
     repeats += v.repeats;
@@ -265,25 +277,37 @@ net::awaitable<void> Runner::presence_scenario() {
                        unexpected_closes_ == 0 && errors_.empty();
 
   Json per_member;
-  per_member.add("frames", spread(frames)).add("bytes", spread(bytes))
-      .add("pdiffs", spread(pdiffs)).add("pdiff_entries", spread(pdiff_entries))
+  per_member.add("frames", spread(frames))
+      .add("bytes", spread(bytes))
+      .add("pdiffs", spread(pdiffs))
+      .add("pdiff_entries", spread(pdiff_entries))
       .add("snapshot_entries", spread(snapshot_entries));
   Json errs;
-  errs.add("pseq_holes", holes).add("pseq_repeats", repeats).add("duplicate_entries", dups)
-      .add("absent_leaves", absent).add("wrong_user", wrong_user).add("malformed", malformed)
-      .add("pdiff_before_subscribed", early).add("no_subscribed_reply", no_reply)
+  errs.add("pseq_holes", holes)
+      .add("pseq_repeats", repeats)
+      .add("duplicate_entries", dups)
+      .add("absent_leaves", absent)
+      .add("wrong_user", wrong_user)
+      .add("malformed", malformed)
+      .add("pdiff_before_subscribed", early)
+      .add("no_subscribed_reply", no_reply)
       .add("wrong_final_views", static_cast<std::uint64_t>(n - complete_views))
       .add("members_with_errors", members_with_errors)
       .add("changes_after_complete", late_changes)
-      .add("disconnects", unexpected_closes_).add("sub_failed", static_cast<std::uint64_t>(sub_failed_));
+      .add("disconnects", unexpected_closes_)
+      .add("sub_failed", static_cast<std::uint64_t>(sub_failed_));
   Json codes;
-  for (auto& [code, count] : errors_) codes.add(code, count);
+  for (auto& [code, count] : errors_)
+    codes.add(code, count);
   errs.add("error_codes", codes);
 
   Json j;
-  j.add("type", "presence").add("server", opt_.label).add("members", static_cast<std::uint64_t>(n))
+  j.add("type", "presence")
+      .add("server", opt_.label)
+      .add("members", static_cast<std::uint64_t>(n))
       .add("spread_ms", opt_.join_spread_ms, 0)
-      .add("correct", correct).add("completed", completed)
+      .add("correct", correct)
+      .add("completed", completed)
       .add("complete_ms", (end_ns - start_ns) / 1e6, 2)
       .add("last_sub_ms", (last_sub_ns - start_ns) / 1e6, 2)
       .add("after_last_sub_ms", (end_ns - last_sub_ns) / 1e6, 2)
@@ -295,9 +319,11 @@ net::awaitable<void> Runner::presence_scenario() {
       .add("connect_s", connect_s, 2);
   std::optional<double> server_cpu_s;
   if (pid && s0 && s1) server_cpu_s = *s1 - *s0;
-  j.add("server_cpu_ms", server_cpu_s ? std::optional<double>(*server_cpu_s * 1e3) : std::nullopt, 0)
-      .add("server_cpu_pct", server_cpu_s ? std::optional<double>(*server_cpu_s / cpu_wall_s * 100)
-                                          : std::nullopt, 1);
+  j.add("server_cpu_ms", server_cpu_s ? std::optional<double>(*server_cpu_s * 1e3) : std::nullopt,
+        0)
+      .add("server_cpu_pct",
+           server_cpu_s ? std::optional<double>(*server_cpu_s / cpu_wall_s * 100) : std::nullopt,
+           1);
   // A generator near its whole core stretches the completion time: then it is its own.
   const double gen_cpu_s = g0 && g1 ? *g1 - *g0 : 0.0;
   j.add("generator_cpu_ms", gen_cpu_s * 1e3, 0)
@@ -308,8 +334,7 @@ net::awaitable<void> Runner::presence_scenario() {
     const double busy = m1->cores * cpu_wall_s - (m1->idle_s - m0->idle_s);
     other_pct = std::max(0.0, busy - *server_cpu_s - gen_cpu_s) / cpu_wall_s * 100;
   }
-  j.add("other_cpu_pct", other_pct, 1)
-      .add("noisy", other_pct && *other_pct > opt_.noise_pct);
+  j.add("other_cpu_pct", other_pct, 1).add("noisy", other_pct && *other_pct > opt_.noise_pct);
   if (pid && rss_before) {
     long peak = sampled_peak_kb;
     if (hwm_reset && hwm_kb) peak = std::max(peak, *hwm_kb);
@@ -354,9 +379,9 @@ void Runner::on_presence(Connection& c, std::uint64_t id, std::uint64_t pseq, st
 void Runner::check_view(Viewer& v, std::uint64_t id, std::uint64_t pseq,
                         const std::vector<PresenceEntry>& joins,
                         const std::vector<PresenceEntry>& leaves, std::int64_t now) {
-  if (id != 0) {  // the `subscribed` reply: the list, its own arrival included, as of pseq
+  if (id != 0) { // the `subscribed` reply: the list, its own arrival included, as of pseq
     if (v.have_snapshot) {
-      ++v.malformed;  // one sub, one reply
+      ++v.malformed; // one sub, one reply
       return;
     }
     v.have_snapshot = true;
@@ -373,7 +398,7 @@ void Runner::check_view(Viewer& v, std::uint64_t id, std::uint64_t pseq,
     v.pdiff_entries += joins.size() + leaves.size();
     if (!joins.empty() || !leaves.empty()) v.last_change_ns = now;
     if (pseq <= v.pseq) {
-      ++v.repeats;  // already in its view: applying it again would corrupt it
+      ++v.repeats; // already in its view: applying it again would corrupt it
       return;
     }
     // A client would refetch on a hole; applying it anyway lets the final check tell
@@ -394,7 +419,7 @@ void Runner::list_entry(Viewer& v, std::uint32_t slot, bool listed, std::int64_t
     return;
   }
   ++v.size;
-  if (&v == &viewers_[slot]) return;  // its own entry: that is the reply's latency
+  if (&v == &viewers_[slot]) return; // its own entry: that is the reply's latency
   const std::int64_t took = now - std::max(viewers_[slot].sub_ns, v.sub_ns);
   seen_us_.push_back(static_cast<std::int32_t>(took / 1000));
   seen_by_all_ns_[slot] = std::max(seen_by_all_ns_[slot], took);
@@ -434,4 +459,4 @@ void Runner::apply_presence(Viewer& v, const std::vector<PresenceEntry>& joins,
   }
 }
 
-}  // namespace bench
+} // namespace bench

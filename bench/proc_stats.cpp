@@ -12,11 +12,10 @@ namespace bench {
 namespace {
 
 std::string proc_path(pid_t pid, const char* file) {
-  return pid == 0 ? std::string("/proc/self/") + file
-                  : "/proc/" + std::to_string(pid) + "/" + file;
+  return pid == 0 ? std::string("/proc/self/") + file : "/proc/" + std::to_string(pid) + "/" + file;
 }
 
-}  // namespace
+} // namespace
 
 std::optional<double> process_cpu_seconds(pid_t pid) {
   std::ifstream in(proc_path(pid, "stat"));
@@ -29,7 +28,8 @@ std::optional<double> process_cpu_seconds(pid_t pid) {
   // Fields from 3 on: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
   // cmajflt utime stime.
   std::string skip;
-  for (int i = 3; i <= 13; ++i) fields >> skip;
+  for (int i = 3; i <= 13; ++i)
+    fields >> skip;
   unsigned long long utime = 0, stime = 0;
   if (!(fields >> utime >> stime)) return std::nullopt;
   static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
@@ -47,7 +47,7 @@ std::optional<long> status_kb(pid_t pid, const std::string& field) {
   return std::nullopt;
 }
 
-}  // namespace
+} // namespace
 
 std::optional<long> process_rss_kb(pid_t pid) { return status_kb(pid, "VmRSS:"); }
 
@@ -91,4 +91,4 @@ long raise_fd_limit() {
   return static_cast<long>(rl.rlim_cur);
 }
 
-}  // namespace bench
+} // namespace bench

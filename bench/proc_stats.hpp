@@ -30,4 +30,4 @@ std::optional<IdleTimes> machine_idle();
 // Raises the soft open-file limit to the hard limit; returns the new soft limit.
 long raise_fd_limit();
 
-}  // namespace bench
+} // namespace bench

@@ -28,19 +28,27 @@ T median(std::vector<T> v) {
 
 const char* state_name(Connection::State s) {
   switch (s) {
-    case Connection::State::Idle: return "idle";
-    case Connection::State::Connecting: return "connecting";
-    case Connection::State::Joining: return "joining";
-    case Connection::State::Ready: return "ready";
-    case Connection::State::Subscribing: return "subscribing";
-    case Connection::State::Subscribed: return "subscribed";
-    case Connection::State::Closing: return "closing";
-    case Connection::State::Closed: return "closed";
+  case Connection::State::Idle:
+    return "idle";
+  case Connection::State::Connecting:
+    return "connecting";
+  case Connection::State::Joining:
+    return "joining";
+  case Connection::State::Ready:
+    return "ready";
+  case Connection::State::Subscribing:
+    return "subscribing";
+  case Connection::State::Subscribed:
+    return "subscribed";
+  case Connection::State::Closing:
+    return "closing";
+  case Connection::State::Closed:
+    return "closed";
   }
   return "?";
 }
 
-}  // namespace
+} // namespace
 
 Runner::Runner(net::io_context& ioc, const Options& options, Dialect& dialect, tcp::endpoint server)
     : ioc_(ioc), opt_(options), dialect_(dialect), server_(server) {
@@ -68,15 +76,20 @@ net::awaitable<bool> Runner::wait_until(std::function<bool()> done, double timeo
 
 net::awaitable<void> Runner::run() {
   Json meta;
-  meta.add("type", "meta").add("server", opt_.label).add("kind", opt_.kind)
+  meta.add("type", "meta")
+      .add("server", opt_.label)
+      .add("kind", opt_.kind)
       .add("address", server_.address().to_string() + ":" + std::to_string(server_.port()))
       .add("server_pid", static_cast<std::int64_t>(opt_.server_pid));
   if (opt_.presence_join > 0) {
-    meta.add("mode", "presence").add("members", opt_.presence_join)
+    meta.add("mode", "presence")
+        .add("members", opt_.presence_join)
         .add("spread_ms", opt_.join_spread_ms, 0);
   } else {
-    meta.add("mode", "fanout").add("payload_bytes", static_cast<std::uint64_t>(opt_.payload))
-        .add("warmup_s", opt_.warmup_s, 1).add("window_s", opt_.window_s, 1)
+    meta.add("mode", "fanout")
+        .add("payload_bytes", static_cast<std::uint64_t>(opt_.payload))
+        .add("warmup_s", opt_.warmup_s, 1)
+        .add("window_s", opt_.window_s, 1)
         .add("windows", opt_.windows);
   }
   print(meta);
@@ -90,7 +103,8 @@ net::awaitable<void> Runner::run() {
     co_return;
   }
   if (opt_.idle > 0) co_await idle_scenario();
-  for (const Shape& shape : opt_.shapes) co_await fanout_scenario(shape);
+  for (const Shape& shape : opt_.shapes)
+    co_await fanout_scenario(shape);
   print_summary();
 }
 
@@ -123,25 +137,27 @@ net::awaitable<std::size_t> Runner::open(std::size_t count) {
     }
   }
   if (setup_failed_ > failed_before) {
-    std::cerr << "  " << (setup_failed_ - failed_before) << " connections failed: "
-              << last_setup_error_ << "\n";
+    std::cerr << "  " << (setup_failed_ - failed_before)
+              << " connections failed: " << last_setup_error_ << "\n";
   }
   co_return ready_ - ready_before;
 }
 
 net::awaitable<void> Runner::close_all() {
-  for (auto& c : conns_) c->close();
+  for (auto& c : conns_)
+    c->close();
   co_await wait_until(
       [&] {
         return std::all_of(conns_.begin(), conns_.end(),
                            [](auto& c) { return c->state() == Connection::State::Closed; });
       },
       5.0);
-  for (auto& c : conns_) c->abort();
+  for (auto& c : conns_)
+    c->abort();
   conns_.clear();
   rooms_.clear();
   slots_.clear();
-  co_await sleep(1.0);  // let the server finish tearing down before the next measurement
+  co_await sleep(1.0); // let the server finish tearing down before the next measurement
 }
 
 // ---- idle memory -----------------------------------------------------------------------
@@ -169,12 +185,16 @@ net::awaitable<void> Runner::idle_scenario() {
   auto rss_after = process_rss_kb(opt_.server_pid);
   auto gen_rss_after = process_rss_kb(0);
 
-  std::size_t still_open = static_cast<std::size_t>(std::count_if(
-      conns_.begin(), conns_.end(), [](auto& c) { return c->state() == Connection::State::Ready; }));
+  std::size_t still_open =
+      static_cast<std::size_t>(std::count_if(conns_.begin(), conns_.end(), [](auto& c) {
+        return c->state() == Connection::State::Ready;
+      }));
 
   Json j;
-  j.add("type", "idle").add("server", opt_.label)
-      .add("connections", opt_.idle).add("connected", static_cast<std::uint64_t>(opened))
+  j.add("type", "idle")
+      .add("server", opt_.label)
+      .add("connections", opt_.idle)
+      .add("connected", static_cast<std::uint64_t>(opened))
       .add("open_after_settle", static_cast<std::uint64_t>(still_open - std::min(still_open, base)))
       .add("base_connections", static_cast<std::uint64_t>(base))
       .add("connect_s", setup_s, 2)
@@ -211,7 +231,9 @@ net::awaitable<void> Runner::fanout_scenario(const Shape& shape) {
   std::size_t opened = co_await open(n);
   if (opened < n) {
     Json j;
-    j.add("type", "error").add("server", opt_.label).add("scenario", shape.name)
+    j.add("type", "error")
+        .add("server", opt_.label)
+        .add("scenario", shape.name)
         .add("error", "connected " + std::to_string(opened) + " of " + std::to_string(n) + ": " +
                           last_setup_error_);
     print(j);
@@ -233,7 +255,9 @@ net::awaitable<void> Runner::fanout_scenario(const Shape& shape) {
   co_await wait_until([&] { return subscribed_ + sub_failed_ >= n; }, opt_.setup_timeout_s);
   if (subscribed_ < n) {
     Json j;
-    j.add("type", "error").add("server", opt_.label).add("scenario", shape.name)
+    j.add("type", "error")
+        .add("server", opt_.label)
+        .add("scenario", shape.name)
         .add("error", "subscribed " + std::to_string(subscribed_) + " of " + std::to_string(n) +
                           (sub_failed_ ? ": " + last_setup_error_ : std::string()));
     print(j);
@@ -241,7 +265,8 @@ net::awaitable<void> Runner::fanout_scenario(const Shape& shape) {
     co_await close_all();
     co_return;
   }
-  for (double load : opt_.loads) co_await run_load(shape, load);
+  for (double load : opt_.loads)
+    co_await run_load(shape, load);
   if (opt_.closed_loop) co_await run_load(shape, std::nullopt);
   co_await close_all();
 }
@@ -351,7 +376,8 @@ void Runner::begin_load(LoadRun& run) {
     run.gaps_before += c->gaps();
     run.dups_before += c->dups();
   }
-  for (auto& s : slots_) s = Slot{};
+  for (auto& s : slots_)
+    s = Slot{};
 
   closed_ = !run.offered;
   if (run.offered) {
@@ -365,9 +391,9 @@ void Runner::begin_load(LoadRun& run) {
   }
   // Each room keeps `per_room` messages in flight; a publisher sends its next one when
   // every member of its room has its previous one.
-  run.per_room = std::clamp(
-      static_cast<int>(std::lround(static_cast<double>(opt_.inflight) / (shape.rooms * shape.subs))),
-      1, shape.subs);
+  run.per_room = std::clamp(static_cast<int>(std::lround(static_cast<double>(opt_.inflight) /
+                                                         (shape.rooms * shape.subs))),
+                            1, shape.subs);
   std::cerr << "[" << opt_.label << "] " << shape.name << " closed loop, " << run.per_room
             << " messages in flight per room\n";
   closed_running_ = true;
@@ -456,15 +482,23 @@ void Runner::report(const LoadRun& run) {
   points_.push_back(point);
 
   Json latency;
-  latency.add("p50", lat.p50_us, 1).add("p90", lat.p90_us, 1).add("p99", lat.p99_us, 1)
-      .add("p999", lat.p999_us, 1).add("max", lat.max_us, 1).add("mean", lat.mean_us, 1)
+  latency.add("p50", lat.p50_us, 1)
+      .add("p90", lat.p90_us, 1)
+      .add("p99", lat.p99_us, 1)
+      .add("p999", lat.p999_us, 1)
+      .add("max", lat.max_us, 1)
+      .add("mean", lat.mean_us, 1)
       .add("samples", static_cast<std::uint64_t>(lat.samples));
   Json errors;
-  for (auto& [code, count] : errors_) errors.add(code, count);
+  for (auto& [code, count] : errors_)
+    errors.add(code, count);
 
   Json j;
-  j.add("type", "point").add("server", opt_.label).add("scenario", shape.name)
-      .add("rooms", shape.rooms).add("subs_per_room", shape.subs)
+  j.add("type", "point")
+      .add("server", opt_.label)
+      .add("scenario", shape.name)
+      .add("rooms", shape.rooms)
+      .add("subs_per_room", shape.subs)
       .add("mode", run.offered ? "open" : "closed");
   if (run.offered) {
     j.add("offered_dps", *run.offered, 0).add("offered_pubs_per_s", run.pub_rate, 1);
@@ -482,14 +516,15 @@ void Runner::report(const LoadRun& run) {
       .add("other_cpu_pct", point.other_cpu_pct, 1)
       // The generator used (nearly) all of its core: a closed-loop maximum is then its own.
       .add("generator_bound", point.gen_cpu_pct > 90.0)
-      .add("server_rss_kb", run.server_rss_kb ? std::optional<double>(*run.server_rss_kb)
-                                              : std::nullopt, 0)
+      .add("server_rss_kb",
+           run.server_rss_kb ? std::optional<double>(*run.server_rss_kb) : std::nullopt, 0)
       .add("discarded_windows", run.discarded)
       .add("drained", run.drained)
       .add("undelivered", expected_ > delivered_ ? expected_ - delivered_ : std::uint64_t{0})
-      .add("unacked", pubs_sent_ > acked_ + pub_errors_ ? pubs_sent_ - acked_ - pub_errors_
-                                                        : std::uint64_t{0})
-      .add("gaps", gaps - run.gaps_before).add("dups", dups - run.dups_before)
+      .add("unacked",
+           pubs_sent_ > acked_ + pub_errors_ ? pubs_sent_ - acked_ - pub_errors_ : std::uint64_t{0})
+      .add("gaps", gaps - run.gaps_before)
+      .add("dups", dups - run.dups_before)
       .add("disconnects", unexpected_closes_ - run.closes_before)
       .add("errors", errors);
   if (!run.offered) j.add("stalls", stalls_);
@@ -504,19 +539,25 @@ void Runner::print_summary() {
   Json points;
   Json max;
   for (const Point& p : points_) {
-    std::string key = p.shape + "@" + (p.offered > 0 ? std::to_string(static_cast<long>(p.offered)) : "max");
+    std::string key =
+        p.shape + "@" + (p.offered > 0 ? std::to_string(static_cast<long>(p.offered)) : "max");
     Json v;
-    v.add("delivered_dps", p.delivered_dps, 0).add("cpu_us_per_delivery", p.cpu_us, 3)
+    v.add("delivered_dps", p.delivered_dps, 0)
+        .add("cpu_us_per_delivery", p.cpu_us, 3)
 
-        .add("p50_us", p.p50, 1).add("p99_us", p.p99, 1).add("p999_us", p.p999, 1)
-        .add("server_cpu_pct", p.server_cpu_pct, 1).add("generator_cpu_pct", p.gen_cpu_pct, 1)
+        .add("p50_us", p.p50, 1)
+        .add("p99_us", p.p99, 1)
+        .add("p999_us", p.p999, 1)
+        .add("server_cpu_pct", p.server_cpu_pct, 1)
+        .add("generator_cpu_pct", p.gen_cpu_pct, 1)
         .add("other_cpu_pct", p.other_cpu_pct, 1);
     points.add(key, v);
     if (p.offered == 0) max.add(p.shape, p.delivered_dps, 0);
     if (p.shape == "1x200" && p.offered == 50000) headline = v;
   }
   Json j;
-  j.add("type", "summary").add("server", opt_.label)
+  j.add("type", "summary")
+      .add("server", opt_.label)
       .add("headline_1x200_at_50k", headline)
       .add("idle_bytes_per_connection", idle_bytes_per_conn_, 0)
       .add("max_dps", max)
@@ -575,24 +616,24 @@ void Runner::on_error(Connection& c, std::string_view code) {
 
 void Runner::on_closed(Connection&, Connection::State was, std::string_view why) {
   switch (was) {
-    case Connection::State::Connecting:
-    case Connection::State::Joining:
-      --opening_;
-      ++setup_failed_;
-      last_setup_error_ = std::string(state_name(was)) + ": " + std::string(why);
-      start_more();
-      break;
-    case Connection::State::Subscribing:
-      ++sub_failed_;
-      last_setup_error_ = std::string(state_name(was)) + ": " + std::string(why);
-      break;
-    case Connection::State::Closing:
-    case Connection::State::Closed:
-      break;
-    default:
-      ++unexpected_closes_;
-      ++errors_["closed while " + std::string(state_name(was)) + ": " + std::string(why)];
+  case Connection::State::Connecting:
+  case Connection::State::Joining:
+    --opening_;
+    ++setup_failed_;
+    last_setup_error_ = std::string(state_name(was)) + ": " + std::string(why);
+    start_more();
+    break;
+  case Connection::State::Subscribing:
+    ++sub_failed_;
+    last_setup_error_ = std::string(state_name(was)) + ": " + std::string(why);
+    break;
+  case Connection::State::Closing:
+  case Connection::State::Closed:
+    break;
+  default:
+    ++unexpected_closes_;
+    ++errors_["closed while " + std::string(state_name(was)) + ": " + std::string(why)];
   }
 }
 
-}  // namespace bench
+} // namespace bench

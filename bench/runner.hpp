@@ -19,16 +19,16 @@ namespace bench {
 // and the closed-loop maximum, then a summary. Or, with --presence-join, only the presence
 // join (presence_join.cpp).
 class Runner final : public Connection::Listener {
- public:
+public:
   Runner(net::io_context& ioc, const Options& options, Dialect& dialect, tcp::endpoint server);
   net::awaitable<void> run();
   int exit_code() const { return exit_code_; }
 
- private:
+private:
   struct Room {
     std::string name;
     std::vector<Connection*> members;
-    std::size_t next = 0;  // round-robin publisher
+    std::size_t next = 0; // round-robin publisher
   };
   // Closed loop: a publisher's one message in flight, identified by (slot, counter).
   struct Slot {
@@ -43,14 +43,14 @@ class Runner final : public Connection::Listener {
     std::uint64_t pubs = 0;
     std::optional<double> server_cpu_s;
     double gen_cpu_s = 0;
-    std::optional<double> other_cpu_s;  // the rest of the machine: should be near 0
+    std::optional<double> other_cpu_s; // the rest of the machine: should be near 0
   };
   // One load point in progress.
   struct LoadRun {
     const Shape* shape = nullptr;
-    std::optional<double> offered;  // nullopt: closed loop
+    std::optional<double> offered; // nullopt: closed loop
     double pub_rate = 0;
-    int per_room = 0;               // closed loop: messages in flight per room
+    int per_room = 0; // closed loop: messages in flight per room
     std::uint64_t closes_before = 0, gaps_before = 0, dups_before = 0;
     std::vector<Window> windows;
     int discarded = 0;
@@ -60,7 +60,7 @@ class Runner final : public Connection::Listener {
   // What the summary keeps of each load point.
   struct Point {
     std::string shape;
-    double offered = 0;  // 0: closed-loop maximum
+    double offered = 0; // 0: closed-loop maximum
     double delivered_dps = 0;
     std::optional<double> cpu_us;
     double p50 = 0, p99 = 0, p999 = 0;
@@ -71,35 +71,35 @@ class Runner final : public Connection::Listener {
 
   // Presence join: one member's view of the room's presence, and what it received.
   struct Viewer {
-    std::vector<RecordedFrame> log;  // every message received from the first sub on
+    std::vector<RecordedFrame> log; // every message received from the first sub on
     // Online, only counted: enough to know when the join is over.
     std::uint64_t online_pseq = 0;
-    std::int64_t online_size = -1;  // -1: no snapshot yet
+    std::int64_t online_size = -1; // -1: no snapshot yet
     bool online_complete = false;
     // The view, rebuilt from `log` after the phase.
-    std::vector<std::uint8_t> listed;         // by slot: that member is in this view
-    std::unordered_set<std::string> foreign;  // listed clients that are not in the run
-    std::uint32_t size = 0;                   // members of the run listed
+    std::vector<std::uint8_t> listed;        // by slot: that member is in this view
+    std::unordered_set<std::string> foreign; // listed clients that are not in the run
+    std::uint32_t size = 0;                  // members of the run listed
     std::uint64_t pseq = 0;
     bool have_snapshot = false, complete = false;
     std::int64_t sub_ns = 0, reply_ns = 0;
-    std::int64_t complete_ns = 0;   // when it last became complete
-    std::int64_t last_change_ns = 0;  // its last pdiff with entries
+    std::int64_t complete_ns = 0;    // when it last became complete
+    std::int64_t last_change_ns = 0; // its last pdiff with entries
     std::uint64_t pdiffs = 0, pdiff_entries = 0, snapshot_entries = 0;
     // Errors.
     std::uint64_t holes = 0, repeats = 0, dup_entries = 0, absent_leaves = 0, wrong_user = 0;
     std::uint64_t malformed = 0, early = 0;
   };
-  struct Replay;  // feeds a viewer's log back through the dialect
+  struct Replay; // feeds a viewer's log back through the dialect
   // Client id -> slot, open addressing over a flat array: the check looks up every entry
   // of every frame, millions of them.
   class ClientIndex {
-   public:
+  public:
     void reset(std::size_t n);
-    bool add(std::string_view client, std::uint32_t slot);  // false: already there
+    bool add(std::string_view client, std::uint32_t slot); // false: already there
     std::optional<std::uint32_t> find(std::string_view client) const;
 
-   private:
+  private:
     static std::uint64_t hash(std::string_view s);
     struct Cell {
       std::uint64_t hash = 0;
@@ -107,14 +107,14 @@ class Runner final : public Connection::Listener {
     };
     static constexpr std::uint32_t kEmpty = ~std::uint32_t{0};
     std::vector<Cell> cells_;
-    std::vector<std::string> clients_;  // by slot
+    std::vector<std::string> clients_; // by slot
   };
 
   net::awaitable<void> presence_scenario();
   net::awaitable<void> sample_rss(const bool& running, long& peak_kb);
   void check_view(Viewer& v, std::uint64_t id, std::uint64_t pseq,
-                  const std::vector<PresenceEntry>& joins,
-                  const std::vector<PresenceEntry>& leaves, std::int64_t now);
+                  const std::vector<PresenceEntry>& joins, const std::vector<PresenceEntry>& leaves,
+                  std::int64_t now);
   void apply_presence(Viewer& v, const std::vector<PresenceEntry>& joins,
                       const std::vector<PresenceEntry>& leaves, std::int64_t now);
   void list_entry(Viewer& v, std::uint32_t slot, bool listed, std::int64_t now);
@@ -187,12 +187,12 @@ class Runner final : public Connection::Listener {
   // slowest in ns.
   std::vector<std::int32_t> seen_us_;
   std::vector<std::int64_t> seen_by_all_ns_;
-  std::uint32_t online_complete_ = 0;  // views whose counts add up to every member
-  bool phase_over_ = false;            // …all of them
+  std::uint32_t online_complete_ = 0; // views whose counts add up to every member
+  bool phase_over_ = false;           // …all of them
 
   // For the summary.
   std::vector<Point> points_;
   std::optional<double> idle_bytes_per_conn_;
 };
 
-}  // namespace bench
+} // namespace bench

@@ -16,7 +16,7 @@ namespace bench {
 //  - The client sends CONNECT for "/" after the open packet; the server answers CONNECT
 //    {sid}. The server pings every pingInterval and expects "3" back.
 class SocketIoDialect final : public Dialect {
- public:
+public:
   std::string_view name() const override { return "socketio"; }
   std::string_view target() const override { return "/socket.io/?EIO=4&transport=websocket"; }
   bool client_speaks_first() const override { return false; }
@@ -28,8 +28,8 @@ class SocketIoDialect final : public Dialect {
   Outgoing transport_pong() override { return {"3", true}; }
   bool parse(const char* data, std::size_t n, bool text, DialectSink& sink) override;
 
- private:
+private:
   msgpack::zone zone_;
 };
 
-}  // namespace bench
+} // namespace bench

@@ -35,7 +35,7 @@ bool read_entries(mp::Reader& r, std::vector<PresenceEntry>& out) {
   return true;
 }
 
-}  // namespace
+} // namespace
 
 Outgoing TroupeDialect::connect(std::uint64_t id, std::string_view user) {
   Outgoing out;
@@ -150,15 +150,19 @@ std::size_t TroupeDialect::parse_presence(const char* data, std::size_t n, Diale
   if (t == "subscribed") {
     if (!have(members, joins_)) throw std::runtime_error("members");
     leaves_.clear();
-    if (full) sink.on_presence(id, pseq, joins_, leaves_);
-    else sink.on_presence_counts(id, pseq, members.count, 0);
+    if (full)
+      sink.on_presence(id, pseq, joins_, leaves_);
+    else
+      sink.on_presence_counts(id, pseq, members.count, 0);
     sink.on_reply(id, seq);
   } else if (t == "pdiff") {
     if (!have(joins, joins_) || !have(leaves, leaves_)) throw std::runtime_error("pdiff");
-    if (full) sink.on_presence(0, pseq, joins_, leaves_);
-    else sink.on_presence_counts(0, pseq, joins.count, leaves.count);
+    if (full)
+      sink.on_presence(0, pseq, joins_, leaves_);
+    else
+      sink.on_presence_counts(0, pseq, joins.count, leaves.count);
   } else {
-    return 0;  // not presence: the general path decodes it
+    return 0; // not presence: the general path decodes it
   }
   return static_cast<std::size_t>(end - data);
 }
@@ -203,4 +207,4 @@ bool TroupeDialect::parse(const char* data, std::size_t n, bool text, DialectSin
   return ok;
 }
 
-}  // namespace bench
+} // namespace bench

@@ -8,7 +8,7 @@ namespace bench {
 // Troupe's wire protocol (binary frames of concatenated MessagePack maps). The node `ws`
 // peer speaks the same subset, so it uses this dialect too.
 class TroupeDialect final : public Dialect {
- public:
+public:
   explicit TroupeDialect(std::string_view name) : name_(name) {}
   std::string_view name() const override { return name_; }
   std::string_view target() const override { return "/ws"; }
@@ -20,14 +20,14 @@ class TroupeDialect final : public Dialect {
                    std::size_t n) override;
   bool parse(const char* data, std::size_t n, bool text, DialectSink& sink) override;
 
- private:
+private:
   // A subscribed reply or pdiff at `data`, decoded without building objects and reported;
   // returns the bytes it took, 0 if the map is something else. Throws when malformed.
   std::size_t parse_presence(const char* data, std::size_t n, DialectSink& sink);
 
   std::string name_;
-  msgpack::zone zone_;  // reused for every frame: cleared, not reallocated
-  std::vector<PresenceEntry> joins_, leaves_;  // reused likewise
+  msgpack::zone zone_;                        // reused for every frame: cleared, not reallocated
+  std::vector<PresenceEntry> joins_, leaves_; // reused likewise
 };
 
-}  // namespace bench
+} // namespace bench

@@ -9,23 +9,23 @@ document_sequencer::document_sequencer(std::size_t log_capacity, std::string epo
   keys_.reserve(capacity_);
 }
 
-document_sequencer::document_sequencer(std::size_t log_capacity, std::string epoch, std::uint64_t rev,
-                               std::string_view text)
+document_sequencer::document_sequencer(std::size_t log_capacity, std::string epoch,
+                                       std::uint64_t rev, std::string_view text)
     : capacity_(std::max<std::size_t>(log_capacity, 1)), epoch_(std::move(epoch)), rev_(rev),
       text_(text) {
   keys_.reserve(capacity_);
 }
 
-document_sequencer::document_sequencer(std::size_t log_capacity, std::string epoch, std::uint64_t rev,
-                               std::string_view text, std::vector<logged_operation> history)
+document_sequencer::document_sequencer(std::size_t log_capacity, std::string epoch,
+                                       std::uint64_t rev, std::string_view text,
+                                       std::vector<logged_operation> history)
     : document_sequencer(log_capacity, std::move(epoch), rev, text) {
   for (auto& accepted : history)
     log_accepted(std::move(accepted));
 }
 
 bool document_sequencer::replay(logged_operation accepted) {
-  if (accepted.rev != rev_ + 1 || !ot::fits(accepted.op, text_.size()))
-    return false;
+  if (accepted.rev != rev_ + 1 || !ot::fits(accepted.op, text_.size())) return false;
   ot::apply(text_, accepted.op);
   ++rev_;
   log_accepted(std::move(accepted));
@@ -34,25 +34,21 @@ bool document_sequencer::replay(logged_operation accepted) {
 
 void document_sequencer::log_accepted(logged_operation accepted) {
   if (log_.size() == capacity_) {
-    if (!log_.front().key.empty())
-      keys_.erase(log_.front().key);
+    if (!log_.front().key.empty()) keys_.erase(log_.front().key);
     log_.pop_front();
   }
   log_.push_back(std::move(accepted));
-  if (!log_.back().key.empty())
-    keys_.emplace(log_.back().key, log_.back().rev);
+  if (!log_.back().key.empty()) keys_.emplace(log_.back().key, log_.back().rev);
 }
 
 bool document_sequencer::covers(std::uint64_t since) const noexcept {
-  if (since >= rev_)
-    return true;
+  if (since >= rev_) return true;
   return !log_.empty() && log_.front().rev <= since + 1;
 }
 
 std::vector<const logged_operation*> document_sequencer::after(std::uint64_t since) const {
   std::vector<const logged_operation*> ops;
-  if (since >= rev_ || log_.empty())
-    return ops;
+  if (since >= rev_ || log_.empty()) return ops;
   // Revisions in the log are consecutive: index arithmetic finds the first one.
   const std::uint64_t first = log_.front().rev;
   const std::size_t start = since + 1 > first ? static_cast<std::size_t>(since + 1 - first) : 0;
@@ -63,9 +59,8 @@ std::vector<const logged_operation*> document_sequencer::after(std::uint64_t sin
 }
 
 document_sequencer::submit_result document_sequencer::submit(std::uint64_t base_rev,
-                                                      ot::operation op,
-                                                      std::string_view key,
-                                                      std::string_view user) {
+                                                             ot::operation op, std::string_view key,
+                                                             std::string_view user) {
   // A resubmission (after a reconnect) is acknowledged with its first revision, whatever
   // revision it names now.
   if (!key.empty()) {

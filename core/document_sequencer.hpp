@@ -30,11 +30,11 @@ public:
   document_sequencer(std::size_t log_capacity, std::string epoch);
   /// A document restored from its text at `rev` (the log starts empty there).
   document_sequencer(std::size_t log_capacity, std::string epoch, std::uint64_t rev,
-                 std::string_view text);
+                     std::string_view text);
   /// A document restored from a snapshot: its text at `rev`, and the kept operations that
   /// led up to it (consecutive revisions ending at `rev`; fewer than the capacity is fine).
   document_sequencer(std::size_t log_capacity, std::string epoch, std::uint64_t rev,
-                 std::string_view text, std::vector<logged_operation> history);
+                     std::string_view text, std::vector<logged_operation> history);
   // Movable only: keys_ views the log's strings, which a move keeps in place.
   document_sequencer(document_sequencer&&) noexcept = default;
   document_sequencer& operator=(document_sequencer&&) noexcept = default;

@@ -10,21 +10,17 @@ history_log::history_log(std::size_t capacity, std::string epoch, std::uint64_t 
     : capacity_(capacity), epoch_(std::move(epoch)), top_seq_(top_seq) {}
 
 std::optional<std::uint64_t> history_log::find_key(std::string_view key) const {
-  if (auto it = keys_.find(std::string(key)); it != keys_.end())
-    return it->second;
+  if (auto it = keys_.find(std::string(key)); it != keys_.end()) return it->second;
   return std::nullopt;
 }
 
 void history_log::append(stored_message message) {
   assert(message.seq == top_seq_ + 1);
   top_seq_ = message.seq;
-  if (capacity_ == 0)
-    return;
-  if (!message.key.empty())
-    keys_[message.key] = message.seq;
+  if (capacity_ == 0) return;
+  if (!message.key.empty()) keys_[message.key] = message.seq;
   messages_.push_back(std::move(message));
-  if (messages_.size() > capacity_)
-    pop_oldest();
+  if (messages_.size() > capacity_) pop_oldest();
 }
 
 void history_log::expire(std::uint64_t cutoff_ms) {
@@ -43,17 +39,14 @@ void history_log::pop_oldest() {
 }
 
 bool history_log::covers(std::uint64_t since) const noexcept {
-  if (since > top_seq_)
-    return false; // a position this log never handed out
-  if (since == top_seq_)
-    return true;
+  if (since > top_seq_) return false; // a position this log never handed out
+  if (since == top_seq_) return true;
   return !messages_.empty() && messages_.front().seq <= since + 1;
 }
 
 std::vector<std::string_view> history_log::after(std::uint64_t since, std::size_t limit) const {
   std::vector<std::string_view> out;
-  if (messages_.empty() || since >= top_seq_)
-    return out;
+  if (messages_.empty() || since >= top_seq_) return out;
   const std::uint64_t first = messages_.front().seq;
   std::size_t index = since + 1 > first ? static_cast<std::size_t>(since + 1 - first) : 0;
   for (; index < messages_.size() && out.size() < limit; ++index)

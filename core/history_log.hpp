@@ -17,9 +17,9 @@ namespace troupe::core {
 
 struct stored_message {
   std::uint64_t seq = 0;
-  std::string key;             ///< idempotency key, empty if none
-  protocol::frame_ptr frame;   ///< the `msg` push, as sent; its payload is the stored map
-  std::uint64_t ts = 0;        ///< when it was published, ms since the Unix epoch
+  std::string key;           ///< idempotency key, empty if none
+  protocol::frame_ptr frame; ///< the `msg` push, as sent; its payload is the stored map
+  std::uint64_t ts = 0;      ///< when it was published, ms since the Unix epoch
 };
 
 class history_log {

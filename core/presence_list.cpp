@@ -43,8 +43,7 @@ std::string encode_entry(const presence_entry& entry) {
 }
 
 void presence_list::remember_before(const std::string& client) {
-  if (before_.count(client))
-    return; // the first change of the window knows the old state
+  if (before_.count(client)) return; // the first change of the window knows the old state
   auto it = entries_.find(client);
   before_.emplace(client, it == entries_.end() ? std::nullopt
                                                : std::optional<std::string>(it->second.encoded));
@@ -59,8 +58,7 @@ void presence_list::upsert(presence_entry entry) {
 
 bool presence_list::remove(const std::string& client) {
   auto it = entries_.find(client);
-  if (it == entries_.end())
-    return false;
+  if (it == entries_.end()) return false;
   remember_before(client);
   entries_.erase(it);
   return true;
@@ -77,8 +75,7 @@ const std::string* presence_list::encoded(const std::string& client) const {
 }
 
 bool presence_list::sealed(const std::string& client) const {
-  if (auto it = before_.find(client); it != before_.end())
-    return it->second.has_value();
+  if (auto it = before_.find(client); it != before_.end()) return it->second.has_value();
   return entries_.count(client) > 0;
 }
 
@@ -87,14 +84,11 @@ std::string presence_list::encoded_snapshot(const std::string* extra) const {
   items.reserve(entries_.size() + 1);
   for (const auto& [client, stored] : entries_) {
     auto before = before_.find(client);
-    if (before == before_.end())
-      items.push_back(stored.encoded); // unchanged since the last diff
+    if (before == before_.end()) items.push_back(stored.encoded); // unchanged since the last diff
   }
   for (const auto& [client, before] : before_)
-    if (before)
-      items.push_back(*before); // changed or gone since: as it was
-  if (extra)
-    items.push_back(*extra);
+    if (before) items.push_back(*before); // changed or gone since: as it was
+  if (extra) items.push_back(*extra);
   string_sink sink;
   string_packer pk(sink);
   pk.pack_array(static_cast<std::uint32_t>(items.size()));
@@ -110,14 +104,11 @@ std::optional<presence_list::diff> presence_list::take_diff() {
     const std::string* after = it == entries_.end() ? nullptr : &it->second.encoded;
     if ((before && after && *before == *after) || (!before && !after))
       continue; // changed and changed back within the window
-    if (before)
-      result.leaves.push_back(std::move(*before));
-    if (after)
-      result.joins.emplace_back(client, *after);
+    if (before) result.leaves.push_back(std::move(*before));
+    if (after) result.joins.emplace_back(client, *after);
   }
   before_.clear();
-  if (result.joins.empty() && result.leaves.empty())
-    return std::nullopt;
+  if (result.joins.empty() && result.leaves.empty()) return std::nullopt;
   result.pseq = ++pseq_;
   return result;
 }

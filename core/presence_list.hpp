@@ -20,9 +20,9 @@ namespace troupe::core {
 struct presence_entry {
   std::string client;
   std::string user;
-  std::string name;   ///< empty: none
-  std::string info;   ///< encoded MessagePack value, empty: none
-  std::string state;  ///< encoded MessagePack map, empty: none
+  std::string name;  ///< empty: none
+  std::string info;  ///< encoded MessagePack value, empty: none
+  std::string state; ///< encoded MessagePack map, empty: none
 };
 
 /// The entry as the wire shows it: {client, user, name?, info?, state?}.

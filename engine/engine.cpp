@@ -31,12 +31,10 @@ namespace {
 std::string default_web_dir() {
   std::error_code ec;
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec)
-    return "web";
+  if (ec) return "web";
   for (auto dir : {exe.parent_path() / "web", exe.parent_path().parent_path() / "web",
                    exe.parent_path().parent_path() / "share" / "troupe" / "web"})
-    if (std::filesystem::exists(dir / "index.html", ec))
-      return dir.string();
+    if (std::filesystem::exists(dir / "index.html", ec)) return dir.string();
   return "web";
 }
 
@@ -51,12 +49,10 @@ void raise_file_limit() {
 
 /// One I/O thread per core this process may run on (taskset and cgroups narrow it).
 unsigned io_threads(unsigned requested) {
-  if (requested > 0)
-    return requested;
+  if (requested > 0) return requested;
   cpu_set_t cpus;
   CPU_ZERO(&cpus);
-  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0)
-    return std::max(1, CPU_COUNT(&cpus));
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
@@ -66,13 +62,11 @@ std::vector<std::string> split_list(const std::string& list) {
   std::size_t start = 0;
   while (start <= list.size()) {
     auto end = list.find(',', start);
-    if (end == std::string::npos)
-      end = list.size();
+    if (end == std::string::npos) end = list.size();
     auto item = list.substr(start, end - start);
     item.erase(0, item.find_first_not_of(" \t"));
     item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty())
-      items.push_back(std::move(item));
+    if (!item.empty()) items.push_back(std::move(item));
     start = end + 1;
   }
   return items;
@@ -82,7 +76,8 @@ std::vector<std::string> split_list(const std::string& list) {
 
 engine::engine(const options& options)
     : options_(options), io_(static_cast<int>(io_threads(options.threads))),
-      work_(net::make_work_guard(io_)), signals_(io_, SIGINT, SIGTERM), caf_config_(std::make_unique<caf::actor_system_config>()) {
+      work_(net::make_work_guard(io_)), signals_(io_, SIGINT, SIGTERM),
+      caf_config_(std::make_unique<caf::actor_system_config>()) {
   raise_file_limit();
   if (options.store == "memory") {
     store_ = std::make_unique<store::memory_store>();
@@ -92,8 +87,8 @@ engine::engine(const options& options)
     // the reason rather than being served as empty rooms.
     auto durable = std::make_unique<store::sqlite_store>(
         store::sqlite_settings{options.data, options.sync == "full"});
-    std::cout << "troupe: store: " << durable->path() << " (SQLite, synchronous="
-              << options.sync << ")" << std::endl;
+    std::cout << "troupe: store: " << durable->path() << " (SQLite, synchronous=" << options.sync
+              << ")" << std::endl;
     store_ = std::move(durable);
   }
   if (!options.tls_cert.empty()) {
@@ -133,11 +128,10 @@ engine::engine(const options& options)
   if (store_->durable()) {
     actors::storage_settings storage;
     storage.history_age = std::chrono::seconds(options.history_age);
-    storage_ = actors::spawn_storage(*caf_, net::make_strand(storage_io_), *store_, storage,
-                                     metrics_);
+    storage_ =
+        actors::spawn_storage(*caf_, net::make_strand(storage_io_), *store_, storage, metrics_);
   }
-  services.directory =
-      actors::spawn_directory(*caf_, io_, directory, *store_, storage_, metrics_);
+  services.directory = actors::spawn_directory(*caf_, io_, directory, *store_, storage_, metrics_);
   services.limits.max_data = options.max_data;
   services.ping_seconds = options.ping;
   services.node_id = core::new_epoch().substr(0, 6);
@@ -152,8 +146,7 @@ engine::engine(const options& options)
 }
 
 engine::~engine() {
-  if (!threads_.empty())
-    shutdown();
+  if (!threads_.empty()) shutdown();
 }
 
 std::uint16_t engine::start() {
@@ -173,8 +166,7 @@ std::uint16_t engine::start() {
 void engine::run_until_signal() {
   std::promise<int> signalled;
   signals_.async_wait([&](const boost::system::error_code& ec, int number) {
-    if (!ec)
-      signalled.set_value(number);
+    if (!ec) signalled.set_value(number);
   });
   const int number = signalled.get_future().get();
   std::cout << "troupe: signal " << number << ", shutting down" << std::endl;
@@ -193,8 +185,7 @@ void engine::shutdown() {
     session->close_from_anywhere(4503, "server shutting down", true);
   });
   // Clients answer our close frame; the close timeout bounds those that don't.
-  wait_until([&] { return context_.sessions.size() == 0; },
-             context_.settings.close_timeout + 1s);
+  wait_until([&] { return context_.sessions.size() == 0; }, context_.settings.close_timeout + 1s);
   // Rooms wait for their last commits before they end.
   caf::anon_send(context_.connection.directory, actors::stop_atom::value);
   wait_until([&] { return metrics_.rooms.load() == 0; }, 5s);
@@ -203,11 +194,9 @@ void engine::shutdown() {
   for (auto& thread : threads_)
     thread.join();
   threads_.clear();
-  if (storage_)
-    caf::anon_send(storage_, actors::stop_atom::value);
+  if (storage_) caf::anon_send(storage_, actors::stop_atom::value);
   storage_io_.stop(); // after the rooms: nothing is left to commit
-  if (storage_thread_.joinable())
-    storage_thread_.join();
+  if (storage_thread_.joinable()) storage_thread_.join();
   caf_.reset(); // joins CAF's threads before the io_context they post to goes away
 }
 

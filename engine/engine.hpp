@@ -21,8 +21,13 @@
 
 #include <caf/actor.hpp>
 
-namespace caf { class actor_system; class actor_system_config; }
-namespace troupe::transport { class listener; }
+namespace caf {
+class actor_system;
+class actor_system_config;
+} // namespace caf
+namespace troupe::transport {
+class listener;
+}
 
 namespace troupe::engine {
 
@@ -42,7 +47,7 @@ private:
   void shutdown();
 
   options options_;
-  boost::asio::io_context io_;  // outlives everything that posts to it
+  boost::asio::io_context io_; // outlives everything that posts to it
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::signal_set signals_; // from construction on: a signal during start-up is not fatal
   core::metrics metrics_;

@@ -10,8 +10,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   try {
     auto options = troupe::engine::parse_options(argc, argv, std::cout);
-    if (!options)
-      return 0;
+    if (!options) return 0;
     troupe::engine::engine engine(*options);
     const auto port = engine.start();
     std::cout << "troupe: listening on " << options->host << ':' << port << std::endl;

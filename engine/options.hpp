@@ -24,23 +24,23 @@ struct options {
   std::string web;                   ///< static files at /; empty: the bundled demo
 
   // Storage (docs/storage.md).
-  std::string store = "sqlite";      ///< "sqlite" (durable, in `data`) or "memory"
-  std::string data = "troupe-data";  ///< directory of the SQLite store
-  std::uint32_t history_age = 0;     ///< seconds a message is kept at most; 0: no age limit
-  std::size_t doc_snapshot = 1000;   ///< operations between two snapshots of a document
-  std::string sync = "full";         ///< SQLite synchronous: "full" (power loss) or "normal"
+  std::string store = "sqlite";     ///< "sqlite" (durable, in `data`) or "memory"
+  std::string data = "troupe-data"; ///< directory of the SQLite store
+  std::uint32_t history_age = 0;    ///< seconds a message is kept at most; 0: no age limit
+  std::size_t doc_snapshot = 1000;  ///< operations between two snapshots of a document
+  std::string sync = "full";        ///< SQLite synchronous: "full" (power loss) or "normal"
 
   // Security and limits (docs/security.md).
-  std::string secret;                      ///< HS256 key of connection tokens; empty: open
-  std::string api_key;                     ///< key of the HTTP API; empty: the API is off
-  double rate = 100;                       ///< requests per second per connection; 0: off
-  std::size_t max_rooms = 128;             ///< rooms one connection may hold
-  std::size_t max_connections = 100000;    ///< WebSocket connections in total; 0: no limit
+  std::string secret;                         ///< HS256 key of connection tokens; empty: open
+  std::string api_key;                        ///< key of the HTTP API; empty: the API is off
+  double rate = 100;                          ///< requests per second per connection; 0: off
+  std::size_t max_rooms = 128;                ///< rooms one connection may hold
+  std::size_t max_connections = 100000;       ///< WebSocket connections in total; 0: no limit
   std::size_t max_connections_per_ip = 10000; ///< from one address; 0: no limit
-  std::uint32_t handshake_timeout = 10;    ///< seconds for the HTTP upgrade and `connect`
-  std::string origins;                     ///< comma-separated allowed Origin values; empty: any
-  std::string tls_cert;                    ///< PEM certificate chain; with tls_key: TLS only
-  std::string tls_key;                     ///< PEM private key
+  std::uint32_t handshake_timeout = 10;       ///< seconds for the HTTP upgrade and `connect`
+  std::string origins;                        ///< comma-separated allowed Origin values; empty: any
+  std::string tls_cert;                       ///< PEM certificate chain; with tls_key: TLS only
+  std::string tls_key;                        ///< PEM private key
 };
 
 /// Parses the command line and the environment. Returns nothing when it printed help;

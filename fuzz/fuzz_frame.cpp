@@ -20,8 +20,7 @@ using namespace troupe;
 namespace {
 
 void check(bool ok) {
-  if (!ok)
-    __builtin_trap();
+  if (!ok) __builtin_trap();
 }
 
 /// A relayed value must be one complete MessagePack value, as the decoder promises.
@@ -35,7 +34,8 @@ void check_packed(std::string_view bytes, std::size_t max_size) {
 bool room_ok(const std::string& room) { return protocol::valid_room_name(room); }
 
 /// `op` packed by `pack` and read back with protocol::unpack_operation.
-template <class Pack> ot::parse_result repacked(const ot::operation& op, Pack pack) {
+template <class Pack>
+ot::parse_result repacked(const ot::operation& op, Pack pack) {
   protocol::string_sink sink;
   protocol::string_packer pk(sink);
   pack(pk, op);
@@ -74,8 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::visit(
         [&](const auto& request) {
           using T = std::decay_t<decltype(request)>;
-          if constexpr (!std::is_same_v<T, protocol::typing_request>)
-            check(request.id > 0);
+          if constexpr (!std::is_same_v<T, protocol::typing_request>) check(request.id > 0);
           if constexpr (std::is_same_v<T, protocol::pub_request>) {
             check(room_ok(request.room));
             check_packed(request.data, limits.max_data);
@@ -90,10 +89,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             // What the document actor does next with it.
             auto parsed = ot::parse(request.op);
             check(parsed.op.has_value() != !parsed.error.empty());
-            if (parsed.op)
-              check_round_trips(*parsed.op);
-          } else if constexpr (!std::is_same_v<T, protocol::connect_request>
-                               && !std::is_same_v<T, protocol::ping_request>) {
+            if (parsed.op) check_round_trips(*parsed.op);
+          } else if constexpr (!std::is_same_v<T, protocol::connect_request> &&
+                               !std::is_same_v<T, protocol::ping_request>) {
             check(room_ok(request.room));
           }
         },

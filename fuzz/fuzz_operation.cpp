@@ -33,8 +33,7 @@ using ot::wire_component;
 namespace {
 
 void check(bool ok) {
-  if (!ok)
-    __builtin_trap();
+  if (!ok) __builtin_trap();
 }
 
 /// One byte to a code point of 1, 2, 3 or 4 UTF-8 bytes.
@@ -112,16 +111,14 @@ void check_normal(const operation& op) {
   std::int64_t change = 0;
   for (std::size_t i = 0; i < cs.size(); ++i) {
     check(cs[i].count > 0);
-    if (i > 0)
-      check(cs[i].type != cs[i - 1].type);
+    if (i > 0) check(cs[i].type != cs[i - 1].type);
     if (cs[i].type == kind::insert) {
       check(ot::utf8_count(cs[i].text) == cs[i].count);
       change += static_cast<std::int64_t>(cs[i].count);
     } else {
       check(cs[i].text.empty());
       span += cs[i].count;
-      if (cs[i].type == kind::remove)
-        change -= static_cast<std::int64_t>(cs[i].count);
+      if (cs[i].type == kind::remove) change -= static_cast<std::int64_t>(cs[i].count);
     }
   }
   check(cs.empty() || cs.back().type != kind::retain);
@@ -150,8 +147,8 @@ std::string apply_both(const std::string& text, const operation& op) {
   check(rope.size() == ot::utf8_count(by_string));
   check(rope.size_bytes() == by_string.size());
   check(rope.to_string() == by_string);
-  check(static_cast<std::int64_t>(rope.size())
-        == static_cast<std::int64_t>(length) + op.length_change());
+  check(static_cast<std::int64_t>(rope.size()) ==
+        static_cast<std::int64_t>(length) + op.length_change());
   return by_string;
 }
 
@@ -159,8 +156,7 @@ std::string apply_both(const std::string& text, const operation& op) {
 std::optional<std::pair<std::size_t, std::string>> lone_insert(const operation& op) {
   using kind = ot::component::kind;
   const auto& cs = op.components();
-  if (cs.size() == 1 && cs[0].type == kind::insert)
-    return std::pair{std::size_t{0}, cs[0].text};
+  if (cs.size() == 1 && cs[0].type == kind::insert) return std::pair{std::size_t{0}, cs[0].text};
   if (cs.size() == 2 && cs[0].type == kind::retain && cs[1].type == kind::insert)
     return std::pair{cs[0].count, cs[1].text};
   return std::nullopt;
@@ -177,18 +173,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto b = ot::parse(in.b);
   check(a.op.has_value() != !a.error.empty());
   check(b.op.has_value() != !b.error.empty());
-  if (a.op)
-    check_single(*a.op);
-  if (b.op)
-    check_single(*b.op);
-  if (!a.op || !b.op)
-    return 0;
+  if (a.op) check_single(*a.op);
+  if (b.op) check_single(*b.op);
+  if (!a.op || !b.op) return 0;
 
   const operation& opa = *a.op;
   const operation& opb = *b.op;
   const std::size_t length = std::max(opa.base_length(), opb.base_length()) + in.extra;
-  if (length > max_document)
-    return 0;
+  if (length > max_document) return 0;
   const std::string doc = make_document(length, in.extra);
 
   const std::string after_a = apply_both(doc, opa);
@@ -238,8 +230,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // A cursor anywhere stays inside the document after the edit.
   for (std::size_t p : {std::size_t{0}, length / 2, length}) {
-    check(ot::transform_position(p, opa)
-          <= static_cast<std::size_t>(static_cast<std::int64_t>(length) + opa.length_change()));
+    check(ot::transform_position(p, opa) <=
+          static_cast<std::size_t>(static_cast<std::int64_t>(length) + opa.length_change()));
   }
   return 0;
 }

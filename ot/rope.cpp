@@ -8,16 +8,14 @@ struct rope::node {
   node* left = nullptr;
   node* right = nullptr;
   std::uint32_t priority = 0;
-  bool ascii = true;          ///< the chunk is pure ASCII: code point offsets are byte offsets
-  std::size_t chunk_cps = 0;  ///< code points in `text`
-  std::size_t cps = 0;        ///< code points in this subtree
-  std::size_t bytes = 0;      ///< bytes in this subtree
+  bool ascii = true;         ///< the chunk is pure ASCII: code point offsets are byte offsets
+  std::size_t chunk_cps = 0; ///< code points in `text`
+  std::size_t cps = 0;       ///< code points in this subtree
+  std::size_t bytes = 0;     ///< bytes in this subtree
   std::string text;
 
   /// Byte offset of code point `cp` inside this chunk.
-  std::size_t offset(std::size_t cp) const noexcept {
-    return ascii ? cp : utf8_offset(text, cp);
-  }
+  std::size_t offset(std::size_t cp) const noexcept { return ascii ? cp : utf8_offset(text, cp); }
 };
 
 namespace {
@@ -33,10 +31,8 @@ void update(node* n) noexcept {
 }
 
 node* merge(node* a, node* b) noexcept {
-  if (!a)
-    return b;
-  if (!b)
-    return a;
+  if (!a) return b;
+  if (!b) return a;
   if (a->priority > b->priority) {
     a->right = merge(a->right, b);
     update(a);
@@ -75,10 +71,9 @@ void destroy(node* t) noexcept {
 }
 
 node* clone(const node* t) {
-  if (!t)
-    return nullptr;
-  auto* copy = new node{nullptr, nullptr, t->priority, t->ascii, t->chunk_cps, t->cps, t->bytes,
-                        t->text};
+  if (!t) return nullptr;
+  auto* copy =
+      new node{nullptr, nullptr, t->priority, t->ascii, t->chunk_cps, t->cps, t->bytes, t->text};
   copy->left = clone(t->left);
   copy->right = clone(t->right);
   return copy;
@@ -103,15 +98,13 @@ std::size_t count_nodes(const node* t) noexcept {
 
 /// Inserts in place when the chunk holding `pos` has room. Returns false, changing nothing,
 /// when it has not; on the way back up, every ancestor adds the new totals.
-bool insert_in_place(node* t, std::size_t pos, std::string_view utf8, std::size_t cps,
-                     bool ascii) {
+bool insert_in_place(node* t, std::size_t pos, std::string_view utf8, std::size_t cps, bool ascii) {
   const std::size_t before = cps_of(t->left);
   bool done;
   if (pos < before) {
     done = insert_in_place(t->left, pos, utf8, cps, ascii);
   } else if (pos <= before + t->chunk_cps) {
-    if (t->text.size() + utf8.size() > rope::max_chunk)
-      return false;
+    if (t->text.size() + utf8.size() > rope::max_chunk) return false;
     t->text.insert(t->offset(pos - before), utf8);
     t->chunk_cps += cps;
     t->ascii = t->ascii && ascii;
@@ -131,25 +124,21 @@ bool insert_in_place(node* t, std::size_t pos, std::string_view utf8, std::size_
 bool erase_in_place(node* t, std::size_t pos, std::size_t n, bool lone) {
   const std::size_t before = cps_of(t->left);
   if (pos < before) {
-    if (pos + n > before || !erase_in_place(t->left, pos, n, lone))
-      return false;
+    if (pos + n > before || !erase_in_place(t->left, pos, n, lone)) return false;
     update(t);
     return true;
   }
   if (pos >= before + t->chunk_cps) {
-    if (!erase_in_place(t->right, pos - before - t->chunk_cps, n, lone))
-      return false;
+    if (!erase_in_place(t->right, pos - before - t->chunk_cps, n, lone)) return false;
     update(t);
     return true;
   }
   const std::size_t from = pos - before;
-  if (from + n > t->chunk_cps || n == t->chunk_cps)
-    return false;
+  if (from + n > t->chunk_cps || n == t->chunk_cps) return false;
   const std::size_t first = t->offset(from);
   const std::size_t removed_bytes =
       t->ascii ? n : utf8_offset(std::string_view(t->text).substr(first), n);
-  if (!lone && t->text.size() - removed_bytes < rope::min_chunk)
-    return false;
+  if (!lone && t->text.size() - removed_bytes < rope::min_chunk) return false;
   t->text.erase(first, removed_bytes);
   t->chunk_cps -= n;
   // A chunk that lost its last non-ASCII character stays marked non-ASCII: only slower.
@@ -211,10 +200,8 @@ rope::node* rope::make_node(std::string text) {
 }
 
 rope::node* rope::build(std::string_view utf8) {
-  if (utf8.empty())
-    return nullptr;
-  if (utf8.size() <= max_chunk)
-    return make_node(std::string(utf8));
+  if (utf8.empty()) return nullptr;
+  if (utf8.size() <= max_chunk) return make_node(std::string(utf8));
   // Pieces between half and three quarters full leave room to type into each without
   // cutting it again at once.
   const std::size_t most = max_chunk / 4 * 3;
@@ -225,8 +212,7 @@ rope::node* rope::build(std::string_view utf8) {
     std::size_t to = utf8.size() * i / pieces;
     while (to < utf8.size() && is_continuation(utf8[to]))
       ++to; // never cut a code point
-    if (to > from)
-      tree = merge(tree, make_node(std::string(utf8.substr(from, to - from))));
+    if (to > from) tree = merge(tree, make_node(std::string(utf8.substr(from, to - from))));
     from = to;
   }
   return tree;
@@ -308,21 +294,17 @@ rope& rope::operator=(rope&& other) noexcept {
 rope::~rope() { destroy(root_); }
 
 void rope::insert(std::size_t pos, std::string_view utf8) {
-  if (utf8.empty())
-    return;
+  if (utf8.empty()) return;
   if (root_ && utf8.size() <= max_chunk) {
     const bool ascii = is_ascii(utf8);
-    if (insert_in_place(root_, pos, utf8, ascii ? utf8.size() : utf8_count(utf8), ascii))
-      return;
+    if (insert_in_place(root_, pos, utf8, ascii ? utf8.size() : utf8_count(utf8), ascii)) return;
   }
   replace(pos, 0, utf8);
 }
 
 void rope::erase(std::size_t pos, std::size_t n) {
-  if (n == 0 || !root_)
-    return;
-  if (erase_in_place(root_, pos, n, !root_->left && !root_->right))
-    return;
+  if (n == 0 || !root_) return;
+  if (erase_in_place(root_, pos, n, !root_->left && !root_->right)) return;
   replace(pos, n, {});
 }
 

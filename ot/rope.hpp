@@ -39,8 +39,8 @@ public:
   void erase(std::size_t pos, std::size_t n);
   void clear();
 
-  std::size_t size() const noexcept;        ///< length in code points
-  std::size_t size_bytes() const noexcept;  ///< length in bytes
+  std::size_t size() const noexcept;       ///< length in code points
+  std::size_t size_bytes() const noexcept; ///< length in bytes
   bool empty() const noexcept { return size_bytes() == 0; }
   std::string to_string() const;
   /// Number of chunks (for tests and diagnostics).

@@ -32,14 +32,12 @@ public:
   /// At most `n` code points (`all`: the rest of the component); a component of kind
   /// `whole` is always taken whole.
   piece take(std::size_t n, kind whole) noexcept {
-    if (done())
-      return {kind::retain, n, {}};
+    if (done()) return {kind::retain, n, {}};
     const component& c = components_[index_];
     const std::size_t left = c.count - offset_;
     if (n >= left || c.type == whole) {
       piece p{c.type, left, {}};
-      if (c.type == kind::insert)
-        p.text = std::string_view(c.text).substr(byte_offset_);
+      if (c.type == kind::insert) p.text = std::string_view(c.text).substr(byte_offset_);
       ++index_;
       offset_ = byte_offset_ = 0;
       return p;
@@ -82,8 +80,7 @@ void copy_through(taker& take, operation& out, std::size_t length, kind aside) {
   while (length > 0) {
     const piece p = take.take(length, aside);
     append(out, p);
-    if (p.type != aside)
-      length -= p.count;
+    if (p.type != aside) length -= p.count;
   }
 }
 
@@ -104,8 +101,7 @@ operation& operation::retain(std::size_t n) {
 }
 
 operation& operation::insert(std::string_view utf8) {
-  if (utf8.empty())
-    return *this;
+  if (utf8.empty()) return *this;
   if (components_.capacity() == 0)
     components_.reserve(4); // one allocation for a typical retain, insert, remove
   if (trailing_retain_ > 0) {
@@ -126,10 +122,8 @@ operation& operation::insert(std::string_view utf8) {
 }
 
 operation& operation::remove(std::size_t n) {
-  if (n == 0)
-    return *this;
-  if (components_.capacity() == 0)
-    components_.reserve(4);
+  if (n == 0) return *this;
+  if (components_.capacity() == 0) components_.reserve(4);
   if (trailing_retain_ > 0) {
     components_.push_back({kind::retain, trailing_retain_, {}});
     trailing_retain_ = 0;
@@ -311,8 +305,7 @@ operation compose(const operation& a, const operation& b) {
 std::size_t transform_position(std::size_t position, const operation& op) noexcept {
   std::size_t pos = 0;
   for (const auto& c : op.components()) {
-    if (position <= pos)
-      break; // an insert exactly at the cursor leaves it in place
+    if (position <= pos) break; // an insert exactly at the cursor leaves it in place
     switch (c.type) {
     case kind::retain:
       pos += c.count;

@@ -53,19 +53,14 @@ const char* utf8_error(std::string_view s, std::size_t& at) noexcept {
     } else {
       return "byte that never appears in UTF-8";
     }
-    if (size - i < length)
-      return "truncated sequence";
+    if (size - i < length) return "truncated sequence";
     for (std::size_t k = 1; k < length; ++k) {
-      if ((bytes[i + k] & 0xC0) != 0x80)
-        return "truncated sequence";
+      if ((bytes[i + k] & 0xC0) != 0x80) return "truncated sequence";
       cp = (cp << 6) | (bytes[i + k] & 0x3F);
     }
-    if ((length == 3 && cp < 0x800) || (length == 4 && cp < 0x10000))
-      return "overlong encoding";
-    if (cp >= 0xD800 && cp <= 0xDFFF)
-      return "UTF-16 surrogate";
-    if (cp > 0x10FFFF)
-      return "code point above U+10FFFF";
+    if ((length == 3 && cp < 0x800) || (length == 4 && cp < 0x10000)) return "overlong encoding";
+    if (cp >= 0xD800 && cp <= 0xDFFF) return "UTF-16 surrogate";
+    if (cp > 0x10FFFF) return "code point above U+10FFFF";
     i += length;
   }
   return nullptr;
@@ -92,15 +87,12 @@ std::size_t utf8_offset(std::string_view s, std::size_t cp) noexcept {
   // Skip whole words that end before the wanted code point starts.
   for (; i + 8 <= s.size(); i += 8) {
     const unsigned lead = leading_bytes(load_word(s.data() + i));
-    if (seen + lead > cp)
-      break;
+    if (seen + lead > cp) break;
     seen += lead;
   }
   for (; i < s.size(); ++i) {
-    if (is_continuation(s[i]))
-      continue;
-    if (seen == cp)
-      return i;
+    if (is_continuation(s[i])) continue;
+    if (seen == cp) return i;
     ++seen;
   }
   return s.size();

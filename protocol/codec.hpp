@@ -21,8 +21,7 @@ struct decode_limits {
 /// Decodes every map of one frame, in order, appending one result per map. A map that is
 /// not a valid request becomes a decode_error; bytes that are not MessagePack end the frame
 /// with one decode_error for the rest.
-void decode_frame(std::string_view frame, const decode_limits& limits,
-                  std::vector<decoded>& out);
+void decode_frame(std::string_view frame, const decode_limits& limits, std::vector<decoded>& out);
 
 /// A room name: 1..128 bytes of A-Z a-z 0-9 _ - : . @
 bool valid_room_name(std::string_view room) noexcept;
@@ -52,9 +51,8 @@ std::string encode_opened_head(request_id id, std::string_view room, std::uint64
                                std::string_view epoch, std::string_view text);
 /// `opened` with `recovered: true` and the missed operations: `ops` is an array of
 /// encode_op_item() maps, built with encode_op_items().
-std::string encode_opened_recovered_head(request_id id, std::string_view room,
-                                         std::uint64_t rev, std::string_view epoch,
-                                         std::string_view ops);
+std::string encode_opened_recovered_head(request_id id, std::string_view room, std::uint64_t rev,
+                                         std::string_view epoch, std::string_view ops);
 /// `members` is the encoded presence array.
 void encode_members_tail(frame_builder& out, std::uint64_t pseq, std::string_view members);
 
@@ -80,8 +78,8 @@ void encode_pdiff(frame_builder& out, std::string_view room, std::uint64_t pseq,
                   const std::vector<std::string_view>& joins,
                   const std::vector<std::string>& leaves);
 
-void encode_presence(frame_builder& out, request_id id, std::string_view room,
-                     std::uint64_t pseq, std::string_view members);
+void encode_presence(frame_builder& out, request_id id, std::string_view room, std::uint64_t pseq,
+                     std::string_view members);
 
 void encode_typing(frame_builder& out, std::string_view room, std::string_view user,
                    std::string_view client, bool on);
@@ -91,13 +89,11 @@ void encode_unsubscribed(frame_builder& out, request_id id, std::string_view roo
 void encode_ack(frame_builder& out, request_id id, std::string_view room, std::uint64_t seq);
 
 /// The `msg` push; the same map is what history and recovery hand out later.
-void encode_msg(frame_builder& out, std::string_view room, std::uint64_t seq,
-                std::string_view user, std::string_view data, std::uint64_t ts_ms,
-                std::string_view key);
+void encode_msg(frame_builder& out, std::string_view room, std::uint64_t seq, std::string_view user,
+                std::string_view data, std::uint64_t ts_ms, std::string_view key);
 
-void encode_history(frame_builder& out, request_id id, std::string_view room,
-                    std::uint64_t seq, std::string_view epoch,
-                    const std::vector<std::string_view>& msgs);
+void encode_history(frame_builder& out, request_id id, std::string_view room, std::uint64_t seq,
+                    std::string_view epoch, const std::vector<std::string_view>& msgs);
 
 void encode_pong(frame_builder& out, request_id id);
 
@@ -110,7 +106,8 @@ void encode_disconnect(frame_builder& out, std::uint16_t code, std::string_view 
                        bool reconnect);
 
 /// One-shot helpers for a single map.
-template <class Encode> frame_ptr make_frame(Encode&& encode) {
+template <class Encode>
+frame_ptr make_frame(Encode&& encode) {
   frame_builder builder;
   encode(builder);
   return builder.finish();

@@ -57,7 +57,8 @@ frame_ptr make_close_frame(std::uint16_t code, std::string_view reason) {
 }
 
 frame_ptr make_ping_frame() {
-  return std::make_shared<const wire_frame>(std::string(wire_frame::max_header_size, '\0'), opcode_ping);
+  return std::make_shared<const wire_frame>(std::string(wire_frame::max_header_size, '\0'),
+                                            opcode_ping);
 }
 
 } // namespace troupe::protocol

@@ -23,9 +23,7 @@ public:
   static std::shared_ptr<const wire_frame> raw(std::string wire_bytes);
 
   /// The bytes to put on the socket: header and payload.
-  std::string_view wire() const noexcept {
-    return std::string_view(bytes_).substr(header_offset_);
-  }
+  std::string_view wire() const noexcept { return std::string_view(bytes_).substr(header_offset_); }
   /// The MessagePack maps carried by the frame.
   std::string_view payload() const noexcept {
     return std::string_view(bytes_).substr(max_header_size);
@@ -37,7 +35,7 @@ public:
 
 private:
   wire_frame() = default;
-  std::string bytes_;          // [unused][header][payload]
+  std::string bytes_; // [unused][header][payload]
   std::uint8_t header_offset_ = 0;
 };
 
@@ -54,17 +52,13 @@ public:
   void write(std::string_view bytes) { bytes_.append(bytes); }
 
   bool empty() const noexcept { return bytes_.size() == wire_frame::max_header_size; }
-  std::size_t payload_size() const noexcept {
-    return bytes_.size() - wire_frame::max_header_size;
-  }
+  std::size_t payload_size() const noexcept { return bytes_.size() - wire_frame::max_header_size; }
 
   /// Writes the frame header in front of the payload and hands the frame out; the builder
   /// is empty again afterwards.
   frame_ptr finish();
 
-  void clear() {
-    bytes_.assign(wire_frame::max_header_size, '\0');
-  }
+  void clear() { bytes_.assign(wire_frame::max_header_size, '\0'); }
 
 private:
   std::string bytes_;

@@ -118,9 +118,8 @@ struct ping_request {
 };
 
 using request = std::variant<connect_request, sub_request, unsub_request, pub_request,
-                             history_request, presence_request, pset_request,
-                             typing_request, open_request, op_request, close_request,
-                             ping_request>;
+                             history_request, presence_request, pset_request, typing_request,
+                             open_request, op_request, close_request, ping_request>;
 
 /// A map that could not be turned into a request. `id` is 0 when the map had none that
 /// could be read; the answer then carries no id.

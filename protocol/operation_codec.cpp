@@ -4,11 +4,9 @@
 
 namespace troupe::protocol {
 
-std::string unpack_components(const msgpack::object& value,
-                              std::vector<ot::wire_component>& out) {
+std::string unpack_components(const msgpack::object& value, std::vector<ot::wire_component>& out) {
   out.clear();
-  if (value.type != msgpack::type::ARRAY)
-    return "an operation must be an array";
+  if (value.type != msgpack::type::ARRAY) return "an operation must be an array";
   out.reserve(value.via.array.size);
   std::size_t i = 0;
   for (const auto& part : std::span(value.via.array.ptr, value.via.array.size)) {

@@ -28,8 +28,7 @@ namespace detail {
 /// The components of `op`, then `trailing` as a retain when it is not zero. Retains are
 /// packed as unsigned integers: the same bytes pack_int64 gives a positive count.
 template <class Stream>
-void pack_components(msgpack::packer<Stream>& pk, const ot::operation& op,
-                     std::size_t trailing) {
+void pack_components(msgpack::packer<Stream>& pk, const ot::operation& op, std::size_t trailing) {
   const auto& parts = op.components();
   pk.pack_array(static_cast<std::uint32_t>(parts.size() + (trailing > 0 ? 1 : 0)));
   for (const auto& part : parts) {
@@ -46,13 +45,13 @@ void pack_components(msgpack::packer<Stream>& pk, const ot::operation& op,
       break;
     }
   }
-  if (trailing > 0)
-    pk.pack_uint64(trailing);
+  if (trailing > 0) pk.pack_uint64(trailing);
 }
 } // namespace detail
 
 /// Packs `op` as the wire's array of components (normalised: no trailing retain).
-template <class Stream> void pack_operation(msgpack::packer<Stream>& pk, const ot::operation& op) {
+template <class Stream>
+void pack_operation(msgpack::packer<Stream>& pk, const ot::operation& op) {
   detail::pack_components(pk, op, 0);
 }
 
@@ -65,8 +64,7 @@ void pack_operation_spanning(msgpack::packer<Stream>& pk, const ot::operation& o
 
 /// Reads the array's components as they are, without ot::parse()'s checks (the codec hands
 /// `op` requests on in this form): an empty string, or why `value` is not such an array.
-std::string unpack_components(const msgpack::object& value,
-                              std::vector<ot::wire_component>& out);
+std::string unpack_components(const msgpack::object& value, std::vector<ot::wire_component>& out);
 
 /// Reads an operation from a MessagePack value: an array of integers and strings. On failure
 /// `error` says why (not an array, a component that is neither, a bad integer, invalid UTF-8 ...).

@@ -7,8 +7,7 @@ namespace {
 template <class State>
 std::optional<State> take(std::unordered_map<std::string, State>& kept, std::string_view room) {
   auto it = kept.find(std::string(room));
-  if (it == kept.end())
-    return std::nullopt;
+  if (it == kept.end()) return std::nullopt;
   std::optional<State> state(std::move(it->second));
   kept.erase(it);
   return state;
@@ -33,12 +32,11 @@ void memory_store::keep_log(std::string_view room, core::history_log log) {
 }
 
 loaded<core::document_sequencer> memory_store::load_document(std::string_view room,
-                                                   std::size_t log_capacity) {
+                                                             std::size_t log_capacity) {
   std::unique_lock lock(mutex_);
   auto document = take(documents_, room);
   lock.unlock();
-  if (!document)
-    document.emplace(log_capacity, core::new_epoch());
+  if (!document) document.emplace(log_capacity, core::new_epoch());
   return {std::move(document), {}};
 }
 

@@ -13,7 +13,7 @@ class memory_store final : public room_store {
 public:
   loaded<core::history_log> load_log(std::string_view room, std::size_t capacity) override;
   loaded<core::document_sequencer> load_document(std::string_view room,
-                                       std::size_t log_capacity) override;
+                                                 std::size_t log_capacity) override;
   void keep_log(std::string_view room, core::history_log log) override;
   void keep_document(std::string_view room, core::document_sequencer document) override;
   bool durable() const noexcept override { return false; }

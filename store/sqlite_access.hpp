@@ -30,7 +30,8 @@ int bind_one(sqlite3_stmt* s, int index, std::uint64_t value);
 int bind_one(sqlite3_stmt* s, int index, std::string_view text);
 int bind_one(sqlite3_stmt* s, int index, blob value);
 
-template <class... Args> int bind([[maybe_unused]] sqlite3_stmt* s, const Args&... args) {
+template <class... Args>
+int bind([[maybe_unused]] sqlite3_stmt* s, const Args&... args) {
   int rc = SQLITE_OK;
   int index = 0;
   ((rc = rc == SQLITE_OK ? bind_one(s, ++index, args) : rc), ...);
@@ -38,12 +39,12 @@ template <class... Args> int bind([[maybe_unused]] sqlite3_stmt* s, const Args&.
 }
 
 /// Runs a statement that returns no rows: SQLITE_OK or the error.
-template <class... Args> int run(sqlite3_stmt* s, const Args&... args) {
+template <class... Args>
+int run(sqlite3_stmt* s, const Args&... args) {
   int rc = bind(s, args...);
   if (rc == SQLITE_OK) {
     rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-      rc = SQLITE_OK;
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) rc = SQLITE_OK;
   }
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -55,8 +56,7 @@ class query {
 public:
   template <class... Args>
   explicit query(sqlite3_stmt* s, const Args&... args) : s_(s), rc_(bind(s, args...)) {
-    if (rc_ != SQLITE_OK)
-      error_ = error_text(sqlite3_db_handle(s_), rc_);
+    if (rc_ != SQLITE_OK) error_ = error_text(sqlite3_db_handle(s_), rc_);
   }
   ~query() {
     sqlite3_reset(s_);
@@ -67,11 +67,9 @@ public:
 
   /// The next row: false at the end or on an error (then failed()).
   bool next() {
-    if (rc_ != SQLITE_OK && rc_ != SQLITE_ROW)
-      return false;
+    if (rc_ != SQLITE_OK && rc_ != SQLITE_ROW) return false;
     rc_ = sqlite3_step(s_);
-    if (rc_ != SQLITE_ROW && rc_ != SQLITE_DONE)
-      error_ = error_text(sqlite3_db_handle(s_), rc_);
+    if (rc_ != SQLITE_ROW && rc_ != SQLITE_DONE) error_ = error_text(sqlite3_db_handle(s_), rc_);
     return rc_ == SQLITE_ROW;
   }
   bool failed() const noexcept { return !error_.empty(); }
@@ -80,11 +78,9 @@ public:
   int type(int column) const { return sqlite3_column_type(s_, column); }
   /// A non-negative integer column, or nullopt when the row holds something else.
   std::optional<std::uint64_t> count(int column) const {
-    if (type(column) != SQLITE_INTEGER)
-      return std::nullopt;
+    if (type(column) != SQLITE_INTEGER) return std::nullopt;
     const sqlite3_int64 value = sqlite3_column_int64(s_, column);
-    if (value < 0)
-      return std::nullopt;
+    if (value < 0) return std::nullopt;
     return static_cast<std::uint64_t>(value);
   }
   std::string_view text(int column) const {
@@ -162,8 +158,7 @@ struct sqlite_store::statements {
   /// SQLITE_OK, or the error (the statement stays null).
   int prepare(sqlite3_stmt*& s, const char* sql) {
     const int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
-    if (rc == SQLITE_OK)
-      all.push_back(s);
+    if (rc == SQLITE_OK) all.push_back(s);
     return rc;
   }
 };

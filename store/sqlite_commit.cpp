@@ -14,32 +14,26 @@ int sqlite_store::write_batch(const room_writes& batch) {
   for (const auto& message : batch.messages) {
     const std::string_view payload = message.frame ? message.frame->payload() : std::string_view{};
     rc = run(w.insert_message, batch.room, message.seq, message.ts, message.key, blob{payload});
-    if (rc != SQLITE_OK)
-      return rc;
+    if (rc != SQLITE_OK) return rc;
   }
   // The room's row holds its top seq, which outlives its messages.
   if (!batch.messages.empty()) {
     rc = run(w.upsert_room, batch.room, batch.epoch, batch.messages.back().seq);
-    if (rc != SQLITE_OK)
-      return rc;
+    if (rc != SQLITE_OK) return rc;
   }
   if (batch.keep_messages_from > 0) {
     rc = run(w.trim_messages, batch.room, batch.keep_messages_from);
-    if (rc != SQLITE_OK)
-      return rc;
+    if (rc != SQLITE_OK) return rc;
   }
 
-  if (batch.operations.empty() && !batch.snapshot)
-    return SQLITE_OK;
+  if (batch.operations.empty() && !batch.snapshot) return SQLITE_OK;
   rc = run(w.ensure_document, batch.room, batch.epoch);
-  if (rc != SQLITE_OK)
-    return rc;
+  if (rc != SQLITE_OK) return rc;
   for (const auto& accepted : batch.operations) {
     encode_operation(accepted.op, w.buffer);
     rc = run(w.insert_operation, batch.room, accepted.rev, accepted.user, accepted.key,
              blob{w.buffer.bytes});
-    if (rc != SQLITE_OK)
-      return rc;
+    if (rc != SQLITE_OK) return rc;
   }
   if (const auto& snapshot = batch.snapshot) {
     rc = run(w.write_snapshot, snapshot->rev, snapshot->text, batch.room);
@@ -50,22 +44,18 @@ int sqlite_store::write_batch(const room_writes& batch) {
 }
 
 std::string sqlite_store::commit(const std::vector<room_writes>& batches) {
-  if (batches.empty())
-    return {};
+  if (batches.empty()) return {};
   auto& w = *write_;
   int rc = run(w.begin);
   for (std::size_t i = 0; rc == SQLITE_OK && i < batches.size(); ++i)
     rc = write_batch(batches[i]);
-  if (rc == SQLITE_OK)
-    rc = run(w.commit);
-  if (rc == SQLITE_OK)
-    return {};
+  if (rc == SQLITE_OK) rc = run(w.commit);
+  if (rc == SQLITE_OK) return {};
   // Read before the rollback replaces the connection's error.
   std::string why = (rc & 0xff) == SQLITE_FULL ? std::string("disk is full")
-                                                : std::string(sqlite3_errmsg(writer_));
+                                               : std::string(sqlite3_errmsg(writer_));
   // SQLITE_FULL and SQLITE_IOERR may have rolled back already.
-  if (!sqlite3_get_autocommit(writer_))
-    run(w.rollback);
+  if (!sqlite3_get_autocommit(writer_)) run(w.rollback);
   return "the store could not write: " + why;
 }
 

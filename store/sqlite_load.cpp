@@ -19,8 +19,7 @@ loaded<core::history_log> sqlite_store::load_log(std::string_view room, std::siz
   std::lock_guard lock(read_mutex_);
   auto& r = *read_;
   read_transaction transaction(reader_, r.begin, r.rollback);
-  if (!transaction.error().empty())
-    return fail(transaction.error());
+  if (!transaction.error().empty()) return fail(transaction.error());
 
   std::string epoch;
   std::uint64_t top = 0;
@@ -29,8 +28,7 @@ loaded<core::history_log> sqlite_store::load_log(std::string_view room, std::siz
     if (row.next()) {
       epoch = row.text(0);
       const auto seq = row.count(1);
-      if (!seq || epoch.empty())
-        return fail("its sequence number is damaged in the store");
+      if (!seq || epoch.empty()) return fail("its sequence number is damaged in the store");
       top = *seq;
     } else if (row.failed()) {
       return fail(row.error());
@@ -38,10 +36,8 @@ loaded<core::history_log> sqlite_store::load_log(std::string_view room, std::siz
   }
   if (epoch.empty()) {
     query any(r.select_messages, room, std::int64_t{1});
-    if (any.next())
-      return fail("it has messages but no sequence number: the store is damaged");
-    if (any.failed())
-      return fail(any.error());
+    if (any.next()) return fail("it has messages but no sequence number: the store is damaged");
+    if (any.failed()) return fail(any.error());
     return {core::history_log(capacity, epoch_), {}};
   }
 
@@ -58,8 +54,7 @@ loaded<core::history_log> sqlite_store::load_log(std::string_view room, std::siz
       if (*seq > top)
         return fail("message " + std::to_string(*seq) + " is newer than its sequence number " +
                     std::to_string(top) + ": the store is damaged");
-      if (*seq != (kept.empty() ? top : kept.back().seq - 1) || *seq == 0)
-        break;
+      if (*seq != (kept.empty() ? top : kept.back().seq - 1) || *seq == 0) break;
       // The bytes go to clients as they are: they must be this message's `msg` map.
       if (!is_msg_map(rows.bytes(3), *seq))
         return fail("message " + std::to_string(*seq) + " is damaged in the store");
@@ -67,8 +62,7 @@ loaded<core::history_log> sqlite_store::load_log(std::string_view room, std::siz
       builder.write(rows.bytes(3));
       kept.push_back({*seq, std::string(rows.text(2)), builder.finish(), *ts});
     }
-    if (rows.failed())
-      return fail(rows.error());
+    if (rows.failed()) return fail(rows.error());
   }
 
   core::history_log log(capacity, std::move(epoch), kept.empty() ? top : kept.back().seq - 1);
@@ -80,10 +74,10 @@ loaded<core::history_log> sqlite_store::load_log(std::string_view room, std::siz
 }
 
 loaded<core::document_sequencer> sqlite_store::load_document(std::string_view room,
-                                                   std::size_t log_capacity) {
+                                                             std::size_t log_capacity) {
   auto fail = [&](const std::string& why) {
     return loaded<core::document_sequencer>{std::nullopt,
-                                  "document of room " + std::string(room) + ": " + why};
+                                            "document of room " + std::string(room) + ": " + why};
   };
   auto missing = [&](std::uint64_t rev) {
     return fail("operation " + std::to_string(rev) + " is missing: the store is damaged");
@@ -91,8 +85,7 @@ loaded<core::document_sequencer> sqlite_store::load_document(std::string_view ro
   std::lock_guard lock(read_mutex_);
   auto& r = *read_;
   read_transaction transaction(reader_, r.begin, r.rollback);
-  if (!transaction.error().empty())
-    return fail(transaction.error());
+  if (!transaction.error().empty()) return fail(transaction.error());
 
   std::string epoch;
   std::string text;
@@ -112,10 +105,8 @@ loaded<core::document_sequencer> sqlite_store::load_document(std::string_view ro
   }
   if (epoch.empty()) {
     query any(r.select_operations, room, std::int64_t{-1});
-    if (any.next())
-      return fail("it has operations but no text: the store is damaged");
-    if (any.failed())
-      return fail(any.error());
+    if (any.next()) return fail("it has operations but no text: the store is damaged");
+    if (any.failed()) return fail(any.error());
     return {core::document_sequencer(log_capacity, epoch_), {}};
   }
   if (!ot::valid_utf8(text))
@@ -131,14 +122,13 @@ loaded<core::document_sequencer> sqlite_store::load_document(std::string_view ro
   query rows(r.select_operations, room, from);
   while (rows.next()) {
     const auto rev = rows.count(0);
-    if (!rev || rows.type(3) != SQLITE_BLOB)
-      return fail("an operation is damaged in the store");
+    if (!rev || rows.type(3) != SQLITE_BLOB) return fail("an operation is damaged in the store");
     auto decoded = decode_operation(rows.bytes(3));
     if (!decoded.op)
       return fail("operation " + std::to_string(*rev) + " cannot be read (" + decoded.error +
                   "): the store is damaged");
     core::logged_operation accepted{*rev, std::move(*decoded.op), std::string(rows.text(1)),
-                              std::string(rows.text(2))};
+                                    std::string(rows.text(2))};
     if (*rev <= snapshot_rev) {
       if (!history.empty() && *rev != history.back().rev + 1)
         return missing(history.back().rev + 1);
@@ -150,14 +140,12 @@ loaded<core::document_sequencer> sqlite_store::load_document(std::string_view ro
         return missing(history.back().rev + 1);
       document.emplace(log_capacity, epoch, snapshot_rev, text, std::move(history));
     }
-    if (*rev != document->rev() + 1)
-      return missing(document->rev() + 1);
+    if (*rev != document->rev() + 1) return missing(document->rev() + 1);
     if (!document->replay(std::move(accepted)))
       return fail("operation " + std::to_string(*rev) +
                   " does not fit the text: the store is damaged");
   }
-  if (rows.failed())
-    return fail(rows.error());
+  if (rows.failed()) return fail(rows.error());
   if (!document) {
     if (!history.empty() && history.back().rev != snapshot_rev)
       return missing(history.back().rev + 1);

@@ -64,8 +64,7 @@ void sqlite_store::close() noexcept {
   sqlite3_close_v2(reader_);
   sqlite3_close_v2(writer_);
   reader_ = writer_ = nullptr;
-  if (lock_fd_ >= 0)
-    ::close(lock_fd_); // releases the lock
+  if (lock_fd_ >= 0) ::close(lock_fd_); // releases the lock
   lock_fd_ = -1;
 }
 
@@ -75,16 +74,16 @@ void sqlite_store::lock(const std::string& directory) {
   const std::string lock_path = (std::filesystem::path(directory) / "troupe.lock").string();
   lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock_fd_ < 0)
-    throw store_error("the data directory " + directory + " cannot be used: " + lock_path +
-                      ": " + std::strerror(errno));
+    throw store_error("the data directory " + directory + " cannot be used: " + lock_path + ": " +
+                      std::strerror(errno));
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     const int error = errno;
     ::close(lock_fd_);
     lock_fd_ = -1;
     throw store_error("the data directory " + directory +
-                      (error == EWOULDBLOCK ? " is in use by another engine"
-                                            : " cannot be locked: " +
-                                                  std::string(std::strerror(error))));
+                      (error == EWOULDBLOCK
+                           ? " is in use by another engine"
+                           : " cannot be locked: " + std::string(std::strerror(error))));
   }
 }
 
@@ -107,22 +106,19 @@ void sqlite_store::open(const sqlite_settings& settings) {
   constexpr int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   auto connect = [&](sqlite3*& db) {
     const int rc = sqlite3_open_v2(path_.c_str(), &db, flags, nullptr);
-    if (rc != SQLITE_OK)
-      refuse(rc, error_text(db, rc));
+    if (rc != SQLITE_OK) refuse(rc, error_text(db, rc));
     sqlite3_extended_result_codes(db, 1);
     // Waits out a checkpoint or another process's lock rather than failing at once.
     sqlite3_busy_timeout(db, 5000);
   };
   auto exec = [&](sqlite3* db, const char* sql) {
     const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
-    if (rc != SQLITE_OK)
-      refuse(rc, error_text(db, rc));
+    if (rc != SQLITE_OK) refuse(rc, error_text(db, rc));
   };
   auto rows = [&](sqlite3* db, const char* sql) {
     int rc = SQLITE_OK;
     auto result = column(db, sql, rc);
-    if (rc != SQLITE_OK)
-      refuse(rc, error_text(db, rc));
+    if (rc != SQLITE_OK) refuse(rc, error_text(db, rc));
     return result;
   };
 
@@ -147,20 +143,18 @@ void sqlite_store::open(const sqlite_settings& settings) {
     create_schema();
   else if (schema > schema_version)
     refuse(SQLITE_OK, "schema version " + std::to_string(schema) +
-                          " is newer than this engine knows (" +
-                          std::to_string(schema_version) + "); run a newer engine");
+                          " is newer than this engine knows (" + std::to_string(schema_version) +
+                          "); run a newer engine");
   else if (schema != schema_version)
     refuse(SQLITE_CORRUPT, "schema version " + std::to_string(schema) + " is unknown");
 
   const auto epoch = rows(writer_, "SELECT value FROM meta WHERE key = 'epoch'");
-  if (epoch.size() != 1 || epoch.front().empty())
-    refuse(SQLITE_CORRUPT, "it has no epoch");
+  if (epoch.size() != 1 || epoch.front().empty()) refuse(SQLITE_CORRUPT, "it has no epoch");
   epoch_ = epoch.front();
 
   write_ = std::make_unique<statements>(writer_);
   auto prepare = [&](statements& st, sqlite3_stmt*& s, const char* sql) {
-    if (const int rc = st.prepare(s, sql); rc != SQLITE_OK)
-      refuse(rc, error_text(st.db, rc));
+    if (const int rc = st.prepare(s, sql); rc != SQLITE_OK) refuse(rc, error_text(st.db, rc));
   };
   auto& w = *write_;
   prepare(w, w.begin, "BEGIN IMMEDIATE");
@@ -198,15 +192,13 @@ void sqlite_store::open(const sqlite_settings& settings) {
 void sqlite_store::create_schema() {
   auto exec = [&](const std::string& sql) {
     const int rc = sqlite3_exec(writer_, sql.c_str(), nullptr, nullptr, nullptr);
-    if (rc != SQLITE_OK)
-      refuse(rc, error_text(writer_, rc));
+    if (rc != SQLITE_OK) refuse(rc, error_text(writer_, rc));
   };
   // An uncommitted transaction is rolled back when the connection closes on a throw.
   exec("BEGIN IMMEDIATE");
   int rc = SQLITE_OK;
   const auto tables = column(writer_, "SELECT count(*) FROM sqlite_schema", rc);
-  if (rc != SQLITE_OK)
-    refuse(rc, error_text(writer_, rc));
+  if (rc != SQLITE_OK) refuse(rc, error_text(writer_, rc));
   if (tables.empty() || tables.front() != "0")
     refuse(SQLITE_OK, "it holds tables but no schema version: it is not Troupe's; use "
                       "another data directory or move it away");

@@ -11,20 +11,17 @@ bool is_msg_map(std::string_view payload, std::uint64_t seq) {
     std::size_t offset = 0;
     auto handle = msgpack::unpack(payload.data(), payload.size(), offset);
     const msgpack::object& map = handle.get();
-    if (offset != payload.size() || map.type != msgpack::type::MAP)
-      return false;
+    if (offset != payload.size() || map.type != msgpack::type::MAP) return false;
     bool typed = false, numbered = false;
     for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
       const auto& entry = map.via.map.ptr[i];
-      if (entry.key.type != msgpack::type::STR)
-        continue;
+      if (entry.key.type != msgpack::type::STR) continue;
       const std::string_view key(entry.key.via.str.ptr, entry.key.via.str.size);
       if (key == "t")
         typed = entry.val.type == msgpack::type::STR &&
                 std::string_view(entry.val.via.str.ptr, entry.val.via.str.size) == "msg";
       else if (key == "seq")
-        numbered = entry.val.type == msgpack::type::POSITIVE_INTEGER &&
-                   entry.val.via.u64 == seq;
+        numbered = entry.val.type == msgpack::type::POSITIVE_INTEGER && entry.val.via.u64 == seq;
     }
     return typed && numbered;
   } catch (const msgpack::unpack_error&) {
@@ -44,8 +41,7 @@ ot::parse_result decode_operation(std::string_view bytes) {
   try {
     std::size_t offset = 0;
     const msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size(), offset);
-    if (offset != bytes.size())
-      return {std::nullopt, "bytes after the operation"};
+    if (offset != bytes.size()) return {std::nullopt, "bytes after the operation"};
     return protocol::unpack_operation(handle.get());
   } catch (const std::exception& e) {
     return {std::nullopt, std::string("not MessagePack (") + e.what() + ")"};

@@ -38,7 +38,7 @@ public:
 
   loaded<core::history_log> load_log(std::string_view room, std::size_t capacity) override;
   loaded<core::document_sequencer> load_document(std::string_view room,
-                                       std::size_t log_capacity) override;
+                                                 std::size_t log_capacity) override;
   void keep_log(std::string_view, core::history_log) override {}
   void keep_document(std::string_view, core::document_sequencer) override {}
   bool durable() const noexcept override { return true; }

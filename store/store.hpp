@@ -19,7 +19,8 @@ namespace troupe::store {
 
 /// A state read from the store, or why it could not be read. A room whose state cannot be
 /// read is refused, never started empty: an empty one would overwrite the real one.
-template <class State> struct loaded {
+template <class State>
+struct loaded {
   std::optional<State> state; ///< set on success
   std::string error;          ///< set on failure
 
@@ -41,10 +42,10 @@ struct document_snapshot {
 struct room_writes {
   std::string room;
   std::string epoch;
-  std::vector<core::stored_message> messages;   ///< consecutive seqs
-  std::uint64_t keep_messages_from = 0;   ///< retention by count: older messages may go
+  std::vector<core::stored_message> messages;     ///< consecutive seqs
+  std::uint64_t keep_messages_from = 0;           ///< retention by count: older messages may go
   std::vector<core::logged_operation> operations; ///< consecutive revs, as applied
-  std::optional<document_snapshot> snapshot; ///< the text after `operations`
+  std::optional<document_snapshot> snapshot;      ///< the text after `operations`
 };
 
 class room_store {
@@ -58,7 +59,7 @@ public:
   /// The document of `room`: as kept, or a new empty one at rev 0. `log_capacity` is the
   /// number of operations kept (--doc-log).
   virtual loaded<core::document_sequencer> load_document(std::string_view room,
-                                               std::size_t log_capacity) = 0;
+                                                         std::size_t log_capacity) = 0;
 
   /// The room's actor ends: the memory store keeps its state until loaded again; a durable
   /// store has it already and drops it, so an idle room costs no memory.

@@ -39,8 +39,7 @@ bool key_matches(std::string_view given, std::string_view expected) {
 /// The key of `Authorization: apikey K` (the scheme in any case), or nothing.
 std::optional<std::string_view> api_key_of(const http_request& request) {
   const auto it = request.find(http::field::authorization);
-  if (it == request.end())
-    return std::nullopt;
+  if (it == request.end()) return std::nullopt;
   const std::string_view value = it->value();
   constexpr std::string_view scheme = "apikey ";
   if (value.size() <= scheme.size() ||
@@ -64,12 +63,10 @@ std::optional<std::string> url_decode(std::string_view in) {
     if (in[i] == '+') {
       out += ' ';
     } else if (in[i] == '%') {
-      if (i + 2 >= in.size())
-        return std::nullopt;
+      if (i + 2 >= in.size()) return std::nullopt;
       const int high = hex_digit(in[i + 1]);
       const int low = hex_digit(in[i + 2]);
-      if (high < 0 || low < 0)
-        return std::nullopt;
+      if (high < 0 || low < 0) return std::nullopt;
       out += static_cast<char>(high * 16 + low);
       i += 2;
     } else {
@@ -83,20 +80,18 @@ std::optional<std::string> url_decode(std::string_view in) {
 std::optional<std::map<std::string, std::string>> query_of(std::string_view target) {
   std::map<std::string, std::string> params;
   const auto question = target.find('?');
-  if (question == std::string_view::npos)
-    return params;
+  if (question == std::string_view::npos) return params;
   std::string_view query = target.substr(question + 1);
   while (!query.empty()) {
     const auto amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty())
-      continue;
+    if (pair.empty()) continue;
     const auto eq = pair.find('=');
     auto name = url_decode(pair.substr(0, eq));
-    auto value = url_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
-    if (!name || !value)
-      return std::nullopt;
+    auto value =
+        url_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (!name || !value) return std::nullopt;
     params.emplace(std::move(*name), std::move(*value));
   }
   return params;
@@ -105,8 +100,7 @@ std::optional<std::map<std::string, std::string>> query_of(std::string_view targ
 std::optional<std::uint64_t> to_unsigned(std::string_view text) {
   std::uint64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size())
-    return std::nullopt;
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;
 }
 
@@ -119,11 +113,9 @@ struct room_query {
 /// The query of `target` and its room, or the reason (for a 400) it has none.
 std::variant<room_query, std::string> room_query_of(std::string_view target) {
   auto query = query_of(target);
-  if (!query)
-    return std::string("malformed query string");
+  if (!query) return std::string("malformed query string");
   const auto it = query->find("room");
-  if (it == query->end())
-    return std::string("'room' (a string) is required");
+  if (it == query->end()) return std::string("'room' (a string) is required");
   if (!protocol::valid_room_name(it->second))
     return std::string("'room' must be 1..128 characters of A-Z a-z 0-9 _ - : . @");
   std::string room = it->second;
@@ -176,8 +168,8 @@ void http_api::serve(const http_request& request, respond_fn respond) {
     return respond(api_json::error(head, http::status::unauthorized, "unauthorized",
                                    "send 'Authorization: apikey <key>'"));
   if (!key_matches(*given, key))
-    return respond(api_json::error(head, http::status::unauthorized, "unauthorized",
-                                   "wrong API key"));
+    return respond(
+        api_json::error(head, http::status::unauthorized, "unauthorized", "wrong API key"));
 
   const std::string_view target = request.target();
   const std::string_view path = target.substr(0, target.find('?'));
@@ -223,16 +215,15 @@ void http_api::history(const http_request& request, respond_fn respond) {
   std::uint32_t limit = protocol::max_history_limit;
   if (auto it = query.params.find("since"); it != query.params.end()) {
     const auto value = to_unsigned(it->second);
-    if (!value)
-      return respond(bad_request(request, "'since' must be a non-negative integer"));
+    if (!value) return respond(bad_request(request, "'since' must be a non-negative integer"));
     since = *value;
   }
   if (auto it = query.params.find("limit"); it != query.params.end()) {
     const auto value = to_unsigned(it->second);
     if (!value || *value == 0)
       return respond(bad_request(request, "'limit' must be a positive integer"));
-    limit = static_cast<std::uint32_t>(
-        std::min<std::uint64_t>(*value, protocol::max_history_limit));
+    limit =
+        static_cast<std::uint32_t>(std::min<std::uint64_t>(*value, protocol::max_history_limit));
   }
   rooms().history(std::move(query.room), since, limit,
                   answer_with<actors::history_page>(request, std::move(respond)));

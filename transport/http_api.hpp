@@ -17,7 +17,9 @@
 #include "transport/outbox.hpp"
 #include "transport/server_context.hpp"
 
-namespace troupe::actors { class room_requests; }
+namespace troupe::actors {
+class room_requests;
+}
 
 namespace troupe::transport {
 

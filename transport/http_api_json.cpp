@@ -37,8 +37,7 @@ http::status status_of(std::string_view code) {
 /// A MessagePack value from a room as JSON; nothing if JSON cannot show it.
 std::optional<json> from_msgpack(const std::string& packed) {
   json value = json::from_msgpack(packed, true, false);
-  if (value.is_discarded())
-    return std::nullopt;
+  if (value.is_discarded()) return std::nullopt;
   return value;
 }
 
@@ -50,8 +49,7 @@ http_response not_json(const response_head& head) {
 /// The body as a JSON object, or nothing.
 std::optional<json> object_body(std::string_view body) {
   json value = json::parse(body, nullptr, false);
-  if (value.is_discarded() || !value.is_object())
-    return std::nullopt;
+  if (value.is_discarded() || !value.is_object()) return std::nullopt;
   return value;
 }
 
@@ -78,18 +76,15 @@ http_response answer(const response_head& head, const actors::presence_snapshot&
   json members = json::array();
   for (const auto& member : presence.members) {
     json entry{{"client", member.client}, {"user", member.user}};
-    if (member.name)
-      entry["name"] = *member.name;
+    if (member.name) entry["name"] = *member.name;
     if (!member.info.empty()) {
       auto info = from_msgpack(member.info);
-      if (!info)
-        return not_json(head);
+      if (!info) return not_json(head);
       entry["info"] = std::move(*info);
     }
     if (!member.state.empty()) {
       auto state = from_msgpack(member.state);
-      if (!state)
-        return not_json(head);
+      if (!state) return not_json(head);
       entry["state"] = std::move(*state);
     }
     members.push_back(std::move(entry));
@@ -102,12 +97,13 @@ http_response answer(const response_head& head, const actors::history_page& page
   json msgs = json::array();
   for (const auto& msg : page.msgs) {
     auto data = from_msgpack(msg.data);
-    if (!data)
-      return not_json(head);
-    json entry{{"room", msg.room}, {"seq", msg.seq}, {"user", msg.user},
-               {"data", std::move(*data)}, {"ts", msg.ts}};
-    if (msg.key)
-      entry["key"] = *msg.key;
+    if (!data) return not_json(head);
+    json entry{{"room", msg.room},
+               {"seq", msg.seq},
+               {"user", msg.user},
+               {"data", std::move(*data)},
+               {"ts", msg.ts}};
+    if (msg.key) entry["key"] = *msg.key;
     msgs.push_back(std::move(entry));
   }
   return json_response(head, http::status::ok,
@@ -133,8 +129,7 @@ std::variant<publish_body, std::string> read_publish(std::string_view text) {
     return result(std::in_place_index<1>,
                   "'room' must be 1..128 characters of A-Z a-z 0-9 _ - : . @");
   const auto data = body->find("data");
-  if (data == body->end())
-    return result(std::in_place_index<1>, "'data' is required");
+  if (data == body->end()) return result(std::in_place_index<1>, "'data' is required");
   if (auto it = body->find("key"); it != body->end() && !it->is_null()) {
     if (!it->is_string() || it->get_ref<const std::string&>().size() > 256)
       return result(std::in_place_index<1>, "'key' must be a string of at most 256 bytes");
@@ -153,8 +148,7 @@ std::variant<publish_body, std::string> read_publish(std::string_view text) {
 std::variant<disconnect_body, std::string> read_disconnect(std::string_view text) {
   using result = std::variant<disconnect_body, std::string>;
   auto body = object_body(text);
-  if (!body)
-    return result(std::in_place_index<1>, "the body must be a JSON object {user}");
+  if (!body) return result(std::in_place_index<1>, "the body must be a JSON object {user}");
   const auto it = body->find("user");
   if (it == body->end() || !it->is_string() || it->get_ref<const std::string&>().empty())
     return result(std::in_place_index<1>, "'user' (a non-empty string) is required");

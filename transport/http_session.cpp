@@ -47,8 +47,8 @@ http::response<http::string_body> text_response(const http::request<http::string
 http::response<http::string_body> json_error(const http::request<http::string_body>& request,
                                              http::status status, std::string_view code,
                                              std::string_view reason) {
-  std::string body = "{\"error\":\"" + std::string(code) + "\",\"reason\":\"" +
-                     std::string(reason) + "\"}";
+  std::string body =
+      "{\"error\":\"" + std::string(code) + "\",\"reason\":\"" + std::string(reason) + "\"}";
   auto response = text_response(request, status, "application/json", std::move(body));
   response.set(http::field::cache_control, "no-store"); // an /api answer is never cached
   return response;
@@ -59,8 +59,7 @@ http::response<http::string_body> json_error(const http::request<http::string_bo
 bool origin_allowed(const http::request<http::string_body>& request,
                     const std::vector<std::string>& allowed) {
   const auto it = request.find(http::field::origin);
-  if (allowed.empty() || it == request.end())
-    return true;
+  if (allowed.empty() || it == request.end()) return true;
   return std::any_of(allowed.begin(), allowed.end(), [&](const std::string& origin) {
     return beast::iequals(origin, it->value());
   });
@@ -98,14 +97,12 @@ std::string metrics_text(const server_context& context) {
          m.slow_consumers.load());
   metric("troupe_bad_requests_total", "counter", "Requests answered with an error.",
          m.bad_requests.load());
-  metric("troupe_forbidden_total", "counter", "Requests answered forbidden.",
-         m.forbidden.load());
+  metric("troupe_forbidden_total", "counter", "Requests answered forbidden.", m.forbidden.load());
   metric("troupe_rate_limited_total", "counter", "Requests over a connection's budget.",
          m.rate_limited.load());
   metric("troupe_refused_upgrades_total", "counter",
          "WebSocket upgrades refused (Origin, connection limits).", m.refused_upgrades.load());
-  metric("troupe_api_requests_total", "counter", "Calls to the HTTP API.",
-         m.api_requests.load());
+  metric("troupe_api_requests_total", "counter", "Calls to the HTTP API.", m.api_requests.load());
   metric("troupe_store_commits_total", "counter", "Transactions committed by the store.",
          m.store_commits.load());
   metric("troupe_store_writes_total", "counter",
@@ -121,15 +118,13 @@ std::string metrics_text(const server_context& context) {
 
 } // namespace
 
-http_session::http_session(net::ip::tcp::socket socket, strand_type strand,
-                           server_context& context)
-    : context_(context), strand_(std::move(strand)),
-      stream_(std::move(socket), context.tls.get()) {}
+http_session::http_session(net::ip::tcp::socket socket, strand_type strand, server_context& context)
+    : context_(context), strand_(std::move(strand)), stream_(std::move(socket), context.tls.get()) {
+}
 
 void http_session::run() {
   net::dispatch(strand_, [self = shared_from_this()] {
-    if (self->stream_.is_tls())
-      return self->do_tls_handshake();
+    if (self->stream_.is_tls()) return self->do_tls_handshake();
     self->do_read();
   });
 }
@@ -152,11 +147,11 @@ void http_session::do_read() {
   parser_.emplace();
   parser_->body_limit(http_api::body_limit(context_));
   stream_.expires_after(context_.settings.handshake_timeout); // also bounds a request's arrival
-  http::async_read(stream_, buffer_, *parser_,
-                   net::bind_executor(strand_, [self = shared_from_this()](
-                                                   error_code ec, std::size_t bytes) {
-                     self->on_read(ec, bytes);
-                   }));
+  http::async_read(
+      stream_, buffer_, *parser_,
+      net::bind_executor(strand_, [self = shared_from_this()](error_code ec, std::size_t bytes) {
+        self->on_read(ec, bytes);
+      }));
 }
 
 void http_session::on_read(error_code ec, std::size_t) {
@@ -181,15 +176,14 @@ void http_session::on_read(error_code ec, std::size_t) {
                                  "WebSockets are served at /ws"));
     if (!origin_allowed(request, context_.settings.origins)) {
       core::metrics::add(context_.metrics->refused_upgrades);
-      return do_write(json_error(request, http::status::forbidden, "forbidden",
-                                 "this Origin is not allowed"));
+      return do_write(
+          json_error(request, http::status::forbidden, "forbidden", "this Origin is not allowed"));
     }
     const auto remote = stream_.socket().remote_endpoint(ec);
-    if (ec)
-      return;
-    const auto admission = context_.sessions.admit(remote.address(),
-                                                   context_.settings.max_connections,
-                                                   context_.settings.max_connections_per_ip);
+    if (ec) return;
+    const auto admission =
+        context_.sessions.admit(remote.address(), context_.settings.max_connections,
+                                context_.settings.max_connections_per_ip);
     if (admission != session_registry::admission::admitted) {
       core::metrics::add(context_.metrics->refused_upgrades);
       return do_write(json_error(request, http::status::service_unavailable, "unavailable",
@@ -206,17 +200,17 @@ void http_session::on_read(error_code ec, std::size_t) {
     return;
   }
   if (http_api::handles(path))
-    return http_api(context_, strand_).serve(request, [self = shared_from_this()](
-                                                          http_response response) {
-      net::dispatch(self->strand_, [self, response = std::move(response)]() mutable {
-        self->do_write(std::move(response));
-      });
-    });
+    return http_api(context_, strand_)
+        .serve(request, [self = shared_from_this()](http_response response) {
+          net::dispatch(self->strand_, [self, response = std::move(response)]() mutable {
+            self->do_write(std::move(response));
+          });
+        });
   if (request.method() != http::verb::get && request.method() != http::verb::head)
     return do_write(json_error(request, http::status::not_found, "not_found", "no such route"));
   if (path == "/health")
-    return do_write(text_response(request, http::status::ok, "application/json",
-                                  health_json(context_)));
+    return do_write(
+        text_response(request, http::status::ok, "application/json", health_json(context_)));
   if (path == "/metrics")
     return do_write(text_response(request, http::status::ok,
                                   "text/plain; version=0.0.4; charset=utf-8",
@@ -245,12 +239,13 @@ void http_session::on_read(error_code ec, std::size_t) {
   do_write(std::move(response));
 }
 
-template <class Response> void http_session::do_write(Response&& response) {
+template <class Response>
+void http_session::do_write(Response&& response) {
   auto shared = std::make_shared<std::decay_t<Response>>(std::forward<Response>(response));
   const bool keep_alive = shared->keep_alive();
   http::async_write(stream_, *shared,
-                    net::bind_executor(strand_, [self = shared_from_this(), shared, keep_alive](
-                                                    error_code ec, std::size_t) {
+                    net::bind_executor(strand_, [self = shared_from_this(), shared,
+                                                 keep_alive](error_code ec, std::size_t) {
                       self->on_write(keep_alive, ec);
                     }));
 }

@@ -28,7 +28,8 @@ private:
   void do_tls_handshake();
   void do_read();
   void on_read(error_code ec, std::size_t bytes);
-  template <class Response> void do_write(Response&& response);
+  template <class Response>
+  void do_write(Response&& response);
   void on_write(bool keep_alive, error_code ec);
 
   server_context& context_;

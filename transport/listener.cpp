@@ -34,19 +34,18 @@ void listener::stop() {
 
 void listener::do_accept() {
   auto strand = net::make_strand(io_);
-  acceptor_.async_accept(strand, [self = shared_from_this(), strand](
-                                     error_code ec, net::ip::tcp::socket socket) {
-    if (ec == net::error::operation_aborted || !self->acceptor_.is_open())
-      return;
-    if (!ec) {
-      std::make_shared<http_session>(std::move(socket), strand, self->context_)->run();
-      return self->do_accept();
-    }
-    // Out of descriptors or buffers: retrying at once would spin; let connections close.
-    std::cerr << "troupe: accept failed: " << ec.message() << '\n';
-    self->retry_.expires_after(std::chrono::milliseconds(100));
-    self->retry_.async_wait([self](error_code) { self->do_accept(); });
-  });
+  acceptor_.async_accept(
+      strand, [self = shared_from_this(), strand](error_code ec, net::ip::tcp::socket socket) {
+        if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
+        if (!ec) {
+          std::make_shared<http_session>(std::move(socket), strand, self->context_)->run();
+          return self->do_accept();
+        }
+        // Out of descriptors or buffers: retrying at once would spin; let connections close.
+        std::cerr << "troupe: accept failed: " << ec.message() << '\n';
+        self->retry_.expires_after(std::chrono::milliseconds(100));
+        self->retry_.async_wait([self](error_code) { self->do_accept(); });
+      });
 }
 
 } // namespace troupe::transport

@@ -38,8 +38,7 @@ net::ip::tcp::socket& outbox::socket() noexcept {
 void outbox::send(protocol::frame_ptr frame) {
   {
     std::lock_guard lock(mutex_);
-    if (closed_ || overflowed_)
-      return;
+    if (closed_ || overflowed_) return;
     // The peer is a slow consumer when what waits *before* this frame is over the limit: a
     // single large reply (a recovery, a history page) never trips it on its own.
     if (queued_bytes_ > byte_limit_) {
@@ -48,8 +47,7 @@ void outbox::send(protocol::frame_ptr frame) {
       queued_bytes_ += frame->size();
       incoming_.push_back(std::move(frame));
     }
-    if (flush_posted_)
-      return;
+    if (flush_posted_) return;
     flush_posted_ = true;
   }
   net::post(strand_, [self = shared_from_this()] { self->flush(); });
@@ -60,9 +58,8 @@ void outbox::send_urgent(protocol::frame_ptr frame, write_completion done) {
     std::lock_guard lock(mutex_);
     if (closed_) {
       if (done)
-        net::post(strand_, [done = std::move(done)]() mutable {
-          done(net::error::operation_aborted, 0);
-        });
+        net::post(strand_,
+                  [done = std::move(done)]() mutable { done(net::error::operation_aborted, 0); });
       return;
     }
     queued_bytes_ += frame->size();
@@ -96,16 +93,14 @@ void outbox::flush() {
 }
 
 void outbox::write_queued() {
-  if (tls_)
-    return write_tls();
+  if (tls_) return write_tls();
   // Shared by every outbox on this thread: writing never nests.
   thread_local std::vector<net::const_buffer> gather;
   while (!nothing_to_write() && !waiting_for_socket_) {
     gather.clear();
     for (std::size_t i = front_; i < writing_.size() && gather.size() < max_gather; ++i) {
       auto bytes = writing_[i].frame->wire();
-      if (i == front_)
-        bytes.remove_prefix(written_of_front_);
+      if (i == front_) bytes.remove_prefix(written_of_front_);
       gather.emplace_back(bytes.data(), bytes.size());
     }
     error_code ec;
@@ -132,11 +127,9 @@ void outbox::write_queued() {
 }
 
 void outbox::write_tls() {
-  if (waiting_for_socket_)
-    return; // the write in flight comes back here
+  if (waiting_for_socket_) return; // the write in flight comes back here
   if (nothing_to_write()) {
-    if (tls_out_.capacity() > 4096)
-      std::string().swap(tls_out_); // a burst should not pin its peak
+    if (tls_out_.capacity() > 4096) std::string().swap(tls_out_); // a burst should not pin its peak
     return check_drained();
   }
   // OpenSSL encrypts one buffer at a time: gather the queued frames into one piece, so
@@ -144,8 +137,7 @@ void outbox::write_tls() {
   tls_out_.clear();
   for (std::size_t i = front_; i < writing_.size() && tls_out_.size() < tls_piece; ++i) {
     auto bytes = writing_[i].frame->wire();
-    if (i == front_)
-      bytes.remove_prefix(written_of_front_);
+    if (i == front_) bytes.remove_prefix(written_of_front_);
     tls_out_.append(bytes.substr(0, tls_piece - tls_out_.size()));
     ++tls_in_flight_;
   }
@@ -154,8 +146,7 @@ void outbox::write_tls() {
                    [self = shared_from_this()](error_code ec, std::size_t written) {
                      self->waiting_for_socket_ = false;
                      self->tls_in_flight_ = 0;
-                     if (ec)
-                       return self->fail(ec);
+                     if (ec) return self->fail(ec);
                      self->consume(written);
                      self->write_tls();
                    });
@@ -201,8 +192,7 @@ void outbox::discard_pending() {
   for (std::size_t i = front_; i < writing_.size(); ++i) {
     // Started: partly written, or already handed to OpenSSL.
     const bool started = (i == front_ && written_of_front_ > 0) || i < front_ + tls_in_flight_;
-    if (started || writing_[i].done)
-      kept.push_back(std::move(writing_[i]));
+    if (started || writing_[i].done) kept.push_back(std::move(writing_[i]));
   }
   writing_ = std::move(kept);
   front_ = 0;
@@ -219,12 +209,10 @@ void outbox::when_drained(write_completion done) {
 }
 
 void outbox::check_drained() {
-  if (!nothing_to_write() || drained_handlers_.empty())
-    return;
+  if (!nothing_to_write() || drained_handlers_.empty()) return;
   {
     std::lock_guard lock(mutex_);
-    if (!incoming_.empty())
-      return; // a flush is posted and will come back here
+    if (!incoming_.empty()) return; // a flush is posted and will come back here
   }
   for (auto& handler : std::exchange(drained_handlers_, {}))
     net::post(strand_, [handler = std::move(handler)]() mutable { handler(error_code{}, 0); });
@@ -244,8 +232,7 @@ void outbox::fail(error_code ec) {
 
 void outbox::close_gracefully(std::chrono::steady_clock::duration bound, write_completion done) {
   if (closing_gracefully_) {
-    if (done)
-      when_drained(std::move(done));
+    if (done) when_drained(std::move(done));
     return;
   }
   closing_gracefully_ = true;
@@ -254,8 +241,8 @@ void outbox::close_gracefully(std::chrono::steady_clock::duration bound, write_c
     std::lock_guard lock(mutex_);
     closed_ = true; // no new frames; what is queued still goes out
   }
-  when_drained(write_completion([self = shared_from_this(), bound, done = std::move(done)](
-                                    error_code ec, std::size_t) mutable {
+  when_drained(write_completion([self = shared_from_this(), bound,
+                                 done = std::move(done)](error_code ec, std::size_t) mutable {
     if (ec || !self->socket().is_open()) {
       self->close();
     } else if (self->tls_) {
@@ -270,15 +257,14 @@ void outbox::close_gracefully(std::chrono::steady_clock::duration bound, write_c
       deadline->async_wait([self](error_code) { self->close(); });
       self->discard_input(deadline);
     }
-    if (done)
-      done(ec, 0);
+    if (done) done(ec, 0);
   }));
 }
 
 void outbox::discard_input(std::shared_ptr<net::steady_timer> deadline) {
   auto scratch = std::make_shared<std::array<char, 4096>>();
-  socket_.async_read_some(net::buffer(*scratch), [self = shared_from_this(), deadline, scratch](
-                                                     error_code ec, std::size_t) {
+  socket_.async_read_some(net::buffer(*scratch), [self = shared_from_this(), deadline,
+                                                  scratch](error_code ec, std::size_t) {
     if (ec) {
       deadline->cancel(); // the peer closed too (or the socket did): close now
       return;
@@ -295,8 +281,7 @@ void outbox::close() {
     queued_bytes_ = 0;
   }
   auto& socket = this->socket();
-  if (!socket.is_open())
-    return;
+  if (!socket.is_open()) return;
   error_code ignored;
   socket.shutdown(net::socket_base::shutdown_both, ignored);
   socket.close(ignored);

@@ -56,7 +56,8 @@ private:
     virtual ~concept_t() = default;
     virtual void invoke(error_code, std::size_t) = 0;
   };
-  template <class Handler> struct model final : concept_t {
+  template <class Handler>
+  struct model final : concept_t {
     explicit model(Handler&& h) : handler(std::move(h)) {}
     explicit model(const Handler& h) : handler(h) {}
     void invoke(error_code ec, std::size_t bytes) override { std::move(handler)(ec, bytes); }
@@ -126,7 +127,7 @@ private:
 
   net::ip::tcp::socket socket_; // unopened when tls_ holds the connection
   std::unique_ptr<tls_stream> tls_;
-  std::string tls_out_;         // the piece OpenSSL is writing
+  std::string tls_out_;           // the piece OpenSSL is writing
   std::size_t tls_in_flight_ = 0; // entries of writing_, from front_, that tls_out_ holds
   strand_type strand_;
   const std::size_t byte_limit_;
@@ -134,7 +135,7 @@ private:
   // Shared with senders on other threads.
   mutable std::mutex mutex_;
   std::vector<protocol::frame_ptr> incoming_;
-  std::size_t queued_bytes_ = 0;  // incoming_ and writing_, not yet handed to the kernel
+  std::size_t queued_bytes_ = 0; // incoming_ and writing_, not yet handed to the kernel
   bool flush_posted_ = false;
   bool overflowed_ = false;
   bool closed_ = false;
@@ -142,9 +143,9 @@ private:
   // Strand only. A vector with a moving front rather than a deque: an idle connection's
   // empty queue then costs no allocation (libstdc++'s deque allocates 576 bytes up front).
   std::vector<entry> writing_;
-  std::size_t front_ = 0;             // writing_[front_] is the next to write
-  std::size_t written_of_front_ = 0;  // bytes of it already written
-  bool waiting_for_socket_ = false; // also: a TLS write is in flight
+  std::size_t front_ = 0;            // writing_[front_] is the next to write
+  std::size_t written_of_front_ = 0; // bytes of it already written
+  bool waiting_for_socket_ = false;  // also: a TLS write is in flight
   bool closing_gracefully_ = false;
   std::function<void()> on_overflow_;
   std::vector<write_completion> drained_handlers_;

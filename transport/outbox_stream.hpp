@@ -43,8 +43,7 @@ public:
         [this](auto completion, const MutableBuffers& into) {
           auto done = [this, completion = std::move(completion)](error_code ec,
                                                                  std::size_t n) mutable {
-            if (n > 0)
-              last_read_ = clock::now();
+            if (n > 0) last_read_ = clock::now();
             std::move(completion)(ec, n);
           };
           if (auto* tls = box_->tls())

@@ -19,25 +19,29 @@
 
 #include "actors/connection.hpp"
 
-namespace troupe::core { struct metrics; }
-namespace boost::asio::ssl { class context; }
+namespace troupe::core {
+struct metrics;
+}
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace troupe::transport {
 
 namespace net = boost::asio;
 
 struct server_settings {
-  std::size_t max_frame = 1 << 20;             ///< bytes in one incoming message
-  std::size_t queue_limit = 1 << 20;           ///< bytes queued for one slow client
-  std::chrono::seconds ping{25};               ///< keep-alive interval; 2x silence closes
-  std::chrono::seconds connect_timeout{10};    ///< until `connect` must have arrived
-  std::chrono::seconds close_timeout{5};       ///< for the peer to answer our close frame
-  std::string web_dir;                         ///< static files served at /
-  std::chrono::seconds handshake_timeout{10};  ///< for the HTTP request (the upgrade)
-  std::size_t max_connections = 100000;        ///< WebSocket connections in total; 0: any
-  std::size_t max_connections_per_ip = 10000;  ///< from one remote address; 0: any
-  std::vector<std::string> origins;            ///< allowed Origin headers; empty: any
-  std::string api_key;                         ///< of the HTTP API; empty: the API is off
+  std::size_t max_frame = 1 << 20;            ///< bytes in one incoming message
+  std::size_t queue_limit = 1 << 20;          ///< bytes queued for one slow client
+  std::chrono::seconds ping{25};              ///< keep-alive interval; 2x silence closes
+  std::chrono::seconds connect_timeout{10};   ///< until `connect` must have arrived
+  std::chrono::seconds close_timeout{5};      ///< for the peer to answer our close frame
+  std::string web_dir;                        ///< static files served at /
+  std::chrono::seconds handshake_timeout{10}; ///< for the HTTP request (the upgrade)
+  std::size_t max_connections = 100000;       ///< WebSocket connections in total; 0: any
+  std::size_t max_connections_per_ip = 10000; ///< from one remote address; 0: any
+  std::vector<std::string> origins;           ///< allowed Origin headers; empty: any
+  std::string api_key;                        ///< of the HTTP API; empty: the API is off
 };
 
 class ws_session;

@@ -17,8 +17,7 @@ session_registry::admission session_registry::admit(const net::ip::address& addr
                                                     std::size_t max_total,
                                                     std::size_t max_per_address) {
   std::lock_guard lock(mutex_);
-  if (max_total > 0 && sessions_.size() + admitted_ >= max_total)
-    return admission::too_many;
+  if (max_total > 0 && sessions_.size() + admitted_ >= max_total) return admission::too_many;
   auto& from_address = per_address_[address];
   if (max_per_address > 0 && from_address >= max_per_address)
     return admission::too_many_from_address;
@@ -40,15 +39,13 @@ void session_registry::add(const std::shared_ptr<ws_session>& session) {
 
 void session_registry::remove(const ws_session* session) {
   std::lock_guard lock(mutex_);
-  if (auto it = sessions_.find(key_of(session)); it != sessions_.end())
-    forget(it);
+  if (auto it = sessions_.find(key_of(session)); it != sessions_.end()) forget(it);
 }
 
 void session_registry::forget(std::unordered_map<const actors::peer*, entry>::iterator it) {
   if (it->second.address) {
     auto count = per_address_.find(*it->second.address);
-    if (count != per_address_.end() && --count->second == 0)
-      per_address_.erase(count);
+    if (count != per_address_.end() && --count->second == 0) per_address_.erase(count);
   }
   sessions_.erase(it);
 }
@@ -60,8 +57,7 @@ std::size_t session_registry::size() const {
 
 void session_registry::identify(const actors::peer* session, std::string user) {
   std::lock_guard lock(mutex_);
-  if (auto it = sessions_.find(session); it != sessions_.end())
-    it->second.user = std::move(user);
+  if (auto it = sessions_.find(session); it != sessions_.end()) it->second.user = std::move(user);
 }
 
 std::size_t session_registry::close_user(const std::string& user, std::uint16_t code,
@@ -70,11 +66,9 @@ std::size_t session_registry::close_user(const std::string& user, std::uint16_t 
   {
     std::lock_guard lock(mutex_);
     for (auto& [key, entry] : sessions_) {
-      if (entry.user.empty() || entry.user != user)
-        continue;
+      if (entry.user.empty() || entry.user != user) continue;
       entry.user.clear(); // closing: a second disconnect does not count it again
-      if (auto session = entry.session.lock())
-        closing.push_back(std::move(session));
+      if (auto session = entry.session.lock()) closing.push_back(std::move(session));
     }
   }
   for (auto& session : closing)
@@ -89,8 +83,7 @@ void session_registry::for_each(
     std::lock_guard lock(mutex_);
     live.reserve(sessions_.size());
     for (auto& [key, entry] : sessions_)
-      if (auto session = entry.session.lock())
-        live.push_back(std::move(session));
+      if (auto session = entry.session.lock()) live.push_back(std::move(session));
   }
   for (auto& session : live)
     visit(session);

@@ -29,8 +29,8 @@ std::shared_ptr<ssl::context> make_tls_context(const std::string& cert_file,
   require_readable(key_file, "key (--tls-key)");
   auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
   context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                       ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                       ssl::context::single_dh_use);
   boost::system::error_code ec;
   context->use_certificate_chain_file(cert_file, ec);
   if (ec)
@@ -38,8 +38,8 @@ std::shared_ptr<ssl::context> make_tls_context(const std::string& cert_file,
                              "' (--tls-cert): " + ec.message());
   context->use_private_key_file(key_file, ssl::context::pem, ec);
   if (ec)
-    throw std::runtime_error("cannot use the TLS key '" + key_file + "' (--tls-key): " +
-                             ec.message());
+    throw std::runtime_error("cannot use the TLS key '" + key_file +
+                             "' (--tls-key): " + ec.message());
   if (SSL_CTX_check_private_key(context->native_handle()) != 1)
     throw std::runtime_error("the TLS key '" + key_file + "' does not belong to the certificate '" +
                              cert_file + "'");

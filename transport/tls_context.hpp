@@ -4,7 +4,9 @@
 #include <memory>
 #include <string>
 
-namespace boost::asio::ssl { class context; }
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace troupe::transport {
 

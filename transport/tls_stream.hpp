@@ -46,12 +46,16 @@ public:
   boost::beast::tcp_stream& tcp() noexcept { return tls_ ? tls_->next_layer() : *plain_; }
   executor_type get_executor() noexcept { return tcp().get_executor(); }
 
-  template <class Duration> void expires_after(Duration timeout) { tcp().expires_after(timeout); }
+  template <class Duration>
+  void expires_after(Duration timeout) {
+    tcp().expires_after(timeout);
+  }
   void expires_never() { tcp().expires_never(); }
   net::ip::tcp::socket& socket() noexcept { return tcp().socket(); }
 
   /// The server's side of the TLS handshake; only when is_tls().
-  template <class Handler> void async_handshake(Handler&& handler) {
+  template <class Handler>
+  void async_handshake(Handler&& handler) {
     tls_->async_handshake(net::ssl::stream_base::server, std::forward<Handler>(handler));
   }
 

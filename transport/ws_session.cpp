@@ -14,8 +14,7 @@ ws_session::ws_session(net::ip::tcp::socket socket, strand_type strand, server_c
     : ws_session(std::make_shared<outbox>(std::move(socket), strand, context.settings.queue_limit),
                  strand, context) {}
 
-ws_session::ws_session(std::unique_ptr<tls_stream> tls, strand_type strand,
-                       server_context& context)
+ws_session::ws_session(std::unique_ptr<tls_stream> tls, strand_type strand, server_context& context)
     : ws_session(std::make_shared<outbox>(std::move(tls), strand, context.settings.queue_limit),
                  strand, context) {}
 
@@ -26,9 +25,7 @@ ws_session::ws_session(std::shared_ptr<outbox> box, strand_type strand, server_c
   core::metrics::add(context_.metrics->connections_total);
 }
 
-ws_session::~ws_session() {
-  context_.metrics->connections.fetch_sub(1, std::memory_order_relaxed);
-}
+ws_session::~ws_session() { context_.metrics->connections.fetch_sub(1, std::memory_order_relaxed); }
 
 void ws_session::run(boost::beast::http::request<boost::beast::http::string_body> request) {
   context_.sessions.add(shared_from_this());
@@ -47,16 +44,13 @@ void ws_session::run(boost::beast::http::request<boost::beast::http::string_body
 }
 
 void ws_session::on_accept(error_code ec) {
-  if (ec)
-    return finish();
+  if (ec) return finish();
   auto& box = ws_.next_layer().box();
   box.on_overflow([weak = weak_from_this()] {
-    if (auto self = weak.lock())
-      self->on_overflow();
+    if (auto self = weak.lock()) self->on_overflow();
   });
   connection_ = std::make_unique<actors::connection>(context_.connection, *this,
-                                                     ws_.next_layer().shared_box(),
-                                                     box.strand());
+                                                     ws_.next_layer().shared_box(), box.strand());
   arm_timer();
   do_read();
 }
@@ -68,10 +62,9 @@ void ws_session::do_read() {
   // `first_read` bytes here instead of Beast's default 1536.
   constexpr std::size_t first_read = 256;
   const std::size_t limit = buffer_.size() == 0 ? first_read : 0; // 0: Beast chooses
-  ws_.async_read_some(buffer_, limit,
-                      [self = shared_from_this()](error_code ec, std::size_t bytes) {
-                        self->on_read(ec, bytes);
-                      });
+  ws_.async_read_some(
+      buffer_, limit,
+      [self = shared_from_this()](error_code ec, std::size_t bytes) { self->on_read(ec, bytes); });
 }
 
 void ws_session::on_read(error_code ec, std::size_t) {
@@ -79,24 +72,21 @@ void ws_session::on_read(error_code ec, std::size_t) {
     // Closed by either side, too large (Beast closed with 1009), or lost. Only a close
     // handshake the client started is a clean goodbye; after anything else the client is
     // expected back, and presence waits out the grace period.
-    if (connection_)
-      connection_->ended(ec == websocket::error::closed && !closing_);
+    if (connection_) connection_->ended(ec == websocket::error::closed && !closing_);
     return finish();
   }
-  if (!ws_.is_message_done())
-    return do_read(); // the rest of a longer message
+  if (!ws_.is_message_done()) return do_read(); // the rest of a longer message
   if (!closing_) {
     if (!ws_.got_binary()) {
       close(1003, "binary frames only", false);
     } else {
       const auto data = buffer_.cdata();
-      connection_->on_frame(
-          std::string_view(static_cast<const char*>(data.data()), data.size()));
+      connection_->on_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
     }
   }
   buffer_.clear();
   buffer_.shrink_to_fit(); // an idle connection keeps no message buffer
-  do_read(); // also while closing: the peer's close frame arrives through a read
+  do_read();               // also while closing: the peer's close frame arrives through a read
 }
 
 void ws_session::arm_timer() {
@@ -109,14 +99,12 @@ void ws_session::arm_timer() {
 }
 
 void ws_session::on_timer(error_code ec) {
-  if (ec || finished_ || closing_)
-    return;
+  if (ec || finished_ || closing_) return;
   const auto now = outbox_stream::clock::now();
   const auto ping = context_.settings.ping;
   if (!connection_->connected() && now - accepted_at_ >= context_.settings.connect_timeout)
     return close(4401, "no connect in time", false);
-  if (now - ws_.next_layer().last_read() >= 2 * ping)
-    return close(4408, "ping timeout", true);
+  if (now - ws_.next_layer().last_read() >= 2 * ping) return close(4408, "ping timeout", true);
   if (now - last_ping_ >= ping) {
     static const protocol::frame_ptr ping_frame = protocol::make_ping_frame();
     ws_.next_layer().box().send(ping_frame);
@@ -132,8 +120,7 @@ void ws_session::on_overflow() {
 }
 
 void ws_session::close(std::uint16_t code, std::string_view reason, bool reconnect) {
-  if (closing_ || finished_)
-    return;
+  if (closing_ || finished_) return;
   closing_ = true;
   timer_.cancel();
   ws_.next_layer().box().send_urgent(protocol::make_frame([&](protocol::frame_builder& out) {
@@ -160,8 +147,7 @@ void ws_session::close_from_anywhere(std::uint16_t code, std::string reason, boo
 }
 
 void ws_session::finish() {
-  if (finished_)
-    return;
+  if (finished_) return;
   finished_ = true;
   timer_.cancel();
   connection_.reset(); // leaves its rooms

@@ -23,7 +23,7 @@
 // text and the rev are there. bench/documents/run.sh builds, starts the engines and runs them
 // all.
 
-#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+#include <utility> // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -77,11 +77,11 @@ struct arguments {
   std::uint16_t port = 0;
   std::size_t batch = 256;
   std::size_t window = 8192;
-  std::string store = "memory"; ///< actor: memory, or sqlite (durable)
-  std::string sync = "full";    ///< actor with sqlite: synchronous=FULL or NORMAL
-  std::string data_parent;      ///< actor with sqlite: where its fresh directories go
-  std::string label;            ///< ws: the engine's store, for the output
-  std::size_t doc_log = 1000;   ///< actor: operations kept (the engine's --doc-log)
+  std::string store = "memory";    ///< actor: memory, or sqlite (durable)
+  std::string sync = "full";       ///< actor with sqlite: synchronous=FULL or NORMAL
+  std::string data_parent;         ///< actor with sqlite: where its fresh directories go
+  std::string label;               ///< ws: the engine's store, for the output
+  std::size_t doc_log = 1000;      ///< actor: operations kept (the engine's --doc-log)
   std::size_t doc_snapshot = 1000; ///< actor: revisions between snapshots (--doc-snapshot)
 };
 
@@ -95,8 +95,7 @@ arguments parse_arguments(int argc, char** argv) {
   args.mode = argv[1];
   for (int i = 2; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (i + 1 >= argc)
-      throw std::runtime_error(flag + " needs a value");
+    if (i + 1 >= argc) throw std::runtime_error(flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--trace")
       args.trace = value;
@@ -141,7 +140,8 @@ std::vector<ot::operation> operations(const traces::editing_trace& trace) {
 }
 
 /// The same in their wire form (what a client sends and an `op` request carries).
-std::vector<std::vector<protocol::op_component>> wire_operations(const traces::editing_trace& trace) {
+std::vector<std::vector<protocol::op_component>>
+wire_operations(const traces::editing_trace& trace) {
   std::vector<std::vector<protocol::op_component>> wire;
   wire.reserve(trace.patches.size());
   for (const auto& op : operations(trace))
@@ -224,8 +224,8 @@ private:
 class temp_directory {
 public:
   explicit temp_directory(const std::string& parent) {
-    const auto base = parent.empty() ? std::filesystem::temp_directory_path()
-                                     : std::filesystem::path(parent);
+    const auto base =
+        parent.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(parent);
     std::filesystem::create_directories(base);
     std::string pattern = (base / "troupe-doc-bench.XXXXXX").string();
     if (!mkdtemp(pattern.data()))
@@ -328,18 +328,16 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
                            core::document_sequencer(args.doc_log, "bench", 0, trace.start_content));
     }
     auto presence = actors::spawn_presence(system, net::make_strand(io), room, {});
-    auto document = actors::spawn_document(system, net::make_strand(io), room,
-                                           {args.doc_log, args.doc_snapshot}, presence,
-                                           storage ? storage->actor() : caf::actor{}, *store,
-                                           metrics);
+    auto document = actors::spawn_document(
+        system, net::make_strand(io), room, {args.doc_log, args.doc_snapshot}, presence,
+        storage ? storage->actor() : caf::actor{}, *store, metrics);
     auto sink = std::make_shared<counting_sink>((wire.size() + args.batch - 1) / args.batch);
     const actors::peer_ref author{"c1", "bench", "", sink, ""};
     // Built beforehand, so the clock measures the actor, not the sender; batched as a
     // connection forwards them (the consecutive operations of one frame together).
     std::vector<actors::doc_op> messages;
     for (std::size_t i = 0; i < wire.size(); ++i) {
-      if (i % args.batch == 0)
-        messages.push_back({author, {}});
+      if (i % args.batch == 0) messages.push_back({author, {}});
       messages.back().requests.push_back({i + 1, room, i, wire[i], "k" + std::to_string(i)});
     }
     const auto start = clock_type::now();
@@ -374,10 +372,8 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
       // What survives: a fresh store on the same directory, as after a restart.
       store::sqlite_store reopened(store::sqlite_settings{directory->path(), args.sync == "full"});
       auto kept = reopened.load_document(room, args.doc_log);
-      if (!kept.ok())
-        std::cerr << "the document did not reload: " << kept.error << '\n';
-      reloaded = reloaded && kept.ok() &&
-                 kept.state->text().to_string() == trace.end_content &&
+      if (!kept.ok()) std::cerr << "the document did not reload: " << kept.error << '\n';
+      reloaded = reloaded && kept.ok() && kept.state->text().to_string() == trace.end_content &&
                  kept.state->rev() == wire.size();
       ok = ok && reloaded;
     } else {
@@ -430,9 +426,12 @@ public:
     string_sink buffer;
     string_packer pk(buffer);
     pk.pack_map(3);
-    put_str(pk, "t"); put_str(pk, "connect");
-    put_str(pk, "id"); pk.pack(1);
-    put_str(pk, "user"); put_str(pk, "bench");
+    put_str(pk, "t");
+    put_str(pk, "connect");
+    put_str(pk, "id");
+    pk.pack(1);
+    put_str(pk, "user");
+    put_str(pk, "bench");
     ws_.write(net::buffer(buffer.bytes));
     expect("connected");
   }
@@ -442,9 +441,12 @@ public:
     string_sink buffer;
     string_packer pk(buffer);
     pk.pack_map(3);
-    put_str(pk, "t"); put_str(pk, "open");
-    put_str(pk, "id"); pk.pack(2);
-    put_str(pk, "room"); put_str(pk, room);
+    put_str(pk, "t");
+    put_str(pk, "open");
+    put_str(pk, "id");
+    pk.pack(2);
+    put_str(pk, "room");
+    put_str(pk, room);
     ws_.write(net::buffer(buffer.bytes));
     auto opened = expect("opened");
     return field(opened.get(), "text").as<std::string>();
@@ -454,8 +456,7 @@ public:
 
   static const msgpack::object& field(const msgpack::object& map, std::string_view key) {
     for (std::uint32_t i = 0; i < map.via.map.size; ++i)
-      if (map.via.map.ptr[i].key.as<std::string_view>() == key)
-        return map.via.map.ptr[i].val;
+      if (map.via.map.ptr[i].key.as<std::string_view>() == key) return map.via.map.ptr[i].val;
     throw std::runtime_error("reply without '" + std::string(key) + "'");
   }
 
@@ -481,12 +482,18 @@ std::string encode_ops(const std::vector<ot::operation>& ops, std::size_t first,
   string_packer pk(buffer);
   for (std::size_t i = first; i < last; ++i) {
     pk.pack_map(6);
-    put_str(pk, "t"); put_str(pk, "op");
-    put_str(pk, "id"); pk.pack_uint64(i + 10);
-    put_str(pk, "room"); put_str(pk, room);
-    put_str(pk, "rev"); pk.pack_uint64(i);
-    put_str(pk, "op"); protocol::pack_operation(pk, ops[i]);
-    put_str(pk, "key"); put_str(pk, "k" + std::to_string(i));
+    put_str(pk, "t");
+    put_str(pk, "op");
+    put_str(pk, "id");
+    pk.pack_uint64(i + 10);
+    put_str(pk, "room");
+    put_str(pk, room);
+    put_str(pk, "rev");
+    pk.pack_uint64(i);
+    put_str(pk, "op");
+    protocol::pack_operation(pk, ops[i]);
+    put_str(pk, "key");
+    put_str(pk, "k" + std::to_string(i));
   }
   return std::move(buffer.bytes);
 }
@@ -495,8 +502,8 @@ std::string encode_ops(const std::vector<ot::operation>& ops, std::size_t first,
 /// on one io_context, so neither side waits for the other.
 class pipeline {
 public:
-  pipeline(ws_stream& ws, const std::vector<ot::operation>& ops,
-           std::string room, std::size_t batch, std::size_t window)
+  pipeline(ws_stream& ws, const std::vector<ot::operation>& ops, std::string room,
+           std::size_t batch, std::size_t window)
       : ws_(ws), ops_(ops), room_(std::move(room)), batch_(batch), window_(window) {}
 
   /// Returns the milliseconds from the first frame sent to the last ack read.
@@ -505,31 +512,27 @@ public:
     do_write();
     do_read();
     ws_.get_executor().target<net::io_context::executor_type>()->context().run();
-    if (!error_.empty())
-      throw std::runtime_error(error_);
+    if (!error_.empty()) throw std::runtime_error(error_);
     return std::chrono::duration<double, std::milli>(finish_ - start_).count();
   }
 
 private:
   void do_write() {
-    if (writing_ || sent_ == ops_.size() || sent_ - acked_ >= window_)
-      return;
+    if (writing_ || sent_ == ops_.size() || sent_ - acked_ >= window_) return;
     const std::size_t last = std::min(ops_.size(), sent_ + batch_);
     frame_ = encode_ops(ops_, sent_, last, room_);
     sent_ = last;
     writing_ = true;
     ws_.async_write(net::buffer(frame_), [this](boost::system::error_code ec, std::size_t) {
       writing_ = false;
-      if (ec)
-        return fail("write: " + ec.message());
+      if (ec) return fail("write: " + ec.message());
       do_write();
     });
   }
 
   void do_read() {
     ws_.async_read(buffer_, [this](boost::system::error_code ec, std::size_t) {
-      if (ec)
-        return fail("read: " + ec.message());
+      if (ec) return fail("read: " + ec.message());
       const auto* data = static_cast<const char*>(buffer_.data().data());
       std::size_t offset = 0;
       while (offset < buffer_.size()) {
@@ -573,8 +576,7 @@ private:
 };
 
 int run_ws(const arguments& args, const traces::editing_trace& trace) {
-  if (args.port == 0)
-    throw std::runtime_error("ws needs --port (a running engine)");
+  if (args.port == 0) throw std::runtime_error("ws needs --port (a running engine)");
   if (!trace.start_content.empty())
     throw std::runtime_error("the ws replay starts from an empty document");
   const auto ops = operations(trace);
@@ -585,8 +587,7 @@ int run_ws(const arguments& args, const traces::editing_trace& trace) {
     net::io_context io;
     const std::string room = "bench-" + std::to_string(random());
     ws_client author(io, args.port);
-    if (!author.open(room).empty())
-      throw std::runtime_error("room " + room + " is not new");
+    if (!author.open(room).empty()) throw std::runtime_error("room " + room + " is not new");
     pipeline replay(author.stream(), ops, room, args.batch, args.window);
     runs.push_back(replay.run());
     io.restart();
@@ -594,8 +595,8 @@ int run_ws(const arguments& args, const traces::editing_trace& trace) {
     ok = ok && reader.open(room) == trace.end_content;
   }
   print_result("websocket_replay", args, ops.size(), runs, ok,
-               ",\"batch\":" + std::to_string(args.batch) + ",\"window\":" +
-                   std::to_string(args.window) +
+               ",\"batch\":" + std::to_string(args.batch) +
+                   ",\"window\":" + std::to_string(args.window) +
                    (args.label.empty() ? "" : ",\"store\":\"" + args.label + "\""));
   return ok ? 0 : 1;
 }
@@ -606,12 +607,9 @@ int main(int argc, char** argv) {
   try {
     const auto args = parse_arguments(argc, argv);
     const auto trace = traces::load_trace(traces::trace_path(args.trace));
-    if (args.mode == "inproc")
-      return run_inproc(args, trace);
-    if (args.mode == "actor")
-      return run_actor(args, trace);
-    if (args.mode == "ws")
-      return run_ws(args, trace);
+    if (args.mode == "inproc") return run_inproc(args, trace);
+    if (args.mode == "actor") return run_actor(args, trace);
+    if (args.mode == "ws") return run_ws(args, trace);
     throw std::runtime_error("unknown mode " + args.mode);
   } catch (const std::exception& error) {
     std::cerr << "troupe_doc_bench: " << error.what() << '\n';

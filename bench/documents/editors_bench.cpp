@@ -9,7 +9,7 @@
 // latency is from the edit to its acknowledgement. At the end every editor and a fresh
 // reader must hold the same text ("ok"). Prints one JSON line.
 
-#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+#include <utility> // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -47,8 +47,7 @@ arguments parse_arguments(int argc, char** argv) {
   arguments args;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (i + 1 >= argc)
-      throw std::runtime_error(flag + " needs a value");
+    if (i + 1 >= argc) throw std::runtime_error(flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--port")
       args.port = static_cast<std::uint16_t>(std::stoi(value));
@@ -72,9 +71,8 @@ public:
   editor(boost::asio::io_context& io, const arguments& args, int index, const std::string& room)
       : client_(io.get_executor(), options(args, index)), documents_(client_),
         random_(args.seed * 1000 + static_cast<std::uint64_t>(index)) {
-    document_ = documents_.open(room, {}, [this](client::result<client::document_opened> r) {
-      opened_.set_value(r.ok());
-    });
+    document_ = documents_.open(
+        room, {}, [this](client::result<client::document_opened> r) { opened_.set_value(r.ok()); });
     client_.start();
   }
 
@@ -106,8 +104,7 @@ private:
   }
 
   void next() {
-    if (clock_type::now() >= until_)
-      return;
+    if (clock_type::now() >= until_) return;
     const auto sent = clock_type::now();
     const bool made = document_->edit_with([this](const ot::rope& text) {
       const std::size_t length = text.size();
@@ -131,7 +128,8 @@ private:
     document_->when_synced([this, sent] {
       {
         std::lock_guard lock(mutex_);
-        latencies_.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - sent).count());
+        latencies_.push_back(
+            std::chrono::duration<double, std::milli>(clock_type::now() - sent).count());
       }
       next();
     });
@@ -149,8 +147,7 @@ private:
 };
 
 double percentile(std::vector<double>& sorted, double p) {
-  if (sorted.empty())
-    return 0;
+  if (sorted.empty()) return 0;
   const auto index = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1));
   return sorted[index];
 }
@@ -171,8 +168,7 @@ int main(int argc, char** argv) {
     bool ok = true;
     for (auto& e : editors)
       ok = e->wait_open() && ok;
-    if (!ok)
-      throw std::runtime_error("not every editor could open the document");
+    if (!ok) throw std::runtime_error("not every editor could open the document");
 
     const auto start = clock_type::now();
     const auto until = start + std::chrono::duration_cast<clock_type::duration>(
@@ -192,7 +188,8 @@ int main(int argc, char** argv) {
     for (auto& e : editors) {
       std::promise<void> synced;
       e->document().when_synced([&] { synced.set_value(); });
-      ok = synced.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready && ok;
+      ok =
+          synced.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready && ok;
       top_rev = std::max(top_rev, e->document().rev());
     }
     client::connection reader_client(io.get_executor(), [&] {

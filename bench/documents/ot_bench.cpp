@@ -44,8 +44,7 @@ result measure(const traces::editing_trace& trace, Replay replay) {
   return r;
 }
 
-void print(const char* bench, const std::string& trace_name, std::size_t patches,
-           const result& r) {
+void print(const char* bench, const std::string& trace_name, std::size_t patches, const result& r) {
   std::printf("{\"bench\":\"%s\",\"trace\":\"%s\",\"patches\":%zu,\"best_ms\":%.2f,"
               "\"median_ms\":%.2f,\"ok\":%s}\n",
               bench, trace_name.c_str(), patches, r.best_ms, r.median_ms, r.ok ? "true" : "false");
@@ -76,8 +75,7 @@ int main(int argc, char** argv) {
   const result through_ot = measure(trace, [&](ot::rope& text) {
     for (const auto& patch : trace.patches) {
       const ot::operation op = operation_of(patch);
-      if (ot::fits(op, text.size()))
-        ot::apply(text, op);
+      if (ot::fits(op, text.size())) ot::apply(text, op);
     }
   });
   print("ot_apply", name, patches, through_ot);
@@ -100,8 +98,7 @@ int main(int argc, char** argv) {
   const result from_wire = measure(trace, [&](ot::rope& text) {
     for (const auto& components : wire) {
       auto parsed = ot::parse(components);
-      if (parsed.op && ot::fits(*parsed.op, text.size()))
-        ot::apply(text, *parsed.op);
+      if (parsed.op && ot::fits(*parsed.op, text.size())) ot::apply(text, *parsed.op);
     }
   });
   print("ot_parse_apply", name, patches, from_wire);

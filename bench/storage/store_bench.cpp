@@ -55,15 +55,15 @@ using namespace std::chrono_literals;
 // ---- options --------------------------------------------------------------------------------
 
 struct Target {
-  std::string label;  // "memory", "sqlite-normal", "sqlite-full"
+  std::string label; // "memory", "sqlite-normal", "sqlite-full"
   std::uint16_t port = 0;
-  pid_t pid = 0;      // 0: no CPU or disk figures
+  pid_t pid = 0; // 0: no CPU or disk figures
 };
 
 struct Options {
   std::string host = "127.0.0.1";
   std::vector<Target> targets;
-  std::string disk;  // block device of the data directories (/proc/diskstats name), or none
+  std::string disk; // block device of the data directories (/proc/diskstats name), or none
   std::vector<int> publishers{1, 16, 64};
   std::vector<int> windows{1, 32};
   std::vector<double> rates{5000, 20000};
@@ -72,7 +72,7 @@ struct Options {
   int subscribers = 2;
   std::size_t size = 100;
   double warmup_s = 1, duration_s = 5, drain_s = 15, setup_s = 10;
-  std::size_t max_inflight = 20000;  // open loop: beyond this the point is saturated
+  std::size_t max_inflight = 20000; // open loop: beyond this the point is saturated
   double noise_pct = 10;
   int retries = 1;
 };
@@ -85,7 +85,8 @@ const char* kUsage =
     "  [--disk DEVICE]   (the data directories' block device, as /proc/diskstats names it)\n"
     "Every point runs against each target in turn. --rates '' skips the open loop.\n";
 
-template <class T> std::vector<T> parse_list(const std::string& s) {
+template <class T>
+std::vector<T> parse_list(const std::string& s) {
   std::vector<T> out;
   std::stringstream in(s);
   std::string item;
@@ -120,24 +121,41 @@ std::optional<Options> parse_options(int argc, char** argv) {
         const auto rest = v.substr(eq + 1);
         const auto colon = rest.find(':');
         t.port = static_cast<std::uint16_t>(std::stoi(rest.substr(0, colon)));
-        if (colon != std::string::npos) t.pid = static_cast<pid_t>(std::stol(rest.substr(colon + 1)));
+        if (colon != std::string::npos)
+          t.pid = static_cast<pid_t>(std::stol(rest.substr(colon + 1)));
         o.targets.push_back(t);
-      } else if (flag == "--host") o.host = v;
-      else if (flag == "--disk") o.disk = v;
-      else if (flag == "--publishers") o.publishers = parse_list<int>(v);
-      else if (flag == "--windows") o.windows = parse_list<int>(v);
-      else if (flag == "--rates") o.rates = parse_list<double>(v);
-      else if (flag == "--rate-publishers") o.rate_publishers = std::max(1, std::stoi(v));
-      else if (flag == "--rooms") o.rooms = std::max(1, std::stoi(v));
-      else if (flag == "--subscribers") o.subscribers = std::max(0, std::stoi(v));
-      else if (flag == "--size") o.size = std::max<std::size_t>(16, std::stoul(v));
-      else if (flag == "--warmup") o.warmup_s = std::stod(v);
-      else if (flag == "--duration") o.duration_s = std::stod(v);
-      else if (flag == "--drain") o.drain_s = std::stod(v);
-      else if (flag == "--max-inflight") o.max_inflight = std::stoul(v);
-      else if (flag == "--noise-pct") o.noise_pct = std::stod(v);
-      else if (flag == "--retries") o.retries = std::max(0, std::stoi(v));
-      else throw std::runtime_error("unknown option " + flag);
+      } else if (flag == "--host")
+        o.host = v;
+      else if (flag == "--disk")
+        o.disk = v;
+      else if (flag == "--publishers")
+        o.publishers = parse_list<int>(v);
+      else if (flag == "--windows")
+        o.windows = parse_list<int>(v);
+      else if (flag == "--rates")
+        o.rates = parse_list<double>(v);
+      else if (flag == "--rate-publishers")
+        o.rate_publishers = std::max(1, std::stoi(v));
+      else if (flag == "--rooms")
+        o.rooms = std::max(1, std::stoi(v));
+      else if (flag == "--subscribers")
+        o.subscribers = std::max(0, std::stoi(v));
+      else if (flag == "--size")
+        o.size = std::max<std::size_t>(16, std::stoul(v));
+      else if (flag == "--warmup")
+        o.warmup_s = std::stod(v);
+      else if (flag == "--duration")
+        o.duration_s = std::stod(v);
+      else if (flag == "--drain")
+        o.drain_s = std::stod(v);
+      else if (flag == "--max-inflight")
+        o.max_inflight = std::stoul(v);
+      else if (flag == "--noise-pct")
+        o.noise_pct = std::stod(v);
+      else if (flag == "--retries")
+        o.retries = std::max(0, std::stoi(v));
+      else
+        throw std::runtime_error("unknown option " + flag);
     }
   } catch (const std::exception& e) {
     std::cerr << "troupe_store_bench: " << e.what() << "\n" << kUsage;
@@ -184,7 +202,8 @@ double kernel_threads_cpu_seconds() {
     fields >> state >> ppid;
     if (ppid != 2) continue;
     std::string skip;
-    for (int i = 5; i <= 13; ++i) fields >> skip;
+    for (int i = 5; i <= 13; ++i)
+      fields >> skip;
     unsigned long long utime = 0, stime = 0;
     if (fields >> utime >> stime) total += utime + stime;
   }
@@ -207,7 +226,8 @@ std::optional<DiskCounters> disk_counters(const std::string& device) {
     f >> major >> minor >> name;
     if (name != device) continue;
     double v[10] = {};
-    for (double& x : v) f >> x;  // reads: 4, writes: 4 (sectors written 3rd), in flight, busy
+    for (double& x : v)
+      f >> x; // reads: 4, writes: 4 (sectors written 3rd), in flight, busy
     if (!f) return std::nullopt;
     return DiskCounters{v[2] * 512, v[6] * 512, v[9]};
   }
@@ -256,7 +276,7 @@ class Client;
 
 struct Room {
   std::string name;
-  std::uint64_t acked = 0;  // pubs acknowledged: what every member must receive
+  std::uint64_t acked = 0; // pubs acknowledged: what every member must receive
   std::vector<Client*> members;
 };
 
@@ -264,20 +284,20 @@ struct Room {
 struct PointState {
   bool measuring = false;
   bool closed_loop_publishing = false;
-  std::size_t window = 1;  // closed loop: pubs in flight per publisher
+  std::size_t window = 1; // closed loop: pubs in flight per publisher
   std::size_t size = 100;
   Latency ack, deliver;
   std::uint64_t acks_in_window = 0, deliveries_in_window = 0;
-  std::uint64_t inflight = 0;  // pubs sent and not yet answered, every publisher
+  std::uint64_t inflight = 0; // pubs sent and not yet answered, every publisher
   std::uint64_t pub_errors = 0, unknown_replies = 0, disconnects = 0, refused = 0;
-  std::map<std::string, std::uint64_t> errors;  // by code
+  std::map<std::string, std::uint64_t> errors; // by code
   std::size_t subscribed = 0, closed = 0;
 };
 
 // One WebSocket connection: connect, subscribe to its room, then (a publisher) publish and
 // time each pub to its ack, or (a subscriber) time each message from its publisher's stamp.
 class Client : public std::enable_shared_from_this<Client>, private DialectSink {
- public:
+public:
   Client(net::io_context& ioc, Dialect& dialect, PointState& point, Room& room, bool publisher,
          std::uint32_t index)
       : ws_(ioc.get_executor()), dialect_(dialect), point_(point), room_(room),
@@ -287,7 +307,8 @@ class Client : public std::enable_shared_from_this<Client>, private DialectSink 
   }
 
   void start(const tcp::endpoint& server) {
-    ws_.next_layer().async_connect(server, [self = shared_from_this(), server](beast::error_code ec) {
+    ws_.next_layer().async_connect(server, [self = shared_from_this(),
+                                            server](beast::error_code ec) {
       if (ec || self->closed_) return self->fail(true);
       self->ws_.next_layer().set_option(tcp::no_delay(true), ec);
       self->ws_.auto_fragment(false);
@@ -298,8 +319,8 @@ class Client : public std::enable_shared_from_this<Client>, private DialectSink 
                                 "/ws", [self](beast::error_code ec) {
                                   if (ec || self->closed_) return self->fail(true);
                                   self->read_next();
-                                  self->send(self->dialect_.connect(self->next_id_++,
-                                                                    "s" + std::to_string(self->index_)));
+                                  self->send(self->dialect_.connect(
+                                      self->next_id_++, "s" + std::to_string(self->index_)));
                                 });
     });
   }
@@ -321,7 +342,8 @@ class Client : public std::enable_shared_from_this<Client>, private DialectSink 
   void close() {
     if (closed_ || closing_) return;
     closing_ = true;
-    ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {});
+    ws_.async_close(websocket::close_code::normal,
+                    [self = shared_from_this()](beast::error_code) {});
   }
 
   void abort() {
@@ -337,7 +359,7 @@ class Client : public std::enable_shared_from_this<Client>, private DialectSink 
   std::uint64_t gaps() const { return gaps_; }
   std::uint64_t dups() const { return dups_; }
 
- private:
+private:
   void send(Outgoing out) {
     if (closed_) return;
     queue_.push_back(std::move(out.bytes));
@@ -346,12 +368,13 @@ class Client : public std::enable_shared_from_this<Client>, private DialectSink 
 
   void write_next() {
     writing_ = true;
-    ws_.async_write(net::buffer(queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->writing_ = false;
-      if (ec || self->closed_) return self->fail(false);
-      self->queue_.pop_front();
-      if (!self->queue_.empty() && !self->closed_) self->write_next();
-    });
+    ws_.async_write(net::buffer(queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      self->writing_ = false;
+                      if (ec || self->closed_) return self->fail(false);
+                      self->queue_.pop_front();
+                      if (!self->queue_.empty() && !self->closed_) self->write_next();
+                    });
   }
 
   void read_next() {
@@ -375,8 +398,10 @@ class Client : public std::enable_shared_from_this<Client>, private DialectSink 
     beast::error_code ec;
     ws_.next_layer().close(ec);
     ++point_.closed;
-    if (refused) ++point_.refused;
-    else if (!closing_) ++point_.disconnects;
+    if (refused)
+      ++point_.refused;
+    else if (!closing_)
+      ++point_.disconnects;
     point_.inflight -= inflight_;
     inflight_ = 0;
   }
@@ -409,8 +434,10 @@ class Client : public std::enable_shared_from_this<Client>, private DialectSink 
   }
 
   void on_msg(std::uint64_t seq, const std::uint8_t* data, std::size_t n) override {
-    if (seq > last_seq_ + 1) gaps_ += seq - last_seq_ - 1;
-    else if (seq <= last_seq_) ++dups_;
+    if (seq > last_seq_ + 1)
+      gaps_ += seq - last_seq_ - 1;
+    else if (seq <= last_seq_)
+      ++dups_;
     if (seq > last_seq_) last_seq_ = seq;
     ++received_;
     if (point_.measuring) {
@@ -465,7 +492,7 @@ class Client : public std::enable_shared_from_this<Client>, private DialectSink 
   std::vector<std::uint8_t> payload_;
   bool subscribed_ = false, closing_ = false, closed_ = false;
   std::uint64_t next_id_ = 1, sub_id_ = 0;
-  std::deque<std::int64_t> sent_;  // due time of pubs base_id_, base_id_ + 1, ...; -1: answered
+  std::deque<std::int64_t> sent_; // due time of pubs base_id_, base_id_ + 1, ...; -1: answered
   std::uint64_t base_id_ = 0;
   std::uint64_t inflight_ = 0;
   std::uint64_t last_seq_ = 0, gaps_ = 0, dups_ = 0, received_ = 0;
@@ -476,12 +503,14 @@ class Client : public std::enable_shared_from_this<Client>, private DialectSink 
 struct Spec {
   bool open = false;
   int publishers = 1;
-  int window = 1;     // closed loop
-  double rate = 0;    // open loop: pubs per second
+  int window = 1;  // closed loop
+  double rate = 0; // open loop: pubs per second
   std::string name() const {
     char buf[64];
-    if (open) std::snprintf(buf, sizeof buf, "open %.0f/s", rate);
-    else std::snprintf(buf, sizeof buf, "closed %dx%d", publishers, window);
+    if (open)
+      std::snprintf(buf, sizeof buf, "open %.0f/s", rate);
+    else
+      std::snprintf(buf, sizeof buf, "closed %dx%d", publishers, window);
     return buf;
   }
 };
@@ -507,7 +536,7 @@ struct Result {
 };
 
 class Bench {
- public:
+public:
   Bench(net::io_context& ioc, const Options& o) : ioc_(ioc), o_(o) {
     std::random_device rd;
     run_id_ = std::to_string(rd() % 1000000);
@@ -516,8 +545,10 @@ class Bench {
   net::awaitable<void> run() {
     std::vector<Spec> specs;
     for (int p : o_.publishers)
-      for (int w : o_.windows) specs.push_back({false, std::max(1, p), std::max(1, w), 0});
-    for (double r : o_.rates) specs.push_back({true, o_.rate_publishers, 1, r});
+      for (int w : o_.windows)
+        specs.push_back({false, std::max(1, p), std::max(1, w), 0});
+    for (double r : o_.rates)
+      specs.push_back({true, o_.rate_publishers, 1, r});
     for (std::size_t s = 0; s < specs.size(); ++s) {
       for (const auto& target : o_.targets) {
         Result r;
@@ -538,15 +569,16 @@ class Bench {
 
   int exit_code() const { return failed_ ? 1 : 0; }
 
- private:
+private:
   net::awaitable<void> sleep(double seconds) {
-    net::steady_timer t(ioc_, std::chrono::duration_cast<Clock::duration>(
-                                  std::chrono::duration<double>(seconds)));
+    net::steady_timer t(
+        ioc_, std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
     co_await t.async_wait(net::use_awaitable);
   }
 
   // Polls `done` every 5 ms for at most `seconds`; returns whether it became true.
-  template <class Done> net::awaitable<bool> wait_for(Done done, double seconds) {
+  template <class Done>
+  net::awaitable<bool> wait_for(Done done, double seconds) {
     const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                              std::chrono::duration<double>(seconds));
     while (!done()) {
@@ -576,8 +608,8 @@ class Bench {
         }
         ++k;
       }
-      timer.expires_at(Clock::time_point(std::chrono::nanoseconds(
-          start + static_cast<std::int64_t>(k * interval_ns))));
+      timer.expires_at(Clock::time_point(
+          std::chrono::nanoseconds(start + static_cast<std::int64_t>(k * interval_ns))));
       co_await timer.async_wait(net::use_awaitable);
     }
     pacing = false;
@@ -646,19 +678,22 @@ class Bench {
         clients.push_back(c);
       }
     }
-    for (auto& c : clients) c->start(server);
+    for (auto& c : clients)
+      c->start(server);
     const bool ready = co_await wait_for(
         [&] { return state.subscribed == clients.size() || state.refused > 0; }, o_.setup_s);
     if (!ready || state.refused > 0) {
-      r.failure = state.refused > 0 ? "a connection was refused" : "connections did not subscribe in time";
-      for (auto& c : clients) c->abort();
+      r.failure =
+          state.refused > 0 ? "a connection was refused" : "connections did not subscribe in time";
+      for (auto& c : clients)
+        c->abort();
       failed_ = true;
       co_return r;
     }
 
     // Warm-up, then the measured window.
     bool publishing = true;
-    bool pacing = spec.open;  // the pacer refers to these locals until it has seen the end
+    bool pacing = spec.open; // the pacer refers to these locals until it has seen the end
     bool saturated = false;
     std::uint64_t skipped = 0;
     if (spec.open) {
@@ -668,7 +703,8 @@ class Bench {
       state.closed_loop_publishing = true;
       const std::int64_t now = now_ns();
       for (auto& p : pubs)
-        for (int i = 0; i < spec.window; ++i) p->publish(now);
+        for (int i = 0; i < spec.window; ++i)
+          p->publish(now);
     }
     co_await sleep(o_.warmup_s);
     const Sample before = co_await sample(target, server);
@@ -695,19 +731,23 @@ class Bench {
           return true;
         },
         o_.drain_s);
-    co_await sleep(0.05);  // a late duplicate would show here
+    co_await sleep(0.05); // a late duplicate would show here
     for (auto& room : rooms) {
       for (auto* m : room->members) {
-        if (m->received() < room->acked) r.undelivered += room->acked - m->received();
-        else r.excess += m->received() - room->acked;
+        if (m->received() < room->acked)
+          r.undelivered += room->acked - m->received();
+        else
+          r.excess += m->received() - room->acked;
         r.gaps += m->gaps();
         r.dups += m->dups();
       }
     }
     r.unacked = state.inflight;
-    for (auto& c : clients) c->close();
+    for (auto& c : clients)
+      c->close();
     if (!co_await wait_for([&] { return state.closed == clients.size(); }, 3))
-      for (auto& c : clients) c->abort();
+      for (auto& c : clients)
+        c->abort();
 
     // Figures.
     const double seconds = static_cast<double>(after.t_ns - before.t_ns) / 1e9;
@@ -759,29 +799,42 @@ class Bench {
 
   static Json latency_json(const Latency::Summary& s) {
     Json j;
-    j.add("p50", s.p50_us, 1).add("p90", s.p90_us, 1).add("p99", s.p99_us, 1)
-        .add("p999", s.p999_us, 1).add("max", s.max_us, 1).add("mean", s.mean_us, 1)
+    j.add("p50", s.p50_us, 1)
+        .add("p90", s.p90_us, 1)
+        .add("p99", s.p99_us, 1)
+        .add("p999", s.p999_us, 1)
+        .add("max", s.max_us, 1)
+        .add("mean", s.mean_us, 1)
         .add("samples", static_cast<std::uint64_t>(s.samples));
     return j;
   }
 
   void print(const Result& r) {
     Json j;
-    j.add("type", "store_point").add("store", r.target).add("point", r.point)
+    j.add("type", "store_point")
+        .add("store", r.target)
+        .add("point", r.point)
         .add("mode", r.spec.open ? "open" : "closed")
         .add("publishers", r.spec.publishers);
-    if (r.spec.open) j.add("offered_per_s", r.spec.rate, 0);
-    else j.add("window", r.spec.window);
-    j.add("rooms", r.rooms).add("subscribers_per_room", o_.subscribers)
-        .add("fanout", r.fanout).add("payload_bytes", static_cast<std::uint64_t>(o_.size));
+    if (r.spec.open)
+      j.add("offered_per_s", r.spec.rate, 0);
+    else
+      j.add("window", r.spec.window);
+    j.add("rooms", r.rooms)
+        .add("subscribers_per_room", o_.subscribers)
+        .add("fanout", r.fanout)
+        .add("payload_bytes", static_cast<std::uint64_t>(o_.size));
     if (!r.failure.empty()) {
       j.add("ok", false).add("failure", r.failure);
       std::cout << j.str() << std::endl;
       return;
     }
-    j.add("seconds", r.seconds, 2).add("msgs_per_s", r.msgs_per_s, 0)
-        .add("ack_p50_us", r.ack.p50_us, 1).add("ack_p99_us", r.ack.p99_us, 1)
-        .add("ack_max_us", r.ack.max_us, 1).add("ack_us", latency_json(r.ack))
+    j.add("seconds", r.seconds, 2)
+        .add("msgs_per_s", r.msgs_per_s, 0)
+        .add("ack_p50_us", r.ack.p50_us, 1)
+        .add("ack_p99_us", r.ack.p99_us, 1)
+        .add("ack_max_us", r.ack.max_us, 1)
+        .add("ack_us", latency_json(r.ack))
         .add("deliver_us", latency_json(r.deliver))
         .add("deliveries_per_s", r.deliveries_per_s, 0)
         .add("commits", static_cast<std::uint64_t>(r.commits))
@@ -795,27 +848,37 @@ class Bench {
     j.add("server_cpu_pct", r.server_cpu_pct, 1);
     if (r.server_cpu_pct && r.msgs_per_s > 0)
       j.add("server_cpu_us_per_msg", *r.server_cpu_pct / 100 * 1e6 / r.msgs_per_s, 2);
-    else j.add_null("server_cpu_us_per_msg");
+    else
+      j.add_null("server_cpu_us_per_msg");
     if (r.disk_bytes && r.msgs_per_s > 0)
       j.add("disk_bytes_per_msg", *r.disk_bytes / (r.msgs_per_s * r.seconds), 0)
           .add("disk_mb_per_s", *r.disk_bytes / r.seconds / 1e6, 2);
     if (r.device_write_bytes) {
-      j.add("device", o_.disk).add("device_write_mb_per_s", *r.device_write_bytes / r.seconds / 1e6, 2)
+      j.add("device", o_.disk)
+          .add("device_write_mb_per_s", *r.device_write_bytes / r.seconds / 1e6, 2)
           .add("device_read_mb_per_s", *r.device_read_bytes / r.seconds / 1e6, 2)
           .add("device_busy_pct", r.device_busy_pct, 1);
     }
     j.add("driver_cpu_pct", r.driver_cpu_pct, 1)
         .add("driver_bound", r.driver_cpu_pct > 90)
         .add("kernel_threads_cpu_pct", r.kernel_threads_cpu_pct, 1)
-        .add("other_cpu_pct", r.other_cpu_pct, 1).add("noisy", r.noisy)
+        .add("other_cpu_pct", r.other_cpu_pct, 1)
+        .add("noisy", r.noisy)
         .add("attempts", r.attempts);
     if (r.spec.open) j.add("saturated", r.saturated).add("skipped", r.skipped);
     Json errors;
-    for (auto& [code, n] : r.errors) errors.add(code, n);
-    j.add("drained", r.drained).add("unacked", r.unacked).add("undelivered", r.undelivered)
-        .add("excess", r.excess).add("gaps", r.gaps).add("dups", r.dups)
-        .add("pub_errors", r.pub_errors).add("disconnects", r.disconnects)
-        .add("errors", errors).add("ok", r.ok);
+    for (auto& [code, n] : r.errors)
+      errors.add(code, n);
+    j.add("drained", r.drained)
+        .add("unacked", r.unacked)
+        .add("undelivered", r.undelivered)
+        .add("excess", r.excess)
+        .add("gaps", r.gaps)
+        .add("dups", r.dups)
+        .add("pub_errors", r.pub_errors)
+        .add("disconnects", r.disconnects)
+        .add("errors", errors)
+        .add("ok", r.ok);
     std::cout << j.str() << std::endl;
   }
 
@@ -824,19 +887,19 @@ class Bench {
   void summary() {
     std::vector<std::string> points;
     for (auto& r : results_)
-      if (std::find(points.begin(), points.end(), r.point) == points.end()) points.push_back(r.point);
+      if (std::find(points.begin(), points.end(), r.point) == points.end())
+        points.push_back(r.point);
     auto find = [&](const std::string& point, const std::string& store) -> const Result* {
       for (auto& r : results_)
         if (r.point == point && r.target == store) return &r;
       return nullptr;
     };
     const std::string base = o_.targets.front().label;
-    std::fprintf(stderr, "\n%-16s %-14s %9s %7s %9s %9s %9s %9s %8s %8s %7s %7s %5s\n",
-                 "point", "store", "msgs/s", "vs", "ack p50", "ack p99", "ack max", "dlv p99",
-                 "msg/cmt", "cmt/s", "srv cpu", "disk", "dev");
+    std::fprintf(stderr, "\n%-16s %-14s %9s %7s %9s %9s %9s %9s %8s %8s %7s %7s %5s\n", "point",
+                 "store", "msgs/s", "vs", "ack p50", "ack p99", "ack max", "dlv p99", "msg/cmt",
+                 "cmt/s", "srv cpu", "disk", "dev");
     std::fprintf(stderr, "%-16s %-14s %9s %7s %9s %9s %9s %9s %8s %8s %7s %7s %5s\n", "", "", "",
-                 base.substr(0, 7).c_str(), "ms", "ms", "ms", "ms", "", "", "%", "KB/msg",
-                 "busy%");
+                 base.substr(0, 7).c_str(), "ms", "ms", "ms", "ms", "", "", "%", "KB/msg", "busy%");
     Json by_point;
     for (auto& point : points) {
       const Result* b = find(point, base);
@@ -863,27 +926,34 @@ class Bench {
         const double kb_per_msg = r->disk_bytes && r->msgs_per_s > 0
                                       ? *r->disk_bytes / (r->msgs_per_s * r->seconds) / 1024
                                       : NAN;
-        std::fprintf(stderr,
-                     "%-16s %-14s %9.0f %6.2fx %9.2f %9.2f %9.2f %9.2f %8s %8s %7.0f %7.1f %5.0f %s\n",
-                     point.c_str(), t.label.c_str(), r->msgs_per_s, ratio, r->ack.p50_us / 1e3,
-                     r->ack.p99_us / 1e3, r->ack.max_us / 1e3, r->deliver.p99_us / 1e3, mpc, cps,
-                     r->server_cpu_pct.value_or(NAN), kb_per_msg, r->device_busy_pct.value_or(NAN),
-                     flags.c_str());
+        std::fprintf(
+            stderr,
+            "%-16s %-14s %9.0f %6.2fx %9.2f %9.2f %9.2f %9.2f %8s %8s %7.0f %7.1f %5.0f %s\n",
+            point.c_str(), t.label.c_str(), r->msgs_per_s, ratio, r->ack.p50_us / 1e3,
+            r->ack.p99_us / 1e3, r->ack.max_us / 1e3, r->deliver.p99_us / 1e3, mpc, cps,
+            r->server_cpu_pct.value_or(NAN), kb_per_msg, r->device_busy_pct.value_or(NAN),
+            flags.c_str());
         Json cell;
-        cell.add("msgs_per_s", r->msgs_per_s, 0).add("vs_" + base, ratio, 3)
-            .add("ack_p50_us", r->ack.p50_us, 1).add("ack_p99_us", r->ack.p99_us, 1)
-            .add("ack_max_us", r->ack.max_us, 1).add("deliver_p99_us", r->deliver.p99_us, 1);
+        cell.add("msgs_per_s", r->msgs_per_s, 0)
+            .add("vs_" + base, ratio, 3)
+            .add("ack_p50_us", r->ack.p50_us, 1)
+            .add("ack_p99_us", r->ack.p99_us, 1)
+            .add("ack_max_us", r->ack.max_us, 1)
+            .add("deliver_p99_us", r->deliver.p99_us, 1);
         if (r->commits > 0) cell.add("msgs_per_commit", r->writes / r->commits, 1);
         cell.add("ok", r->ok).add("noisy", r->noisy);
         row.add(t.label, cell);
       }
       by_point.add(point, row);
     }
-    std::fprintf(stderr,
-                 "flags: ! a check failed (see its JSON line), ~ the machine was busy, * the driver "
-                 "used >90%% of its core, S open loop saturated (pubs skipped)\n");
+    std::fprintf(
+        stderr, "flags: ! a check failed (see its JSON line), ~ the machine was busy, * the driver "
+                "used >90%% of its core, S open loop saturated (pubs skipped)\n");
     Json s;
-    s.add("type", "store_summary").add("baseline", base).add("points", by_point).add("ok", !failed_);
+    s.add("type", "store_summary")
+        .add("baseline", base)
+        .add("points", by_point)
+        .add("ok", !failed_);
     std::cout << s.str() << std::endl;
   }
 
@@ -895,8 +965,8 @@ class Bench {
   bool failed_ = false;
 };
 
-}  // namespace
-}  // namespace bench
+} // namespace
+} // namespace bench
 
 int main(int argc, char** argv) {
   using namespace bench;

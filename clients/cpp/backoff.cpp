@@ -14,10 +14,11 @@ backoff::backoff(backoff_options o, unsigned seed) : o_(o), rng_(seed) {
 std::chrono::milliseconds backoff::next() {
   const double cap = static_cast<double>(o_.max.count());
   const double exp = std::min(static_cast<double>(attempt_), 62.0);
-  const double base = std::min(cap, static_cast<double>(o_.initial.count()) * std::pow(o_.factor, exp));
+  const double base =
+      std::min(cap, static_cast<double>(o_.initial.count()) * std::pow(o_.factor, exp));
   ++attempt_;
   std::uniform_real_distribution<double> d(base / 2, base);
   return std::chrono::milliseconds(std::max<long long>(1, static_cast<long long>(d(rng_))));
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -15,17 +15,17 @@ struct backoff_options {
 };
 
 class backoff {
- public:
+public:
   explicit backoff(backoff_options o, unsigned seed = std::random_device{}());
 
-  std::chrono::milliseconds next();  // the next delay; counts an attempt
+  std::chrono::milliseconds next(); // the next delay; counts an attempt
   void reset() { attempt_ = 0; }
   unsigned attempt() const { return attempt_; }
 
- private:
+private:
   backoff_options o_;
   unsigned attempt_ = 0;
   std::mt19937 rng_;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

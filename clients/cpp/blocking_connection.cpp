@@ -24,9 +24,10 @@ std::pair<std::shared_ptr<std::promise<result<T>>>, std::future<result<T>>> make
   return {p, std::move(f)};
 }
 
-}  // namespace
+} // namespace
 
-blocking_connection::blocking_connection(connection_options opts) : own_io_(std::make_unique<boost::asio::io_context>(1)) {
+blocking_connection::blocking_connection(connection_options opts)
+    : own_io_(std::make_unique<boost::asio::io_context>(1)) {
   work_.emplace(own_io_->get_executor());
   client_ = std::make_unique<connection>(own_io_->get_executor(), std::move(opts));
   init();
@@ -58,12 +59,12 @@ blocking_connection::~blocking_connection() {
     std::lock_guard<std::mutex> l(m_);
     live = current_ != connection_state::idle && current_ != connection_state::closed;
   }
-  if (live) {  // close gracefully, briefly
+  if (live) { // close gracefully, briefly
     client_->close();
     std::unique_lock<std::mutex> l(m_);
     cv_.wait_for(l, std::chrono::seconds(2), [&] { return current_ == connection_state::closed; });
   }
-  client_.reset();  // no callback runs after this
+  client_.reset(); // no callback runs after this
   if (own_io_) {
     // Let the I/O thread run what the `connection` posted on its way out, then stop it. (The
     // marker goes in before the work guard goes: once out of work, run() would return
@@ -81,7 +82,9 @@ blocking_connection::~blocking_connection() {
 connected_info blocking_connection::connect(duration timeout) {
   client_->start();
   state_event ev = take_states_until(
-      [](const state_event& e) { return e.state == connection_state::connected || e.state == connection_state::closed; },
+      [](const state_event& e) {
+        return e.state == connection_state::connected || e.state == connection_state::closed;
+      },
       timeout, "not connected in time");
   if (ev.state == connection_state::closed)
     throw client_error(error{errc::refused, "closed while connecting: " + ev.reason});
@@ -123,7 +126,8 @@ subscribed_event blocking_connection::subscribe(const std::string& room, duratio
     typing_.push_back(ev);
     cv_.notify_all();
   };
-  client_->subscribe(room, std::move(h), [p = p](result<subscribed_event> r) { p->set_value(std::move(r)); });
+  client_->subscribe(room, std::move(h),
+                     [p = p](result<subscribed_event> r) { p->set_value(std::move(r)); });
   return wait_for(f, timeout, "subscribe");
 }
 
@@ -140,16 +144,17 @@ ack blocking_connection::publish(const std::string& room, const value& data, dur
 }
 
 ack blocking_connection::publish(const std::string& room, const value& data, const std::string& key,
-                            duration timeout) {
+                                 duration timeout) {
   auto [p, f] = make_promise<ack>();
   client_->publish(room, data, key, [p = p](result<ack> r) { p->set_value(std::move(r)); });
   return wait_for(f, timeout, "publish");
 }
 
-history_reply blocking_connection::history(const std::string& room, std::uint64_t since, std::uint32_t limit,
-                                     duration timeout) {
+history_reply blocking_connection::history(const std::string& room, std::uint64_t since,
+                                           std::uint32_t limit, duration timeout) {
   auto [p, f] = make_promise<history_reply>();
-  client_->history(room, since, [p = p](result<history_reply> r) { p->set_value(std::move(r)); }, limit);
+  client_->history(
+      room, since, [p = p](result<history_reply> r) { p->set_value(std::move(r)); }, limit);
   return wait_for(f, timeout, "history");
 }
 
@@ -173,13 +178,15 @@ std::optional<T> blocking_connection::pop(std::deque<T>& q, duration timeout) {
   return v;
 }
 
-std::optional<message> blocking_connection::next_message(duration timeout) { return pop(messages_, timeout); }
+std::optional<message> blocking_connection::next_message(duration timeout) {
+  return pop(messages_, timeout);
+}
 
 std::vector<message> blocking_connection::take_messages(std::size_t n, duration timeout) {
   std::unique_lock<std::mutex> l(m_);
   if (!cv_.wait_for(l, timeout, [&] { return messages_.size() >= n; }))
     throw client_error(error{errc::timeout, "expected " + std::to_string(n) + " messages, got " +
-                                               std::to_string(messages_.size())});
+                                                std::to_string(messages_.size())});
   std::vector<message> out(std::make_move_iterator(messages_.begin()),
                            std::make_move_iterator(messages_.begin() + static_cast<long>(n)));
   messages_.erase(messages_.begin(), messages_.begin() + static_cast<long>(n));
@@ -195,15 +202,18 @@ std::optional<subscribed_event> blocking_connection::next_subscribed(duration ti
   return pop(subscribed_, timeout);
 }
 
-std::optional<state_event> blocking_connection::next_state(duration timeout) { return pop(states_, timeout); }
+std::optional<state_event> blocking_connection::next_state(duration timeout) {
+  return pop(states_, timeout);
+}
 
 state_event blocking_connection::wait_state(connection_state state, duration timeout) {
   return take_states_until([state](const state_event& e) { return e.state == state; }, timeout,
                            std::string("state ") + to_string(state) + " not reached in time");
 }
 
-state_event blocking_connection::take_states_until(const std::function<bool(const state_event&)>& pred,
-                                                   duration timeout, const std::string& what) {
+state_event
+blocking_connection::take_states_until(const std::function<bool(const state_event&)>& pred,
+                                       duration timeout, const std::string& what) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock<std::mutex> l(m_);
   for (;;) {
@@ -222,7 +232,7 @@ std::vector<error> blocking_connection::errors() {
   return errors_;
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client
 
 namespace troupe::client {
 
@@ -257,14 +267,16 @@ std::string describe(const presence_snapshot& s) {
     if (!e.state.is_nil()) out += "{state " + e.state.to_string() + "}";
   }
   out += ", typing:";
-  for (const auto& [client, user] : s.typing) out += " " + user + "/" + client;
+  for (const auto& [client, user] : s.typing)
+    out += " " + user + "/" + client;
   return out;
 }
-}  // namespace
+} // namespace
 
-presence_snapshot blocking_connection::wait_view(const std::string& room,
-                                           const std::function<bool(const presence_snapshot&)>& pred,
-                                           duration timeout) {
+presence_snapshot
+blocking_connection::wait_view(const std::string& room,
+                               const std::function<bool(const presence_snapshot&)>& pred,
+                               duration timeout) {
   std::unique_lock<std::mutex> l(m_);
   auto current = [&] {
     auto it = views_.find(room);
@@ -275,8 +287,9 @@ presence_snapshot blocking_connection::wait_view(const std::string& room,
         got = current();
         return pred(got);
       }))
-    throw client_error(error{errc::timeout, "presence view of " + room + " not as expected in time; last: " +
-                                               describe(got)});
+    throw client_error(
+        error{errc::timeout,
+              "presence view of " + room + " not as expected in time; last: " + describe(got)});
   return got;
 }
 
@@ -294,13 +307,17 @@ std::optional<error> blocking_connection::wait_error(const std::string& code, du
   return found;
 }
 
-std::optional<presence_event> blocking_connection::next_presence(duration timeout) { return pop(presence_, timeout); }
+std::optional<presence_event> blocking_connection::next_presence(duration timeout) {
+  return pop(presence_, timeout);
+}
 
 std::size_t blocking_connection::queued_presence() {
   std::lock_guard<std::mutex> l(m_);
   return presence_.size();
 }
 
-std::optional<typing_event> blocking_connection::next_typing(duration timeout) { return pop(typing_, timeout); }
+std::optional<typing_event> blocking_connection::next_typing(duration timeout) {
+  return pop(typing_, timeout);
+}
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -3,7 +3,7 @@
 // caller to take. Runs its own I/O thread unless given an executor.
 #pragma once
 
-#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+#include <utility> // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <chrono>
 #include <condition_variable>
@@ -26,12 +26,13 @@
 namespace troupe::client {
 
 class blocking_connection {
- public:
+public:
   using duration = std::chrono::milliseconds;
   static constexpr duration default_timeout{10'000};
 
-  explicit blocking_connection(connection_options opts);                              // own I/O thread
-  blocking_connection(boost::asio::any_io_executor ex, connection_options opts);      // shared io_context
+  explicit blocking_connection(connection_options opts); // own I/O thread
+  blocking_connection(boost::asio::any_io_executor ex,
+                      connection_options opts); // shared io_context
   ~blocking_connection();
 
   // Starts the client and waits until it is connected.
@@ -44,7 +45,7 @@ class blocking_connection {
   ack publish(const std::string& room, const value& data, const std::string& key,
               duration timeout = default_timeout);
   history_reply history(const std::string& room, std::uint64_t since, std::uint32_t limit = 0,
-                       duration timeout = default_timeout);
+                        duration timeout = default_timeout);
   void ping(duration timeout = default_timeout);
   // Closes gracefully and waits for the end.
   void close(duration timeout = default_timeout);
@@ -73,26 +74,29 @@ class blocking_connection {
   presence_snapshot view(const std::string& room);
   // Waits until pred(view) holds; returns that view. Throws client_error(timeout) with the last
   // view described if it does not come in time.
-  presence_snapshot wait_view(const std::string& room, const std::function<bool(const presence_snapshot&)>& pred,
-                             duration timeout = default_timeout);
+  presence_snapshot wait_view(const std::string& room,
+                              const std::function<bool(const presence_snapshot&)>& pred,
+                              duration timeout = default_timeout);
   // Presence events of every subscribed room, in order (`view` is null in the queued copies).
   std::optional<presence_event> next_presence(duration timeout = default_timeout);
   std::size_t queued_presence();
   // Typing events of every subscribed room, in order.
   std::optional<typing_event> next_typing(duration timeout = default_timeout);
-  void drop_next_pdiffs(const std::string& room, unsigned n = 1) { client_->drop_next_pdiffs(room, n); }
+  void drop_next_pdiffs(const std::string& room, unsigned n = 1) {
+    client_->drop_next_pdiffs(room, n);
+  }
 
   void drop_connection(bool reconnect = true) { client_->drop_connection(reconnect); }
   void reconnect_now() { client_->reconnect_now(); }
   connection& async() { return *client_; }
 
- private:
+private:
   template <class T>
   std::optional<T> pop(std::deque<T>& q, duration timeout);
   void init();
   // Takes state events, oldest first, until one matches (returned); throws `timeout` with `what`.
-  state_event take_states_until(const std::function<bool(const state_event&)>& pred, duration timeout,
-                                const std::string& what);
+  state_event take_states_until(const std::function<bool(const state_event&)>& pred,
+                                duration timeout, const std::string& what);
 
   std::unique_ptr<boost::asio::io_context> own_io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
@@ -111,4 +115,4 @@ class blocking_connection {
   connection_state current_ = connection_state::idle;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

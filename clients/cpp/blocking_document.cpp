@@ -6,7 +6,8 @@ namespace troupe::client {
 
 using clock = std::chrono::steady_clock;
 
-blocking_document::blocking_document(documents& docs, std::string room) : docs_(docs), room_(std::move(room)) {}
+blocking_document::blocking_document(documents& docs, std::string room)
+    : docs_(docs), room_(std::move(room)) {}
 
 blocking_document::~blocking_document() {
   if (doc_) doc_->close();
@@ -27,14 +28,17 @@ document_opened blocking_document::open(duration timeout) {
   };
   document_handlers h;
   h.on_change = [bump](const document_change&) { bump([](shared& x) { ++x.changes; }); };
-  h.on_opened = [bump](const document_opened& ev) { bump([&](shared& x) { x.opened.push_back(ev); }); };
+  h.on_opened = [bump](const document_opened& ev) {
+    bump([&](shared& x) { x.opened.push_back(ev); });
+  };
   h.on_cursors = [bump](const std::vector<remote_cursor>&) { bump([](shared&) {}); };
   h.on_presence = [bump](const presence_event&) { bump([](shared&) {}); };
   h.on_error = [bump](const error& e) { bump([&](shared& x) { x.errors.push_back(e); }); };
   h.on_synced = [bump] { bump([](shared&) {}); };
   auto p = std::make_shared<std::promise<result<document_opened>>>();
   auto f = p->get_future();
-  doc_ = docs_.open(room_, std::move(h), [p](result<document_opened> r) { p->set_value(std::move(r)); });
+  doc_ = docs_.open(room_, std::move(h),
+                    [p](result<document_opened> r) { p->set_value(std::move(r)); });
   if (f.wait_for(timeout) != std::future_status::ready)
     throw client_error(error{errc::timeout, "open " + room_ + ": no reply in time"});
   auto r = f.get();
@@ -69,33 +73,38 @@ void blocking_document::wait_synced(duration timeout) {
   doc().when_synced([p] { p->set_value(); });
   if (f.wait_for(timeout) != std::future_status::ready)
     throw client_error(error{errc::timeout, "document " + room_ + " not synced in time (rev " +
-                                               std::to_string(doc().rev()) + ")"});
+                                                std::to_string(doc().rev()) + ")"});
 }
 
-std::string blocking_document::wait_text(const std::function<bool(const std::string&)>& pred, duration timeout) {
+std::string blocking_document::wait_text(const std::function<bool(const std::string&)>& pred,
+                                         duration timeout) {
   std::string t;
   if (!wait_until([&] { return pred(t = doc().text()); }, timeout))
-    throw client_error(error{errc::timeout, "document " + room_ + " text not as expected in time; last: " +
-                                               t.substr(0, 200)});
+    throw client_error(
+        error{errc::timeout,
+              "document " + room_ + " text not as expected in time; last: " + t.substr(0, 200)});
   return t;
 }
 
 void blocking_document::wait_rev(std::uint64_t rev, duration timeout) {
   auto& d = doc();
   if (!wait_until([&] { return d.live() && !d.pending() && d.rev() >= rev; }, timeout))
-    throw client_error(error{errc::timeout, "document " + room_ + " did not reach rev " + std::to_string(rev) +
-                                               " in time (at " + std::to_string(d.rev()) + ")"});
+    throw client_error(error{errc::timeout, "document " + room_ + " did not reach rev " +
+                                                std::to_string(rev) + " in time (at " +
+                                                std::to_string(d.rev()) + ")"});
 }
 
-std::vector<remote_cursor> blocking_document::wait_cursors(
-    const std::function<bool(const std::vector<remote_cursor>&)>& pred, duration timeout) {
+std::vector<remote_cursor>
+blocking_document::wait_cursors(const std::function<bool(const std::vector<remote_cursor>&)>& pred,
+                                duration timeout) {
   std::vector<remote_cursor> c;
   if (!wait_until([&] { return pred(c = doc().remote_cursors()); }, timeout)) {
     std::string desc;
     for (const auto& x : c)
       desc += " " + x.user + "/" + x.client + "@" + std::to_string(x.pos) +
               (x.anchor ? "-" + std::to_string(*x.anchor) : "");
-    throw client_error(error{errc::timeout, "remote cursors of " + room_ + " not as expected in time; last:" + desc});
+    throw client_error(error{errc::timeout, "remote cursors of " + room_ +
+                                                " not as expected in time; last:" + desc});
   }
   return c;
 }
@@ -142,4 +151,4 @@ void blocking_document::close(duration timeout) {
   if (!r.ok()) throw client_error(r.error());
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

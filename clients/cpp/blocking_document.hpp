@@ -19,7 +19,7 @@ namespace troupe::client {
 // A blocking face of a `document` for tests and tools: waits are bounded and throw
 // client_error(timeout) when they run out.
 class blocking_document {
- public:
+public:
   using duration = std::chrono::milliseconds;
   static constexpr duration default_timeout{10'000};
 
@@ -33,31 +33,37 @@ class blocking_document {
   bool edit(const ot::operation& op) { return doc().edit(op); }
   bool insert(std::size_t pos, std::string_view utf8) { return doc().insert(pos, utf8); }
   bool remove(std::size_t pos, std::size_t n) { return doc().remove(pos, n); }
-  bool edit_with(const std::function<ot::operation(const ot::rope&)>& make) { return doc().edit_with(make); }
+  bool edit_with(const std::function<ot::operation(const ot::rope&)>& make) {
+    return doc().edit_with(make);
+  }
   // Waits until every local change is acknowledged.
   void wait_synced(duration timeout = default_timeout);
   std::string text() const { return doc().text(); }
   std::uint64_t rev() const { return doc().rev(); }
   // Waits until pred(text) holds (checked at every change); returns that text.
-  std::string wait_text(const std::function<bool(const std::string&)>& pred, duration timeout = default_timeout);
+  std::string wait_text(const std::function<bool(const std::string&)>& pred,
+                        duration timeout = default_timeout);
   // Waits until the document is open on the current connection with nothing pending and its
   // revision is at least `rev`.
   void wait_rev(std::uint64_t rev, duration timeout = default_timeout);
-  void set_cursor(std::size_t pos, std::optional<std::size_t> anchor = std::nullopt) { doc().set_cursor(pos, anchor); }
+  void set_cursor(std::size_t pos, std::optional<std::size_t> anchor = std::nullopt) {
+    doc().set_cursor(pos, anchor);
+  }
   std::vector<remote_cursor> remote_cursors() const { return doc().remote_cursors(); }
-  std::vector<remote_cursor> wait_cursors(const std::function<bool(const std::vector<remote_cursor>&)>& pred,
-                                         duration timeout = default_timeout);
+  std::vector<remote_cursor>
+  wait_cursors(const std::function<bool(const std::vector<remote_cursor>&)>& pred,
+               duration timeout = default_timeout);
   // `opened` events (the first one included), in order.
   std::optional<document_opened> next_opened(duration timeout = default_timeout);
   std::vector<error> errors();
   std::optional<error> wait_error(const std::string& code, duration timeout = default_timeout);
-  std::size_t changes() const;  // remote operations applied so far
+  std::size_t changes() const; // remote operations applied so far
   void close(duration timeout = default_timeout);
 
   document& doc() const;
   std::shared_ptr<document> handle() const { return doc_; }
 
- private:
+private:
   // What the callbacks record; shared with them, so that a late one finds it alive.
   struct shared {
     std::mutex m;
@@ -65,7 +71,7 @@ class blocking_document {
     std::deque<document_opened> opened;
     std::vector<error> errors;
     std::size_t changes = 0;
-    std::uint64_t events = 0;  // raised by every callback
+    std::uint64_t events = 0; // raised by every callback
   };
   // Waits (bounded) until ready() holds, checking it after every event.
   bool wait_until(const std::function<bool()>& ready, duration timeout);
@@ -76,4 +82,4 @@ class blocking_document {
   std::shared_ptr<shared> s_ = std::make_shared<shared>();
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -33,7 +33,8 @@ void connection::post(F&& f) {
 }
 
 connection::connection(net::any_io_executor ex, connection_options opts)
-    : s_(std::make_shared<session>(std::move(ex), std::move(opts))), guard_(std::make_shared<guard>()) {}
+    : s_(std::make_shared<session>(std::move(ex), std::move(opts))),
+      guard_(std::make_shared<guard>()) {}
 
 connection::~connection() {
   {
@@ -54,14 +55,16 @@ void connection::close() {
   post([s = s_] { s->close(); });
 }
 
-void connection::subscribe(std::string room, room_handlers h, std::function<void(result<subscribed_event>)> done) {
+void connection::subscribe(std::string room, room_handlers h,
+                           std::function<void(result<subscribed_event>)> done) {
   room_handlers g;
   g.on_message = guarded(std::move(h.on_message));
   g.on_subscribed = guarded(std::move(h.on_subscribed));
   g.on_error = guarded(std::move(h.on_error));
   g.on_presence = guarded(std::move(h.on_presence));
   g.on_typing = guarded(std::move(h.on_typing));
-  post([s = s_, room = std::move(room), g = std::move(g), done = guarded(std::move(done))]() mutable {
+  post([s = s_, room = std::move(room), g = std::move(g),
+        done = guarded(std::move(done))]() mutable {
     s->subscribe(std::move(room), std::move(g), std::move(done));
   });
 }
@@ -82,9 +85,10 @@ std::function<void(result<reply>)> as_ack(std::function<void(result<ack>)> done)
     done(std::move(*ack));
   };
 }
-}  // namespace
+} // namespace
 
-void connection::publish(std::string room, const value& data, std::function<void(result<ack>)> done) {
+void connection::publish(std::string room, const value& data,
+                         std::function<void(result<ack>)> done) {
   const auto id = s_->new_id();
   map_writer w("pub");
   w.u64("id", id).str("room", room).value("data", data);
@@ -94,7 +98,7 @@ void connection::publish(std::string room, const value& data, std::function<void
 }
 
 void connection::publish(std::string room, const value& data, std::string key,
-                     std::function<void(result<ack>)> done) {
+                         std::function<void(result<ack>)> done) {
   const auto id = s_->new_id();
   map_writer w("pub");
   w.u64("id", id).str("room", room).value("data", data).str("key", key);
@@ -103,8 +107,8 @@ void connection::publish(std::string room, const value& data, std::string key,
   });
 }
 
-void connection::history(std::string room, std::uint64_t since, std::function<void(result<history_reply>)> done,
-                     std::uint32_t limit) {
+void connection::history(std::string room, std::uint64_t since,
+                         std::function<void(result<history_reply>)> done, std::uint32_t limit) {
   const auto id = s_->new_id();
   map_writer w("history");
   w.u64("id", id).str("room", room).u64("since", since);
@@ -116,11 +120,12 @@ void connection::history(std::string room, std::uint64_t since, std::function<vo
     auto hist = parse_history(r.value());
     if (!hist) return g(error{errc::protocol, "malformed history reply"});
     hist->room = room;
-    for (auto& m : hist->msgs) m.room = room;
+    for (auto& m : hist->msgs)
+      m.room = room;
     g(std::move(*hist));
   };
   post([s = s_, id, f = w.finish(), h = std::move(h)]() mutable {
-    s->send_request(id, std::move(f), std::move(h), true);  // reading is idempotent
+    s->send_request(id, std::move(f), std::move(h), true); // reading is idempotent
   });
 }
 
@@ -140,7 +145,8 @@ void connection::ping(std::function<void(result<nothing>)> done) {
   });
 }
 
-void connection::set_state(std::string room, const value& state, std::function<void(result<nothing>)> done) {
+void connection::set_state(std::string room, const value& state,
+                           std::function<void(result<nothing>)> done) {
   post([s = s_, room = std::move(room), state, done = guarded(std::move(done))]() mutable {
     s->set_presence_state(room, std::move(state), std::move(done));
   });
@@ -164,7 +170,7 @@ void connection::presence(std::string room, std::function<void(result<presence_s
     g(std::move(*p));
   };
   post([s = s_, id, f = w.finish(), h = std::move(h)]() mutable {
-    s->send_request(id, std::move(f), std::move(h), true);  // reading is idempotent
+    s->send_request(id, std::move(f), std::move(h), true); // reading is idempotent
   });
 }
 
@@ -183,7 +189,7 @@ void connection::on_error(std::function<void(const error&)> fn) {
 }
 
 void connection::request(std::string_view type, const std::function<void(map_writer&)>& fields,
-                     std::function<void(result<reply>)> done, bool idempotent) {
+                         std::function<void(result<reply>)> done, bool idempotent) {
   const auto id = s_->new_id();
   map_writer w(type);
   w.u64("id", id);
@@ -223,4 +229,4 @@ net::any_io_executor connection::executor() const { return s_->strand(); }
 
 const connection_options& connection::options() const { return s_->options(); }
 
-}  // namespace troupe::client
+} // namespace troupe::client

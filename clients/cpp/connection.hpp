@@ -2,9 +2,8 @@
 // it subscribes to, each delivered as an ordered, gap-free stream.
 //
 //   boost::asio::io_context io;
-//   troupe::client::connection c(io.get_executor(), {.url = "ws://127.0.0.1:8080/ws", .user = "alice"});
-//   c.subscribe("lobby", {.on_message = [](const message& m) { … }});
-//   c.start();
+//   troupe::client::connection c(io.get_executor(), {.url = "ws://127.0.0.1:8080/ws", .user =
+//   "alice"}); c.subscribe("lobby", {.on_message = [](const message& m) { … }}); c.start();
 //   c.publish("lobby", value::from("hi"), [](result<ack> r) { … });
 //   io.run();
 //
@@ -14,7 +13,7 @@
 // returns, no callback of this client runs any more.
 #pragma once
 
-#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+#include <utility> // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <cstdint>
 #include <functional>
@@ -39,7 +38,7 @@ namespace troupe::client {
 class session;
 
 class connection {
- public:
+public:
   connection(boost::asio::any_io_executor ex, connection_options opts);
   ~connection();
   connection(const connection&) = delete;
@@ -64,8 +63,8 @@ class connection {
   void publish(std::string room, const value& data, std::string key,
                std::function<void(result<ack>)> done = {});
   // Kept messages with seq > since, oldest first, at most `limit` (0: the server's default).
-  void history(std::string room, std::uint64_t since, std::function<void(result<history_reply>)> done,
-               std::uint32_t limit = 0);
+  void history(std::string room, std::uint64_t since,
+               std::function<void(result<history_reply>)> done, std::uint32_t limit = 0);
   // An application-level round trip (`ping` → `pong`).
   void ping(std::function<void(result<nothing>)> done);
 
@@ -76,7 +75,8 @@ class connection {
   // is live and set again after every reconnect; `done` gets ok once the engine has it (or
   // the engine's refusal: too_large, …). In a room not subscribed the engine answers
   // not_subscribed.
-  void set_state(std::string room, const value& state, std::function<void(result<nothing>)> done = {});
+  void set_state(std::string room, const value& state,
+                 std::function<void(result<nothing>)> done = {});
   // Tell the others in `room` that this connection is (not) typing. Call typing(room, true)
   // as often as you like (e.g. on every keystroke): `on:true` goes out at most every
   // options.typing_refresh, keeping it from lapsing (the engine turns it off 6 s after the
@@ -114,7 +114,7 @@ class connection {
   boost::asio::any_io_executor executor() const;
   const connection_options& options() const;
 
- private:
+private:
   struct guard;
   template <class... A>
   std::function<void(A...)> guarded(std::function<void(A...)> fn) const;
@@ -125,4 +125,4 @@ class connection {
   std::shared_ptr<guard> guard_;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -38,13 +38,13 @@ std::optional<std::vector<message>> parse_messages(const reply& owner, std::stri
                                                    std::string_view room) {
   std::vector<message> out;
   const auto* v = owner.map().get(key);
-  if (!v) return out;  // absent: none
+  if (!v) return out; // absent: none
   if (v->type != msgpack::type::ARRAY) return std::nullopt;
   out.reserve(v->via.array.size);
   for (std::uint32_t i = 0; i < v->via.array.size; ++i) {
     const auto& item = v->via.array.ptr[i];
     map_view im(item);
-    if (!im.has("room")) {  // tolerate items without their room: it is the reply's room
+    if (!im.has("room")) { // tolerate items without their room: it is the reply's room
       auto seq = im.u64("seq");
       if (!seq) return std::nullopt;
       message msg;
@@ -135,4 +135,4 @@ std::optional<doc_op> parse_doc_op(const msgpack::object& o) {
   return d;
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

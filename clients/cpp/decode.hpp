@@ -28,4 +28,4 @@ error parse_error(const reply& r);
 // `{rev, op, user, key}`: an `op` push or an item of a recovered `opened`.
 std::optional<doc_op> parse_doc_op(const msgpack::object& o);
 
-}  // namespace troupe::client
+} // namespace troupe::client

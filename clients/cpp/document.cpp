@@ -17,9 +17,12 @@ using clock = std::chrono::steady_clock;
 
 const char* to_string(open_kind k) {
   switch (k) {
-    case open_kind::initial: return "initial";
-    case open_kind::recovered: return "recovered";
-    case open_kind::rebuilt: return "rebuilt";
+  case open_kind::initial:
+    return "initial";
+  case open_kind::recovered:
+    return "recovered";
+  case open_kind::rebuilt:
+    return "rebuilt";
   }
   return "?";
 }
@@ -31,7 +34,8 @@ std::string random_prefix() {
   const std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   static const char* hex = "0123456789abcdef";
   std::string s(16, '0');
-  for (int i = 0; i < 16; ++i) s[static_cast<std::size_t>(i)] = hex[(v >> (4 * i)) & 0xf];
+  for (int i = 0; i < 16; ++i)
+    s[static_cast<std::size_t>(i)] = hex[(v >> (4 * i)) & 0xf];
   return s;
 }
 
@@ -39,17 +43,14 @@ bool retryable(const std::string& code) {
   return code == "rate_limited" || code == "unavailable" || code == "internal";
 }
 
-}  // namespace
+} // namespace
 
 // --- document ----------------------------------------------------------------------------------
 
-document::document(std::shared_ptr<registry> core, connection& client, std::string room, document_handlers h)
-    : core_(std::move(core)),
-      client_(client),
-      room_(std::move(room)),
-      h_(std::move(h)),
-      st_(random_prefix(), core_->opts.keep_ops),
-      view_(room_, *this),
+document::document(std::shared_ptr<registry> core, connection& client, std::string room,
+                   document_handlers h)
+    : core_(std::move(core)), client_(client), room_(std::move(room)), h_(std::move(h)),
+      st_(random_prefix(), core_->opts.keep_ops), view_(room_, *this),
       timers_(std::make_unique<timers>(client.executor())) {}
 
 document::~document() {
@@ -143,11 +144,11 @@ void document::send_open(bool with_since) {
 }
 
 void document::on_opened_reply(std::uint64_t token, result<reply> r) {
-  if (token != open_token_ || phase_ != phase_kind::opening) return;  // superseded
+  if (token != open_token_ || phase_ != phase_kind::opening) return; // superseded
   if (!r.ok()) {
     const auto& e = r.error();
     if (e.code == errc::disconnected) {
-      phase_ = phase_kind::idle;  // opened again on the next `connected`
+      phase_ = phase_kind::idle; // opened again on the next `connected`
       return;
     }
     if (e.code == errc::timeout) return send_open(true);
@@ -156,7 +157,7 @@ void document::on_opened_reply(std::uint64_t token, result<reply> r) {
       report(e);
       return schedule_retry();
     }
-    return fail_open(e);  // refused (forbidden, unavailable at first, …) or the client closed
+    return fail_open(e); // refused (forbidden, unavailable at first, …) or the client closed
   }
 
   const reply& rep = r.value();
@@ -189,11 +190,12 @@ void document::on_opened_reply(std::uint64_t token, result<reply> r) {
       ops.push_back(std::move(*op));
     }
     std::size_t missed = 0;
-    const bool ok = st_.open_recovered(*rev, *epoch, ops, [&](const doc_op& op, const ot::operation& local) {
-      ++missed;
-      on_remote_applied(op, local);
-    });
-    if (!ok) return send_open(false);  // it does not continue what we hold: start from the text
+    const bool ok =
+        st_.open_recovered(*rev, *epoch, ops, [&](const doc_op& op, const ot::operation& local) {
+          ++missed;
+          on_remote_applied(op, local);
+        });
+    if (!ok) return send_open(false); // it does not continue what we hold: start from the text
     ev.kind = open_kind::recovered;
     ev.missed = missed;
   } else {
@@ -201,12 +203,12 @@ void document::on_opened_reply(std::uint64_t token, result<reply> r) {
     bool kept = false;
     ev.dropped_local = st_.open_text(*rev, *epoch, *text, &kept);
     ev.kind = first ? open_kind::initial : kept ? open_kind::recovered : open_kind::rebuilt;
-    if (!kept && cursor_) cursor_.reset();  // it pointed into a text that is gone
+    if (!kept && cursor_) cursor_.reset(); // it pointed into a text that is gone
   }
   phase_ = phase_kind::open;
   connected_ = true;
   failed_key_.clear();
-  cursor_sent_.reset();  // publish again on this (re)opening
+  cursor_sent_.reset(); // publish again on this (re)opening
   cursor_dirty_ = cursor_.has_value();
 
   std::vector<presence_entry> members;
@@ -224,7 +226,7 @@ void document::on_opened_reply(std::uint64_t token, result<reply> r) {
     first_done_ = nullptr;
     done(ev);
   }
-  if (phase_ != phase_kind::open) return;  // a callback closed it
+  if (phase_ != phase_kind::open) return; // a callback closed it
   flush();
   flush_cursor();
   check_cursors();
@@ -337,7 +339,7 @@ void document::flush() {
 void document::on_op_reply(const std::string& key, std::uint64_t gen, result<reply> r) {
   if (phase_ == phase_kind::closed) return;
   const auto* inflight = st_.inflight_key();
-  if (!inflight || *inflight != key) return;  // settled already (e.g. by a recovered open)
+  if (!inflight || *inflight != key) return; // settled already (e.g. by a recovered open)
   using outcome = document_state::outcome_kind;
   if (r.ok()) {
     const auto rev = r.value().map().u64("rev");
@@ -346,18 +348,19 @@ void document::on_op_reply(const std::string& key, std::uint64_t gen, result<rep
       return;
     }
     switch (st_.ack(key, *rev)) {
-      case outcome::acked:
-        own_op_acked();
-        break;
-      case outcome::hole:  // operations before ours have not reached us: fetch them
-        if (phase_ == phase_kind::open) send_open(true);
-        break;
-      case outcome::mismatch:
-        report({errc::protocol, "ack for revision " + std::to_string(*rev) + ", which went to another operation"});
-        if (phase_ == phase_kind::open) send_open(false);
-        break;
-      default:
-        break;
+    case outcome::acked:
+      own_op_acked();
+      break;
+    case outcome::hole: // operations before ours have not reached us: fetch them
+      if (phase_ == phase_kind::open) send_open(true);
+      break;
+    case outcome::mismatch:
+      report({errc::protocol,
+              "ack for revision " + std::to_string(*rev) + ", which went to another operation"});
+      if (phase_ == phase_kind::open) send_open(false);
+      break;
+    default:
+      break;
     }
     return;
   }
@@ -365,7 +368,7 @@ void document::on_op_reply(const std::string& key, std::uint64_t gen, result<rep
   // Lost with the connection, or sent on an earlier one: it goes out again after the reopen.
   if (gen != gen_ || e.code == errc::disconnected || e.code == errc::closed) return;
   if (e.code == errc::timeout) {
-    st_.resend();  // same key: the engine applies it once
+    st_.resend(); // same key: the engine applies it once
     return flush();
   }
   if (retryable(e.code)) {
@@ -388,7 +391,7 @@ void document::on_op_reply(const std::string& key, std::uint64_t gen, result<rep
 }
 
 void document::on_op_push(const reply& r) {
-  if (phase_ != phase_kind::open) return;  // before the reply of a (re)open: it covers this
+  if (phase_ != phase_kind::open) return; // before the reply of a (re)open: it covers this
   auto op = parse_doc_op(r.object());
   if (!op) {
     report({errc::protocol, "malformed op push"});
@@ -397,23 +400,23 @@ void document::on_op_push(const reply& r) {
   auto res = st_.remote(*op);
   using outcome = document_state::outcome_kind;
   switch (res.outcome) {
-    case outcome::applied:
-      on_remote_applied(*op, res.local);
-      arm_cursor_refresh();
-      check_cursors();
-      break;
-    case outcome::acked:  // our own, seen through this connection before its ack
-      own_op_acked();
-      break;
-    case outcome::hole:
-      send_open(true);
-      break;
-    case outcome::mismatch:
-      report({errc::protocol, "operation " + std::to_string(op->rev) + " does not fit the document"});
-      send_open(false);
-      break;
-    case outcome::stale:
-      break;
+  case outcome::applied:
+    on_remote_applied(*op, res.local);
+    arm_cursor_refresh();
+    check_cursors();
+    break;
+  case outcome::acked: // our own, seen through this connection before its ack
+    own_op_acked();
+    break;
+  case outcome::hole:
+    send_open(true);
+    break;
+  case outcome::mismatch:
+    report({errc::protocol, "operation " + std::to_string(op->rev) + " does not fit the document"});
+    send_open(false);
+    break;
+  case outcome::stale:
+    break;
   }
 }
 
@@ -475,16 +478,17 @@ void document::close(std::function<void(result<nothing>)> done) {
     first_done_ = nullptr;
     fd(error{errc::closed, "closed before it was opened"});
   }
-  client_.request("close", [&](map_writer& w) { w.str("room", room_); },
-                  [done = std::move(done)](result<reply> r) {
-                    if (!done) return;
-                    if (r.ok() || r.error().code == errc::disconnected) return done(nothing{});
-                    done(r.error());
-                  });
+  client_.request(
+      "close", [&](map_writer& w) { w.str("room", room_); },
+      [done = std::move(done)](result<reply> r) {
+        if (!done) return;
+        if (r.ok() || r.error().code == errc::disconnected) return done(nothing{});
+        done(r.error());
+      });
 }
 
 void document::report(const error& e) {
   if (h_.on_error) h_.on_error(e);
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

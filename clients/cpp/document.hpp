@@ -24,7 +24,7 @@
 // blocking_document.hpp (a blocking face for tests and tools).
 #pragma once
 
-#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+#include <utility> // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <chrono>
 #include <condition_variable>
@@ -47,11 +47,11 @@
 namespace troupe::client {
 
 enum class open_kind {
-  initial,    // the first `opened`: the document's text
-  recovered,  // opened again with `since` and nothing was lost: the missed operations went
-              // through on_change first, and pending local changes are kept
-  rebuilt,    // opened again from the text (the log no longer reached back, a new epoch, a
-              // refused operation): the local text was replaced
+  initial,   // the first `opened`: the document's text
+  recovered, // opened again with `since` and nothing was lost: the missed operations went
+             // through on_change first, and pending local changes are kept
+  rebuilt,   // opened again from the text (the log no longer reached back, a new epoch, a
+             // refused operation): the local text was replaced
 };
 
 const char* to_string(open_kind k);
@@ -61,16 +61,16 @@ struct document_opened {
   open_kind kind = open_kind::initial;
   std::uint64_t rev = 0;
   std::string epoch;
-  std::size_t missed = 0;      // recovered: the operations applied
-  bool dropped_local = false;  // rebuilt: local changes the engine never got were lost
+  std::size_t missed = 0;     // recovered: the operations applied
+  bool dropped_local = false; // rebuilt: local changes the engine never got were lost
 };
 
 // A remote operation applied to the local text.
 struct document_change {
   std::string room;
-  std::uint64_t rev = 0;  // the revision it got
+  std::uint64_t rev = 0; // the revision it got
   std::string user;
-  ot::operation op;       // as applied to the local text (transformed over pending local edits)
+  ot::operation op; // as applied to the local text (transformed over pending local edits)
 };
 
 struct document_handlers {
@@ -92,7 +92,7 @@ struct document_handlers {
 class documents;
 
 class document : public std::enable_shared_from_this<document>, private presence_view::sink {
- public:
+public:
   struct registry;
   ~document() override;
   document(const document&) = delete;
@@ -137,11 +137,12 @@ class document : public std::enable_shared_from_this<document>, private presence
   // Tests: the state machine (under the lock).
   void inspect(const std::function<void(const document_state&)>& fn) const;
 
- private:
+private:
   friend class documents;
   enum class phase_kind { idle, opening, open, closed };
 
-  document(std::shared_ptr<registry> core, connection& client, std::string room, document_handlers h);
+  document(std::shared_ptr<registry> core, connection& client, std::string room,
+           document_handlers h);
 
   // presence_view::sink
   void presence_changed(const presence_event& ev) override;
@@ -181,20 +182,20 @@ class document : public std::enable_shared_from_this<document>, private presence
   document_state st_;
   presence_view view_;
   phase_kind phase_ = phase_kind::idle;
-  std::uint64_t open_token_ = 0;  // the `open` whose reply counts
-  std::uint64_t gen_ = 0;         // connection generation (ops sent on an older one are moot)
-  std::string self_;              // this connection's client id
+  std::uint64_t open_token_ = 0; // the `open` whose reply counts
+  std::uint64_t gen_ = 0;        // connection generation (ops sent on an older one are moot)
+  std::string self_;             // this connection's client id
   std::function<void(result<document_opened>)> first_done_;
-  std::string failed_key_;        // the key of an operation refused with conflict once already
+  std::string failed_key_; // the key of an operation refused with conflict once already
 
   struct wanted_cursor {
     std::size_t pos = 0;
     std::optional<std::size_t> anchor;
   };
   std::optional<wanted_cursor> cursor_;
-  std::optional<cursor_at> cursor_sent_;  // the last published on this connection
+  std::optional<cursor_at> cursor_sent_; // the last published on this connection
   std::chrono::steady_clock::time_point cursor_sent_at_{};
-  bool cursor_dirty_ = false;  // set_cursor() was called since the last publication
+  bool cursor_dirty_ = false; // set_cursor() was called since the last publication
   bool cursor_timer_armed_ = false;
   bool connected_ = false;
   bool was_pending_ = false;
@@ -205,4 +206,4 @@ class document : public std::enable_shared_from_this<document>, private presence
   std::unique_ptr<timers> timers_;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

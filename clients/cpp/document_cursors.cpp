@@ -17,12 +17,13 @@ namespace {
 bool same_cursors(const std::vector<remote_cursor>& a, const std::vector<remote_cursor>& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].client != b[i].client || a[i].user != b[i].user || a[i].pos != b[i].pos || a[i].anchor != b[i].anchor)
+    if (a[i].client != b[i].client || a[i].user != b[i].user || a[i].pos != b[i].pos ||
+        a[i].anchor != b[i].anchor)
       return false;
   return true;
 }
 
-}  // namespace
+} // namespace
 
 // --- cursors and presence ------------------------------------------------------------------------
 
@@ -36,7 +37,7 @@ void document::set_cursor(std::size_t pos, std::optional<std::size_t> anchor) {
 void document::flush_cursor() {
   if (phase_ != phase_kind::open || !cursor_ || !cursor_dirty_) return;
   auto c = st_.own_cursor(cursor_->pos, cursor_->anchor);
-  if (!c) return;  // local changes pending: positions are not the server's yet (after the ack)
+  if (!c) return; // local changes pending: positions are not the server's yet (after the ack)
   cursor_dirty_ = false;
   if (cursor_sent_ && cursor_sent_->rev == c->rev && cursor_sent_->pos == c->pos &&
       cursor_sent_->anchor == c->anchor)
@@ -49,16 +50,17 @@ void document::send_cursor(const cursor_at& c) {
   if (!state) return;
   cursor_sent_ = c;
   std::weak_ptr<document> w = weak_from_this();
-  client_.request("pset", [&](map_writer& mw) { mw.str("room", room_).value("state", *state); },
-                  [w](result<reply> r) {
-                    if (r.ok()) return;
-                    const auto& code = r.error().code;
-                    if (code == errc::disconnected || code == errc::closed) return;  // set again on reopen
-                    if (auto d = w.lock()) {
-                      lock_type l(d->mu_);
-                      d->report(r.error());
-                    }
-                  });
+  client_.request(
+      "pset", [&](map_writer& mw) { mw.str("room", room_).value("state", *state); },
+      [w](result<reply> r) {
+        if (r.ok()) return;
+        const auto& code = r.error().code;
+        if (code == errc::disconnected || code == errc::closed) return; // set again on reopen
+        if (auto d = w.lock()) {
+          lock_type l(d->mu_);
+          d->report(r.error());
+        }
+      });
 }
 
 void document::arm_cursor_refresh() {
@@ -75,7 +77,7 @@ void document::arm_cursor_refresh() {
     d->cursor_timer_armed_ = false;
     if (ec || d->phase_ != phase_kind::open || !d->cursor_ || !d->cursor_sent_) return;
     auto c = d->st_.own_cursor(d->cursor_->pos, d->cursor_->anchor);
-    if (!c) return;  // pending: the ack re-arms it
+    if (!c) return; // pending: the ack re-arms it
     if (c->rev != d->cursor_sent_->rev) d->send_cursor(*c);
   });
 }
@@ -98,12 +100,15 @@ void document::check_cursors() {
 }
 
 void document::presence_changed(const presence_event& ev) {
-  for (const auto& e : ev.left) st_.remove_remote_cursor(e.client);
+  for (const auto& e : ev.left)
+    st_.remove_remote_cursor(e.client);
   auto place = [&](const presence_entry& e) {
     if (e.client != self_) st_.set_remote_cursor(e.client, e.user, parse_cursor(e.state));
   };
-  for (const auto& e : ev.joined) place(e);
-  for (const auto& e : ev.updated) place(e);
+  for (const auto& e : ev.joined)
+    place(e);
+  for (const auto& e : ev.updated)
+    place(e);
   if (ev.kind != presence_event_kind::diff && ev.view) {
     // A snapshot reports changes against the view before it; a rebuilt document forgot the
     // cursors of the entries that did not change.
@@ -116,23 +121,25 @@ void document::presence_changed(const presence_event& ev) {
 
 void document::fetch_presence(const std::string& room) {
   std::weak_ptr<document> w = weak_from_this();
-  client_.request("presence", [&](map_writer& mw) { mw.str("room", room); },
-                  [w](result<reply> r) {
-                    auto d = w.lock();
-                    if (!d) return;
-                    lock_type l(d->mu_);
-                    if (!r.ok()) {
-                      const auto& code = r.error().code;
-                      if (code == errc::disconnected || code == errc::closed) return;  // the reopen rebuilds it
-                      return d->view_.on_fetch_failed();
-                    }
-                    auto p = parse_presence(r.value());
-                    if (!p) return d->view_.on_fetch_failed();
-                    std::vector<presence_entry> members;
-                    for (const auto& [client, e] : p->members.by_client()) members.push_back(e);
-                    d->view_.on_fetched(p->pseq, std::move(members));
-                  },
-                  true);
+  client_.request(
+      "presence", [&](map_writer& mw) { mw.str("room", room); },
+      [w](result<reply> r) {
+        auto d = w.lock();
+        if (!d) return;
+        lock_type l(d->mu_);
+        if (!r.ok()) {
+          const auto& code = r.error().code;
+          if (code == errc::disconnected || code == errc::closed) return; // the reopen rebuilds it
+          return d->view_.on_fetch_failed();
+        }
+        auto p = parse_presence(r.value());
+        if (!p) return d->view_.on_fetch_failed();
+        std::vector<presence_entry> members;
+        for (const auto& [client, e] : p->members.by_client())
+          members.push_back(e);
+        d->view_.on_fetched(p->pseq, std::move(members));
+      },
+      true);
 }
 
 void document::on_pdiff(presence_diff d) {
@@ -140,4 +147,4 @@ void document::on_pdiff(presence_diff d) {
   view_.on_diff(std::move(d));
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -2,7 +2,7 @@
 // part, a document's timers, the lock. Private to the library.
 #pragma once
 
-#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+#include <utility> // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <map>
 #include <memory>
@@ -39,7 +39,7 @@ struct document::registry {
   const documents::options opts;
   std::mutex m;
   std::map<std::string, std::weak_ptr<document>> docs;
-  std::string client_id;  // this connection's, from the last `connected`
+  std::string client_id; // this connection's, from the last `connected`
 };
 
 struct document::timers {
@@ -48,4 +48,4 @@ struct document::timers {
   boost::asio::steady_timer cursor;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -32,12 +32,13 @@ void document_state::reset_to(std::uint64_t rev, std::string epoch, std::string_
   parked_.clear();
 }
 
-bool document_state::open_text(std::uint64_t rev, std::string epoch, std::string_view text, bool* kept) {
+bool document_state::open_text(std::uint64_t rev, std::string epoch, std::string_view text,
+                               bool* kept) {
   const bool same = opened_ && !refused_ && epoch == epoch_ && rev == rev_ &&
                     server_.size_bytes() == text.size() && server_.to_string() == text;
   if (kept) *kept = same;
   if (same) {
-    sent_ = false;  // nothing was lost: send the in-flight operation again (same key)
+    sent_ = false; // nothing was lost: send the in-flight operation again (same key)
     return false;
   }
   const bool dropped = pending();
@@ -45,11 +46,12 @@ bool document_state::open_text(std::uint64_t rev, std::string epoch, std::string
   return dropped;
 }
 
-bool document_state::open_recovered(std::uint64_t rev, const std::string& epoch, const std::vector<doc_op>& ops,
-                                   const std::function<void(const doc_op&, const ot::operation&)>& applied) {
+bool document_state::open_recovered(
+    std::uint64_t rev, const std::string& epoch, const std::vector<doc_op>& ops,
+    const std::function<void(const doc_op&, const ot::operation&)>& applied) {
   if (!opened_ || refused_ || epoch != epoch_ || rev < rev_) return false;
   for (const auto& op : ops) {
-    if (op.rev <= rev_) continue;  // the reply may start earlier than we need
+    if (op.rev <= rev_) continue; // the reply may start earlier than we need
     if (op.rev != rev_ + 1 || op.rev > rev) return false;
     auto r = remote(op);
     if (r.outcome == outcome_kind::applied) {
@@ -59,13 +61,13 @@ bool document_state::open_recovered(std::uint64_t rev, const std::string& epoch,
     }
   }
   if (rev_ != rev) return false;
-  sent_ = false;  // whatever is in flight now goes out again on this connection (same key)
+  sent_ = false; // whatever is in flight now goes out again on this connection (same key)
   return true;
 }
 
 document_state::applied document_state::remote(const doc_op& in) {
   applied out;
-  if (!opened_ || in.rev <= rev_) return out;  // stale
+  if (!opened_ || in.rev <= rev_) return out; // stale
   if (in.rev != rev_ + 1) {
     out.outcome = outcome_kind::hole;
     return out;
@@ -102,7 +104,7 @@ document_state::applied document_state::remote(const doc_op& in) {
 document_state::outcome_kind document_state::ack(const std::string& key, std::uint64_t rev) {
   if (!inflight_ || key != inflight_->key) return outcome_kind::stale;
   if (rev > rev_ + 1) return outcome_kind::hole;  // operations before ours never reached us
-  if (rev <= rev_) return outcome_kind::mismatch;  // that revision went to another operation
+  if (rev <= rev_) return outcome_kind::mismatch; // that revision went to another operation
   auto op = std::move(inflight_->op);
   inflight_.reset();
   sent_ = false;
@@ -113,7 +115,7 @@ document_state::outcome_kind document_state::ack(const std::string& key, std::ui
 
 void document_state::promote_buffer() {
   if (!buffer_) return;
-  if (buffer_->empty()) {  // edits that cancelled out: nothing to send
+  if (buffer_->empty()) { // edits that cancelled out: nothing to send
     buffer_.reset();
     return;
   }
@@ -127,7 +129,8 @@ void document_state::advance(const ot::operation& op) {
   ++rev_;
   if (keep_ > 0) {
     log_.push_back(op);
-    while (log_.size() > keep_) log_.pop_front();
+    while (log_.size() > keep_)
+      log_.pop_front();
   }
   for (auto& [client, c] : cursors_) {
     c.at.pos = ot::transform_position(c.at.pos, op);
@@ -177,7 +180,7 @@ std::optional<document_state::submit> document_state::take_submit() {
 std::size_t document_state::through_log(std::size_t pos, std::uint64_t from_rev) const {
   // log_ holds the operations of revs rev_ - size + 1 … rev_.
   const std::uint64_t first = rev_ - log_.size() + 1;
-  if (from_rev + 1 < first) return std::min(pos, server_.size());  // too old: best effort
+  if (from_rev + 1 < first) return std::min(pos, server_.size()); // too old: best effort
   for (std::size_t i = static_cast<std::size_t>(from_rev + 1 - first); i < log_.size(); ++i)
     pos = ot::transform_position(pos, log_[i]);
   return pos;
@@ -203,7 +206,7 @@ void document_state::place(const std::string& client, stored_cursor s) {
 }
 
 void document_state::set_remote_cursor(const std::string& client, const std::string& user,
-                                      std::optional<cursor_at> c) {
+                                       std::optional<cursor_at> c) {
   if (!c) return remove_remote_cursor(client);
   place(client, stored_cursor{user, *c});
 }
@@ -237,7 +240,8 @@ std::vector<remote_cursor> document_state::remote_cursors() const {
   return out;
 }
 
-std::optional<cursor_at> document_state::own_cursor(std::size_t pos, std::optional<std::size_t> anchor) const {
+std::optional<cursor_at> document_state::own_cursor(std::size_t pos,
+                                                    std::optional<std::size_t> anchor) const {
   if (!opened_ || pending()) return std::nullopt;
   const auto n = server_.size();
   cursor_at c;
@@ -247,7 +251,8 @@ std::optional<cursor_at> document_state::own_cursor(std::size_t pos, std::option
   return c;
 }
 
-std::optional<value> document_state::cursor_state(std::size_t pos, std::optional<std::size_t> anchor) const {
+std::optional<value> document_state::cursor_state(std::size_t pos,
+                                                  std::optional<std::size_t> anchor) const {
   auto c = own_cursor(pos, anchor);
   if (!c) return std::nullopt;
   msgpack::sbuffer buf;
@@ -282,4 +287,4 @@ std::optional<cursor_at> parse_cursor(const value& state) {
   return c;
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -43,7 +43,7 @@ struct doc_op {
 struct cursor_at {
   std::uint64_t rev = 0;
   std::size_t pos = 0;
-  std::optional<std::size_t> anchor;  // the other end of a selection
+  std::optional<std::size_t> anchor; // the other end of a selection
 };
 
 // Another connection's cursor, in the local text.
@@ -55,7 +55,7 @@ struct remote_cursor {
 };
 
 class document_state {
- public:
+public:
   // What to send: `{t:"op", rev, op, key}`.
   struct submit {
     std::uint64_t rev = 0;
@@ -64,17 +64,17 @@ class document_state {
   };
 
   enum class outcome_kind {
-    applied,   // a remote operation, applied to the local text
-    acked,     // our in-flight operation (an ack, or a push / recovered op carrying its key)
-    stale,     // already seen (rev <= ours), or an ack for an operation no longer in flight
-    hole,      // it is ahead of rev + 1: reopen with since() to get what was missed
-    mismatch,  // it contradicts what we hold (does not fit, an ack for a rev already taken):
-               // open afresh
+    applied,  // a remote operation, applied to the local text
+    acked,    // our in-flight operation (an ack, or a push / recovered op carrying its key)
+    stale,    // already seen (rev <= ours), or an ack for an operation no longer in flight
+    hole,     // it is ahead of rev + 1: reopen with since() to get what was missed
+    mismatch, // it contradicts what we hold (does not fit, an ack for a rev already taken):
+              // open afresh
   };
 
   struct applied {
     outcome_kind outcome = outcome_kind::stale;
-    ot::operation local;  // for `applied`: the operation as applied to the local text
+    ot::operation local; // for `applied`: the operation as applied to the local text
   };
 
   // `key_prefix` makes the keys of this handle's operations unique (a random string);
@@ -89,8 +89,9 @@ class document_state {
   // An `opened` reply with `ops` (recovered: true): each is applied like a push (the one with
   // the in-flight key acknowledges it); `applied` hears each remote one. False if they do
   // not lead from our rev to `rev` exactly (the caller then opens afresh, without since).
-  bool open_recovered(std::uint64_t rev, const std::string& epoch, const std::vector<doc_op>& ops,
-                      const std::function<void(const doc_op&, const ot::operation& local)>& applied = {});
+  bool open_recovered(
+      std::uint64_t rev, const std::string& epoch, const std::vector<doc_op>& ops,
+      const std::function<void(const doc_op&, const ot::operation& local)>& applied = {});
   // An `op` push.
   applied remote(const doc_op& op);
   // The `ack` of the operation sent with `key`.
@@ -116,7 +117,8 @@ class document_state {
 
   // --- cursors ------------------------------------------------------------------------------
   // Sets (nullopt: clears) the cursor of another connection, from its presence state.
-  void set_remote_cursor(const std::string& client, const std::string& user, std::optional<cursor_at> c);
+  void set_remote_cursor(const std::string& client, const std::string& user,
+                         std::optional<cursor_at> c);
   void remove_remote_cursor(const std::string& client);
   void clear_remote_cursors();
   // Whether a cursor of `client` is known (placed or parked).
@@ -129,9 +131,11 @@ class document_state {
   std::size_t parked_cursors() const { return parked_.size(); }
   // Our cursor as it may be published: only while nothing is pending (then local positions
   // are server positions at rev()). Positions past the end are clamped.
-  std::optional<cursor_at> own_cursor(std::size_t pos, std::optional<std::size_t> anchor = std::nullopt) const;
+  std::optional<cursor_at> own_cursor(std::size_t pos,
+                                      std::optional<std::size_t> anchor = std::nullopt) const;
   // The same as a presence state map `{cursor: {rev, pos, anchor?}}`.
-  std::optional<value> cursor_state(std::size_t pos, std::optional<std::size_t> anchor = std::nullopt) const;
+  std::optional<value> cursor_state(std::size_t pos,
+                                    std::optional<std::size_t> anchor = std::nullopt) const;
 
   // --- what it holds --------------------------------------------------------------------------
   bool opened() const { return opened_; }
@@ -152,11 +156,11 @@ class document_state {
   // How many operations this handle has put in flight (keys made) so far.
   std::uint64_t ops_made() const { return counter_; }
 
- private:
+private:
   struct in_flight_op {
-    ot::operation op;  // against the server text at rev_ (transformed as ops arrive)
+    ot::operation op; // against the server text at rev_ (transformed as ops arrive)
     std::string key;
-    std::uint64_t made_at = 0;  // the rev it was first sent against (diagnostics)
+    std::uint64_t made_at = 0; // the rev it was first sent against (diagnostics)
   };
   struct stored_cursor {
     std::string user;
@@ -185,13 +189,13 @@ class document_state {
   bool sent_ = false;
   bool refused_ = false;
   std::optional<ot::operation> buffer_;
-  std::deque<ot::operation> log_;  // server operations log_rev_ + 1 … rev_
+  std::deque<ot::operation> log_; // server operations log_rev_ + 1 … rev_
 
-  std::map<std::string, stored_cursor> cursors_;  // at rev_
-  std::map<std::string, stored_cursor> parked_;   // at a rev above rev_
+  std::map<std::string, stored_cursor> cursors_; // at rev_
+  std::map<std::string, stored_cursor> parked_;  // at a rev above rev_
 };
 
 // The cursor in a presence state, if it holds a well-formed one.
 std::optional<cursor_at> parse_cursor(const value& state);
 
-}  // namespace troupe::client
+} // namespace troupe::client

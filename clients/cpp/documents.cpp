@@ -70,11 +70,13 @@ std::shared_ptr<document> documents::open(std::string room, document_handlers ha
   if (taken) {
     doc->phase_ = document::phase_kind::closed;
     if (done)
-      net::post(client_.executor(), [done = std::move(done), room] { done(error{"already_open", room}); });
+      net::post(client_.executor(), [done = std::move(done), room] {
+        done(error{"already_open", room});
+      });
     return doc;
   }
   doc->start_open(std::move(done));
   return doc;
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -16,7 +16,7 @@ namespace troupe::client {
 
 // The documents of one `connection`.
 class documents {
- public:
+public:
   struct options {
     // How often a published cursor is refreshed while others' edits move the revision on
     // (so that late joiners can place it).
@@ -41,9 +41,9 @@ class documents {
 
   connection& client() { return client_; }
 
- private:
+private:
   connection& client_;
   std::shared_ptr<document::registry> core_;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

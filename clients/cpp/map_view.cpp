@@ -57,4 +57,4 @@ std::optional<std::string> map_view::id_string(std::string_view key) const {
   return std::nullopt;
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

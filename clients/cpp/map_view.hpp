@@ -12,7 +12,7 @@
 namespace troupe::client {
 
 class map_view {
- public:
+public:
   explicit map_view(const msgpack::object& obj) : obj_(obj) {}
 
   bool is_map() const { return obj_.type == msgpack::type::MAP; }
@@ -21,7 +21,7 @@ class map_view {
   bool has(std::string_view key) const { return get(key) != nullptr; }
 
   std::optional<std::string_view> str(std::string_view key) const;
-  std::optional<std::uint64_t> u64(std::string_view key) const;  // non-negative integers
+  std::optional<std::uint64_t> u64(std::string_view key) const; // non-negative integers
   std::optional<std::int64_t> i64(std::string_view key) const;
   std::optional<bool> boolean(std::string_view key) const;
   // An array's elements, or nullopt.
@@ -31,8 +31,8 @@ class map_view {
 
   const msgpack::object& object() const { return obj_; }
 
- private:
+private:
   const msgpack::object& obj_;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

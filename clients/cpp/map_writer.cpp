@@ -6,7 +6,7 @@ namespace troupe::client {
 
 map_writer::map_writer(std::string_view type) : pk_(buf_) {
   buf_.s.reserve(64);
-  buf_.s.push_back(static_cast<char>(0x80));  // fixmap placeholder, patched in finish()
+  buf_.s.push_back(static_cast<char>(0x80)); // fixmap placeholder, patched in finish()
   str("t", type);
 }
 
@@ -41,7 +41,10 @@ map_writer& map_writer::i64(std::string_view key, std::int64_t v) {
 
 map_writer& map_writer::boolean(std::string_view key, bool v) {
   auto& pk = begin(key);
-  if (v) pk.pack_true(); else pk.pack_false();
+  if (v)
+    pk.pack_true();
+  else
+    pk.pack_false();
   return *this;
 }
 
@@ -58,7 +61,7 @@ map_writer& map_writer::object(std::string_view key, const msgpack::object& v) {
 std::string map_writer::finish() {
   if (count_ <= 15) {
     buf_.s[0] = static_cast<char>(0x80 | count_);
-  } else {  // map16: replace the one-byte placeholder with three bytes
+  } else { // map16: replace the one-byte placeholder with three bytes
     char hdr[3] = {static_cast<char>(0xde), static_cast<char>(count_ >> 8),
                    static_cast<char>(count_ & 0xff)};
     buf_.s.replace(0, 1, hdr, 3);
@@ -66,4 +69,4 @@ std::string map_writer::finish() {
   return std::move(buf_.s);
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -14,7 +14,7 @@
 namespace troupe::client {
 
 class map_writer {
- public:
+public:
   struct buffer {
     std::string s;
     void write(const char* p, std::size_t n) { s.append(p, n); }
@@ -42,10 +42,10 @@ class map_writer {
   // The finished map. The writer is spent afterwards.
   std::string finish();
 
- private:
+private:
   buffer buf_;
   msgpack::packer<buffer> pk_;
   std::uint32_t count_ = 0;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

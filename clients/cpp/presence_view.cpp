@@ -38,11 +38,11 @@ std::optional<presence_entry> parse_entry(const msgpack::object& obj) {
 
 std::optional<std::vector<presence_entry>> entries_at(const reply& r, std::string_view key) {
   const auto* v = r.map().get(key);
-  if (!v) return std::vector<presence_entry>{};  // absent: none
+  if (!v) return std::vector<presence_entry>{}; // absent: none
   return parse_presence_entries(*v);
 }
 
-}  // namespace
+} // namespace
 
 // --- presence_entry / presence_list ---------------------------------------------------------
 
@@ -73,12 +73,13 @@ std::size_t presence_list::tabs(const std::string& user) const {
 std::vector<std::string> presence_list::users() const {
   std::vector<std::string> out;
   out.reserve(by_user_.size());
-  for (const auto& [u, clients] : by_user_) out.push_back(u);
+  for (const auto& [u, clients] : by_user_)
+    out.push_back(u);
   return out;
 }
 
 void presence_list::insert(presence_entry e) {
-  erase(e.client);  // its user may have changed
+  erase(e.client); // its user may have changed
   by_user_[e.user].insert(e.client);
   auto client = e.client;
   by_client_.emplace(std::move(client), std::move(e));
@@ -103,9 +104,12 @@ void presence_list::clear() {
 
 const char* to_string(presence_event_kind k) {
   switch (k) {
-    case presence_event_kind::snapshot: return "snapshot";
-    case presence_event_kind::diff: return "diff";
-    case presence_event_kind::resynced: return "resynced";
+  case presence_event_kind::snapshot:
+    return "snapshot";
+  case presence_event_kind::diff:
+    return "diff";
+  case presence_event_kind::resynced:
+    return "resynced";
   }
   return "?";
 }
@@ -116,7 +120,7 @@ namespace {
 
 // Collects what changed while the list goes from one state to another.
 class change_tracker {
- public:
+public:
   explicit change_tracker(const presence_list& list) : list_(list) {}
 
   void touch(const std::string& client) {
@@ -149,15 +153,16 @@ class change_tracker {
     }
   }
 
- private:
+private:
   const presence_list& list_;
   std::map<std::string, std::optional<presence_entry>> before_;
-  std::map<std::string, bool> users_before_;  // user → online before
+  std::map<std::string, bool> users_before_; // user → online before
 };
 
-}  // namespace
+} // namespace
 
-void presence_view::on_subscribed(std::uint64_t pseq, std::vector<presence_entry> members, std::string self) {
+void presence_view::on_subscribed(std::uint64_t pseq, std::vector<presence_entry> members,
+                                  std::string self) {
   self_ = std::move(self);
   held_.clear();
   asked_ = false;
@@ -165,15 +170,18 @@ void presence_view::on_subscribed(std::uint64_t pseq, std::vector<presence_entry
   replace(presence_event_kind::snapshot, pseq, std::move(members));
 }
 
-void presence_view::replace(presence_event_kind kind, std::uint64_t pseq, std::vector<presence_entry> members) {
+void presence_view::replace(presence_event_kind kind, std::uint64_t pseq,
+                            std::vector<presence_entry> members) {
   change_tracker t(list_);
-  for (const auto& [client, e] : list_.by_client()) t.touch(client);
+  for (const auto& [client, e] : list_.by_client())
+    t.touch(client);
   for (const auto& e : members) {
     t.touch(e.client);
     t.touch_user(e.user);
   }
   list_.clear();
-  for (auto& e : members) list_.insert(std::move(e));
+  for (auto& e : members)
+    list_.insert(std::move(e));
   pseq_ = pseq;
 
   presence_event ev;
@@ -188,16 +196,16 @@ void presence_view::replace(presence_event_kind kind, std::uint64_t pseq, std::v
 
 void presence_view::on_diff(presence_diff d) {
   switch (phase_) {
-    case phase_kind::idle:
-      return;  // not subscribed on this connection (yet)
-    case phase_kind::fetching:
-      if (d.pseq > pseq_) held_.emplace(d.pseq, std::move(d));
-      ask();  // again, if the last fetch failed
-      return;
-    case phase_kind::live:
-      break;
+  case phase_kind::idle:
+    return; // not subscribed on this connection (yet)
+  case phase_kind::fetching:
+    if (d.pseq > pseq_) held_.emplace(d.pseq, std::move(d));
+    ask(); // again, if the last fetch failed
+    return;
+  case phase_kind::live:
+    break;
   }
-  if (d.pseq <= pseq_) return;  // old or repeated
+  if (d.pseq <= pseq_) return; // old or repeated
   if (d.pseq != pseq_ + 1) {
     // A hole: some diff never reached us. Fetch the list; hold later diffs back.
     held_.emplace(d.pseq, std::move(d));
@@ -218,11 +226,12 @@ void presence_view::apply(const presence_diff& d) {
       t.touch_user(e.user);
     }
   }
-  for (const auto& e : d.joins) rejoined.insert(e.client);
+  for (const auto& e : d.joins)
+    rejoined.insert(e.client);
   for (const auto& e : d.leaves)
-    if (!list_.erase(e.client)) consistent = false;  // it leaves, but we never saw it
+    if (!list_.erase(e.client)) consistent = false; // it leaves, but we never saw it
   for (const auto& e : d.joins) {
-    if (list_.find(e.client)) consistent = false;  // it joins, but we have it already
+    if (list_.find(e.client)) consistent = false; // it joins, but we have it already
     list_.insert(e);
   }
   pseq_ = d.pseq;
@@ -243,7 +252,8 @@ void presence_view::apply(const presence_diff& d) {
   ev.pseq = pseq_;
   t.finish(ev);
   ev.view = this;
-  for (const auto& o : off) sink_.typing_changed(o);
+  for (const auto& o : off)
+    sink_.typing_changed(o);
   sink_.presence_changed(ev);
   if (!consistent && phase_ == phase_kind::live) {
     // The diff does not fit our list: it is wrong somehow. Fetch it again.
@@ -253,7 +263,7 @@ void presence_view::apply(const presence_diff& d) {
 }
 
 void presence_view::on_fetched(std::uint64_t pseq, std::vector<presence_entry> members) {
-  if (phase_ != phase_kind::fetching || !asked_) return;  // stale
+  if (phase_ != phase_kind::fetching || !asked_) return; // stale
   asked_ = false;
   phase_ = phase_kind::live;
   // Diffs up to `pseq` are in the list already; the next one expected is pseq + 1.
@@ -271,7 +281,7 @@ void presence_view::drain() {
       held_.erase(it);
       apply(d);
     } else {
-      phase_ = phase_kind::fetching;  // another hole
+      phase_ = phase_kind::fetching; // another hole
       ask();
     }
   }
@@ -279,7 +289,7 @@ void presence_view::drain() {
 
 void presence_view::on_fetch_failed() {
   if (phase_ != phase_kind::fetching) return;
-  asked_ = false;  // the next diff asks again
+  asked_ = false; // the next diff asks again
 }
 
 void presence_view::ask() {
@@ -293,11 +303,11 @@ void presence_view::on_typing(const typing_event& t) {
   if (t.on) {
     auto [it, added] = typing_.try_emplace(t.client, t.user);
     if (!added) {
-      if (it->second == t.user) return;  // no change
+      if (it->second == t.user) return; // no change
       it->second = t.user;
     }
   } else if (!typing_.erase(t.client)) {
-    return;  // was not typing
+    return; // was not typing
   }
   typing_event ev = t;
   ev.room = room_;
@@ -322,12 +332,14 @@ void presence_view::on_connection_lost() {
   held_.clear();
   auto typers = std::move(typing_);
   typing_.clear();
-  for (const auto& [client, user] : typers) sink_.typing_changed(typing_event{room_, user, client, false});
+  for (const auto& [client, user] : typers)
+    sink_.typing_changed(typing_event{room_, user, client, false});
 }
 
 std::vector<std::string> presence_view::typing_users() const {
   std::set<std::string> users;
-  for (const auto& [client, user] : typing_) users.insert(user);
+  for (const auto& [client, user] : typing_)
+    users.insert(user);
   return {users.begin(), users.end()};
 }
 
@@ -379,7 +391,8 @@ std::optional<presence_snapshot> parse_presence(const reply& r) {
   presence_snapshot s;
   s.room = std::string(m.str("room").value_or(""));
   s.pseq = *pseq;
-  for (auto& e : *members) s.members.insert(std::move(e));
+  for (auto& e : *members)
+    s.members.insert(std::move(e));
   return s;
 }
 
@@ -397,4 +410,4 @@ std::optional<typing_event> parse_typing(const reply& r) {
   return t;
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -22,8 +22,8 @@ struct presence_entry {
   std::string client;
   std::string user;
   std::optional<std::string> name;
-  value info;   // nil: none (from the token's `info` claim)
-  value state;  // nil: none; else the map the connection set with `pset`
+  value info;  // nil: none (from the token's `info` claim)
+  value state; // nil: none; else the map the connection set with `pset`
 
   // Same fields, same encodings.
   bool same_as(const presence_entry& o) const;
@@ -31,7 +31,7 @@ struct presence_entry {
 
 // Entries by connection, and the same grouped by user ("in how many tabs"). Copyable.
 class presence_list {
- public:
+public:
   const std::map<std::string, presence_entry>& by_client() const { return by_client_; }
   // user → the client ids of its connections (never empty).
   const std::map<std::string, std::set<std::string>>& by_user() const { return by_user_; }
@@ -52,7 +52,7 @@ class presence_list {
   bool erase(const std::string& client);
   void clear();
 
- private:
+private:
   std::map<std::string, presence_entry> by_client_;
   std::map<std::string, std::set<std::string>> by_user_;
 };
@@ -70,7 +70,7 @@ struct presence_snapshot {
   std::string room;
   std::uint64_t pseq = 0;
   presence_list members;
-  std::map<std::string, std::string> typing;  // client → user (views only; a fetch has none)
+  std::map<std::string, std::string> typing; // client → user (views only; a fetch has none)
 };
 
 // A `typing` push, or a typing indicator the view cleared itself (its member left, the
@@ -85,9 +85,9 @@ struct typing_event {
 class presence_view;
 
 enum class presence_event_kind {
-  snapshot,  // a (re)subscription's list replaced the view (first one, after a reconnect, …)
-  diff,      // a `pdiff` was applied
-  resynced,  // a hole in `pseq` was found and the list fetched again
+  snapshot, // a (re)subscription's list replaced the view (first one, after a reconnect, …)
+  diff,     // a `pdiff` was applied
+  resynced, // a hole in `pseq` was found and the list fetched again
 };
 
 const char* to_string(presence_event_kind k);
@@ -98,11 +98,11 @@ struct presence_event {
   std::string room;
   presence_event_kind kind = presence_event_kind::diff;
   std::uint64_t pseq = 0;
-  std::vector<presence_entry> joined;   // connections that appeared
-  std::vector<presence_entry> left;     // connections that are gone (as they were)
-  std::vector<presence_entry> updated;  // connections whose entry changed (as they are now)
-  std::vector<std::string> users_joined;  // users online now that were not (first connection)
-  std::vector<std::string> users_left;    // users no longer online (last connection gone)
+  std::vector<presence_entry> joined;    // connections that appeared
+  std::vector<presence_entry> left;      // connections that are gone (as they were)
+  std::vector<presence_entry> updated;   // connections whose entry changed (as they are now)
+  std::vector<std::string> users_joined; // users online now that were not (first connection)
+  std::vector<std::string> users_left;   // users no longer online (last connection gone)
   // The room's whole view after the change. Valid only during the callback.
   const presence_view* view = nullptr;
 
@@ -110,9 +110,9 @@ struct presence_event {
 };
 
 class presence_view {
- public:
+public:
   class sink {
-   public:
+  public:
     virtual ~sink() = default;
     virtual void presence_changed(const presence_event& ev) = 0;
     virtual void typing_changed(const typing_event& ev) = 0;
@@ -121,16 +121,17 @@ class presence_view {
   };
 
   enum class phase_kind {
-    idle,      // no subscription on the current connection (yet): diffs are ignored
-    live,      // applying diffs as they come
-    fetching,  // a hole was seen: the list was asked for, later diffs are held back
+    idle,     // no subscription on the current connection (yet): diffs are ignored
+    live,     // applying diffs as they come
+    fetching, // a hole was seen: the list was asked for, later diffs are held back
   };
 
   presence_view(std::string room, sink& sink) : room_(std::move(room)), sink_(sink) {}
 
   // The `pseq` and `members` of a `subscribed` (or `opened`) reply: the view starts again.
   // `self`: this connection's client id (for self()).
-  void on_subscribed(std::uint64_t pseq, std::vector<presence_entry> members, std::string self = {});
+  void on_subscribed(std::uint64_t pseq, std::vector<presence_entry> members,
+                     std::string self = {});
   void on_diff(presence_diff d);
   void on_fetched(std::uint64_t pseq, std::vector<presence_entry> members);
   // The fetch failed (not for a lost connection): the next diff asks again.
@@ -157,7 +158,7 @@ class presence_view {
   std::uint64_t fetches() const { return fetches_; }
   presence_snapshot snapshot() const;
 
- private:
+private:
   void apply(const presence_diff& d);
   void replace(presence_event_kind kind, std::uint64_t pseq, std::vector<presence_entry> members);
   void drain();
@@ -172,7 +173,7 @@ class presence_view {
   std::string self_;
   std::map<std::string, std::string> typing_;
   std::map<std::uint64_t, presence_diff> held_;
-  bool asked_ = false;  // a fetch is in flight
+  bool asked_ = false; // a fetch is in flight
   std::uint64_t fetches_ = 0;
 };
 
@@ -186,4 +187,4 @@ std::optional<presence_diff> parse_pdiff(const reply& r);
 std::optional<presence_snapshot> parse_presence(const reply& r);
 std::optional<typing_event> parse_typing(const reply& r);
 
-}  // namespace troupe::client
+} // namespace troupe::client

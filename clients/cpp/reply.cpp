@@ -8,4 +8,4 @@ client::value reply::field(std::string_view key) const {
   return client::value(h_, *v);
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

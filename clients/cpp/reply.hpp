@@ -13,7 +13,7 @@
 namespace troupe::client {
 
 class reply {
- public:
+public:
   reply() = default;
   explicit reply(std::shared_ptr<const msgpack::object_handle> h) : h_(std::move(h)) {}
 
@@ -26,8 +26,8 @@ class reply {
   client::value value() const { return client::value(h_, h_->get()); }
   const std::shared_ptr<const msgpack::object_handle>& handle() const { return h_; }
 
- private:
+private:
   std::shared_ptr<const msgpack::object_handle> h_;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

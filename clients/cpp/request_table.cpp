@@ -40,7 +40,8 @@ std::vector<request_table::entry> request_table::take_lost() {
 std::vector<request_table::entry> request_table::take_all() {
   std::vector<entry> out;
   out.reserve(entries_.size());
-  for (auto& [id, e] : entries_) out.push_back(std::move(e));
+  for (auto& [id, e] : entries_)
+    out.push_back(std::move(e));
   entries_.clear();
   return out;
 }
@@ -65,4 +66,4 @@ std::optional<request_table::clock::time_point> request_table::earliest_deadline
   return best;
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

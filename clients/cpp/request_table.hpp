@@ -16,15 +16,15 @@
 namespace troupe::client {
 
 class request_table {
- public:
+public:
   using clock = std::chrono::steady_clock;
   using reply_handler = std::function<void(result<reply>)>;
 
   struct entry {
     reply_handler handler;
     clock::time_point deadline;
-    std::string frame;    // kept until sent, and for good if `resend`
-    bool resend = false;  // safe to send again on a new connection (idempotent)
+    std::string frame;   // kept until sent, and for good if `resend`
+    bool resend = false; // safe to send again on a new connection (idempotent)
     bool sent = false;
   };
 
@@ -43,8 +43,8 @@ class request_table {
   std::size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
 
- private:
+private:
   std::map<std::uint64_t, entry> entries_;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -16,18 +16,19 @@ struct error {
 };
 
 namespace errc {
-inline constexpr const char* timeout = "timeout";            // no reply within the request timeout
-inline constexpr const char* disconnected = "disconnected";  // connection lost with the request in flight
-inline constexpr const char* closed = "closed";              // the client was closed
-inline constexpr const char* protocol = "protocol_error";    // the server's reply was malformed
+inline constexpr const char* timeout = "timeout"; // no reply within the request timeout
+inline constexpr const char* disconnected =
+    "disconnected";                             // connection lost with the request in flight
+inline constexpr const char* closed = "closed"; // the client was closed
+inline constexpr const char* protocol = "protocol_error"; // the server's reply was malformed
 inline constexpr const char* already_subscribed = "already_subscribed";
-inline constexpr const char* refused = "refused";            // the server refused the connection for good
-}  // namespace errc
+inline constexpr const char* refused = "refused"; // the server refused the connection for good
+} // namespace errc
 
 // Either a T or an `error`.
 template <class T>
 class result {
- public:
+public:
   result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
   result(client::error e) : v_(std::in_place_index<1>, std::move(e)) {}
 
@@ -37,22 +38,23 @@ class result {
   const T& value() const { return std::get<0>(v_); }
   const client::error& error() const { return std::get<1>(v_); }
 
- private:
+private:
   std::variant<T, client::error> v_;
 };
 
-struct nothing {};  // the value of a request whose success carries nothing
+struct nothing {}; // the value of a request whose success carries nothing
 
 // Thrown by the blocking wrapper.
 class client_error : public std::runtime_error {
- public:
+public:
   explicit client_error(client::error e)
-      : std::runtime_error(e.code + (e.reason.empty() ? "" : ": " + e.reason)), error_(std::move(e)) {}
+      : std::runtime_error(e.code + (e.reason.empty() ? "" : ": " + e.reason)),
+        error_(std::move(e)) {}
   const client::error& error() const { return error_; }
   const std::string& code() const { return error_.code; }
 
- private:
+private:
   client::error error_;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -27,4 +27,4 @@ struct room_handlers {
   std::function<void(const typing_event&)> on_typing;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

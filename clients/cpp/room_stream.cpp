@@ -33,7 +33,7 @@ void room_stream::drain() {
 }
 
 void room_stream::on_subscribed(subscribed_event ev) {
-  if (phase_ != phase_kind::subscribing) return;  // stale
+  if (phase_ != phase_kind::subscribing) return; // stale
   const bool asked_since = pending_since_.has_value();
   pending_since_.reset();
   if (ev.recovered && asked_since && have_position_) {
@@ -70,8 +70,8 @@ void room_stream::on_subscribed(subscribed_event ev) {
 }
 
 void room_stream::on_push(message m) {
-  if (phase_ != phase_kind::live && phase_ != phase_kind::fetching) return;  // recovery covers it
-  if (m.seq <= last_) return;                                      // already delivered
+  if (phase_ != phase_kind::live && phase_ != phase_kind::fetching) return; // recovery covers it
+  if (m.seq <= last_) return;                                               // already delivered
   if (phase_ == phase_kind::live && m.seq == last_ + 1) {
     deliver_next(m);
     return;
@@ -86,7 +86,7 @@ void room_stream::on_push(message m) {
 }
 
 void room_stream::on_history(const history_reply& h) {
-  if (phase_ != phase_kind::fetching) return;  // stale
+  if (phase_ != phase_kind::fetching) return; // stale
   if (h.epoch != epoch_) return rebuild();
   bool progressed = false;
   bool hole = false;
@@ -105,8 +105,8 @@ void room_stream::on_history(const history_reply& h) {
     phase_ = phase_kind::live;
     return;
   }
-  if (hole || !progressed) return rebuild();  // the kept history no longer reaches back
-  sink_.fetch_history(room_, last_);          // a page limit: ask for the rest
+  if (hole || !progressed) return rebuild(); // the kept history no longer reaches back
+  sink_.fetch_history(room_, last_);         // a page limit: ask for the rest
 }
 
 void room_stream::on_history_failed() {
@@ -132,4 +132,4 @@ void room_stream::on_connection_lost() {
   pending_since_.reset();
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -15,9 +15,9 @@
 namespace troupe::client {
 
 class room_stream {
- public:
+public:
   class sink {
-   public:
+  public:
     virtual ~sink() = default;
     virtual void deliver(const message& m) = 0;
     virtual void subscribed(const subscribed_event& ev) = 0;
@@ -27,10 +27,10 @@ class room_stream {
   };
 
   enum class phase_kind {
-    idle,         // no connection, or not yet subscribed
-    subscribing,  // `sub` sent, waiting for `subscribed`
-    live,         // delivering pushes as they come
-    fetching,     // a gap was seen: history requested, later pushes held back
+    idle,        // no connection, or not yet subscribed
+    subscribing, // `sub` sent, waiting for `subscribed`
+    live,        // delivering pushes as they come
+    fetching,    // a gap was seen: history requested, later pushes held back
   };
 
   room_stream(std::string room, sink& sink) : room_(std::move(room)), sink_(sink) {}
@@ -50,7 +50,7 @@ class room_stream {
   const std::string& epoch() const { return epoch_; }
   std::size_t held() const { return held_.size(); }
 
- private:
+private:
   void deliver_next(const message& m);
   void drain();
   void rebuild();
@@ -61,9 +61,9 @@ class room_stream {
   bool have_position_ = false;
   std::uint64_t last_ = 0;
   std::string epoch_;
-  std::optional<log_position> pending_since_;  // of the `sub` in flight
-  bool rebuilding_ = false;             // the next `subscribed` is a rebuild
+  std::optional<log_position> pending_since_; // of the `sub` in flight
+  bool rebuilding_ = false;                   // the next `subscribed` is a rebuild
   std::map<std::uint64_t, message> held_;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -13,19 +13,16 @@ namespace net = boost::asio;
 using clock = std::chrono::steady_clock;
 
 session::session(net::any_io_executor ex, connection_options opts)
-    : strand_(net::make_strand(ex)),
-      opts_(std::move(opts)),
-      url_(parsed_url::parse(opts_.url)),
-      backoff_(opts_.backoff),
-      reconnect_timer_(strand_),
-      sweep_timer_(strand_) {}
+    : strand_(net::make_strand(ex)), opts_(std::move(opts)), url_(parsed_url::parse(opts_.url)),
+      backoff_(opts_.backoff), reconnect_timer_(strand_), sweep_timer_(strand_) {}
 
 session::~session() = default;
 
 // --- life of the connection ------------------------------------------------------------
 
 void session::start() {
-  if (state_ == connection_state::connecting || state_ == connection_state::connected || state_ == connection_state::disconnected)
+  if (state_ == connection_state::connecting || state_ == connection_state::connected ||
+      state_ == connection_state::disconnected)
     return;
   closing_ = false;
   hold_reconnect_ = false;
@@ -50,10 +47,10 @@ void session::connect_attempt() {
   ev.state = connection_state::connecting;
   ev.attempt = backoff_.attempt();
   set_state(std::move(ev));
-  if (closing_ || state_ != connection_state::connecting) return;  // a listener closed us
+  if (closing_ || state_ != connection_state::connecting) return; // a listener closed us
 
   ws_connection::config cfg{opts_.connect_timeout, opts_.max_batch, opts_.max_incoming,
-                           opts_.receive_buffer};
+                            opts_.receive_buffer};
   std::weak_ptr<session> w = weak_from_this();
   const auto gen = gen_;
   ws_connection::callbacks cb;
@@ -107,7 +104,8 @@ void session::on_connected(std::uint64_t gen, result<reply> r) {
   backoff_.reset();
   auto idle = opts_.idle_timeout;
   if (idle.count() <= 0 && info_.ping.count() > 0)
-    idle = std::chrono::duration_cast<std::chrono::milliseconds>(2 * info_.ping + std::chrono::seconds(5));
+    idle = std::chrono::duration_cast<std::chrono::milliseconds>(2 * info_.ping +
+                                                                 std::chrono::seconds(5));
   conn_->set_idle_timeout(idle);
 
   state_event ev;
@@ -116,7 +114,8 @@ void session::on_connected(std::uint64_t gen, result<reply> r) {
   set_state(std::move(ev));
   if (gen != gen_ || !connected_) return;
 
-  for (auto& [name, room] : rooms_) send_sub(*room, room->stream.begin_subscribe());
+  for (auto& [name, room] : rooms_)
+    send_sub(*room, room->stream.begin_subscribe());
   requests_.send_unsent([this](std::string f) {
     if (conn_) conn_->send(std::move(f));
   });
@@ -127,15 +126,18 @@ void session::on_frame(std::uint64_t gen, std::string_view bytes) {
   std::vector<reply> maps;
   const bool ok = split_frame(bytes, maps);
   for (const auto& r : maps) {
-    if (gen != gen_) return;  // a handler ended this connection
+    if (gen != gen_) return; // a handler ended this connection
     dispatch(r);
   }
-  if (!ok) report_error({errc::protocol, "a frame from the server holds something that is not MessagePack"});
+  if (!ok)
+    report_error(
+        {errc::protocol, "a frame from the server holds something that is not MessagePack"});
 }
 
 void session::dispatch(const reply& r) {
   const auto m = r.map();
-  if (!m.is_map()) return report_error({errc::protocol, "a frame item from the server is not a map"});
+  if (!m.is_map())
+    return report_error({errc::protocol, "a frame item from the server is not a map"});
   const auto t = m.str("t").value_or("");
   if (const auto* idv = m.get("id")) {
     if (idv->type == msgpack::type::POSITIVE_INTEGER) {
@@ -148,7 +150,7 @@ void session::dispatch(const reply& r) {
       }
     }
     if (t == "error") report_error(parse_error(r));
-    return;  // a late reply to a request that already failed
+    return; // a late reply to a request that already failed
   }
   if (t == "msg") {
     auto msg = parse_message(r, r.object());
@@ -164,7 +166,7 @@ void session::dispatch(const reply& r) {
     if (it != rooms_.end()) {
       subscription& room = *it->second;
       if (room.drop_pdiffs > 0)
-        --room.drop_pdiffs;  // test hook: as if it never arrived
+        --room.drop_pdiffs; // test hook: as if it never arrived
       else
         room.presence.on_diff(std::move(*d));
     }
@@ -189,15 +191,15 @@ void session::dispatch(const reply& r) {
 
 bool session::should_reconnect(std::uint16_t code) const {
   switch (code) {
-    case 1002:  // protocol error
-    case 1003:  // text frame
-    case 1008:  // policy
-    case 1009:  // too large
-    case 4400:  // bad protocol
-    case 4403:  // token refused or expired
-      return false;
-    default:
-      return true;  // 4500 slow consumer, 4503 shutdown, 4408, 4429, a cut, …
+  case 1002: // protocol error
+  case 1003: // text frame
+  case 1008: // policy
+  case 1009: // too large
+  case 4400: // bad protocol
+  case 4403: // token refused or expired
+    return false;
+  default:
+    return true; // 4500 slow consumer, 4503 shutdown, 4408, 4429, a cut, …
   }
 }
 
@@ -205,14 +207,15 @@ void session::on_closed(std::uint64_t gen, const close_info& info) {
   if (gen != gen_) return;
   conn_.reset();
   connected_ = false;
-  ++gen_;  // handlers of this connection are stale from now on
+  ++gen_; // handlers of this connection are stale from now on
 
   std::uint16_t code = info.code;
   std::string reason = info.reason;
   std::optional<bool> server_says;
   if (disconnect_note_) {
     if (code == 0) code = disconnect_note_->code;
-    if (reason.empty() || info.code == 0) reason = disconnect_note_->reason.empty() ? reason : disconnect_note_->reason;
+    if (reason.empty() || info.code == 0)
+      reason = disconnect_note_->reason.empty() ? reason : disconnect_note_->reason;
     server_says = disconnect_note_->reconnect;
   }
   disconnect_note_.reset();
@@ -242,8 +245,9 @@ void session::on_closed(std::uint64_t gen, const close_info& info) {
     state_event ev;
     ev.state = connection_state::closed;
     ev.close_code = code;
-    ev.reason = refusal_ ? refusal_->code + (refusal_->reason.empty() ? "" : ": " + refusal_->reason)
-                         : reason;
+    ev.reason = refusal_
+                    ? refusal_->code + (refusal_->reason.empty() ? "" : ": " + refusal_->reason)
+                    : reason;
     set_state(std::move(ev));
     return;
   }
@@ -260,7 +264,8 @@ void session::on_closed(std::uint64_t gen, const close_info& info) {
     const auto g = gen_;
     reconnect_timer_.async_wait([w, g](boost::system::error_code ec) {
       auto s = w.lock();
-      if (ec || !s || g != s->gen_ || s->state_ != connection_state::disconnected || s->closing_) return;
+      if (ec || !s || g != s->gen_ || s->state_ != connection_state::disconnected || s->closing_)
+        return;
       s->connect_attempt();
     });
   }
@@ -277,7 +282,7 @@ void session::close() {
   hold_reconnect_ = false;
   reconnect_timer_.cancel();
   if (conn_) {
-    conn_->close(1000, "bye");  // on_closed follows
+    conn_->close(1000, "bye"); // on_closed follows
     return;
   }
   ++gen_;
@@ -323,7 +328,9 @@ void session::add_push_handler(std::string type, std::function<void(const reply&
   push_handlers_[std::move(type)] = std::move(fn);
 }
 
-void session::set_error_handler(std::function<void(const error&)> fn) { error_handler_ = std::move(fn); }
+void session::set_error_handler(std::function<void(const error&)> fn) {
+  error_handler_ = std::move(fn);
+}
 
 void session::clear_handlers() {
   state_listeners_.clear();
@@ -339,11 +346,12 @@ void session::clear_handlers() {
 
 void session::set_state(state_event ev) {
   state_ = ev.state;
-  for (std::size_t i = 0; i < state_listeners_.size(); ++i) state_listeners_[i](ev);
+  for (std::size_t i = 0; i < state_listeners_.size(); ++i)
+    state_listeners_[i](ev);
 }
 
 void session::report_error(const error& e) {
   if (error_handler_) error_handler_(e);
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

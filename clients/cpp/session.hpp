@@ -3,7 +3,7 @@
 // dispatch. Everything runs on one strand; the public `connection` posts into it.
 #pragma once
 
-#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+#include <utility> // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <atomic>
 #include <functional>
@@ -37,7 +37,7 @@ struct close_info;
 class session : public std::enable_shared_from_this<session>,
                 private room_stream::sink,
                 private presence_view::sink {
- public:
+public:
   using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
   using reply_handler = std::function<void(result<reply>)>;
 
@@ -68,7 +68,8 @@ class session : public std::enable_shared_from_this<session>,
   // Presence. For a subscribed room the state is remembered, sent once the subscription is
   // live, and set again after every resubscription; for another room the `pset` is sent as
   // is (and the engine answers not_subscribed).
-  void set_presence_state(const std::string& room, value state, std::function<void(result<nothing>)> done);
+  void set_presence_state(const std::string& room, value state,
+                          std::function<void(result<nothing>)> done);
   void typing(const std::string& room, bool on);
   // Calls fn with the room's view, or nullptr if the room is not subscribed.
   void with_presence(const std::string& room, const std::function<void(const presence_view*)>& fn);
@@ -84,7 +85,7 @@ class session : public std::enable_shared_from_this<session>,
   const connected_info& info() const { return info_; }
   std::optional<log_position> position(const std::string& room) const;
 
- private:
+private:
   struct subscription {
     subscription(std::string name, room_stream::sink& sink, presence_view::sink& psink)
         : stream(name, sink), presence(std::move(name), psink) {}
@@ -92,19 +93,19 @@ class session : public std::enable_shared_from_this<session>,
     presence_view presence;
     room_handlers handlers;
     std::function<void(result<subscribed_event>)> first_done;
-    std::uint64_t sub_id = 0;  // the `sub` in flight
-    std::uint64_t token = 0;   // identifies this subscription (vs. a later one of the same room)
+    std::uint64_t sub_id = 0; // the `sub` in flight
+    std::uint64_t token = 0;  // identifies this subscription (vs. a later one of the same room)
     // Presence state: the one wanted (set again after each resubscription), psets in flight,
     // and the callers waiting for the wanted state to be set.
     std::optional<value> wanted_state;
-    std::optional<value> acked_state;  // the last one the engine accepted
+    std::optional<value> acked_state; // the last one the engine accepted
     unsigned psets_in_flight = 0;
     std::vector<std::function<void(result<nothing>)>> pset_waiters;
     // Typing: whether `on:true` was sent on this connection, and when last.
     bool typing_on = false;
-    bool pset_stale = false;  // resubscribed while a pset was in flight: send again after it
+    bool pset_stale = false; // resubscribed while a pset was in flight: send again after it
     std::chrono::steady_clock::time_point typing_sent{};
-    unsigned drop_pdiffs = 0;  // test hook
+    unsigned drop_pdiffs = 0; // test hook
   };
   struct disconnect_note {
     std::uint16_t code = 0;
@@ -148,7 +149,7 @@ class session : public std::enable_shared_from_this<session>,
   std::atomic<std::uint64_t> next_id_{1};
 
   std::shared_ptr<ws_connection> conn_;
-  std::uint64_t gen_ = 0;  // connection generation; handlers of older ones are ignored
+  std::uint64_t gen_ = 0; // connection generation; handlers of older ones are ignored
   bool connected_ = false;
   connection_state state_ = connection_state::idle;
   connected_info info_;
@@ -171,4 +172,4 @@ class session : public std::enable_shared_from_this<session>,
   std::function<void(const error&)> error_handler_;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -36,7 +36,8 @@ void session::fetch_presence(const std::string& room) {
     auto& view = it->second->presence;
     if (!r.ok()) {
       const auto& code = r.error().code;
-      if (code == errc::disconnected || code == errc::closed) return;  // the resubscription rebuilds it
+      if (code == errc::disconnected || code == errc::closed)
+        return; // the resubscription rebuilds it
       if (code == errc::timeout) return s->fail_connection("no `presence` reply in time");
       return view.on_fetch_failed();
     }
@@ -47,7 +48,8 @@ void session::fetch_presence(const std::string& room) {
     }
     std::vector<presence_entry> members;
     members.reserve(p->members.size());
-    for (const auto& [client, e] : p->members.by_client()) members.push_back(e);
+    for (const auto& [client, e] : p->members.by_client())
+      members.push_back(e);
     view.on_fetched(p->pseq, std::move(members));
   });
 }
@@ -57,9 +59,10 @@ bool same_state(const value& a, const value& b) {
   if (a.is_nil() || b.is_nil()) return a.is_nil() == b.is_nil();
   return a.encode() == b.encode();
 }
-}  // namespace
+} // namespace
 
-void session::set_presence_state(const std::string& room, value state, std::function<void(result<nothing>)> done) {
+void session::set_presence_state(const std::string& room, value state,
+                                 std::function<void(result<nothing>)> done) {
   if (state_ == connection_state::closed) {
     if (done) done(error{errc::closed, "the client is closed"});
     return;
@@ -70,18 +73,20 @@ void session::set_presence_state(const std::string& room, value state, std::func
     const auto id = new_id();
     map_writer w("pset");
     w.u64("id", id).str("room", room).value("state", state);
-    send_request(id, w.finish(), [done = std::move(done)](result<reply> r) {
-      if (!done) return;
-      if (r.ok()) return done(nothing{});
-      done(r.error());
-    }, false);
+    send_request(
+        id, w.finish(),
+        [done = std::move(done)](result<reply> r) {
+          if (!done) return;
+          if (r.ok()) return done(nothing{});
+          done(r.error());
+        },
+        false);
     return;
   }
   subscription& r = *it->second;
   r.wanted_state = std::move(state);
   if (done) r.pset_waiters.push_back(std::move(done));
-  if (connected_ && conn_ && r.presence.phase() != presence_view::phase_kind::idle)
-    send_pset(r);
+  if (connected_ && conn_ && r.presence.phase() != presence_view::phase_kind::idle) send_pset(r);
   // else: sent when the subscription is live (sync_state)
 }
 
@@ -97,44 +102,50 @@ void session::send_pset(subscription& room) {
   std::weak_ptr<session> weak = weak_from_this();
   const auto token = room.token;
   send_internal("pset", id, w.finish(),
-                [weak, name, token, sent = *room.wanted_state, waiters = std::move(waiters)](result<reply> r) mutable {
-    auto s = weak.lock();
-    if (!s) return;
-    auto it = s->rooms_.find(name);
-    subscription* room = (it != s->rooms_.end() && it->second->token == token) ? it->second.get() : nullptr;
-    if (room && room->psets_in_flight > 0) --room->psets_in_flight;
-    if (r.ok()) {
-      if (room) {
-        room->acked_state = sent;
-        if (room->psets_in_flight == 0 && room->pset_stale) {
-          room->pset_stale = false;  // a resubscription came between: set it again
-          s->send_pset(*room);
-        }
-      }
-      for (auto& w : waiters)
-        if (w) w(nothing{});
-      return;
-    }
-    const auto& code = r.error().code;
-    if (room && code == errc::disconnected) {
-      // Set again once resubscribed on the next connection; the callers wait for that.
-      room->pset_waiters.insert(room->pset_waiters.begin(), std::make_move_iterator(waiters.begin()),
-                                std::make_move_iterator(waiters.end()));
-      return;
-    }
-    if (room && code != errc::timeout && code != errc::closed && room->wanted_state &&
-        same_state(*room->wanted_state, sent)) {
-      room->wanted_state = room->acked_state;  // refused (too_large, …): keep the last good one
-    }
-    for (auto& w : waiters)
-      if (w) w(r.error());
-  });
+                [weak, name, token, sent = *room.wanted_state,
+                 waiters = std::move(waiters)](result<reply> r) mutable {
+                  auto s = weak.lock();
+                  if (!s) return;
+                  auto it = s->rooms_.find(name);
+                  subscription* room = (it != s->rooms_.end() && it->second->token == token)
+                                           ? it->second.get()
+                                           : nullptr;
+                  if (room && room->psets_in_flight > 0) --room->psets_in_flight;
+                  if (r.ok()) {
+                    if (room) {
+                      room->acked_state = sent;
+                      if (room->psets_in_flight == 0 && room->pset_stale) {
+                        room->pset_stale = false; // a resubscription came between: set it again
+                        s->send_pset(*room);
+                      }
+                    }
+                    for (auto& w : waiters)
+                      if (w) w(nothing{});
+                    return;
+                  }
+                  const auto& code = r.error().code;
+                  if (room && code == errc::disconnected) {
+                    // Set again once resubscribed on the next connection; the callers wait for
+                    // that.
+                    room->pset_waiters.insert(room->pset_waiters.begin(),
+                                              std::make_move_iterator(waiters.begin()),
+                                              std::make_move_iterator(waiters.end()));
+                    return;
+                  }
+                  if (room && code != errc::timeout && code != errc::closed && room->wanted_state &&
+                      same_state(*room->wanted_state, sent)) {
+                    room->wanted_state =
+                        room->acked_state; // refused (too_large, …): keep the last good one
+                  }
+                  for (auto& w : waiters)
+                    if (w) w(r.error());
+                });
 }
 
 void session::sync_state(subscription& room) {
   if (!room.wanted_state) return;
   if (room.psets_in_flight > 0) {
-    room.pset_stale = true;  // it may have reached the old subscription: send again after it
+    room.pset_stale = true; // it may have reached the old subscription: send again after it
     return;
   }
   const auto* self = room.presence.self();
@@ -156,13 +167,13 @@ void session::fail_room_waiters(subscription& room, const error& e) {
 }
 
 void session::typing(const std::string& room, bool on) {
-  if (!(connected_ && conn_)) return;  // ephemeral: nothing to send later
+  if (!(connected_ && conn_)) return; // ephemeral: nothing to send later
   auto it = rooms_.find(room);
   if (it != rooms_.end()) {
     subscription& r = *it->second;
     const auto now = clock::now();
     if (on) {
-      if (r.typing_on && now - r.typing_sent < opts_.typing_refresh) return;  // still fresh
+      if (r.typing_on && now - r.typing_sent < opts_.typing_refresh) return; // still fresh
       r.typing_on = true;
       r.typing_sent = now;
     } else {
@@ -175,7 +186,8 @@ void session::typing(const std::string& room, bool on) {
   conn_->send(w.finish());
 }
 
-void session::with_presence(const std::string& room, const std::function<void(const presence_view*)>& fn) {
+void session::with_presence(const std::string& room,
+                            const std::function<void(const presence_view*)>& fn) {
   auto it = rooms_.find(room);
   fn(it == rooms_.end() ? nullptr : &it->second->presence);
 }
@@ -191,4 +203,4 @@ std::optional<log_position> session::position(const std::string& room) const {
   return log_position{it->second->stream.last_seq(), it->second->stream.epoch()};
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -3,13 +3,13 @@
 
 #include "clients/cpp/ws_connection.hpp"
 
-
 namespace troupe::client {
 
 namespace net = boost::asio;
 using clock = std::chrono::steady_clock;
 
-void session::send_request(std::uint64_t id, std::string frame, reply_handler handler, bool resend) {
+void session::send_request(std::uint64_t id, std::string frame, reply_handler handler,
+                           bool resend) {
   if (state_ == connection_state::closed) {
     if (handler) handler(error{errc::closed, "the client is closed"});
     return;
@@ -69,4 +69,4 @@ void session::sweep() {
                 error{errc::timeout, "no reply within the request timeout"});
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -21,7 +21,7 @@ void session::subscribe(std::string room, room_handlers handlers,
     return;
   }
   auto r = std::make_unique<subscription>(room, static_cast<room_stream::sink&>(*this),
-                                  static_cast<presence_view::sink&>(*this));
+                                          static_cast<presence_view::sink&>(*this));
   r->handlers = std::move(handlers);
   r->first_done = std::move(done);
   r->token = ++room_tokens_;
@@ -54,7 +54,7 @@ void session::unsubscribe(std::string room, std::function<void(result<nothing>)>
     if (r.ok())
       done(nothing{});
     else if (r.error().code == errc::disconnected)
-      done(nothing{});  // the subscription ended with the connection anyway
+      done(nothing{}); // the subscription ended with the connection anyway
     else
       done(r.error());
   });
@@ -95,7 +95,8 @@ void session::send_sub(subscription& room, const std::optional<log_position>& si
     if (ev) {
       // The reply is for the room we asked about, whatever it says.
       ev->room = name;
-      for (auto& m : ev->msgs) m.room = name;
+      for (auto& m : ev->msgs)
+        m.room = name;
       // Presence first, so that the view is complete when on_subscribed / done are called.
       std::vector<presence_entry> members;
       if (!ev->members.is_nil()) {
@@ -105,7 +106,7 @@ void session::send_sub(subscription& room, const std::optional<log_position>& si
         else
           s->report_error({errc::protocol, "malformed members in a subscribed reply"});
       }
-      room.typing_on = false;  // the engine forgot it with the old subscription
+      room.typing_on = false; // the engine forgot it with the old subscription
       room.presence.on_subscribed(ev->pseq, std::move(members), s->info_.client);
       s->sync_state(room);
       room.stream.on_subscribed(std::move(*ev));
@@ -162,7 +163,8 @@ void session::fetch_history(const std::string& room, std::uint64_t since) {
     auto h = parse_history(r.value());
     if (!h) return stream.on_history_failed();
     h->room = room;
-    for (auto& m : h->msgs) m.room = room;
+    for (auto& m : h->msgs)
+      m.room = room;
     stream.on_history(*h);
   });
 }
@@ -177,4 +179,4 @@ void session::resubscribe(const std::string& room, const std::optional<log_posit
   send_sub(*it->second, since);
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -17,7 +17,7 @@ struct message {
   std::uint64_t seq = 0;
   std::string user;
   value data;
-  std::int64_t ts = 0;  // server time, ms since the Unix epoch
+  std::int64_t ts = 0; // server time, ms since the Unix epoch
   std::optional<std::string> key;
 };
 
@@ -28,24 +28,24 @@ struct log_position {
 };
 
 enum class subscribe_kind {
-  initial,    // first subscription: `msgs` is the newest kept history, a snapshot
-  recovered,  // resubscribed with `since` and nothing was lost: the missed messages were
-              // delivered through on_message, in order, before this event
-  rebuilt,    // the missed messages could not be recovered (history too short, new epoch):
-              // `msgs` is the newest kept history; the user must rebuild the room's view
+  initial,   // first subscription: `msgs` is the newest kept history, a snapshot
+  recovered, // resubscribed with `since` and nothing was lost: the missed messages were
+             // delivered through on_message, in order, before this event
+  rebuilt,   // the missed messages could not be recovered (history too short, new epoch):
+             // `msgs` is the newest kept history; the user must rebuild the room's view
 };
 
 const char* to_string(subscribe_kind k);
 
 struct subscribed_event {
   std::string room;
-  std::uint64_t seq = 0;  // newest sequence number; pushes continue at seq + 1
+  std::uint64_t seq = 0; // newest sequence number; pushes continue at seq + 1
   std::string epoch;
   subscribe_kind kind = subscribe_kind::initial;
-  bool recovered = false;      // as the server said
-  std::vector<message> msgs;   // the snapshot for initial/rebuilt; the recovered messages otherwise
-  std::uint64_t pseq = 0;      // presence
-  value members;               // presence entries, raw (for a presence extension)
+  bool recovered = false;    // as the server said
+  std::vector<message> msgs; // the snapshot for initial/rebuilt; the recovered messages otherwise
+  std::uint64_t pseq = 0;    // presence
+  value members;             // presence entries, raw (for a presence extension)
 };
 
 struct ack {
@@ -61,17 +61,17 @@ struct history_reply {
 };
 
 struct connected_info {
-  std::string client;  // the connection's id
+  std::string client; // the connection's id
   std::string user;
   std::chrono::seconds ping{0};
 };
 
 enum class connection_state {
-  idle,          // not started
-  connecting,    // resolving, connecting, handshaking, waiting for `connected`
-  connected,     // `connected` received; subscriptions are being (re)established
-  disconnected,  // lost; a reconnect is scheduled
-  closed,        // stopped for good (close() or a refusal such as 4403)
+  idle,         // not started
+  connecting,   // resolving, connecting, handshaking, waiting for `connected`
+  connected,    // `connected` received; subscriptions are being (re)established
+  disconnected, // lost; a reconnect is scheduled
+  closed,       // stopped for good (close() or a refusal such as 4403)
 };
 
 const char* to_string(connection_state s);
@@ -82,9 +82,9 @@ struct state_event {
   // the reason (from the close frame, the `disconnect` push, or the local error).
   std::uint16_t close_code = 0;
   std::string reason;
-  std::chrono::milliseconds retry_in{0};  // for disconnected
-  unsigned attempt = 0;                   // reconnect attempts since the last success
-  connected_info info;                     // for connected
+  std::chrono::milliseconds retry_in{0}; // for disconnected
+  unsigned attempt = 0;                  // reconnect attempts since the last success
+  connected_info info;                   // for connected
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

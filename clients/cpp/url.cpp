@@ -13,7 +13,7 @@ std::optional<parsed_url> parsed_url::parse(std::string_view text) {
   std::string_view authority = text.substr(0, slash);
   if (slash != std::string_view::npos) u.target = std::string(text.substr(slash));
   if (authority.empty()) return std::nullopt;
-  if (authority.front() == '[') {  // [v6]:port
+  if (authority.front() == '[') { // [v6]:port
     auto close = authority.find(']');
     if (close == std::string_view::npos) return std::nullopt;
     u.host = std::string(authority.substr(1, close - 1));
@@ -39,4 +39,4 @@ std::string parsed_url::host_header() const {
   return h;
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

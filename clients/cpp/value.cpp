@@ -10,7 +10,7 @@ struct StringBuffer {
   std::string s;
   void write(const char* p, size_t n) { s.append(p, n); }
 };
-}  // namespace
+} // namespace
 
 value::value() : obj_() {}
 
@@ -45,4 +45,4 @@ std::string value::to_string() const {
   return os.str();
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

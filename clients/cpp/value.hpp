@@ -11,8 +11,8 @@
 namespace troupe::client {
 
 class value {
- public:
-  value();  // nil
+public:
+  value(); // nil
 
   // Keeps `owner` (a zone or an unpacked frame) alive for as long as `obj` is used.
   value(std::shared_ptr<const void> owner, const msgpack::object& obj)
@@ -33,7 +33,9 @@ class value {
   bool is_nil() const { return obj_.type == msgpack::type::NIL; }
 
   template <class T>
-  T as() const { return obj_.as<T>(); }
+  T as() const {
+    return obj_.as<T>();
+  }
 
   // The string, if the value is a string.
   std::optional<std::string_view> str() const;
@@ -42,9 +44,9 @@ class value {
   // A JSON-like rendering for logs and command-line tools.
   std::string to_string() const;
 
- private:
+private:
   std::shared_ptr<const void> owner_;
   msgpack::object obj_;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

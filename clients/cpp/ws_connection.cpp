@@ -12,25 +12,23 @@ namespace websocket = beast::websocket;
 using boost::system::error_code;
 
 ws_connection::ws_connection(strand_type strand, parsed_url url, config cfg, callbacks cb)
-    : strand_(strand),
-      url_(std::move(url)),
-      cfg_(cfg),
-      cb_(std::move(cb)),
-      resolver_(strand_),
+    : strand_(strand), url_(std::move(url)), cfg_(cfg), cb_(std::move(cb)), resolver_(strand_),
       ws_(strand_) {}
 
 ws_connection::~ws_connection() = default;
 
 void ws_connection::start() {
   beast::get_lowest_layer(ws_).expires_after(cfg_.connect_timeout);
-  resolver_.async_resolve(url_.host, url_.port,
-                          beast::bind_front_handler(&ws_connection::on_resolve, shared_from_this()));
+  resolver_.async_resolve(
+      url_.host, url_.port,
+      beast::bind_front_handler(&ws_connection::on_resolve, shared_from_this()));
 }
 
 void ws_connection::on_resolve(error_code ec, net::ip::tcp::resolver::results_type results) {
   if (finished_) return;
   if (ec) return finish({0, "resolve: " + ec.message(), false});
-  for (const auto& r : results) endpoints_.push_back(r.endpoint());
+  for (const auto& r : results)
+    endpoints_.push_back(r.endpoint());
   try_connect(error_code{});
 }
 
@@ -48,18 +46,17 @@ void ws_connection::try_connect(error_code last) {
   if (!ec && cfg_.receive_buffer > 0)
     sock.set_option(net::socket_base::receive_buffer_size(cfg_.receive_buffer), ec);
   if (ec) return finish({0, "socket: " + ec.message(), false});
-  beast::get_lowest_layer(ws_).async_connect(
-      ep, [self = shared_from_this(), ep](error_code ec) {
-        if (ec && !self->finished_ && ec != net::error::operation_aborted) return self->try_connect(ec);
-        self->on_connect(ec, ep);
-      });
+  beast::get_lowest_layer(ws_).async_connect(ep, [self = shared_from_this(), ep](error_code ec) {
+    if (ec && !self->finished_ && ec != net::error::operation_aborted) return self->try_connect(ec);
+    self->on_connect(ec, ep);
+  });
 }
 
 void ws_connection::on_connect(error_code ec, net::ip::tcp::endpoint) {
   if (finished_) return;
   if (ec) return finish({0, "connect: " + ec.message(), false});
   auto& tcp = beast::get_lowest_layer(ws_);
-  tcp.expires_never();  // the WebSocket stream keeps its own time from here on
+  tcp.expires_never(); // the WebSocket stream keeps its own time from here on
   tcp.socket().set_option(net::ip::tcp::no_delay(true), ec);
 
   websocket::stream_base::timeout t{};
@@ -135,7 +132,8 @@ void ws_connection::do_write() {
     queue_.pop_front();
   } else {
     wbuf_.clear();
-    while (!queue_.empty() && (wbuf_.empty() || wbuf_.size() + queue_.front().size() <= cfg_.max_batch)) {
+    while (!queue_.empty() &&
+           (wbuf_.empty() || wbuf_.size() + queue_.front().size() <= cfg_.max_batch)) {
       wbuf_ += queue_.front();
       queue_.pop_front();
     }
@@ -161,7 +159,7 @@ void ws_connection::on_write(error_code ec, std::size_t) {
 void ws_connection::close(std::uint16_t code, std::string reason) {
   if (finished_ || closing_) return;
   closing_ = true;
-  if (!open_) {  // still connecting: just stop
+  if (!open_) { // still connecting: just stop
     resolver_.cancel();
     error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
@@ -206,4 +204,4 @@ void ws_connection::finish(close_info info) {
   if (cb) cb(info);
 }
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -3,7 +3,7 @@
 // protocol. Every handler runs on the strand it was given; call it only from that strand.
 #pragma once
 
-#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+#include <utility> // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <chrono>
 #include <cstdint>
@@ -28,13 +28,13 @@ namespace troupe::client {
 namespace net = boost::asio;
 
 struct close_info {
-  std::uint16_t code = 0;  // the close frame's code; 0 if the connection broke without one
-  std::string reason;      // the close frame's reason, or the local error's message
-  bool opened = false;     // the WebSocket handshake had completed
+  std::uint16_t code = 0; // the close frame's code; 0 if the connection broke without one
+  std::string reason;     // the close frame's reason, or the local error's message
+  bool opened = false;    // the WebSocket handshake had completed
 };
 
 class ws_connection : public std::enable_shared_from_this<ws_connection> {
- public:
+public:
   using strand_type = net::strand<net::any_io_executor>;
   struct config {
     std::chrono::milliseconds connect_timeout{10'000};
@@ -43,9 +43,9 @@ class ws_connection : public std::enable_shared_from_this<ws_connection> {
     int receive_buffer = 0;
   };
   struct callbacks {
-    std::function<void()> on_open;                        // handshake done
-    std::function<void(std::string_view)> on_frame;       // one binary frame
-    std::function<void(const close_info&)> on_closed;      // exactly once, at the end
+    std::function<void()> on_open;                    // handshake done
+    std::function<void(std::string_view)> on_frame;   // one binary frame
+    std::function<void(const close_info&)> on_closed; // exactly once, at the end
   };
 
   ws_connection(strand_type strand, parsed_url url, config cfg, callbacks cb);
@@ -63,7 +63,7 @@ class ws_connection : public std::enable_shared_from_this<ws_connection> {
   bool is_open() const { return open_; }
   std::size_t queued_bytes() const { return queued_bytes_; }
 
- private:
+private:
   void on_resolve(boost::system::error_code ec, net::ip::tcp::resolver::results_type results);
   void try_connect(boost::system::error_code last);
   void on_connect(boost::system::error_code ec, net::ip::tcp::endpoint);
@@ -92,4 +92,4 @@ class ws_connection : public std::enable_shared_from_this<ws_connection> {
   bool finished_ = false;
 };
 
-}  // namespace troupe::client
+} // namespace troupe::client

@@ -11,7 +11,7 @@
 // status and typing); /status <text> sets yours; /typing tells the others you are typing
 // (until you send a line, or for 6 s); /ping measures a round trip; /quit (or end of input)
 // leaves.
-#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+#include <utility> // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <algorithm>
 #include <chrono>
@@ -94,17 +94,17 @@ std::string who_is_here(const presence_view& v) {
   return out.empty() ? "nobody" : out;
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
   std::string url, room, name, token;
   po::options_description desc("troupe_chat options");
-  desc.add_options()
-      ("help,h", "show this help")
-      ("url", po::value(&url)->default_value("ws://127.0.0.1:8080/ws"), "engine WebSocket URL")
-      ("room", po::value(&room)->default_value("lobby"), "room to join")
-      ("name", po::value(&name)->default_value(""), "your name (user id on an open engine)")
-      ("token", po::value(&token)->default_value(""), "connection token (JWT), if the engine needs one");
+  desc.add_options()("help,h", "show this help")(
+      "url", po::value(&url)->default_value("ws://127.0.0.1:8080/ws"),
+      "engine WebSocket URL")("room", po::value(&room)->default_value("lobby"), "room to join")(
+      "name", po::value(&name)->default_value(""),
+      "your name (user id on an open engine)")("token", po::value(&token)->default_value(""),
+                                               "connection token (JWT), if the engine needs one");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -130,63 +130,74 @@ int main(int argc, char** argv) {
 
   std::promise<void> closed;
   auto closed_f = closed.get_future();
-  bool quitting = false;    // touched on the client's strand only
-  bool closed_set = false;  // likewise
+  bool quitting = false;   // touched on the client's strand only
+  bool closed_set = false; // likewise
 
   client.on_state([&](const state_event& ev) {
     switch (ev.state) {
-      case connection_state::connecting:
-        say("* connecting to ", url, ev.attempt ? " (attempt " + std::to_string(ev.attempt + 1) + ")" : "");
-        break;
-      case connection_state::connected:
-        say("* connected as ", ev.info.user, " (connection ", ev.info.client, ")");
-        break;
-      case connection_state::disconnected:
-        say("* disconnected", ev.close_code ? " (" + std::to_string(ev.close_code) + ")" : "",
-            ev.reason.empty() ? "" : ": " + ev.reason,
-            ev.retry_in.count() ? "; reconnecting in " + std::to_string(ev.retry_in.count()) + " ms" : "");
-        break;
-      case connection_state::closed:
-        if (!quitting) say("* closed: ", ev.reason.empty() ? "by the server" : ev.reason);
-        if (!closed_set) {
-          closed_set = true;
-          closed.set_value();
-        }
-        break;
-      case connection_state::idle:
-        break;
+    case connection_state::connecting:
+      say("* connecting to ", url,
+          ev.attempt ? " (attempt " + std::to_string(ev.attempt + 1) + ")" : "");
+      break;
+    case connection_state::connected:
+      say("* connected as ", ev.info.user, " (connection ", ev.info.client, ")");
+      break;
+    case connection_state::disconnected:
+      say("* disconnected", ev.close_code ? " (" + std::to_string(ev.close_code) + ")" : "",
+          ev.reason.empty() ? "" : ": " + ev.reason,
+          ev.retry_in.count() ? "; reconnecting in " + std::to_string(ev.retry_in.count()) + " ms"
+                              : "");
+      break;
+    case connection_state::closed:
+      if (!quitting) say("* closed: ", ev.reason.empty() ? "by the server" : ev.reason);
+      if (!closed_set) {
+        closed_set = true;
+        closed.set_value();
+      }
+      break;
+    case connection_state::idle:
+      break;
     }
   });
-  client.on_error([](const error& e) { say("* error: ", e.code, e.reason.empty() ? "" : ": " + e.reason); });
+  client.on_error(
+      [](const error& e) { say("* error: ", e.code, e.reason.empty() ? "" : ": " + e.reason); });
 
   room_handlers h;
   h.on_message = [](const message& m) { show(m); };
   h.on_subscribed = [room](const subscribed_event& ev) {
     switch (ev.kind) {
-      case subscribe_kind::initial:
-        say("* joined ", room, " (", ev.msgs.size(), " recent message", ev.msgs.size() == 1 ? "" : "s", ")");
-        for (const auto& m : ev.msgs) show(m);
-        break;
-      case subscribe_kind::recovered:
-        say("* back in ", room, ": recovered ", ev.msgs.size(), " missed message", ev.msgs.size() == 1 ? "" : "s");
-        break;
-      case subscribe_kind::rebuilt:
-        say("* back in ", room, ": missed messages could not be recovered (history lost); the latest ",
-            ev.msgs.size(), ":");
-        for (const auto& m : ev.msgs) show(m);
-        break;
+    case subscribe_kind::initial:
+      say("* joined ", room, " (", ev.msgs.size(), " recent message",
+          ev.msgs.size() == 1 ? "" : "s", ")");
+      for (const auto& m : ev.msgs)
+        show(m);
+      break;
+    case subscribe_kind::recovered:
+      say("* back in ", room, ": recovered ", ev.msgs.size(), " missed message",
+          ev.msgs.size() == 1 ? "" : "s");
+      break;
+    case subscribe_kind::rebuilt:
+      say("* back in ", room,
+          ": missed messages could not be recovered (history lost); the latest ", ev.msgs.size(),
+          ":");
+      for (const auto& m : ev.msgs)
+        show(m);
+      break;
     }
   };
   h.on_error = [room](const error& e) { say("* left ", room, ": ", e.code, " ", e.reason); };
   h.on_presence = [](const presence_event& ev) {
     if (ev.kind != presence_event_kind::diff) {
-      if (ev.kind == presence_event_kind::snapshot || !ev.users_joined.empty() || !ev.users_left.empty())
+      if (ev.kind == presence_event_kind::snapshot || !ev.users_joined.empty() ||
+          !ev.users_left.empty())
         say("* online: ", who_is_here(*ev.view));
       return;
     }
     // Users, not connections: another tab of someone already here is not news.
-    for (const auto& u : ev.users_joined) say("* ", u, " joined");
-    for (const auto& u : ev.users_left) say("* ", u, " left");
+    for (const auto& u : ev.users_joined)
+      say("* ", u, " joined");
+    for (const auto& u : ev.users_left)
+      say("* ", u, " left");
   };
   h.on_typing = [](const typing_event& t) {
     if (t.on) say("* ", t.user, " is typing…");
@@ -200,7 +211,7 @@ int main(int argc, char** argv) {
     if (ec) return;
     say("* leaving");
     std::fflush(stdout);
-    std::_Exit(0);  // stdin may be blocked in getline; the engine sees the connection drop
+    std::_Exit(0); // stdin may be blocked in getline; the engine sees the connection drop
   });
 
   std::thread io_thread([&] { io.run(); });
@@ -208,7 +219,7 @@ int main(int argc, char** argv) {
 
   std::mutex pending_m;
   std::condition_variable pending_cv;
-  int pending = 0;  // publishes not yet acknowledged
+  int pending = 0; // publishes not yet acknowledged
   std::string line;
   while (std::getline(std::cin, line)) {
     if (line.empty()) continue;
@@ -234,7 +245,8 @@ int main(int argc, char** argv) {
       const auto t0 = std::chrono::steady_clock::now();
       client.ping([t0](result<nothing> r) {
         if (!r.ok()) return say("* ping: ", r.error().code);
-        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - t0);
         say("* pong in ", us.count(), " us");
       });
       continue;
@@ -246,7 +258,9 @@ int main(int argc, char** argv) {
       ++pending;
     }
     client.publish(room, value::from(data), [&](result<ack> r) {
-      if (!r.ok()) say("* not sent: ", r.error().code, r.error().reason.empty() ? "" : " (" + r.error().reason + ")");
+      if (!r.ok())
+        say("* not sent: ", r.error().code,
+            r.error().reason.empty() ? "" : " (" + r.error().reason + ")");
       std::lock_guard<std::mutex> l(pending_m);
       --pending;
       pending_cv.notify_all();
@@ -255,7 +269,8 @@ int main(int argc, char** argv) {
   {
     // End of input: let what was typed go out (each publish ends within the request timeout).
     std::unique_lock<std::mutex> l(pending_m);
-    pending_cv.wait_for(l, opts.request_timeout + std::chrono::seconds(1), [&] { return pending == 0; });
+    pending_cv.wait_for(l, opts.request_timeout + std::chrono::seconds(1),
+                        [&] { return pending == 0; });
   }
 
   boost::asio::post(client.executor(), [&] { quitting = true; });

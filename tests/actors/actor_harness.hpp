@@ -2,7 +2,7 @@
 // What the actor tests share: one Asio thread that runs the actors' strands, a CAF system
 // with the engine's scheduler settings, a memory store and counters.
 
-#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+#include <utility> // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <gtest/gtest.h>
 

@@ -55,8 +55,7 @@ protected:
   void TearDown() override {
     on_strand([&] {
       actors::quit_on_strand(self_);
-      if (storage_self_)
-        actors::quit_on_strand(storage_self_);
+      if (storage_self_) actors::quit_on_strand(storage_self_);
     });
   }
 
@@ -79,7 +78,8 @@ protected:
   }
 
   /// Runs `action` on the owner's strand and waits (bounded) for it.
-  template <class Action> void on_strand(Action action) {
+  template <class Action>
+  void on_strand(Action action) {
     std::promise<void> done;
     boost::asio::post(strand_, [&] {
       action();
@@ -114,8 +114,7 @@ protected:
     for (auto deadline = std::chrono::steady_clock::now() + 5s;
          std::chrono::steady_clock::now() < deadline;) {
       on_strand([&] { copy = log_; });
-      if (copy.size() >= count)
-        break;
+      if (copy.size() >= count) break;
       std::this_thread::yield();
     }
     return copy;
@@ -216,9 +215,8 @@ TEST_F(CommitGate, AfterPendingWaitsForWhatIsAppliedWithoutWritingAnything) {
   EXPECT_EQ(log_now(), std::vector<std::string>{"now"});
   commit("a");
   ASSERT_EQ(storage_state_.wait_for(1), 1u);
-  on_strand([&] {
-    gate_->after_pending([this](const std::string& e) { log_.push_back("dup" + e); });
-  });
+  on_strand(
+      [&] { gate_->after_pending([this](const std::string& e) { log_.push_back("dup" + e); }); });
   EXPECT_EQ(log_now().size(), 1u) << "a duplicate's ack overtook the first one's commit";
   answer();
   EXPECT_EQ(log_when(3), (std::vector<std::string>{"now", "a", "dup"}));

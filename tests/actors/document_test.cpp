@@ -57,8 +57,7 @@ private:
 
 const msgpack::object* field(const msgpack::object& map, std::string_view key) {
   for (std::uint32_t i = 0; i < map.via.map.size; ++i)
-    if (map.via.map.ptr[i].key.as<std::string_view>() == key)
-      return &map.via.map.ptr[i].val;
+    if (map.via.map.ptr[i].key.as<std::string_view>() == key) return &map.via.map.ptr[i].val;
   return nullptr;
 }
 
@@ -142,7 +141,8 @@ TEST_F(DocumentActor, RecoversByRevisionOrHandsOutTheText) {
   author->wait_for(6);
 
   auto reader = std::make_shared<recording_sink>();
-  caf::anon_send(d, actors::doc_open{peer("r", reader), {1, "d", protocol::doc_position{3, epoch}}});
+  caf::anon_send(d,
+                 actors::doc_open{peer("r", reader), {1, "d", protocol::doc_position{3, epoch}}});
   const auto& recovered = reader->wait_for(1);
   EXPECT_TRUE(field(recovered, "recovered")->as<bool>());
   const auto& ops = *field(recovered, "ops");
@@ -153,7 +153,8 @@ TEST_F(DocumentActor, RecoversByRevisionOrHandsOutTheText) {
 
   // Revision 1 is older than the three kept operations: the text instead.
   auto behind = std::make_shared<recording_sink>();
-  caf::anon_send(d, actors::doc_open{peer("s", behind), {1, "d", protocol::doc_position{1, epoch}}});
+  caf::anon_send(d,
+                 actors::doc_open{peer("s", behind), {1, "d", protocol::doc_position{1, epoch}}});
   const auto& rebuilt = behind->wait_for(1);
   EXPECT_EQ(field(rebuilt, "recovered"), nullptr);
   EXPECT_EQ(field(rebuilt, "text")->as<std::string>(), "xxxxx");
@@ -161,7 +162,8 @@ TEST_F(DocumentActor, RecoversByRevisionOrHandsOutTheText) {
 
   // Another epoch: the text.
   auto stranger = std::make_shared<recording_sink>();
-  caf::anon_send(d, actors::doc_open{peer("t", stranger), {1, "d", protocol::doc_position{5, "other"}}});
+  caf::anon_send(
+      d, actors::doc_open{peer("t", stranger), {1, "d", protocol::doc_position{5, "other"}}});
   EXPECT_EQ(field(stranger->wait_for(1), "text")->as<std::string>(), "xxxxx");
 }
 
@@ -169,8 +171,8 @@ TEST_F(DocumentActor, AnswersConflictAndBadRequest) {
   auto d = document(2);
   auto author = std::make_shared<recording_sink>();
   for (std::uint64_t rev = 0; rev < 4; ++rev)
-    caf::anon_send(d, op(rev + 1, rev, {std::string("x")}, "k" + std::to_string(rev),
-                         peer("a", author)));
+    caf::anon_send(
+        d, op(rev + 1, rev, {std::string("x")}, "k" + std::to_string(rev), peer("a", author)));
   caf::anon_send(d, op(10, 1, {std::string("y")}, "old", peer("a", author)));
   caf::anon_send(d, op(11, 9, {std::string("y")}, "future", peer("a", author)));
   caf::anon_send(d, op(12, 4, {std::int64_t{5}, std::string("y")}, "past-end", peer("a", author)));

@@ -87,8 +87,8 @@ protected:
     actors::message_log_settings settings;
     settings.history = history;
     auto presence = actors::spawn_presence(system_, boost::asio::make_strand(io_), "r", {});
-    return actors::spawn_message_log(system_, boost::asio::make_strand(io_), "r", settings, presence,
-                              caf::actor{}, store_, metrics_);
+    return actors::spawn_message_log(system_, boost::asio::make_strand(io_), "r", settings,
+                                     presence, caf::actor{}, store_, metrics_);
   }
 
   /// A room whose writes go to `storage` (a test's own actor standing in for the storage
@@ -96,7 +96,7 @@ protected:
   caf::actor durable_room(const caf::actor& storage) {
     auto presence = actors::spawn_presence(system_, boost::asio::make_strand(io_), "r", {});
     return actors::spawn_message_log(system_, boost::asio::make_strand(io_), "r", {}, presence,
-                              storage, store_, metrics_);
+                                     storage, store_, metrics_);
   }
 
   /// Waits (bounded) for the room's store_request.
@@ -122,7 +122,6 @@ protected:
   static protocol::pub_request pub(protocol::request_id id, std::optional<std::string> key = {}) {
     return {id, "r", std::string("\xa1x", 2), std::move(key)};
   }
-
 };
 
 } // namespace
@@ -186,17 +185,20 @@ TEST_F(RoomActor, SubscribeSinceRecoversExactlyTheMissed) {
   EXPECT_EQ(fresh.msgs, (std::vector<std::uint64_t>{4, 5, 6, 7, 8})); // the kept ones
 
   auto resumed = std::make_shared<recording_sink>();
-  caf::anon_send(r, actors::room_sub{peer("b", resumed), {2, "r", protocol::log_position{5, fresh.epoch}}});
+  caf::anon_send(
+      r, actors::room_sub{peer("b", resumed), {2, "r", protocol::log_position{5, fresh.epoch}}});
   auto reply = resumed->wait_for(1).at(0);
   EXPECT_TRUE(reply.recovered);
   EXPECT_EQ(reply.msgs, (std::vector<std::uint64_t>{6, 7, 8}));
 
   auto too_old = std::make_shared<recording_sink>();
-  caf::anon_send(r, actors::room_sub{peer("c", too_old), {3, "r", protocol::log_position{2, fresh.epoch}}});
+  caf::anon_send(
+      r, actors::room_sub{peer("c", too_old), {3, "r", protocol::log_position{2, fresh.epoch}}});
   EXPECT_FALSE(too_old->wait_for(1).at(0).recovered); // 3 is gone
 
   auto other_epoch = std::make_shared<recording_sink>();
-  caf::anon_send(r, actors::room_sub{peer("d", other_epoch), {4, "r", protocol::log_position{7, "elsewhere"}}});
+  caf::anon_send(r, actors::room_sub{peer("d", other_epoch),
+                                     {4, "r", protocol::log_position{7, "elsewhere"}}});
   EXPECT_FALSE(other_epoch->wait_for(1).at(0).recovered);
 }
 
@@ -222,9 +224,8 @@ TEST_F(RoomActor, EvictedRoomKeepsEpochSeqAndHistory) {
   auto acquire = [&] {
     caf::actor room;
     self->send(directory, actors::acquire_atom::value, std::string("r"));
-    self->receive([&](actors::acquired_atom, const std::string&, const actors::room_handles& r) {
-                    room = r.log;
-                  },
+    self->receive([&](actors::acquired_atom, const std::string&,
+                      const actors::room_handles& r) { room = r.log; },
                   caf::after(5s) >> [] { ADD_FAILURE() << "no room"; });
     return room;
   };

@@ -117,7 +117,9 @@ TEST(PresenceList, ReplacingAUsersEntryIsOneDiff) {
 
 TEST(PresenceList, EntryEncodingOmitsEmptyFields) {
   auto bytes = encode_entry({"c1", "ann", "Ann", "", packed_state(3)});
-  auto map = msgpack::unpack(bytes.data(), bytes.size()).get().as<std::map<std::string, msgpack::object>>();
+  auto map = msgpack::unpack(bytes.data(), bytes.size())
+                 .get()
+                 .as<std::map<std::string, msgpack::object>>();
   EXPECT_EQ(map.at("client").as<std::string>(), "c1");
   EXPECT_EQ(map.at("name").as<std::string>(), "Ann");
   EXPECT_EQ(map.count("info"), 0u);

@@ -58,10 +58,12 @@ TEST(Token, NoRoomClaimsMeansNoRoom) {
 
 TEST(Token, ForgedExpiredAndMalformedAreRefused) {
   EXPECT_FALSE(verify(mint_token({{"sub", "a"}}, "another-secret")));
-  auto expired = verify(mint_token({{"sub", "a"}, {"exp", epoch_seconds(-std::chrono::seconds(1))}}, secret));
+  auto expired =
+      verify(mint_token({{"sub", "a"}, {"exp", epoch_seconds(-std::chrono::seconds(1))}}, secret));
   EXPECT_FALSE(expired);
   EXPECT_EQ(expired.error, "token expired");
-  EXPECT_FALSE(verify(mint_token({{"sub", "a"}, {"nbf", epoch_seconds(std::chrono::hours(1))}}, secret)));
+  EXPECT_FALSE(
+      verify(mint_token({{"sub", "a"}, {"nbf", epoch_seconds(std::chrono::hours(1))}}, secret)));
   EXPECT_FALSE(verify(mint_token({{"sub", "a"}, {"exp", "tomorrow"}}, secret)));
   EXPECT_FALSE(verify(mint_token({{"name", "no sub"}}, secret)));
   EXPECT_FALSE(verify(mint_token({{"sub", ""}}, secret)));
@@ -85,7 +87,8 @@ TEST(Token, OnlyHs256IsAccepted) {
   // Unsigned, by libjwt and by hand (with and without the trailing dot).
   EXPECT_FALSE(verify(mint_token(claims, secret, JWT_ALG_NONE)));
   EXPECT_FALSE(verify(hand_token({{"alg", "none"}, {"typ", "JWT"}}, claims)));
-  EXPECT_FALSE(verify(hand_token({{"alg", "none"}}, claims).substr(0, hand_token({{"alg", "none"}}, claims).size() - 1)));
+  EXPECT_FALSE(verify(hand_token({{"alg", "none"}}, claims)
+                          .substr(0, hand_token({{"alg", "none"}}, claims).size() - 1)));
   EXPECT_FALSE(verify(hand_token({{"alg", "NONE"}}, claims)));
   // An RS256 header carrying a valid HS256 signature of another header.
   const std::string good = mint_token(claims, secret);
@@ -95,7 +98,8 @@ TEST(Token, OnlyHs256IsAccepted) {
 }
 
 TEST(Token, WithoutASecretTheClaimsAreReadUnverified) {
-  auto result = core::read_token_unverified(mint_token({{"sub", "carol"}, {"name", "Carol"}}, "whatever"));
+  auto result =
+      core::read_token_unverified(mint_token({{"sub", "carol"}, {"name", "Carol"}}, "whatever"));
   ASSERT_TRUE(result) << result.error;
   EXPECT_EQ(result.claims->user, "carol");
   EXPECT_EQ(result.claims->name, "Carol");
@@ -160,7 +164,8 @@ TEST(RateLimiter, KeepingOnPastTheBudgetIsAbuse) {
   // 100 requests a second: refused over and over, abusive once that has lasted 3 s.
   verdict last = verdict::allowed;
   auto t = start;
-  for (; t < start + std::chrono::seconds(5) && last != verdict::abusive; t += std::chrono::milliseconds(10))
+  for (; t < start + std::chrono::seconds(5) && last != verdict::abusive;
+       t += std::chrono::milliseconds(10))
     last = budget.take(t);
   EXPECT_EQ(last, verdict::abusive);
   EXPECT_GE(t - start, std::chrono::seconds(3));

@@ -21,12 +21,12 @@ namespace {
 
 using client::blocking_document;
 using client::client_error;
+using client::connection_state;
 using client::document_opened;
 using client::map_writer;
 using client::open_kind;
 using client::remote_cursor;
 using client::reply;
-using client::connection_state;
 namespace ot = troupe::ot;
 
 // A client with a document open.
@@ -34,14 +34,15 @@ struct Editor {
   std::unique_ptr<blocking_connection> c;
   std::unique_ptr<client::documents> docs;
   std::unique_ptr<blocking_document> doc;
-  std::string id;  // the connection's client id
+  std::string id; // the connection's client id
   blocking_document* operator->() const { return doc.get(); }
 };
 
 Editor editor(const EngineProcess& engine, const std::string& user, const std::string& room) {
   Editor e;
   e.c = std::make_unique<blocking_connection>(options_for(engine, user));
-  e.docs = std::make_unique<client::documents>(e.c->async());  // before connect: it hears `connected`
+  e.docs =
+      std::make_unique<client::documents>(e.c->async()); // before connect: it hears `connected`
   e.id = e.c->connect().client;
   e.doc = std::make_unique<blocking_document>(*e.docs, room);
   e.doc->open();
@@ -61,14 +62,15 @@ ot::operation random_edit(std::mt19937& rng, std::size_t len) {
   if (pos < len && rng() % 3 == 0) removed = 1 + rng() % std::min<std::size_t>(len - pos, 4);
   std::string ins;
   if (removed == 0 || rng() % 2 == 0)
-    for (std::size_t i = 0, n = 1 + rng() % 3; i < n; ++i) ins += pieces[rng() % std::size(pieces)];
+    for (std::size_t i = 0, n = 1 + rng() % 3; i < n; ++i)
+      ins += pieces[rng() % std::size(pieces)];
   return make_op(pos, removed, ins);
 }
 
 // --- raw maps ---------------------------------------------------------------------------------
 
-std::string op_map(std::uint64_t id, const std::string& room, std::uint64_t rev, const ot::operation& op,
-                   const std::string& key) {
+std::string op_map(std::uint64_t id, const std::string& room, std::uint64_t rev,
+                   const ot::operation& op, const std::string& key) {
   map_writer w("op");
   w.u64("id", id).str("room", room).u64("rev", rev);
   w.operation("op", op);
@@ -76,7 +78,8 @@ std::string op_map(std::uint64_t id, const std::string& room, std::uint64_t rev,
   return w.finish();
 }
 
-std::string open_map(std::uint64_t id, const std::string& room, std::optional<std::pair<std::uint64_t, std::string>> since = {}) {
+std::string open_map(std::uint64_t id, const std::string& room,
+                     std::optional<std::pair<std::uint64_t, std::string>> since = {}) {
   map_writer w("open");
   w.u64("id", id).str("room", room);
   if (since) {
@@ -90,22 +93,26 @@ std::string open_map(std::uint64_t id, const std::string& room, std::optional<st
   return w.finish();
 }
 
-reply raw_open(RawWs& ws, const std::string& room, std::optional<std::pair<std::uint64_t, std::string>> since = {}) {
+reply raw_open(RawWs& ws, const std::string& room,
+               std::optional<std::pair<std::uint64_t, std::string>> since = {}) {
   const auto id = ws.next_id();
   ws.send_binary(open_map(id, room, since));
   reply r = ws.read_reply(id);
-  EXPECT_EQ(r.type(), "opened") << r.map().str("code").value_or("") << " " << r.map().str("reason").value_or("");
+  EXPECT_EQ(r.type(), "opened") << r.map().str("code").value_or("") << " "
+                                << r.map().str("reason").value_or("");
   return r;
 }
 
-reply raw_op(RawWs& ws, const std::string& room, std::uint64_t rev, const ot::operation& op, const std::string& key) {
+reply raw_op(RawWs& ws, const std::string& room, std::uint64_t rev, const ot::operation& op,
+             const std::string& key) {
   const auto id = ws.next_id();
   ws.send_binary(op_map(id, room, rev, op, key));
   return ws.read_reply(id);
 }
 
 std::uint64_t acked_rev(const reply& r) {
-  EXPECT_EQ(r.type(), "ack") << r.map().str("code").value_or("") << " " << r.map().str("reason").value_or("");
+  EXPECT_EQ(r.type(), "ack") << r.map().str("code").value_or("") << " "
+                             << r.map().str("reason").value_or("");
   return r.map().u64("rev").value_or(0);
 }
 
@@ -123,7 +130,8 @@ std::vector<reply> maps_until_pong(RawWs& ws) {
   std::vector<reply> out;
   for (;;) {
     auto f = ws.read();
-    if (f.closed || !f.error.empty()) throw std::runtime_error("connection ended: " + f.close_reason + f.error);
+    if (f.closed || !f.error.empty())
+      throw std::runtime_error("connection ended: " + f.close_reason + f.error);
     for (auto& m : f.maps) {
       if (m.map().u64("id") == id) return out;
       out.push_back(m);
@@ -132,7 +140,8 @@ std::vector<reply> maps_until_pong(RawWs& ws) {
 }
 
 // The document as a fresh connection opens it: (rev, text).
-std::pair<std::uint64_t, std::string> fresh_view(const EngineProcess& engine, const std::string& room) {
+std::pair<std::uint64_t, std::string> fresh_view(const EngineProcess& engine,
+                                                 const std::string& room) {
   RawWs ws(engine.port());
   ws.hello("reader");
   reply r = raw_open(ws, room);
@@ -142,25 +151,27 @@ std::pair<std::uint64_t, std::string> fresh_view(const EngineProcess& engine, co
 class DocumentTest : public EngineTest {};
 
 class DocumentShortLogTest : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--doc-log", "5"}; }
 };
 
 // Hundreds of thousands of pipelined operations from one connection: far past the request
 // budget (`--rate`), which this fixture turns off.
 class DocumentTraceTest : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--rate", "0"}; }
 };
 
-// --- (1) concurrent editors with dropped connections ------------------------------------------------
+// --- (1) concurrent editors with dropped connections
+// ------------------------------------------------
 
 TEST_F(DocumentTest, ConcurrentEditorsWithDroppedConnectionsConverge) {
   constexpr int kEditors = 5;
   constexpr int kEdits = 200;
   const std::string room = "doc-race";
   std::vector<Editor> eds;
-  for (int i = 0; i < kEditors; ++i) eds.push_back(editor(engine(), "u" + std::to_string(i), room));
+  for (int i = 0; i < kEditors; ++i)
+    eds.push_back(editor(engine(), "u" + std::to_string(i), room));
 
   std::atomic<int> drops{0};
   std::vector<std::thread> threads;
@@ -168,17 +179,19 @@ TEST_F(DocumentTest, ConcurrentEditorsWithDroppedConnectionsConverge) {
     threads.emplace_back([&, i] {
       std::mt19937 rng(1000 + static_cast<unsigned>(i));
       for (int k = 0; k < kEdits; ++k) {
-        eds[static_cast<std::size_t>(i)]->edit_with([&](const ot::rope& t) { return random_edit(rng, t.size()); });
+        eds[static_cast<std::size_t>(i)]->edit_with(
+            [&](const ot::rope& t) { return random_edit(rng, t.size()); });
         // Typing cadence, not synchronisation.
         std::this_thread::sleep_for(std::chrono::microseconds(rng() % 5000));
         if (rng() % 50 == 0) {
-          eds[static_cast<std::size_t>(i)].c->drop_connection();  // reconnects by itself
+          eds[static_cast<std::size_t>(i)].c->drop_connection(); // reconnects by itself
           ++drops;
         }
       }
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   EXPECT_GT(drops.load(), 0);
 
   std::uint64_t made = 0;
@@ -204,7 +217,8 @@ TEST_F(DocumentTest, ConcurrentEditorsWithDroppedConnectionsConverge) {
   EXPECT_GT(ot::utf8_count(text), 0u);
 }
 
-// --- (2) dedup by key ------------------------------------------------------------------------------
+// --- (2) dedup by key
+// ------------------------------------------------------------------------------
 
 TEST_F(DocumentTest, TheSameKeyIsAcknowledgedWithItsFirstRevAndAppliedOnce) {
   const std::string room = "doc-dedup";
@@ -216,7 +230,8 @@ TEST_F(DocumentTest, TheSameKeyIsAcknowledgedWithItsFirstRevAndAppliedOnce) {
 
   EXPECT_EQ(acked_rev(raw_op(a, room, 0, make_op(0, 0, "hé"), "k1")), 1u);
   EXPECT_EQ(acked_rev(raw_op(a, room, 0, make_op(0, 0, "hé"), "k1")), 1u) << "sent again";
-  EXPECT_EQ(acked_rev(raw_op(a, room, 1, make_op(2, 0, "hé"), "k1")), 1u) << "again, against a later rev";
+  EXPECT_EQ(acked_rev(raw_op(a, room, 1, make_op(2, 0, "hé"), "k1")), 1u)
+      << "again, against a later rev";
   EXPECT_EQ(acked_rev(raw_op(a, room, 1, make_op(2, 0, "!"), "k2")), 2u);
 
   std::vector<std::string> keys;
@@ -232,20 +247,26 @@ TEST_F(DocumentTest, TheSameKeyIsAcknowledgedWithItsFirstRevAndAppliedOnce) {
   EXPECT_EQ(fresh_view(engine(), room), std::make_pair(std::uint64_t{2}, std::string("hé!")));
 }
 
-// --- (3) conflict and refusals ------------------------------------------------------------------------
+// --- (3) conflict and refusals
+// ------------------------------------------------------------------------
 
 TEST_F(DocumentShortLogTest, OldBaseIsAConflictFutureOrUnfitIsABadRequest) {
   const std::string room = "doc-conflict";
   RawWs a(engine().port());
   a.hello("a");
   raw_open(a, room);
-  for (std::uint64_t r = 0; r < 10; ++r) ASSERT_EQ(acked_rev(raw_op(a, room, r, make_op(0, 0, "x"), "x" + std::to_string(r))), r + 1);
+  for (std::uint64_t r = 0; r < 10; ++r)
+    ASSERT_EQ(acked_rev(raw_op(a, room, r, make_op(0, 0, "x"), "x" + std::to_string(r))), r + 1);
 
-  EXPECT_EQ(code_of(raw_op(a, room, 2, make_op(0, 0, "old"), "old")), "conflict") << "rev 2 is older than the log";
-  EXPECT_EQ(acked_rev(raw_op(a, room, 5, make_op(1, 0, "y"), "base5")), 11u) << "rev 5 is the oldest the log holds";
+  EXPECT_EQ(code_of(raw_op(a, room, 2, make_op(0, 0, "old"), "old")), "conflict")
+      << "rev 2 is older than the log";
+  EXPECT_EQ(acked_rev(raw_op(a, room, 5, make_op(1, 0, "y"), "base5")), 11u)
+      << "rev 5 is the oldest the log holds";
   EXPECT_EQ(code_of(raw_op(a, room, 12, make_op(0, 0, "z"), "future")), "bad_request");
-  EXPECT_EQ(code_of(raw_op(a, room, 11, make_op(12, 0, "z"), "unfit")), "bad_request") << "retains past the end";
-  EXPECT_EQ(code_of(raw_op(a, room, 11, make_op(5, 7, ""), "unfit2")), "bad_request") << "removes past the end";
+  EXPECT_EQ(code_of(raw_op(a, room, 11, make_op(12, 0, "z"), "unfit")), "bad_request")
+      << "retains past the end";
+  EXPECT_EQ(code_of(raw_op(a, room, 11, make_op(5, 7, ""), "unfit2")), "bad_request")
+      << "removes past the end";
   const auto [rev, text] = fresh_view(engine(), room);
   EXPECT_EQ(rev, 11u);
   EXPECT_EQ(text, "xxxxxxyxxxx");
@@ -265,8 +286,9 @@ TEST_F(DocumentShortLogTest, AClientTooFarBehindIsRebuiltAndToldItsChangesWereLo
 
   x.c->drop_connection(false);
   x.c->wait_state(connection_state::disconnected);
-  ASSERT_TRUE(x->insert(4, " offline"));  // made against rev 1, never sent
-  for (std::uint64_t r = 1; r <= 8; ++r) ASSERT_EQ(acked_rev(raw_op(a, room, r, make_op(0, 0, "-"), "k" + std::to_string(r))), r + 1);
+  ASSERT_TRUE(x->insert(4, " offline")); // made against rev 1, never sent
+  for (std::uint64_t r = 1; r <= 8; ++r)
+    ASSERT_EQ(acked_rev(raw_op(a, room, r, make_op(0, 0, "-"), "k" + std::to_string(r))), r + 1);
   x.c->reconnect_now();
 
   auto ev = x->next_opened();
@@ -279,7 +301,8 @@ TEST_F(DocumentShortLogTest, AClientTooFarBehindIsRebuiltAndToldItsChangesWereLo
   EXPECT_EQ(fresh_view(engine(), room).second, "--------base");
 }
 
-// --- (4) recovery by rev ---------------------------------------------------------------------------------
+// --- (4) recovery by rev
+// ---------------------------------------------------------------------------------
 
 TEST_F(DocumentShortLogTest, ReopenWithSinceGetsExactlyTheMissedOpsOrTheText) {
   const std::string room = "doc-recover";
@@ -320,8 +343,10 @@ TEST_F(DocumentShortLogTest, ReopenWithSinceGetsExactlyTheMissedOpsOrTheText) {
     EXPECT_EQ(r.map().boolean("recovered"), true);
     EXPECT_EQ(r.map().array("ops")->size, 0u) << "nothing missed";
   }
-  for (std::uint64_t r = 4; r < 10; ++r) ASSERT_EQ(acked_rev(raw_op(a, room, r, make_op(0, 0, "-"), "s" + std::to_string(r))), r + 1);
-  for (auto since : {std::make_pair(std::uint64_t{1}, epoch), std::make_pair(std::uint64_t{4}, std::string("other-epoch"))}) {
+  for (std::uint64_t r = 4; r < 10; ++r)
+    ASSERT_EQ(acked_rev(raw_op(a, room, r, make_op(0, 0, "-"), "s" + std::to_string(r))), r + 1);
+  for (auto since : {std::make_pair(std::uint64_t{1}, epoch),
+                     std::make_pair(std::uint64_t{4}, std::string("other-epoch"))}) {
     RawWs b(engine().port());
     b.hello("b");
     auto r = raw_open(b, room, since);
@@ -341,7 +366,7 @@ TEST_F(DocumentTest, AReconnectedEditorRecoversAndKeepsItsOfflineEdits) {
 
   x.c->drop_connection(false);
   x.c->wait_state(connection_state::disconnected);
-  ASSERT_TRUE(x->insert(3, "X"));  // offline
+  ASSERT_TRUE(x->insert(3, "X")); // offline
   ASSERT_TRUE(y->insert(0, "1"));
   y->wait_synced();
   ASSERT_TRUE(y->insert(4, "2"));
@@ -365,9 +390,11 @@ TEST_F(DocumentTest, AReconnectedEditorRecoversAndKeepsItsOfflineEdits) {
   EXPECT_EQ(fresh_view(engine(), room), std::make_pair(std::uint64_t{5}, std::string("31abcX2")));
 }
 
-// --- (5) remote cursors ----------------------------------------------------------------------------------
+// --- (5) remote cursors
+// ----------------------------------------------------------------------------------
 
-std::optional<remote_cursor> cursor_of(const std::vector<remote_cursor>& cs, const std::string& client) {
+std::optional<remote_cursor> cursor_of(const std::vector<remote_cursor>& cs,
+                                       const std::string& client) {
   for (const auto& c : cs)
     if (c.client == client) return c;
   return std::nullopt;
@@ -380,9 +407,10 @@ TEST_F(DocumentTest, RemoteCursorsAreSeenAndMovedThroughOthersEdits) {
   auto c = editor(engine(), "cat", room);
   ASSERT_TRUE(a->insert(0, "hello world"));
   a->wait_synced();
-  for (auto* e : {&b, &c}) (*e)->wait_text([](const std::string& t) { return t == "hello world"; });
+  for (auto* e : {&b, &c})
+    (*e)->wait_text([](const std::string& t) { return t == "hello world"; });
 
-  a->set_cursor(6);  // before "world"
+  a->set_cursor(6); // before "world"
   auto seen = b->wait_cursors([&](const auto& cs) {
     auto x = cursor_of(cs, a.id);
     return x && x->pos == 6;
@@ -405,7 +433,7 @@ TEST_F(DocumentTest, RemoteCursorsAreSeenAndMovedThroughOthersEdits) {
     auto x = cursor_of(cs, a.id);
     return x && x->pos == 10 && x->anchor == 15u;
   });
-  ASSERT_TRUE(c->remove(8, 7));  // "¡XY hell"
+  ASSERT_TRUE(c->remove(8, 7)); // "¡XY hell"
   c->wait_synced();
   b->wait_cursors([&](const auto& cs) {
     auto x = cursor_of(cs, a.id);
@@ -426,7 +454,8 @@ TEST_F(DocumentTest, RemoteCursorsAreSeenAndMovedThroughOthersEdits) {
   b->wait_cursors([&](const auto& cs) { return !cursor_of(cs, a.id); });
 }
 
-// --- (6) the editing traces end to end ---------------------------------------------------------------------
+// --- (6) the editing traces end to end
+// ---------------------------------------------------------------------
 
 void replay(const EngineProcess& engine, const std::string& name) {
   SCOPED_TRACE(name);
@@ -434,7 +463,8 @@ void replay(const EngineProcess& engine, const std::string& name) {
   std::vector<ot::operation> ops;
   ops.reserve(trace.patches.size() + 1);
   if (!trace.start_content.empty()) ops.push_back(make_op(0, 0, trace.start_content));
-  for (const auto& p : trace.patches) ops.push_back(make_op(p.position, p.removed, p.inserted));
+  for (const auto& p : trace.patches)
+    ops.push_back(make_op(p.position, p.removed, p.inserted));
 
   const std::string room = "trace-" + name;
   RawWs ws(engine.port());
@@ -449,11 +479,12 @@ void replay(const EngineProcess& engine, const std::string& name) {
     while (acked < until) {
       auto f = ws.read(30s);
       if (f.closed || !f.error.empty())
-        throw std::runtime_error("connection ended: " + std::to_string(f.close_code) + " " + f.close_reason + f.error);
+        throw std::runtime_error("connection ended: " + std::to_string(f.close_code) + " " +
+                                 f.close_reason + f.error);
       for (auto& m : f.maps) {
         if (m.type() == "error")
-          throw std::runtime_error("op refused: " + std::string(m.map().str("code").value_or("")) + " " +
-                                   std::string(m.map().str("reason").value_or("")));
+          throw std::runtime_error("op refused: " + std::string(m.map().str("code").value_or("")) +
+                                   " " + std::string(m.map().str("reason").value_or("")));
         if (m.type() != "ack") continue;
         const auto i = m.map().u64("id").value_or(0) - base_id;
         ASSERT_EQ(i, acked) << "acks in order";
@@ -465,7 +496,8 @@ void replay(const EngineProcess& engine, const std::string& name) {
   while (sent < ops.size()) {
     std::string frame;
     const auto end = std::min(ops.size(), sent + kBatch);
-    for (; sent < end; ++sent) frame += op_map(base_id + sent, room, sent, ops[sent], name + "-" + std::to_string(sent));
+    for (; sent < end; ++sent)
+      frame += op_map(base_id + sent, room, sent, ops[sent], name + "-" + std::to_string(sent));
     ws.send_binary(frame);
     if (sent > kBatch * kWindow) read_acks(sent - kBatch * kWindow);
     if (::testing::Test::HasFatalFailure()) return;
@@ -473,13 +505,14 @@ void replay(const EngineProcess& engine, const std::string& name) {
   read_acks(ops.size());
   const auto [rev, text] = fresh_view(engine, room);
   EXPECT_EQ(rev, ops.size());
-  EXPECT_TRUE(text == trace.end_content) << "the engine's text differs from the trace's end (" << text.size()
-                                         << " bytes vs " << trace.end_content.size() << ")";
+  EXPECT_TRUE(text == trace.end_content)
+      << "the engine's text differs from the trace's end (" << text.size() << " bytes vs "
+      << trace.end_content.size() << ")";
 }
 
 TEST_F(DocumentTraceTest, SephBlog1ReplayedEndToEnd) { replay(engine(), "seph-blog1"); }
 
 TEST_F(DocumentTraceTest, AutomergePaperReplayedEndToEnd) { replay(engine(), "automerge-paper"); }
 
-}  // namespace
-}  // namespace troupe::test
+} // namespace
+} // namespace troupe::test

@@ -57,10 +57,10 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ot = troupe::ot;
 using client::blocking_document;
+using client::connection_state;
 using client::map_writer;
 using client::open_kind;
 using client::reply;
-using client::connection_state;
 using client::subscribe_kind;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
@@ -85,15 +85,16 @@ std::size_t code_points(std::string_view s) {
 ::testing::AssertionResult SameText(const std::string& a, const std::string& b) {
   if (a == b) return ::testing::AssertionSuccess();
   std::size_t i = 0;
-  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
-  return ::testing::AssertionFailure() << "texts of " << a.size() << " and " << b.size()
-                                       << " bytes differ from byte " << i << ": '" << a.substr(i, 40)
-                                       << "' vs '" << b.substr(i, 40) << "'";
+  while (i < a.size() && i < b.size() && a[i] == b[i])
+    ++i;
+  return ::testing::AssertionFailure()
+         << "texts of " << a.size() << " and " << b.size() << " bytes differ from byte " << i
+         << ": '" << a.substr(i, 40) << "' vs '" << b.substr(i, 40) << "'";
 }
 
 // A temporary directory, removed with everything in it.
 class TempDir {
- public:
+public:
   TempDir() {
     std::string pattern = (fs::temp_directory_path() / "troupe-dur-XXXXXX").string();
     if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
@@ -108,7 +109,7 @@ class TempDir {
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
 
- private:
+private:
   std::string path_;
 };
 
@@ -169,7 +170,8 @@ reply raw_sub(RawWs& ws, const std::string& room,
   });
 }
 
-reply raw_history(RawWs& ws, const std::string& room, std::uint64_t since, std::uint32_t limit = 1000) {
+reply raw_history(RawWs& ws, const std::string& room, std::uint64_t since,
+                  std::uint32_t limit = 1000) {
   return request(ws, "history", [&](map_writer& w) {
     w.str("room", room).u64("since", since).u64("limit", limit);
   });
@@ -191,7 +193,9 @@ reply raw_op(RawWs& ws, const std::string& room, std::uint64_t rev, const ot::op
 }
 
 bool raw_ping(RawWs& ws) {
-  return request(ws, "ping", [](map_writer&) {}, 5s).type() == "pong";
+  return request(
+             ws, "ping", [](map_writer&) {}, 5s)
+             .type() == "pong";
 }
 
 std::unique_ptr<RawWs> raw_client(const EngineProcess& engine, const std::string& user) {
@@ -211,7 +215,7 @@ struct Kept {
 
 struct Log {
   bool ok = false;
-  std::string error;  // the refusal, when !ok
+  std::string error; // the refusal, when !ok
   std::uint64_t seq = 0;
   std::string epoch;
   std::vector<Kept> msgs;
@@ -235,7 +239,8 @@ Log full_history(RawWs& ws, const std::string& room) {
     log.seq = h->seq;
     log.epoch = h->epoch;
     for (auto& m : h->msgs)
-      log.msgs.push_back({m.seq, m.key.value_or(""), std::string(m.data.str().value_or("<not a string>"))});
+      log.msgs.push_back(
+          {m.seq, m.key.value_or(""), std::string(m.data.str().value_or("<not a string>"))});
     if (h->msgs.empty() || h->msgs.back().seq >= h->seq) break;
     since = h->msgs.back().seq;
   }
@@ -311,9 +316,10 @@ Opened opened_of(const reply& r) {
       client::map_view item(ops->ptr[i]);
       const auto* op = item.get("op");
       auto parsed = op ? operation_of(*op) : std::nullopt;
-      if (!parsed) return o;  // !ok: a malformed operation
+      if (!parsed) return o; // !ok: a malformed operation
       o.ops.push_back({item.u64("rev").value_or(0), std::move(*parsed),
-                       std::string(item.str("user").value_or("")), std::string(item.str("key").value_or(""))});
+                       std::string(item.str("user").value_or("")),
+                       std::string(item.str("key").value_or(""))});
     }
   }
   o.ok = true;
@@ -353,7 +359,8 @@ struct Editor {
 Editor editor(const EngineProcess& engine, const std::string& user, const std::string& room) {
   Editor e;
   e.c = std::make_unique<blocking_connection>(options_for(engine, user));
-  e.docs = std::make_unique<client::documents>(e.c->async());  // before connect: it hears `connected`
+  e.docs =
+      std::make_unique<client::documents>(e.c->async()); // before connect: it hears `connected`
   e.c->connect();
   e.doc = std::make_unique<blocking_document>(*e.docs, room);
   e.doc->open();
@@ -381,9 +388,9 @@ Answer http_call(int port, http::verb verb, const std::string& target, const std
   beast::tcp_stream stream(io);
   boost::system::error_code result;
   stream.expires_after(timeout);
-  stream.async_connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"),
-                                              static_cast<unsigned short>(port)),
-                       [&](boost::system::error_code ec) { result = ec; });
+  stream.async_connect(
+      net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)),
+      [&](boost::system::error_code ec) { result = ec; });
   io.run();
   if (result) throw std::runtime_error("connect: " + result.message());
   http::request<http::string_body> request{verb, target, 11};
@@ -393,7 +400,8 @@ Answer http_call(int port, http::verb verb, const std::string& target, const std
   request.body() = body;
   request.prepare_payload();
   stream.expires_after(timeout);
-  http::async_write(stream, request, [&](boost::system::error_code ec, std::size_t) { result = ec; });
+  http::async_write(stream, request,
+                    [&](boost::system::error_code ec, std::size_t) { result = ec; });
   io.restart();
   io.run();
   if (result) throw std::runtime_error("write: " + result.message());
@@ -401,7 +409,8 @@ Answer http_call(int port, http::verb verb, const std::string& target, const std
   http::response_parser<http::string_body> parser;
   parser.body_limit(16 << 20);
   stream.expires_after(timeout);
-  http::async_read(stream, buffer, parser, [&](boost::system::error_code ec, std::size_t) { result = ec; });
+  http::async_read(stream, buffer, parser,
+                   [&](boost::system::error_code ec, std::size_t) { result = ec; });
   io.restart();
   io.run();
   if (result) throw std::runtime_error("read: " + result.message());
@@ -421,7 +430,7 @@ long long metric(const EngineProcess& engine, const std::string& name) {
 // --- SQLite, from the test's side ----------------------------------------------------------------
 
 class Db {
- public:
+public:
   explicit Db(const std::string& path, int flags = SQLITE_OPEN_READWRITE) {
     if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
       std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
@@ -468,7 +477,7 @@ class Db {
   }
   sqlite3* handle() { return db_; }
 
- private:
+private:
   sqlite3* db_ = nullptr;
 };
 
@@ -480,22 +489,23 @@ std::vector<std::string> room_rows(Db& db, const std::string& room) {
   const std::string q = "'" + room + "'";
   for (const auto& sql :
        {"SELECT 'room', epoch, seq, typeof(seq) FROM rooms WHERE room = " + q,
-        "SELECT 'msg', seq, ts, key, hex(payload), typeof(payload) FROM messages WHERE room = " + q +
-            " ORDER BY seq",
+        "SELECT 'msg', seq, ts, key, hex(payload), typeof(payload) FROM messages WHERE room = " +
+            q + " ORDER BY seq",
         "SELECT 'doc', epoch, rev, hex(text) FROM documents WHERE room = " + q,
         "SELECT 'op', rev, user, key, hex(op), typeof(op) FROM operations WHERE room = " + q +
             " ORDER BY rev"})
-    for (auto& r : db.rows(sql)) out.push_back(std::move(r));
+    for (auto& r : db.rows(sql))
+      out.push_back(std::move(r));
   return out;
 }
 
 // --- running the engine with its stderr captured -----------------------------------------------
 
 struct Exit {
-  bool exited = false;    // by itself, in time
-  int code = -1;          // its exit status, if it exited
-  int signal = 0;         // the signal that ended it, if one did
-  std::string output;     // stdout and stderr
+  bool exited = false; // by itself, in time
+  int code = -1;       // its exit status, if it exited
+  int signal = 0;      // the signal that ended it, if one did
+  std::string output;  // stdout and stderr
 };
 
 // Runs the engine with `args` (after --host/--port 0) and waits (bounded) for it to end.
@@ -514,7 +524,8 @@ Exit run_engine(const std::vector<std::string>& args, std::chrono::milliseconds 
     dup2(fds[1], STDOUT_FILENO);
     dup2(fds[1], STDERR_FILENO);
     std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
+    for (auto& a : all)
+      argv.push_back(a.data());
     argv.push_back(nullptr);
     execv(argv[0], argv.data());
     _exit(127);
@@ -524,7 +535,8 @@ Exit run_engine(const std::vector<std::string>& args, std::chrono::milliseconds 
   const auto deadline = Clock::now() + timeout;
   bool eof = false;
   while (!eof) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) break;
     pollfd p{fds[0], POLLIN, 0};
     const int n = poll(&p, 1, static_cast<int>(left.count()));
@@ -532,8 +544,10 @@ Exit run_engine(const std::vector<std::string>& args, std::chrono::milliseconds 
     char buf[4096];
     const ssize_t got = read(fds[0], buf, sizeof buf);
     if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) eof = true;
-    else e.output.append(buf, static_cast<std::size_t>(got));
+    if (got <= 0)
+      eof = true;
+    else
+      e.output.append(buf, static_cast<std::size_t>(got));
   }
   close(fds[0]);
   int status = 0;
@@ -542,7 +556,7 @@ Exit run_engine(const std::vector<std::string>& args, std::chrono::milliseconds 
     waitpid(pid, &status, 0);
     return e;
   }
-  waitpid(pid, &status, 0);  // stdout closed: it has ended (or is ending)
+  waitpid(pid, &status, 0); // stdout closed: it has ended (or is ending)
   e.exited = true;
   if (WIFEXITED(status)) e.code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) e.signal = WTERMSIG(status);
@@ -552,7 +566,7 @@ Exit run_engine(const std::vector<std::string>& args, std::chrono::milliseconds 
 // --- the fixture ----------------------------------------------------------------------------
 
 class Durability : public ::testing::Test {
- protected:
+protected:
   EngineProcess& spawn(std::vector<std::string> args) {
     engines_.push_back(std::make_unique<EngineProcess>(std::move(args)));
     return *engines_.back();
@@ -573,13 +587,13 @@ class Durability : public ::testing::Test {
 
 struct PubRecord {
   std::string room, key, data;
-  std::optional<std::uint64_t> seq;  // acknowledged
-  std::string error;                 // refused (none expected)
+  std::optional<std::uint64_t> seq; // acknowledged
+  std::string error;                // refused (none expected)
 };
 
 struct OpRecord {
   std::string key, text;
-  std::uint64_t rev = 0;  // the revision it was made against
+  std::uint64_t rev = 0; // the revision it was made against
   std::size_t pos = 0;
   std::optional<std::uint64_t> acked;
   std::string error;
@@ -591,7 +605,7 @@ struct Progress {
   std::condition_variable cv;
   std::size_t pub_acks = 0, op_acks = 0;
   std::atomic<bool> killed{false};
-  std::vector<std::string> failures;  // a worker that ended before the kill, or a refusal
+  std::vector<std::string> failures; // a worker that ended before the kill, or a refusal
 
   void count(std::size_t& counter) {
     {
@@ -609,14 +623,14 @@ struct Progress {
   }
 };
 
-constexpr std::size_t kPubWindow = 48;  // publishes in flight per connection
-constexpr std::size_t kPubBatch = 12;   // pub maps per frame
-constexpr std::size_t kOpWindow = 6;    // operations in flight per editor
-constexpr std::size_t kInsertLength = 10;  // code points of every insert: "😀" + 8 + "é"
+constexpr std::size_t kPubWindow = 48;    // publishes in flight per connection
+constexpr std::size_t kPubBatch = 12;     // pub maps per frame
+constexpr std::size_t kOpWindow = 6;      // operations in flight per editor
+constexpr std::size_t kInsertLength = 10; // code points of every insert: "😀" + 8 + "é"
 
 void publisher(int port, int p, const std::vector<std::string>& rooms, Progress& progress,
                std::vector<PubRecord>& out) {
-  std::unordered_map<std::uint64_t, std::size_t> in_flight;  // request id -> index in `out`
+  std::unordered_map<std::uint64_t, std::size_t> in_flight; // request id -> index in `out`
   try {
     RawWs ws(port);
     ws.hello("pub" + std::to_string(p));
@@ -627,8 +641,11 @@ void publisher(int port, int p, const std::vector<std::string>& rooms, Progress&
         for (std::size_t b = 0; b < kPubBatch; ++b, ++n) {
           char key[32];
           std::snprintf(key, sizeof key, "p%d-%06llu", p, static_cast<unsigned long long>(n));
-          PubRecord r{rooms[n % rooms.size()], key, std::string("data of ") + key + " " +
-                                                         std::string(20 + n % 60, 'x'), {}, {}};
+          PubRecord r{rooms[n % rooms.size()],
+                      key,
+                      std::string("data of ") + key + " " + std::string(20 + n % 60, 'x'),
+                      {},
+                      {}};
           const auto id = ws.next_id();
           frame += pub_map(id, r.room, r.data, r.key);
           in_flight[id] = out.size();
@@ -637,7 +654,8 @@ void publisher(int port, int p, const std::vector<std::string>& rooms, Progress&
         ws.send_binary(frame, 5s);
       }
       auto f = ws.read(10s);
-      if (f.closed || !f.error.empty()) throw std::runtime_error("connection ended: " + f.error + f.close_reason);
+      if (f.closed || !f.error.empty())
+        throw std::runtime_error("connection ended: " + f.error + f.close_reason);
       for (auto& map : f.maps) {
         const auto id = map.map().u64("id");
         auto it = id ? in_flight.find(*id) : in_flight.end();
@@ -654,12 +672,13 @@ void publisher(int port, int p, const std::vector<std::string>& rooms, Progress&
       }
     }
   } catch (const std::exception& e) {
-    if (!progress.killed) progress.fail("publisher " + std::to_string(p) + " ended early: " + e.what());
+    if (!progress.killed)
+      progress.fail("publisher " + std::to_string(p) + " ended early: " + e.what());
   }
 }
 
-void doc_editor(int port, int e, const std::string& room, Progress& progress, std::vector<OpRecord>& out,
-                std::string& epoch) {
+void doc_editor(int port, int e, const std::string& room, Progress& progress,
+                std::vector<OpRecord>& out, std::string& epoch) {
   std::unordered_map<std::uint64_t, std::size_t> in_flight;
   std::mt19937 rng(static_cast<unsigned>(1234 + e));
   try {
@@ -668,7 +687,7 @@ void doc_editor(int port, int e, const std::string& room, Progress& progress, st
     const auto opened = opened_of(raw_open(ws, room));
     if (!opened.ok) throw std::runtime_error("open refused: " + opened.code + " " + opened.reason);
     epoch = opened.epoch;
-    std::uint64_t known = opened.rev;  // the newest revision seen (ack or push)
+    std::uint64_t known = opened.rev; // the newest revision seen (ack or push)
     std::uint64_t n = 0;
     for (;;) {
       if (in_flight.size() < kOpWindow) {
@@ -691,10 +710,11 @@ void doc_editor(int port, int e, const std::string& room, Progress& progress, st
         ws.send_binary(frame, 5s);
       }
       auto f = ws.read(10s);
-      if (f.closed || !f.error.empty()) throw std::runtime_error("connection ended: " + f.error + f.close_reason);
+      if (f.closed || !f.error.empty())
+        throw std::runtime_error("connection ended: " + f.error + f.close_reason);
       for (auto& map : f.maps) {
         const auto m = map.map();
-        if (map.type() == "op") {  // another editor's operation
+        if (map.type() == "op") { // another editor's operation
           known = std::max(known, m.u64("rev").value_or(0));
           continue;
         }
@@ -714,7 +734,8 @@ void doc_editor(int port, int e, const std::string& room, Progress& progress, st
       }
     }
   } catch (const std::exception& ex) {
-    if (!progress.killed) progress.fail("editor " + std::to_string(e) + " ended early: " + ex.what());
+    if (!progress.killed)
+      progress.fail("editor " + std::to_string(e) + " ended early: " + ex.what());
   }
 }
 
@@ -733,10 +754,12 @@ void subscriber(int port, const std::string& room, Progress& progress,
     signalled = true;
     for (;;) {
       auto f = ws.read(10s);
-      if (f.closed || !f.error.empty()) throw std::runtime_error("connection ended: " + f.error + f.close_reason);
+      if (f.closed || !f.error.empty())
+        throw std::runtime_error("connection ended: " + f.error + f.close_reason);
       for (auto& map : f.maps)
         if (map.type() == "msg")
-          pushed.emplace_back(map.map().u64("seq").value_or(0), std::string(map.map().str("key").value_or("")));
+          pushed.emplace_back(map.map().u64("seq").value_or(0),
+                              std::string(map.map().str("key").value_or("")));
     }
   } catch (const std::exception& e) {
     if (!signalled) ready.set_value();
@@ -745,7 +768,7 @@ void subscriber(int port, const std::string& room, Progress& progress,
 }
 
 class DurabilityCrash : public Durability {
- protected:
+protected:
   // kill -9 with `sync` (full or normal: both survive a crash of the process).
   void crash_while_busy(const std::string& sync);
 };
@@ -754,10 +777,13 @@ TEST_F(DurabilityCrash, KillDuringFullSpeedPublishingAndEditingLosesNothingAckno
   crash_while_busy("full");
 }
 
-TEST_F(DurabilityCrash, KillWithSyncNormalLosesNothingAcknowledgedEither) { crash_while_busy("normal"); }
+TEST_F(DurabilityCrash, KillWithSyncNormalLosesNothingAcknowledgedEither) {
+  crash_while_busy("normal");
+}
 
 void DurabilityCrash::crash_while_busy(const std::string& sync) {
-  auto& engine = spawn({"--rate", "0", "--history", "100000", "--doc-log", "100000", "--sync", sync});
+  auto& engine =
+      spawn({"--rate", "0", "--history", "100000", "--doc-log", "100000", "--sync", sync});
   engine.start();
   const int port = engine.port();
   const std::vector<std::string> rooms = {"crash-a", "crash-b"};
@@ -779,21 +805,25 @@ void DurabilityCrash::crash_while_busy(const std::string& sync) {
     ASSERT_EQ(subscribed[i].get_future().wait_for(10s), std::future_status::ready);
   }
   for (int p = 0; p < kPublishers; ++p)
-    threads.emplace_back(publisher, port, p, std::cref(rooms), std::ref(progress), std::ref(pubs[p]));
+    threads.emplace_back(publisher, port, p, std::cref(rooms), std::ref(progress),
+                         std::ref(pubs[p]));
   for (int e = 0; e < kEditors; ++e)
-    threads.emplace_back(doc_editor, port, e, doc, std::ref(progress), std::ref(ops[e]), std::ref(doc_epochs[e]));
+    threads.emplace_back(doc_editor, port, e, doc, std::ref(progress), std::ref(ops[e]),
+                         std::ref(doc_epochs[e]));
 
   bool reached;
   {
     std::unique_lock l(progress.m);
     reached = progress.cv.wait_for(l, 20s, [&] {
-      return !progress.failures.empty() || (progress.pub_acks >= kPubAcks && progress.op_acks >= kOpAcks);
+      return !progress.failures.empty() ||
+             (progress.pub_acks >= kPubAcks && progress.op_acks >= kOpAcks);
     });
     reached = reached && progress.failures.empty();
   }
   progress.killed = true;
-  const int status = engine.kill_now();  // mid-flight: every worker still has requests out
-  for (auto& t : threads) t.join();
+  const int status = engine.kill_now(); // mid-flight: every worker still has requests out
+  for (auto& t : threads)
+    t.join();
   ASSERT_TRUE(reached) << "acks: " << progress.pub_acks << " publishes, " << progress.op_acks
                        << " operations; failures: "
                        << (progress.failures.empty() ? "none" : progress.failures.front());
@@ -802,12 +832,14 @@ void DurabilityCrash::crash_while_busy(const std::string& sync) {
 
   std::size_t sent = 0, acked = 0;
   for (const auto& list : pubs)
-    for (const auto& r : list) ++sent, acked += r.seq.has_value();
+    for (const auto& r : list)
+      ++sent, acked += r.seq.has_value();
   std::size_t ops_sent = 0, ops_acked = 0;
   for (const auto& list : ops)
-    for (const auto& r : list) ++ops_sent, ops_acked += r.acked.has_value();
-  std::cerr << "[ info ] before the kill: " << acked << "/" << sent << " publishes and " << ops_acked
-            << "/" << ops_sent << " operations acknowledged\n";
+    for (const auto& r : list)
+      ++ops_sent, ops_acked += r.acked.has_value();
+  std::cerr << "[ info ] before the kill: " << acked << "/" << sent << " publishes and "
+            << ops_acked << "/" << ops_sent << " operations acknowledged\n";
   EXPECT_GT(sent, acked) << "nothing was in flight at the kill";
   EXPECT_GT(ops_sent, ops_acked) << "no operation was in flight at the kill";
 
@@ -817,7 +849,8 @@ void DurabilityCrash::crash_while_busy(const std::string& sync) {
   // --- messages ---
   std::map<std::string, const PubRecord*> by_key;
   for (const auto& list : pubs)
-    for (const auto& r : list) by_key[r.key] = &r;
+    for (const auto& r : list)
+      by_key[r.key] = &r;
   std::vector<Log> logs;
   for (std::size_t i = 0; i < rooms.size(); ++i) {
     SCOPED_TRACE(rooms[i]);
@@ -839,7 +872,8 @@ void DurabilityCrash::crash_while_busy(const std::string& sync) {
         if (r.room != rooms[i] || !r.seq) continue;
         ++acked_here;
         auto it = kept.find(r.key);
-        ASSERT_NE(it, kept.end()) << "acknowledged message " << r.key << " (seq " << *r.seq << ") lost";
+        ASSERT_NE(it, kept.end()) << "acknowledged message " << r.key << " (seq " << *r.seq
+                                  << ") lost";
         EXPECT_EQ(it->second->seq, *r.seq) << r.key;
       }
     EXPECT_GT(acked_here, 0u);
@@ -877,7 +911,7 @@ void DurabilityCrash::crash_while_busy(const std::string& sync) {
         if (++in_frame == 50) flush();
       }
     flush();
-    std::map<std::string, std::uint64_t> new_seq;  // key -> seq of the resubmission
+    std::map<std::string, std::uint64_t> new_seq; // key -> seq of the resubmission
     const auto deadline = Clock::now() + 15s;
     while (!waiting.empty() && Clock::now() < deadline) {
       auto f = again->read(5s);
@@ -888,7 +922,8 @@ void DurabilityCrash::crash_while_busy(const std::string& sync) {
         ASSERT_EQ(map.type(), "ack") << it->second->key << ": " << describe(map);
         new_seq[it->second->key] = map.map().u64("seq").value_or(0);
         if (it->second->seq) {
-          EXPECT_EQ(new_seq[it->second->key], *it->second->seq) << "acknowledged " << it->second->key;
+          EXPECT_EQ(new_seq[it->second->key], *it->second->seq)
+              << "acknowledged " << it->second->key;
         }
         waiting.erase(it);
       }
@@ -896,19 +931,23 @@ void DurabilityCrash::crash_while_busy(const std::string& sync) {
     ASSERT_TRUE(waiting.empty()) << waiting.size() << " resubmissions unanswered";
     std::size_t committed_unacked = 0;
     for (const auto& log : logs)
-      for (const auto& k : log.msgs) committed_unacked += new_seq.count(k.key);
-    std::cerr << "[ info ] resubmitted " << new_seq.size() - acked_again << " unacknowledged publishes ("
-              << committed_unacked - acked_again << " had been committed before the kill) and "
-              << acked_again << " acknowledged ones\n";
+      for (const auto& k : log.msgs)
+        committed_unacked += new_seq.count(k.key);
+    std::cerr << "[ info ] resubmitted " << new_seq.size() - acked_again
+              << " unacknowledged publishes (" << committed_unacked - acked_again
+              << " had been committed before the kill) and " << acked_again
+              << " acknowledged ones\n";
     for (std::size_t i = 0; i < rooms.size(); ++i) {
       SCOPED_TRACE(rooms[i]);
       std::map<std::string, std::uint64_t> before;
-      for (const auto& k : logs[i].msgs) before[k.key] = k.seq;
+      for (const auto& k : logs[i].msgs)
+        before[k.key] = k.seq;
       Log after = full_history(*reader, rooms[i]);
       expect_gap_free(after, 1, "after resubmitting");
       if (HasFatalFailure()) return;
       std::map<std::string, std::uint64_t> now;
-      for (const auto& k : after.msgs) now[k.key] = k.seq;
+      for (const auto& k : after.msgs)
+        now[k.key] = k.seq;
       std::size_t appended = 0;
       for (const auto& [key, seq] : new_seq) {
         if (by_key[key]->room != rooms[i]) continue;
@@ -931,17 +970,20 @@ void DurabilityCrash::crash_while_busy(const std::string& sync) {
   }
 
   // --- the document ---
-  for (const auto& e : doc_epochs) ASSERT_EQ(e, doc_epochs.front());
+  for (const auto& e : doc_epochs)
+    ASSERT_EQ(e, doc_epochs.front());
   std::map<std::string, const OpRecord*> op_by_key;
   for (const auto& list : ops)
-    for (const auto& r : list) op_by_key[r.key] = &r;
+    for (const auto& r : list)
+      op_by_key[r.key] = &r;
   auto check_document = [&](const char* when) -> std::uint64_t {
     SCOPED_TRACE(when);
     const Opened plain = opened_of(raw_open(*reader, doc));
     EXPECT_TRUE(plain.ok) << plain.code << " " << plain.reason;
     EXPECT_TRUE(plain.text.has_value());
     EXPECT_EQ(plain.epoch, doc_epochs.front()) << "the document's epoch changed";
-    const Opened log = opened_of(raw_open(*reader, doc, std::make_pair(std::uint64_t{0}, doc_epochs.front())));
+    const Opened log =
+        opened_of(raw_open(*reader, doc, std::make_pair(std::uint64_t{0}, doc_epochs.front())));
     EXPECT_TRUE(log.ok && log.recovered) << "the kept log should reach back to rev 0";
     EXPECT_EQ(log.rev, plain.rev);
     EXPECT_EQ(log.ops.size(), plain.rev);
@@ -966,14 +1008,17 @@ void DurabilityCrash::crash_while_busy(const std::string& sync) {
   };
   std::map<std::string, std::uint64_t> rev_of;
   {
-    const Opened log = opened_of(raw_open(*reader, doc, std::make_pair(std::uint64_t{0}, doc_epochs.front())));
-    for (const auto& l : log.ops) rev_of[l.key] = l.rev;
+    const Opened log =
+        opened_of(raw_open(*reader, doc, std::make_pair(std::uint64_t{0}, doc_epochs.front())));
+    for (const auto& l : log.ops)
+      rev_of[l.key] = l.rev;
   }
   const std::uint64_t top = check_document("after the restart");
   for (const auto& [key, r] : op_by_key)
     if (r->acked) {
       auto it = rev_of.find(key);
-      EXPECT_NE(it, rev_of.end()) << "acknowledged operation " << key << " (rev " << *r->acked << ") lost";
+      EXPECT_NE(it, rev_of.end()) << "acknowledged operation " << key << " (rev " << *r->acked
+                                  << ") lost";
       if (it != rev_of.end()) {
         EXPECT_EQ(it->second, *r->acked) << key;
       }
@@ -1028,9 +1073,10 @@ TEST_F(Durability, ClientsRecoverAcrossACrashWithExactlyTheMissedMessagesAndOper
   const int port = engine.port();
   const std::string room = "rec-room", doc = "rec-doc";
 
-  auto live = connected_client(engine, "live");  // subscribed through the crash, reconnects by itself
+  auto live =
+      connected_client(engine, "live"); // subscribed through the crash, reconnects by itself
   const auto live_first = live->subscribe(room);
-  auto held = connected_client(engine, "held");  // offline across the crash, back afterwards
+  auto held = connected_client(engine, "held"); // offline across the crash, back afterwards
   const auto held_first = held->subscribe(room);
   EXPECT_EQ(live_first.epoch, held_first.epoch);
   Editor holder = editor(engine, "holder", doc);
@@ -1041,7 +1087,8 @@ TEST_F(Durability, ClientsRecoverAcrossACrashWithExactlyTheMissedMessagesAndOper
     auto pub = connected_client(engine, "pub");
     Editor other = editor(engine, "other", doc);
     for (int i = 1; i <= 5; ++i) {
-      EXPECT_EQ(pub->publish(room, value::from("m" + std::to_string(i))).seq, static_cast<std::uint64_t>(i));
+      EXPECT_EQ(pub->publish(room, value::from("m" + std::to_string(i))).seq,
+                static_cast<std::uint64_t>(i));
       ASSERT_TRUE(other->insert(0, "😀" + std::to_string(i)));
       other->wait_synced();
     }
@@ -1053,10 +1100,11 @@ TEST_F(Durability, ClientsRecoverAcrossACrashWithExactlyTheMissedMessagesAndOper
     held->wait_state(connection_state::disconnected);
     holder.c->drop_connection(/*reconnect=*/false);
     holder.c->wait_state(connection_state::disconnected);
-    ASSERT_TRUE(holder->insert(0, "offline😀"));  // sent after the crash, with its key
+    ASSERT_TRUE(holder->insert(0, "offline😀")); // sent after the crash, with its key
 
     for (int i = 6; i <= 10; ++i) {
-      EXPECT_EQ(pub->publish(room, value::from("m" + std::to_string(i))).seq, static_cast<std::uint64_t>(i));
+      EXPECT_EQ(pub->publish(room, value::from("m" + std::to_string(i))).seq,
+                static_cast<std::uint64_t>(i));
       ASSERT_TRUE(other->insert(1, "é" + std::to_string(i)));
       other->wait_synced();
     }
@@ -1073,8 +1121,7 @@ TEST_F(Durability, ClientsRecoverAcrossACrashWithExactlyTheMissedMessagesAndOper
   // The subscriber that stayed on reconnects by itself and recovers: same epoch, nothing lost.
   live->wait_state(connection_state::connected, 15s);
   std::optional<client::subscribed_event> ev;
-  while ((ev = live->next_subscribed(15s)) && ev->kind == subscribe_kind::initial) {
-  }
+  while ((ev = live->next_subscribed(15s)) && ev->kind == subscribe_kind::initial) {}
   ASSERT_TRUE(ev);
   EXPECT_EQ(ev->kind, subscribe_kind::recovered);
   EXPECT_TRUE(ev->recovered);
@@ -1083,7 +1130,8 @@ TEST_F(Durability, ClientsRecoverAcrossACrashWithExactlyTheMissedMessagesAndOper
 
   auto pub = connected_client(engine, "pub2");
   for (int i = 11; i <= 13; ++i)
-    EXPECT_EQ(pub->publish(room, value::from("m" + std::to_string(i))).seq, static_cast<std::uint64_t>(i));
+    EXPECT_EQ(pub->publish(room, value::from("m" + std::to_string(i))).seq,
+              static_cast<std::uint64_t>(i));
   EXPECT_EQ(seqs_of(live->take_messages(3)), seq_range(11, 13));
   EXPECT_EQ(live->queued_messages(), 0u);
 
@@ -1103,8 +1151,7 @@ TEST_F(Durability, ClientsRecoverAcrossACrashWithExactlyTheMissedMessagesAndOper
 
   // The subscriber that held (5, epoch) gets exactly the messages it missed, in order.
   held->reconnect_now();
-  while ((ev = held->next_subscribed(15s)) && ev->kind == subscribe_kind::initial) {
-  }
+  while ((ev = held->next_subscribed(15s)) && ev->kind == subscribe_kind::initial) {}
   ASSERT_TRUE(ev);
   EXPECT_EQ(ev->kind, subscribe_kind::recovered);
   EXPECT_TRUE(ev->recovered);
@@ -1112,15 +1159,15 @@ TEST_F(Durability, ClientsRecoverAcrossACrashWithExactlyTheMissedMessagesAndOper
   EXPECT_EQ(ev->epoch, held_first.epoch);
   const auto missed = held->take_messages(8);
   EXPECT_EQ(seqs_of(missed), seq_range(6, 13));
-  for (const auto& m : missed) EXPECT_EQ(text_of(m), "m" + std::to_string(m.seq));
+  for (const auto& m : missed)
+    EXPECT_EQ(text_of(m), "m" + std::to_string(m.seq));
   EXPECT_EQ(held->queued_messages(), 0u);
 
   // The document holder that held rev 5 recovers the 7 operations it missed and its offline
   // edit is applied once.
   holder.c->reconnect_now();
   std::optional<client::document_opened> opened;
-  while ((opened = holder->next_opened(15s)) && opened->kind == open_kind::initial) {
-  }
+  while ((opened = holder->next_opened(15s)) && opened->kind == open_kind::initial) {}
   ASSERT_TRUE(opened);
   EXPECT_EQ(opened->kind, open_kind::recovered);
   EXPECT_EQ(opened->epoch, doc_epoch);
@@ -1153,7 +1200,8 @@ void fill_store(const std::string& dir) {
     std::string frame;
     for (int i = 0; i < 400; ++i)
       frame += pub_map(ws->next_id(), "fill-" + std::to_string(i % 4),
-                       "message " + std::to_string(i) + " " + std::string(150, 'm'), "k" + std::to_string(i));
+                       "message " + std::to_string(i) + " " + std::string(150, 'm'),
+                       "k" + std::to_string(i));
     ws->send_binary(frame);
     const auto last = raw_pub(*ws, "fill-0", "last", "last");
     ASSERT_EQ(last.type(), "ack") << describe(last);
@@ -1171,12 +1219,16 @@ void expect_refused(const std::vector<std::string>& args, const std::string& nam
                     const std::string& because, const std::string& what) {
   SCOPED_TRACE(what);
   const Exit e = run_engine(args);
-  ASSERT_TRUE(e.exited) << "the engine did not exit (it served a store it cannot use); output:\n" << e.output;
+  ASSERT_TRUE(e.exited) << "the engine did not exit (it served a store it cannot use); output:\n"
+                        << e.output;
   EXPECT_EQ(e.signal, 0) << "it crashed; output:\n" << e.output;
   EXPECT_NE(e.code, 0) << e.output;
   EXPECT_EQ(e.output.find("listening on"), std::string::npos) << e.output;
-  EXPECT_NE(e.output.find(named), std::string::npos) << "the error does not name " << named << ":\n" << e.output;
-  EXPECT_NE(e.output.find(because), std::string::npos) << "the error does not say '" << because << "':\n" << e.output;
+  EXPECT_NE(e.output.find(named), std::string::npos) << "the error does not name " << named << ":\n"
+                                                     << e.output;
+  EXPECT_NE(e.output.find(because), std::string::npos)
+      << "the error does not say '" << because << "':\n"
+      << e.output;
 }
 
 TEST_F(Durability, DamagedDatabaseIsAClearErrorAtStartUpAndIsLeftAsItIs) {
@@ -1184,7 +1236,8 @@ TEST_F(Durability, DamagedDatabaseIsAClearErrorAtStartUpAndIsLeftAsItIs) {
   fill_store(dir.path());
   if (HasFatalFailure()) return;
   const std::string db = db_path(dir.path());
-  ASSERT_FALSE(fs::exists(db + "-wal") && fs::file_size(db + "-wal") > 0) << "a clean stop checkpoints";
+  ASSERT_FALSE(fs::exists(db + "-wal") && fs::file_size(db + "-wal") > 0)
+      << "a clean stop checkpoints";
 
   // Overwrite the middle third of the file's pages (not page 1, the header and schema).
   std::string bytes = read_file(db);
@@ -1218,7 +1271,8 @@ TEST_F(Durability, FilesThatAreNotAUsableStoreAreClearErrorsAtStartUp) {
     TempDir dir;
     const std::string db = db_path(dir.path());
     std::string garbage;
-    for (int i = 0; i < 2000; ++i) garbage += "this is not a database. ";
+    for (int i = 0; i < 2000; ++i)
+      garbage += "this is not a database. ";
     {
       std::ofstream out(db, std::ios::binary);
       out << garbage;
@@ -1227,11 +1281,12 @@ TEST_F(Durability, FilesThatAreNotAUsableStoreAreClearErrorsAtStartUp) {
     EXPECT_EQ(read_file(db), garbage) << "the engine overwrote a file that is not its store";
   }
   {
-    TempDir dir;  // an SQLite database of someone else's
+    TempDir dir; // an SQLite database of someone else's
     const std::string db = db_path(dir.path());
     {
       Db other(db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-      other.exec("CREATE TABLE invoices(id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices VALUES(1, 9.5)");
+      other.exec("CREATE TABLE invoices(id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices "
+                 "VALUES(1, 9.5)");
     }
     expect_refused({"--data", dir.path()}, db, "not Troupe's", "another program's database");
     Db other(db);
@@ -1239,7 +1294,7 @@ TEST_F(Durability, FilesThatAreNotAUsableStoreAreClearErrorsAtStartUp) {
     EXPECT_EQ(other.number("SELECT count(*) FROM sqlite_schema WHERE name = 'messages'"), 0);
   }
   {
-    TempDir dir;  // a store of a newer engine
+    TempDir dir; // a store of a newer engine
     fill_store(dir.path());
     if (HasFatalFailure()) return;
     {
@@ -1249,13 +1304,13 @@ TEST_F(Durability, FilesThatAreNotAUsableStoreAreClearErrorsAtStartUp) {
     expect_refused({"--data", dir.path()}, db_path(dir.path()), "newer", "a newer schema");
   }
   {
-    TempDir dir;  // --data names a regular file
+    TempDir dir; // --data names a regular file
     const std::string file = dir.file("plain-file");
     std::ofstream(file) << "x";
     expect_refused({"--data", file}, file, "cannot", "--data is a file");
   }
   {
-    TempDir dir;  // troupe.db is a directory
+    TempDir dir; // troupe.db is a directory
     const std::string db = db_path(dir.path());
     fs::create_directory(db);
     expect_refused({"--data", dir.path()}, db, "cannot be used", "troupe.db is a directory");
@@ -1274,11 +1329,13 @@ TEST_F(Durability, ADamagedRoomOrDocumentIsRefusedOthersWorkAndNothingOverwrites
     auto ws = raw_client(engine, "writer");
     for (const auto& room : {a, b, c})
       for (int i = 1; i <= 10; ++i) {
-        const auto r = raw_pub(*ws, room, room + " m" + std::to_string(i), room + "-k" + std::to_string(i));
+        const auto r =
+            raw_pub(*ws, room, room + " m" + std::to_string(i), room + "-k" + std::to_string(i));
         ASSERT_EQ(r.type(), "ack") << describe(r);
       }
     for (int i = 0; i < 10; ++i) {
-      const auto r = raw_op(*ws, d, static_cast<std::uint64_t>(i), insert_at(0, "x😀"), "dk" + std::to_string(i));
+      const auto r = raw_op(*ws, d, static_cast<std::uint64_t>(i), insert_at(0, "x😀"),
+                            "dk" + std::to_string(i));
       ASSERT_EQ(r.type(), "ack") << describe(r);
     }
   }
@@ -1296,7 +1353,7 @@ TEST_F(Durability, ADamagedRoomOrDocumentIsRefusedOthersWorkAndNothingOverwrites
     damaged_d = room_rows(store, d);
     kept_b = room_rows(store, b);
   }
-  ASSERT_EQ(damaged_a.size(), 11u);  // the room's row and its 10 messages
+  ASSERT_EQ(damaged_a.size(), 11u); // the room's row and its 10 messages
 
   engine.start();
   auto ws = raw_client(engine, "user");
@@ -1304,12 +1361,13 @@ TEST_F(Durability, ADamagedRoomOrDocumentIsRefusedOthersWorkAndNothingOverwrites
     SCOPED_TRACE(what);
     EXPECT_EQ(r.type(), "error") << describe(r);
     EXPECT_EQ(code_of(r), "unavailable") << describe(r);
-    EXPECT_NE(reason_of(r).find(room), std::string::npos) << "the reason does not name " << room << ": "
-                                                          << reason_of(r);
+    EXPECT_NE(reason_of(r).find(room), std::string::npos)
+        << "the reason does not name " << room << ": " << reason_of(r);
   };
-  for (int round = 0; round < 2; ++round) {  // refused every time, not just the first
+  for (int round = 0; round < 2; ++round) { // refused every time, not just the first
     expect_unavailable(raw_sub(*ws, a), a, "sub a");
-    expect_unavailable(raw_sub(*ws, a, std::make_pair(std::uint64_t{3}, std::string("whatever"))), a, "sub a since");
+    expect_unavailable(raw_sub(*ws, a, std::make_pair(std::uint64_t{3}, std::string("whatever"))),
+                       a, "sub a since");
     expect_unavailable(raw_pub(*ws, a, "overwrite?", "new-key"), a, "pub a");
     expect_unavailable(raw_pub(*ws, a, "again?", a + "-k2"), a, "pub a with an old key");
     expect_unavailable(raw_history(*ws, a, 0), a, "history a");
@@ -1325,11 +1383,12 @@ TEST_F(Durability, ADamagedRoomOrDocumentIsRefusedOthersWorkAndNothingOverwrites
   EXPECT_EQ(sub_b.map().u64("seq"), 10u);
   Log log_b = full_history(*ws, b);
   expect_gap_free(log_b, 1, "room b");
-  for (const auto& k : log_b.msgs) EXPECT_EQ(k.data, b + " m" + std::to_string(k.seq));
+  for (const auto& k : log_b.msgs)
+    EXPECT_EQ(k.data, b + " m" + std::to_string(k.seq));
   const reply pub_b = raw_pub(*ws, b, b + " m11", b + "-k11");
   EXPECT_EQ(pub_b.type(), "ack") << describe(pub_b);
   EXPECT_EQ(pub_b.map().u64("seq"), 11u);
-  EXPECT_EQ(raw_sub(*ws, d).type(), "subscribed");  // d's messages are not damaged
+  EXPECT_EQ(raw_sub(*ws, d).type(), "subscribed"); // d's messages are not damaged
   EXPECT_TRUE(raw_ping(*ws));
   EXPECT_GE(metric(engine, "troupe_store_load_failures_total"), 3);
   ws.reset();
@@ -1347,19 +1406,21 @@ TEST_F(Durability, ADamagedRoomOrDocumentIsRefusedOthersWorkAndNothingOverwrites
 TEST_F(Durability, AStoredMessageThatIsNotAMessageIsRefusedNotServed) {
   auto& engine = spawn({"--rate", "0"});
   engine.start();
-  const std::map<std::string, std::string> damage = {{"dmg-blob", "x'c1'"},      // never MessagePack
-                                                     {"dmg-number", "x'01'"}};  // the number 1
+  const std::map<std::string, std::string> damage = {{"dmg-blob", "x'c1'"},    // never MessagePack
+                                                     {"dmg-number", "x'01'"}}; // the number 1
   {
     auto ws = raw_client(engine, "writer");
     for (const auto& [room, _] : damage)
       for (int i = 1; i <= 5; ++i)
-        ASSERT_EQ(raw_pub(*ws, room, "m" + std::to_string(i), "k" + std::to_string(i)).type(), "ack");
+        ASSERT_EQ(raw_pub(*ws, room, "m" + std::to_string(i), "k" + std::to_string(i)).type(),
+                  "ack");
   }
   ASSERT_EQ(engine.stop(), 0);
   {
     Db store(db_path(engine.data_dir()));
     for (const auto& [room, bytes] : damage)
-      store.exec("UPDATE messages SET payload = " + bytes + " WHERE room = '" + room + "' AND seq = 3");
+      store.exec("UPDATE messages SET payload = " + bytes + " WHERE room = '" + room +
+                 "' AND seq = 3");
   }
   engine.start();
   for (const auto& [room, bytes] : damage)
@@ -1377,16 +1438,18 @@ TEST_F(Durability, AStoredMessageThatIsNotAMessageIsRefusedNotServed) {
       bool garbage = false;
       for (auto deadline = Clock::now() + 10s; !reply && !garbage && Clock::now() < deadline;) {
         auto f = ws.read(5s);
-        ASSERT_TRUE(!f.closed && f.error.empty()) << "connection ended: " << f.error << f.close_reason;
+        ASSERT_TRUE(!f.closed && f.error.empty())
+            << "connection ended: " << f.error << f.close_reason;
         garbage = !f.decoded;
-        EXPECT_TRUE(f.decoded) << "the engine sent a frame that is not MessagePack (" << f.bytes.size()
-                               << " bytes): the damaged message was served";
+        EXPECT_TRUE(f.decoded) << "the engine sent a frame that is not MessagePack ("
+                               << f.bytes.size() << " bytes): the damaged message was served";
         for (auto& m : f.maps)
           if (m.map().u64("id") == id) reply = m;
       }
       if (garbage) continue;
       ASSERT_TRUE(reply);
-      EXPECT_EQ(code_of(*reply), "unavailable") << "the damaged message was served: " << reply->type();
+      EXPECT_EQ(code_of(*reply), "unavailable")
+          << "the damaged message was served: " << reply->type();
       if (reply->type() == "error") {
         EXPECT_NE(reason_of(*reply).find(room), std::string::npos) << reason_of(*reply);
       }
@@ -1399,10 +1462,12 @@ TEST_F(Durability, AStoredMessageThatIsNotAMessageIsRefusedNotServed) {
 
 // A small tmpfs, unmounted (lazily) when done.
 class SmallDisk {
- public:
+public:
   explicit SmallDisk(const std::string& size) {
-    if (mount("tmpfs", dir_.path().c_str(), "tmpfs", 0, ("size=" + size).c_str()) != 0) error_ = errno;
-    else mounted_ = true;
+    if (mount("tmpfs", dir_.path().c_str(), "tmpfs", 0, ("size=" + size).c_str()) != 0)
+      error_ = errno;
+    else
+      mounted_ = true;
   }
   ~SmallDisk() {
     if (mounted_) umount2(dir_.path().c_str(), MNT_DETACH);
@@ -1415,7 +1480,7 @@ class SmallDisk {
     return static_cast<std::uint64_t>(s.f_bavail) * s.f_frsize;
   }
 
- private:
+private:
   TempDir dir_;
   bool mounted_ = false;
   int error_ = 0;
@@ -1429,15 +1494,18 @@ TEST_F(Durability, AFullDiskIsAnErrorToTheWriterNotACrash) {
   auto& engine = spawn({"--data", data, "--rate", "0"});
   engine.start();
   const std::string big_room = "full-a", small_room = "full-b", doc = "full-d";
-  auto watcher = raw_client(engine, "watcher");  // what subscribers of the full room see
+  auto watcher = raw_client(engine, "watcher"); // what subscribers of the full room see
   ASSERT_EQ(raw_sub(*watcher, big_room).type(), "subscribed");
   auto ws = raw_client(engine, "writer");
   for (int i = 1; i <= 3; ++i)
-    ASSERT_EQ(raw_pub(*ws, small_room, "small " + std::to_string(i), "s" + std::to_string(i)).type(), "ack");
+    ASSERT_EQ(
+        raw_pub(*ws, small_room, "small " + std::to_string(i), "s" + std::to_string(i)).type(),
+        "ack");
   std::uint64_t rev = 0;
   std::string text;
   for (int i = 0; i < 3; ++i) {
-    const auto r = raw_op(*ws, doc, rev, insert_at(0, "😀" + std::to_string(i)), "d" + std::to_string(i));
+    const auto r =
+        raw_op(*ws, doc, rev, insert_at(0, "😀" + std::to_string(i)), "d" + std::to_string(i));
     ASSERT_EQ(r.type(), "ack") << describe(r);
     rev = r.map().u64("rev").value_or(0);
     text = "😀" + std::to_string(i) + text;
@@ -1457,7 +1525,7 @@ TEST_F(Durability, AFullDiskIsAnErrorToTheWriterNotACrash) {
     }
   }
   const std::string big(60 * 1024, 'B');
-  std::vector<std::pair<std::uint64_t, std::string>> acked;  // seq, key
+  std::vector<std::pair<std::uint64_t, std::string>> acked; // seq, key
   std::optional<reply> refused;
   int tries = 0;
   for (; tries < 40 && !refused; ++tries) {
@@ -1492,7 +1560,8 @@ TEST_F(Durability, AFullDiskIsAnErrorToTheWriterNotACrash) {
   {
     std::ofstream out(filler, std::ios::binary | std::ios::app);
     const std::string chunk(4096, 'f');
-    for (int i = 0; i < 1000 && out; ++i) out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    for (int i = 0; i < 1000 && out; ++i)
+      out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
   }
   EXPECT_LT(disk.free_bytes(), 8192u);
   {
@@ -1523,12 +1592,15 @@ TEST_F(Durability, AFullDiskIsAnErrorToTheWriterNotACrash) {
   // pushed, and its seq went to the next message.
   {
     std::vector<std::pair<std::uint64_t, std::string>> pushed;
-    for (auto deadline = Clock::now() + 10s; pushed.size() < acked.size() && Clock::now() < deadline;) {
+    for (auto deadline = Clock::now() + 10s;
+         pushed.size() < acked.size() && Clock::now() < deadline;) {
       auto f = watcher->read(5s);
-      ASSERT_TRUE(!f.closed && f.error.empty()) << "connection ended: " << f.error << f.close_reason;
+      ASSERT_TRUE(!f.closed && f.error.empty())
+          << "connection ended: " << f.error << f.close_reason;
       for (auto& m : f.maps)
         if (m.type() == "msg")
-          pushed.emplace_back(m.map().u64("seq").value_or(0), std::string(m.map().str("key").value_or("")));
+          pushed.emplace_back(m.map().u64("seq").value_or(0),
+                              std::string(m.map().str("key").value_or("")));
     }
     // Then nothing more: a ping's pong comes next.
     const auto id = watcher->next_id();
@@ -1537,10 +1609,12 @@ TEST_F(Durability, AFullDiskIsAnErrorToTheWriterNotACrash) {
     watcher->send_binary(ping.finish());
     for (bool pong = false; !pong;) {
       auto f = watcher->read(5s);
-      ASSERT_TRUE(!f.closed && f.error.empty()) << "connection ended: " << f.error << f.close_reason;
+      ASSERT_TRUE(!f.closed && f.error.empty())
+          << "connection ended: " << f.error << f.close_reason;
       for (auto& m : f.maps) {
         if (m.type() == "msg")
-          pushed.emplace_back(m.map().u64("seq").value_or(0), std::string(m.map().str("key").value_or("")));
+          pushed.emplace_back(m.map().u64("seq").value_or(0),
+                              std::string(m.map().str("key").value_or("")));
         pong = pong || m.map().u64("id") == id;
       }
     }
@@ -1576,10 +1650,11 @@ TEST_F(Durability, AnOnlineBackupServesTheSameRoomsAndDocuments) {
   std::string room_epoch;
   {
     auto ws = raw_client(engine, "setup");
-    for (int i = 1; i <= 30; ++i) ASSERT_EQ(raw_pub(*ws, room, "m" + std::to_string(i), "k" + std::to_string(i)).type(), "ack");
+    for (int i = 1; i <= 30; ++i)
+      ASSERT_EQ(raw_pub(*ws, room, "m" + std::to_string(i), "k" + std::to_string(i)).type(), "ack");
     for (int i = 0; i < 20; ++i) {
-      const auto r = raw_op(*ws, doc, static_cast<std::uint64_t>(i), insert_at(static_cast<std::size_t>(i), "😀"),
-                            "op" + std::to_string(i));
+      const auto r = raw_op(*ws, doc, static_cast<std::uint64_t>(i),
+                            insert_at(static_cast<std::size_t>(i), "😀"), "op" + std::to_string(i));
       ASSERT_EQ(r.type(), "ack") << describe(r);
     }
     room_epoch = full_history(*ws, room).epoch;
@@ -1591,7 +1666,8 @@ TEST_F(Durability, AnOnlineBackupServesTheSameRoomsAndDocuments) {
   std::mutex m;
   std::map<std::uint64_t, std::string> acks = [] {
     std::map<std::uint64_t, std::string> a;
-    for (std::uint64_t i = 1; i <= 30; ++i) a[i] = "k" + std::to_string(i);
+    for (std::uint64_t i = 1; i <= 30; ++i)
+      a[i] = "k" + std::to_string(i);
     return a;
   }();
   std::atomic<bool> stop{false};
@@ -1653,9 +1729,11 @@ TEST_F(Durability, AnOnlineBackupServesTheSameRoomsAndDocuments) {
   {
     std::lock_guard l(m);
     EXPECT_LE(log.seq, acks.size());
-    for (const auto& k : log.msgs) EXPECT_EQ(acks[k.seq], k.key) << k.seq;
+    for (const auto& k : log.msgs)
+      EXPECT_EQ(acks[k.seq], k.key) << k.seq;
   }
-  for (const auto& k : log.msgs) EXPECT_EQ(k.data, "m" + k.key.substr(1));
+  for (const auto& k : log.msgs)
+    EXPECT_EQ(k.data, "m" + k.key.substr(1));
   const Opened doc_copy = opened_of(raw_open(*ws, doc));
   EXPECT_TRUE(doc_copy.ok);
   EXPECT_EQ(doc_copy.rev, doc_before.rev);
@@ -1679,7 +1757,8 @@ TEST_F(Durability, RetentionByCountKeepsTheNewestAndTheSeqAcrossARestart) {
   std::string epoch;
   {
     auto ws = raw_client(engine, "w");
-    for (int i = 1; i <= 80; ++i) ASSERT_EQ(raw_pub(*ws, room, "m" + std::to_string(i), "k" + std::to_string(i)).type(), "ack");
+    for (int i = 1; i <= 80; ++i)
+      ASSERT_EQ(raw_pub(*ws, room, "m" + std::to_string(i), "k" + std::to_string(i)).type(), "ack");
     Log log = full_history(*ws, room);
     expect_gap_free(log, 76, "before the restart");
     epoch = log.epoch;
@@ -1699,7 +1778,8 @@ TEST_F(Durability, RetentionByCountKeepsTheNewestAndTheSeqAcrossARestart) {
   expect_gap_free(log, 76, "after the restart");
   EXPECT_EQ(log.seq, 80u);
   EXPECT_EQ(log.epoch, epoch);
-  for (const auto& k : log.msgs) EXPECT_EQ(k.data, "m" + std::to_string(k.seq));
+  for (const auto& k : log.msgs)
+    EXPECT_EQ(k.data, "m" + std::to_string(k.seq));
   // Recovery from a seq the kept history covers works; from an older one it is a rebuild.
   const reply covered = raw_sub(*ws, room, std::make_pair(std::uint64_t{75}, epoch));
   EXPECT_EQ(covered.map().boolean("recovered"), true) << describe(covered);
@@ -1707,7 +1787,7 @@ TEST_F(Durability, RetentionByCountKeepsTheNewestAndTheSeqAcrossARestart) {
   EXPECT_EQ(too_old.map().boolean("recovered"), false) << describe(too_old);
   const reply next = raw_pub(*ws, room, "m81", "k81");
   EXPECT_EQ(next.map().u64("seq"), 81u) << describe(next);
-  const reply dup = raw_pub(*ws, room, "m79", "k79");  // a kept key survives the restart
+  const reply dup = raw_pub(*ws, room, "m79", "k79"); // a kept key survives the restart
   EXPECT_EQ(dup.map().u64("seq"), 79u) << describe(dup);
 }
 
@@ -1717,19 +1797,21 @@ TEST_F(Durability, RetentionByAgeForgetsOldMessagesButNotTheSeq) {
   const std::string room = "aged";
   auto ws = raw_client(engine, "w");
   const auto publishing = Clock::now();
-  for (int i = 1; i <= 3; ++i) ASSERT_EQ(raw_pub(*ws, room, "m" + std::to_string(i), "k" + std::to_string(i)).type(), "ack");
+  for (int i = 1; i <= 3; ++i)
+    ASSERT_EQ(raw_pub(*ws, room, "m" + std::to_string(i), "k" + std::to_string(i)).type(), "ack");
   const auto first = full_history(*ws, room);
   const auto published = Clock::now();
   // Whether they are kept while young can be told only if they were read young: on a machine
   // too slow for that, the rest still runs and the test ends reported as skipped, not passed.
   const bool read_young = published - publishing < 700ms;
   if (read_young) {
-    EXPECT_EQ(first.msgs.size(), 3u) << "messages went before their time";  // young enough still
+    EXPECT_EQ(first.msgs.size(), 3u) << "messages went before their time"; // young enough still
   }
 
   // Polled: the messages age out by the clock, no event says when.
   Log log;
-  for (auto deadline = Clock::now() + 10s; Clock::now() < deadline; std::this_thread::sleep_for(100ms)) {
+  for (auto deadline = Clock::now() + 10s; Clock::now() < deadline;
+       std::this_thread::sleep_for(100ms)) {
     log = full_history(*ws, room);
     if (log.msgs.empty()) break;
   }
@@ -1741,7 +1823,8 @@ TEST_F(Durability, RetentionByAgeForgetsOldMessagesButNotTheSeq) {
   {
     Db store(db_path(engine.data_dir()), SQLITE_OPEN_READONLY);
     long long left = -1;
-    for (auto deadline = Clock::now() + 10s; Clock::now() < deadline; std::this_thread::sleep_for(100ms))
+    for (auto deadline = Clock::now() + 10s; Clock::now() < deadline;
+         std::this_thread::sleep_for(100ms))
       if ((left = store.number("SELECT count(*) FROM messages WHERE room = 'aged'")) == 0) break;
     EXPECT_EQ(left, 0) << "the store keeps expired messages";
   }
@@ -1758,17 +1841,19 @@ TEST_F(Durability, RetentionByAgeForgetsOldMessagesButNotTheSeq) {
   ASSERT_EQ(log.msgs.size(), 1u);
   EXPECT_EQ(log.msgs.front().key, "k4");
   if (!read_young)
-    GTEST_SKIP() << "publishing and reading back took "
-                 << std::chrono::duration_cast<std::chrono::milliseconds>(published - publishing).count()
-                 << " ms (700 needed): whether young messages are kept was not checked";
+    GTEST_SKIP()
+        << "publishing and reading back took "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(published - publishing).count()
+        << " ms (700 needed): whether young messages are kept was not checked";
 }
 
 TEST_F(Durability, DocumentSnapshotsCompactTheLogAndRestartAtTheSameRevAndText) {
   constexpr std::uint64_t kEvery = 10, kLog = 8, kOps = 57;
-  auto& engine = spawn({"--rate", "0", "--doc-snapshot", std::to_string(kEvery), "--doc-log", std::to_string(kLog)});
+  auto& engine = spawn(
+      {"--rate", "0", "--doc-snapshot", std::to_string(kEvery), "--doc-log", std::to_string(kLog)});
   engine.start();
   const std::string doc = "compact";
-  std::vector<std::string> text_at = {""};  // the text at each rev
+  std::vector<std::string> text_at = {""}; // the text at each rev
   std::string epoch;
   {
     auto ws = raw_client(engine, "w");
@@ -1796,9 +1881,11 @@ TEST_F(Durability, DocumentSnapshotsCompactTheLogAndRestartAtTheSameRevAndText) 
     const auto rows = store.number("SELECT count(*) FROM operations WHERE room = 'compact'");
     EXPECT_LE(rows, static_cast<long long>(kLog + kEvery)) << "the operations are not compacted";
     EXPECT_GE(rows, static_cast<long long>(kLog)) << "fewer operations kept than --doc-log";
-    EXPECT_EQ(store.number("SELECT max(rev) FROM operations WHERE room = 'compact'"), static_cast<long long>(kOps));
+    EXPECT_EQ(store.number("SELECT max(rev) FROM operations WHERE room = 'compact'"),
+              static_cast<long long>(kOps));
     EXPECT_GT(store.number("SELECT min(rev) FROM operations WHERE room = 'compact'"), 1);
-    EXPECT_EQ(store.number("SELECT rev FROM documents WHERE room = 'compact'"), 50);  // the last snapshot
+    EXPECT_EQ(store.number("SELECT rev FROM documents WHERE room = 'compact'"),
+              50); // the last snapshot
   }
 
   engine.start();
@@ -1816,7 +1903,8 @@ TEST_F(Durability, DocumentSnapshotsCompactTheLogAndRestartAtTheSameRevAndText) 
     EXPECT_TRUE(o.recovered);
     EXPECT_FALSE(o.text.has_value());
     ASSERT_EQ(o.ops.size(), kOps - since);
-    for (std::size_t i = 0; i < o.ops.size(); ++i) EXPECT_EQ(o.ops[i].rev, since + 1 + i);
+    for (std::size_t i = 0; i < o.ops.size(); ++i)
+      EXPECT_EQ(o.ops[i].rev, since + 1 + i);
     EXPECT_EQ(apply_all(text_at[since], o.ops), text_at.back());
   }
   // Older holders get the text.
@@ -1850,8 +1938,8 @@ TEST_F(Durability, AnEvictedRoomIsLoadedBackFromTheStoreUnchanged) {
       ASSERT_EQ(raw_pub(*ws, room, "m" + std::to_string(i), "k" + std::to_string(i)).type(), "ack");
     epoch = full_history(*ws, room).epoch;
     for (int i = 0; i < 5; ++i) {
-      const auto r = raw_op(*ws, room, static_cast<std::uint64_t>(i), insert_at(0, "😀" + std::to_string(i)),
-                            "o" + std::to_string(i));
+      const auto r = raw_op(*ws, room, static_cast<std::uint64_t>(i),
+                            insert_at(0, "😀" + std::to_string(i)), "o" + std::to_string(i));
       ASSERT_EQ(r.type(), "ack") << describe(r);
     }
     before = opened_of(raw_open(*ws, room));
@@ -1859,7 +1947,8 @@ TEST_F(Durability, AnEvictedRoomIsLoadedBackFromTheStoreUnchanged) {
   }
   // Polled: the eviction is a timer inside the engine; nothing outside hears of it.
   long long rooms = -1;
-  for (auto deadline = Clock::now() + 10s; Clock::now() < deadline; std::this_thread::sleep_for(100ms))
+  for (auto deadline = Clock::now() + 10s; Clock::now() < deadline;
+       std::this_thread::sleep_for(100ms))
     if ((rooms = metric(engine, "troupe_rooms")) == 0) break;
   ASSERT_EQ(rooms, 0) << "the idle room was not evicted";
 
@@ -1876,7 +1965,8 @@ TEST_F(Durability, AnEvictedRoomIsLoadedBackFromTheStoreUnchanged) {
   EXPECT_EQ(after.rev, 5u);
   EXPECT_EQ(after.epoch, before.epoch);
   EXPECT_EQ(after.text, before.text);
-  const Opened recovered = opened_of(raw_open(*ws, room, std::make_pair(std::uint64_t{3}, before.epoch)));
+  const Opened recovered =
+      opened_of(raw_open(*ws, room, std::make_pair(std::uint64_t{3}, before.epoch)));
   EXPECT_TRUE(recovered.recovered);
   EXPECT_EQ(recovered.ops.size(), 2u);
   const reply op_dup = raw_op(*ws, room, 5, insert_at(0, "again"), "o2");
@@ -1922,7 +2012,8 @@ TEST_F(Durability, HttpPublishesSurviveAKill) {
     EXPECT_EQ(k.data, "http " + std::to_string(k.seq));
   }
   // The API's history says the same; a key sent again keeps its seq.
-  const auto h = http_call(port, http::verb::get, "/api/history?room=" + room + "&since=0", {}, "apikey " + key);
+  const auto h = http_call(port, http::verb::get, "/api/history?room=" + room + "&since=0", {},
+                           "apikey " + key);
   ASSERT_EQ(h.status, 200) << h.body;
   EXPECT_EQ(json::parse(h.body).value("seq", 0), 8);
   const auto again = publish("h3", "http 3");
@@ -1931,5 +2022,5 @@ TEST_F(Durability, HttpPublishesSurviveAKill) {
   EXPECT_EQ(json::parse(next.body).value("seq", 0), 9) << next.body;
 }
 
-}  // namespace
-}  // namespace troupe::test
+} // namespace
+} // namespace troupe::test

@@ -21,15 +21,16 @@
 namespace troupe::test {
 
 namespace {
-constexpr std::size_t kKeep = 256 * 1024;  // stdout tail kept for diagnostics
+constexpr std::size_t kKeep = 256 * 1024; // stdout tail kept for diagnostics
 constexpr std::string_view kListening = "listening on 127.0.0.1:";
-}  // namespace
+} // namespace
 
 std::string EngineProcess::binary() { return TROUPE_BINARY; }
 
 EngineProcess::EngineProcess(std::vector<std::string> extra_args) : extra_(std::move(extra_args)) {
-  const bool chosen = std::any_of(extra_.begin(), extra_.end(),
-                                  [](const std::string& a) { return a == "--data" || a == "--store"; });
+  const bool chosen = std::any_of(extra_.begin(), extra_.end(), [](const std::string& a) {
+    return a == "--data" || a == "--store";
+  });
   if (!chosen) {
     std::string pattern = (std::filesystem::temp_directory_path() / "troupe-test-XXXXXX").string();
     if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
@@ -57,11 +58,12 @@ void EngineProcess::start(int port, std::chrono::milliseconds timeout) {
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
+    prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the test
     if (getppid() != parent) _exit(127);
     dup2(fds[1], STDOUT_FILENO);
     std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
+    for (auto& a : args)
+      argv.push_back(a.data());
     argv.push_back(nullptr);
     execv(argv[0], argv.data());
     _exit(127);
@@ -86,7 +88,8 @@ void EngineProcess::start(int port, std::chrono::milliseconds timeout) {
         break;
       }
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       stop();
       throw std::runtime_error("engine did not report listening in time; output: " + seen);
@@ -148,10 +151,10 @@ int EngineProcess::stop(std::chrono::milliseconds timeout) {
   if (!done) {
     kill(pid_, SIGKILL);
     waitpid(pid_, &status, 0);
-    status = -2;  // did not exit on SIGTERM in time
+    status = -2; // did not exit on SIGTERM in time
   }
   pid_ = -1;
-  if (drainer_.joinable()) drainer_.join();  // EOF once the process is gone
+  if (drainer_.joinable()) drainer_.join(); // EOF once the process is gone
   if (out_fd_ >= 0) close(out_fd_);
   out_fd_ = -1;
   return status;
@@ -161,8 +164,7 @@ int EngineProcess::kill_now() {
   if (pid_ <= 0) return -1;
   kill(pid_, SIGKILL);
   int status = 0;
-  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {}
   pid_ = -1;
   if (drainer_.joinable()) drainer_.join();
   if (out_fd_ >= 0) close(out_fd_);
@@ -176,4 +178,4 @@ void EngineProcess::restart() {
   start(port);
 }
 
-}  // namespace troupe::test
+} // namespace troupe::test

@@ -15,7 +15,7 @@
 namespace troupe::test {
 
 class EngineProcess {
- public:
+public:
   explicit EngineProcess(std::vector<std::string> extra_args = {});
   ~EngineProcess();
   EngineProcess(const EngineProcess&) = delete;
@@ -40,7 +40,7 @@ class EngineProcess {
   // The engine's --data directory (empty when the arguments chose the store).
   const std::string& data_dir() const { return data_dir_; }
 
- private:
+private:
   void drain();
 
   std::vector<std::string> extra_;
@@ -53,4 +53,4 @@ class EngineProcess {
   std::string out_;
 };
 
-}  // namespace troupe::test
+} // namespace troupe::test

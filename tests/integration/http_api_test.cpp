@@ -10,7 +10,7 @@
 #include <fstream>
 #include <set>
 
-#include <stdlib.h>  // mkdtemp
+#include <stdlib.h> // mkdtemp
 
 #include "clients/cpp/map_writer.hpp"
 #include "raw_ws.hpp"
@@ -31,7 +31,7 @@ const std::string api_key = "k3y-for-tests";
 
 // One keep-alive HTTP connection to the engine; every operation is bounded by `timeout`.
 class Http {
- public:
+public:
   explicit Http(int port, std::chrono::milliseconds timeout = 10s) : stream_(io_) {
     error_code result;
     stream_.expires_after(timeout);
@@ -66,12 +66,13 @@ class Http {
     error_code result;
     char byte;
     stream_.expires_after(timeout);
-    stream_.async_read_some(net::buffer(&byte, 1), [&](error_code ec, std::size_t) { result = ec; });
+    stream_.async_read_some(net::buffer(&byte, 1),
+                            [&](error_code ec, std::size_t) { result = ec; });
     run();
     return result == net::error::eof || result == net::error::connection_reset;
   }
 
- private:
+private:
   void run() {
     io_.restart();
     io_.run(); // tcp_stream's expiry ends every operation
@@ -96,10 +97,9 @@ Answer answer_of(const http::response<http::string_body>& response) {
   return a;
 }
 
-http::request<http::string_body> make_request(http::verb verb, const std::string& target,
-                                              const std::string& body = {},
-                                              const std::optional<std::string>& authorization =
-                                                  "apikey " + api_key) {
+http::request<http::string_body>
+make_request(http::verb verb, const std::string& target, const std::string& body = {},
+             const std::optional<std::string>& authorization = "apikey " + api_key) {
   http::request<http::string_body> request{verb, target, 11};
   if (authorization) request.set(http::field::authorization, *authorization);
   if (!body.empty()) request.set(http::field::content_type, "application/json");
@@ -155,7 +155,7 @@ void expect_ping_answered(RawWs& raw) {
 }
 
 class HttpApi : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override {
     return {"--api-key", api_key, "--max-data", "1024"};
   }
@@ -239,8 +239,8 @@ TEST_F(HttpApi, MissingOrWrongKeyIs401) {
                "unauthorized", "the key and more");
   expect_error(call(http::verb::post, "/api/publish", body, "Bearer " + api_key), 401,
                "unauthorized", "another scheme");
-  expect_error(call(http::verb::get, "/api/presence?room=r", {}, std::nullopt), 401,
-               "unauthorized", "presence without a key");
+  expect_error(call(http::verb::get, "/api/presence?room=r", {}, std::nullopt), 401, "unauthorized",
+               "presence without a key");
   // Nothing was published: history is empty.
   auto history = call(http::verb::get, "/api/history?room=r");
   ASSERT_EQ(history.status, 200) << history.body.dump();
@@ -309,7 +309,8 @@ TEST_F(HttpApi, PresenceListsSubscribers) {
   while (!heard) {
     auto frame = alice.read(5s);
     ASSERT_FALSE(frame.closed || !frame.error.empty());
-    for (auto& map : frame.maps) heard = heard || map.type() == "pdiff";
+    for (auto& map : frame.maps)
+      heard = heard || map.type() == "pdiff";
   }
 
   auto a = call(http::verb::get, "/api/presence?room=lobby");
@@ -406,7 +407,7 @@ TEST_F(HttpApiOff, WithoutApiKeyTheApiIsOff) {
 
 // Static files from a --web directory of the test's own.
 class StaticFiles : public EngineTest {
- protected:
+protected:
   StaticFiles() {
     std::string pattern = (std::filesystem::temp_directory_path() / "troupe-web-XXXXXX").string();
     if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
@@ -446,7 +447,8 @@ TEST_F(StaticFiles, FilesAreServedAndNothingElse) {
 // frees its slot.
 void expect_limit(int port, std::size_t allowed) {
   std::vector<std::unique_ptr<RawWs>> open;
-  for (std::size_t i = 0; i < allowed; ++i) open.push_back(std::make_unique<RawWs>(port));
+  for (std::size_t i = 0; i < allowed; ++i)
+    open.push_back(std::make_unique<RawWs>(port));
   {
     Http http(port);
     auto refused = answer_of(http.send(upgrade_request()));
@@ -468,16 +470,14 @@ void expect_limit(int port, std::size_t allowed) {
 }
 
 class ConnectionsPerIp : public EngineTest {
- protected:
-  std::vector<std::string> extra_args() const override {
-    return {"--max-connections-per-ip", "2"};
-  }
+protected:
+  std::vector<std::string> extra_args() const override { return {"--max-connections-per-ip", "2"}; }
 };
 
 TEST_F(ConnectionsPerIp, ThirdUpgradeFromOneAddressIs503) { expect_limit(engine().port(), 2); }
 
 class ConnectionsTotal : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--max-connections", "3"}; }
 };
 
@@ -490,7 +490,7 @@ TEST_F(ConnectionsTotal, FourthUpgradeIs503) {
 }
 
 class Origins : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override {
     return {"--origins", "https://good.example, https://also.example"};
   }
@@ -517,7 +517,7 @@ TEST_F(Origins, OnlyListedBrowserOriginsMayUpgrade) {
 }
 
 class HandshakeTimeout : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--handshake-timeout", "1"}; }
 };
 
@@ -535,8 +535,8 @@ TEST_F(HandshakeTimeout, UpgradeWithoutConnectIsClosedWith4401) {
   EXPECT_EQ(end.close_code, 4401);
 }
 
-}  // namespace
-}  // namespace troupe::test
+} // namespace
+} // namespace troupe::test
 
 namespace troupe::test {
 namespace {
@@ -544,7 +544,7 @@ namespace {
 // Rooms a connection only publishes to are not held by it: they are evicted after
 // --room-idle like any other room nobody holds, so touching many rooms costs no memory.
 class OneOffRooms : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--room-idle", "1"}; }
 };
 
@@ -568,16 +568,15 @@ TEST_F(OneOffRooms, RoomsOnlyPublishedToAreReleased) {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   long rooms = -1;
   while (std::chrono::steady_clock::now() < deadline) {
-    auto health = json::parse(
-        http.send(make_request(http::verb::get, "/health", {}, std::nullopt)).body());
+    auto health =
+        json::parse(http.send(make_request(http::verb::get, "/health", {}, std::nullopt)).body());
     rooms = health.value("rooms", -1L);
-    if (rooms == 1)
-      break;
+    if (rooms == 1) break;
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_EQ(rooms, 1) << "only the subscribed room stays in memory";
   expect_ping_answered(raw);
 }
 
-}  // namespace
-}  // namespace troupe::test
+} // namespace
+} // namespace troupe::test

@@ -12,7 +12,7 @@ using client::map_writer;
 using client::reply;
 
 class Malformed : public EngineTest {
- protected:
+protected:
   // The connection still answers a ping.
   void expect_usable(RawWs& raw) {
     const auto id = raw.next_id();
@@ -76,7 +76,8 @@ TEST_F(Malformed, FirstMessageOtherThanConnectIsClosedWith4401) {
   auto end = raw.read_until_closed(5s, nullptr, &maps);
   EXPECT_TRUE(end.closed) << end.error;
   EXPECT_EQ(end.close_code, 4401);
-  for (auto& m : maps) EXPECT_NE(m.type(), "pong");
+  for (auto& m : maps)
+    EXPECT_NE(m.type(), "pong");
 }
 
 TEST_F(Malformed, GarbageIsABadRequestAndTheConnectionStays) {
@@ -136,7 +137,7 @@ TEST_F(Malformed, MissingKeysWrongTypesAndUnknownTypesAreBadRequests) {
     expect_error(raw, w.finish(), 17, "bad_request", "unknown t");
   }
   {
-    std::string m;  // {id: 18} without t
+    std::string m; // {id: 18} without t
     m += '\x81';
     m += "\xa2id";
     m += '\x12';
@@ -153,7 +154,8 @@ TEST_F(Malformed, MissingKeysWrongTypesAndUnknownTypesAreBadRequests) {
 TEST_F(Malformed, BadRoomNamesAreBadRequests) {
   RawWs raw(engine().port());
   raw.hello();
-  const std::vector<std::string> bad = {"", std::string(129, 'a'), "a b", "caf\xc3\xa9", "x/y", "a#b", "tab\t"};
+  const std::vector<std::string> bad = {
+      "", std::string(129, 'a'), "a b", "caf\xc3\xa9", "x/y", "a#b", "tab\t"};
   std::uint64_t id = 100;
   for (const auto& room : bad) {
     for (const char* t : {"sub", "pub"}) {
@@ -165,7 +167,8 @@ TEST_F(Malformed, BadRoomNamesAreBadRequests) {
   }
   // The widest valid name: 128 bytes of every allowed character class.
   std::string good = "AZaz09_-:.@";
-  while (good.size() < 128) good += 'x';
+  while (good.size() < 128)
+    good += 'x';
   map_writer w("pub");
   w.u64("id", ++id).str("room", good).str("data", "ok");
   raw.send_binary(w.finish());
@@ -190,7 +193,8 @@ TEST_F(Malformed, DataOver64KiBIsTooLargeAndExactly64KiBIsAccepted) {
     pk.pack_bin(static_cast<std::uint32_t>(payload.size()));
     pk.pack_bin_body(payload.data(), static_cast<std::uint32_t>(payload.size()));
     auto frame = w.finish();
-    EXPECT_EQ(client::value::from_encoded(frame).object().via.map.ptr[3].val.via.bin.size + 3, encoded);
+    EXPECT_EQ(client::value::from_encoded(frame).object().via.map.ptr[3].val.via.bin.size + 3,
+              encoded);
     return frame;
   };
   expect_error(raw, pub(2, 64 * 1024 + 1), 2, "too_large", "65537 bytes of data");
@@ -231,9 +235,11 @@ TEST_F(SlowConsumer, AReaderThatStopsIsCutWith4500AndOthersGetEverything) {
   b->subscribe("flood");
   // Several publishers, so no single connection exceeds its request budget.
   std::vector<std::unique_ptr<blocking_connection>> pubs;
-  for (int i = 0; i < 4; ++i) pubs.push_back(client("pub" + std::to_string(i)));
+  for (int i = 0; i < 4; ++i)
+    pubs.push_back(client("pub" + std::to_string(i)));
   const std::string payload(kData, 'z');
-  for (int i = 0; i < count; ++i) pubs[i % pubs.size()]->publish("flood", value::from(payload));
+  for (int i = 0; i < count; ++i)
+    pubs[i % pubs.size()]->publish("flood", value::from(payload));
 
   // The others receive every message, in order.
   for (auto* c : {a.get(), b.get()}) {
@@ -252,18 +258,18 @@ TEST_F(SlowConsumer, AReaderThatStopsIsCutWith4500AndOthersGetEverything) {
     if (m.type() == "msg") {
       ++msgs;
       auto seq = m.map().u64("seq").value_or(0);
-      EXPECT_EQ(seq, last + 1);  // what it got before the cut is a gap-free prefix
+      EXPECT_EQ(seq, last + 1); // what it got before the cut is a gap-free prefix
       last = seq;
     } else if (m.type() == "disconnect") {
       EXPECT_EQ(m.map().u64("code").value_or(0), 4500u);
       EXPECT_EQ(m.map().boolean("reconnect").value_or(false), true);
     }
   }
-  EXPECT_LT(msgs, static_cast<std::uint64_t>(count));  // it really was cut
+  EXPECT_LT(msgs, static_cast<std::uint64_t>(count)); // it really was cut
 }
 
 class Liveness : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--ping", "1"}; }
 };
 
@@ -275,7 +281,7 @@ TEST_F(Liveness, SilentConnectionIsClosedWith4408AndAnIdleClientStays) {
   RawWs silent(engine().port());
   auto hello = silent.hello("silent");
   EXPECT_EQ(hello.map().u64("ping").value_or(0), 1u);
-  const std::string bytes = silent.drain_tcp_until_close(10s);  // never answers a ping
+  const std::string bytes = silent.drain_tcp_until_close(10s); // never answers a ping
   EXPECT_EQ(RawWs::close_code_in(bytes), 4408);
   int pings = 0;
   for (const auto& [op, payload] : RawWs::frames_in(bytes))
@@ -286,5 +292,5 @@ TEST_F(Liveness, SilentConnectionIsClosedWith4408AndAnIdleClientStays) {
   EXPECT_NO_THROW(idle->ping());
 }
 
-}  // namespace
-}  // namespace troupe::test
+} // namespace
+} // namespace troupe::test

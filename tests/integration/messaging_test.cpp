@@ -32,7 +32,7 @@ TEST_F(Messaging, ConnectedReplyCarriesClientUserAndPing) {
   auto m = r.map();
   EXPECT_TRUE(m.has("client"));
   EXPECT_EQ(m.str("user").value_or(""), "carol");
-  EXPECT_EQ(m.u64("ping").value_or(0), 25u);  // the default interval
+  EXPECT_EQ(m.u64("ping").value_or(0), 25u); // the default interval
 }
 
 TEST_F(Messaging, EverySubscriberSeesOneTotalOrderOfConcurrentPublishers) {
@@ -49,10 +49,11 @@ TEST_F(Messaging, EverySubscriberSeesOneTotalOrderOfConcurrentPublishers) {
     EXPECT_EQ(ev.kind, client::subscribe_kind::initial);
   }
   std::vector<std::unique_ptr<blocking_connection>> pubs;
-  for (int p = 0; p < kPublishers; ++p) pubs.push_back(client("pub" + std::to_string(p)));
+  for (int p = 0; p < kPublishers; ++p)
+    pubs.push_back(client("pub" + std::to_string(p)));
 
   // Each publisher publishes in its own thread, each publish after the previous ack.
-  std::map<std::string, std::uint64_t> acked;  // data -> seq
+  std::map<std::string, std::uint64_t> acked; // data -> seq
   std::mutex acked_m;
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
@@ -71,14 +72,17 @@ TEST_F(Messaging, EverySubscriberSeesOneTotalOrderOfConcurrentPublishers) {
       }
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   ASSERT_EQ(failures.load(), 0);
   ASSERT_EQ(acked.size(), static_cast<std::size_t>(kTotal));
 
   std::vector<std::vector<message>> seen;
-  for (auto& s : subs) seen.push_back(s->take_messages(kTotal));
+  for (auto& s : subs)
+    seen.push_back(s->take_messages(kTotal));
   // seq 1..N without holes or duplicates, for everyone.
-  for (const auto& msgs : seen) EXPECT_EQ(seqs_of(msgs), seq_range(1, kTotal));
+  for (const auto& msgs : seen)
+    EXPECT_EQ(seqs_of(msgs), seq_range(1, kTotal));
   // The same order for everyone: same data and user at each seq.
   for (std::size_t s = 1; s < seen.size(); ++s)
     for (int i = 0; i < kTotal; ++i) {
@@ -141,12 +145,13 @@ TEST_F(Messaging, PublishWithTheSameKeyTwiceIsDeliveredOnce) {
 
 TEST_F(Messaging, HistoryReturnsKeptMessagesAfterSince) {
   auto pub = client("pub");
-  for (int i = 1; i <= 20; ++i) pub->publish("hist", value::from("m" + std::to_string(i)));
+  for (int i = 1; i <= 20; ++i)
+    pub->publish("hist", value::from("m" + std::to_string(i)));
   auto sub = client("sub");
   auto ev = sub->subscribe("hist");
   EXPECT_EQ(ev.kind, client::subscribe_kind::initial);
   EXPECT_EQ(ev.seq, 20u);
-  EXPECT_EQ(seqs_of(ev.msgs), seq_range(1, 20));  // newest kept (≤ 100)
+  EXPECT_EQ(seqs_of(ev.msgs), seq_range(1, 20)); // newest kept (≤ 100)
 
   auto h = sub->history("hist", 5, 10);
   EXPECT_EQ(h.room, "hist");
@@ -224,9 +229,9 @@ TEST_F(Messaging, UnsubscribeStopsDelivery) {
   pub->publish("b", value::from("b1"));
   auto m = sub->next_message();
   ASSERT_TRUE(m);
-  EXPECT_EQ(m->room, "b");  // a2 never came
+  EXPECT_EQ(m->room, "b"); // a2 never came
   EXPECT_EQ(text_of(*m), "b1");
 }
 
-}  // namespace
-}  // namespace troupe::test
+} // namespace
+} // namespace troupe::test

@@ -14,10 +14,10 @@ namespace troupe::test {
 namespace {
 
 using client::client_error;
+using client::connection_state;
 using client::presence_event;
 using client::presence_event_kind;
 using client::presence_snapshot;
-using client::connection_state;
 using client::typing_event;
 using Strings = std::vector<std::string>;
 using StrMap = std::map<std::string, std::string>;
@@ -26,21 +26,23 @@ constexpr const char* kRoom = "pres";
 
 struct Member {
   std::unique_ptr<blocking_connection> c;
-  std::string id;    // its connection's client id
-  std::string sync;  // the `sync` value of its state that settled it (see Presence::member)
+  std::string id;   // its connection's client id
+  std::string sync; // the `sync` value of its state that settled it (see Presence::member)
   blocking_connection* operator->() const { return c.get(); }
 };
 
 Strings clients_of(const std::vector<client::presence_entry>& es) {
   Strings v;
-  for (const auto& e : es) v.push_back(e.client);
+  for (const auto& e : es)
+    v.push_back(e.client);
   std::sort(v.begin(), v.end());
   return v;
 }
 
 Strings clients_of(const client::presence_list& l) {
   Strings v;
-  for (const auto& [c, e] : l.by_client()) v.push_back(c);
+  for (const auto& [c, e] : l.by_client())
+    v.push_back(c);
   return v;
 }
 
@@ -55,7 +57,8 @@ std::string state_field(const client::presence_entry* e, const std::string& key)
 presence_event next_change(blocking_connection& c, std::chrono::milliseconds timeout = 10s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     auto ev = c.next_presence(std::max(left, 0ms));
     if (!ev) throw std::runtime_error("no presence change in time");
     if (ev->kind != presence_event_kind::snapshot) return *ev;
@@ -69,7 +72,7 @@ typing_event next_typing(blocking_connection& c, std::chrono::milliseconds timeo
 }
 
 class Presence : public EngineTest {
- protected:
+protected:
   // A connected client of `user`, subscribed to `room` (unless empty) and, if `settle`,
   // settled: it has seen its own state change `sync` come back in a diff, so every later
   // event the test waits for is past its arrival. Each attempt waits for an event, never
@@ -85,8 +88,12 @@ class Presence : public EngineTest {
       m.sync = std::to_string(k);
       m.c->set_state(room, value::from(StrMap{{"sync", m.sync}}));
       try {
-        m.c->wait_view(room, [&](const presence_snapshot& s) { return state_field(s.members.find(m.id), "sync") == m.sync; },
-                       500ms);
+        m.c->wait_view(
+            room,
+            [&](const presence_snapshot& s) {
+              return state_field(s.members.find(m.id), "sync") == m.sync;
+            },
+            500ms);
         return m;
       } catch (const client_error&) {
         // that state change went into the window that carried its arrival: again
@@ -102,10 +109,8 @@ class Presence : public EngineTest {
         if (state_field(s.members.find(o->id), "sync") != o->sync) return false;
       return true;
     });
-    while (observer->next_presence(0ms)) {
-    }
-    while (observer->next_typing(0ms)) {
-    }
+    while (observer->next_presence(0ms)) {}
+    while (observer->next_typing(0ms)) {}
     return v;
   }
 };
@@ -161,7 +166,7 @@ TEST_F(Presence, JoinStateAndLeaveAreDiffsNumberedOneByOne) {
   EXPECT_EQ(av.pseq, p0 + 3);
   EXPECT_EQ(clients_of(av.members), Strings{a.id});
   EXPECT_EQ(a->queued_presence(), 0u);
-  EXPECT_EQ(b->view(kRoom).pseq, p0 + 2);  // the unsubscribed view stays as it was
+  EXPECT_EQ(b->view(kRoom).pseq, p0 + 2); // the unsubscribed view stays as it was
 }
 
 TEST_F(Presence, TwoConnectionsOfOneUserAreTwoEntriesOneUser) {
@@ -173,7 +178,8 @@ TEST_F(Presence, TwoConnectionsOfOneUserAreTwoEntriesOneUser) {
   EXPECT_EQ(v.members.tabs("alice"), 2u);
   EXPECT_EQ(v.members.tabs("bob"), 1u);
   Strings alice_clients;
-  for (const auto* e : v.members.entries_of("alice")) alice_clients.push_back(e->client);
+  for (const auto* e : v.members.entries_of("alice"))
+    alice_clients.push_back(e->client);
   Strings expected{tab1.id, tab2.id};
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(alice_clients, expected);
@@ -285,7 +291,7 @@ TEST_F(Presence, StateRequestsAreRefusedWhenTooLargeOrNotSubscribed) {
   auto b = member("bob");
   auto v = b->view(kRoom);
   EXPECT_EQ(state_field(v.members.find(a.id), "s").size(), 1018u);
-  a->ping();  // still connected
+  a->ping(); // still connected
 }
 
 TEST_F(Presence, TypingWithoutASubscriptionIsAnErrorWithoutId) {
@@ -321,7 +327,9 @@ TEST_F(Presence, AMissedDiffIsFoundByItsPseqAndTheViewResyncs) {
   b.sync = "again"; // a change after the missed diff
   b->set_state(kRoom, value::from(StrMap{{"sync", b.sync}}));
   auto wv = quiet(watcher, {&b});
-  auto av = a->wait_view(kRoom, [&](const presence_snapshot& s) { return state_field(s.members.find(b.id), "sync") == b.sync; });
+  auto av = a->wait_view(kRoom, [&](const presence_snapshot& s) {
+    return state_field(s.members.find(b.id), "sync") == b.sync;
+  });
   EXPECT_EQ(clients_of(av.members), clients_of(wv.members));
   EXPECT_EQ(av.members.users(), (Strings{"alice", "bob", "walt"}));
   EXPECT_EQ(av.pseq, wv.pseq);
@@ -338,7 +346,8 @@ TEST_F(Presence, AMissedDiffIsFoundByItsPseqAndTheViewResyncs) {
   EXPECT_EQ(leave.pseq, av.pseq + 1);
   EXPECT_EQ(clients_of(leave.left), Strings{b.id});
   EXPECT_EQ(a->view(kRoom).pseq, leave.pseq);
-  auto wv2 = watcher->wait_view(kRoom, [&](const presence_snapshot& s) { return s.pseq == leave.pseq; });
+  auto wv2 =
+      watcher->wait_view(kRoom, [&](const presence_snapshot& s) { return s.pseq == leave.pseq; });
   EXPECT_EQ(clients_of(a->view(kRoom).members), clients_of(wv2.members));
   auto fetched = a->presence(kRoom);
   EXPECT_EQ(clients_of(fetched.members), clients_of(a->view(kRoom).members));
@@ -350,8 +359,9 @@ TEST_F(Presence, AMissedDiffIsFoundByItsPseqAndTheViewResyncs) {
 // Two members joining within one window: the first hears of the second.
 TEST_F(Presence, AMemberJoiningInAnothersWindowIsSeenByIt) {
   auto a = member("alice", kRoom, /*settle=*/false);
-  auto b = member("bob", kRoom, /*settle=*/false);  // at once: inside alice's window
-  a->wait_view(kRoom, [&](const presence_snapshot& s) { return s.members.find(b.id) != nullptr; }, 3s);
+  auto b = member("bob", kRoom, /*settle=*/false); // at once: inside alice's window
+  a->wait_view(
+      kRoom, [&](const presence_snapshot& s) { return s.members.find(b.id) != nullptr; }, 3s);
 }
 
 // A change inside a new member's window (after its snapshot, before the diff carrying its
@@ -362,15 +372,16 @@ TEST_F(Presence, ChangesInTheJoinersWindowReachTheJoiner) {
   quiet(a, {&b});
   auto c = member("carol", kRoom, /*settle=*/false);
   EXPECT_TRUE(c->view(kRoom).members.find(b.id));
-  b->unsubscribe(kRoom);  // at once: inside carol's window
+  b->unsubscribe(kRoom); // at once: inside carol's window
   a->wait_view(kRoom, [&](const presence_snapshot& s) { return !s.members.find(b.id); });
-  c->wait_view(kRoom, [&](const presence_snapshot& s) { return !s.members.find(b.id); }, 3s);
+  c->wait_view(
+      kRoom, [&](const presence_snapshot& s) { return !s.members.find(b.id); }, 3s);
 }
 
 // --- leaving: clean, abrupt, silent; reconnects -------------------------------------------
 
 class PresenceLongGrace : public Presence {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--grace", "30"}; }
 };
 
@@ -392,7 +403,7 @@ TEST_F(PresenceLongGrace, CleanCloseLeavesAtOnceAnAbruptDropWaitsOutTheGrace) {
 }
 
 class PresenceLiveness : public Presence {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--grace", "1", "--ping", "1"}; }
 };
 
@@ -403,12 +414,13 @@ TEST_F(PresenceLiveness, AnAbruptDropLeavesWithinGracePlusTwoPings) {
   b->typing(kRoom, true);
   ASSERT_TRUE(next_typing(*a.c).on);
 
-  b->drop_connection(/*reconnect=*/false);  // RST, no close frame
+  b->drop_connection(/*reconnect=*/false); // RST, no close frame
   // Its typing stops at once; its entry goes after the grace (1 s), well within 1 + 2 × 1 s.
   auto off = next_typing(*a.c);
   EXPECT_FALSE(off.on);
   EXPECT_EQ(off.client, b.id);
-  auto v = a->wait_view(kRoom, [&](const presence_snapshot& s) { return !s.members.find(b.id); }, 1s + 2 * 1s + 3s);
+  auto v = a->wait_view(
+      kRoom, [&](const presence_snapshot& s) { return !s.members.find(b.id); }, 1s + 2 * 1s + 3s);
   EXPECT_FALSE(v.members.online("bob"));
   auto ev = next_change(*a.c);
   EXPECT_EQ(clients_of(ev.left), Strings{b.id});
@@ -434,7 +446,8 @@ TEST_F(PresenceLiveness, APeerThatStopsAnsweringPingsIsClosedWith4408AndLeaves) 
   auto a = member("alice");
   Ghost ghost(engine().port());
   ASSERT_FALSE(ghost.id.empty());
-  a->wait_view(kRoom, [&](const presence_snapshot& s) { return s.members.find(ghost.id) != nullptr; });
+  a->wait_view(kRoom,
+               [&](const presence_snapshot& s) { return s.members.find(ghost.id) != nullptr; });
 
   // Read below the WebSocket, so that nothing is answered: pings, then a 4408 close after
   // 2 × ping (2 s) of silence.
@@ -446,7 +459,8 @@ TEST_F(PresenceLiveness, APeerThatStopsAnsweringPingsIsClosedWith4408AndLeaves) 
   EXPECT_TRUE(pinged) << "the engine sent no WebSocket ping";
 
   // The entry goes once the grace (1 s) after the 4408 has passed.
-  a->wait_view(kRoom, [&](const presence_snapshot& s) { return !s.members.find(ghost.id); }, 1s + 4s);
+  a->wait_view(
+      kRoom, [&](const presence_snapshot& s) { return !s.members.find(ghost.id); }, 1s + 4s);
   EXPECT_FALSE(a->view(kRoom).members.online("ghost"));
 }
 
@@ -455,13 +469,15 @@ TEST_F(PresenceLiveness, APeerThatStopsAnsweringPingsIsClosedWith4408AndLeaves) 
 // handshake it will never get times out).
 TEST_F(PresenceLiveness, ASilentPeerIsGoneWithinTwoPingsPlusGrace) {
   auto a = member("alice");
-  Ghost ghost(engine().port());  // its last frame: the `sub`
-  a->wait_view(kRoom, [&](const presence_snapshot& s) { return s.members.find(ghost.id) != nullptr; });
-  a->wait_view(kRoom, [&](const presence_snapshot& s) { return !s.members.find(ghost.id); }, 2s + 1s + 2s);
+  Ghost ghost(engine().port()); // its last frame: the `sub`
+  a->wait_view(kRoom,
+               [&](const presence_snapshot& s) { return s.members.find(ghost.id) != nullptr; });
+  a->wait_view(
+      kRoom, [&](const presence_snapshot& s) { return !s.members.find(ghost.id); }, 2s + 1s + 2s);
 }
 
 class PresenceReconnect : public Presence {
- protected:
+protected:
   // Long enough for the client to come back (backoff 20–300 ms) even on a busy machine.
   std::vector<std::string> extra_args() const override { return {"--grace", "5"}; }
 };
@@ -470,11 +486,12 @@ TEST_F(PresenceReconnect, ReconnectWithinTheGraceIsOneDiffAndKeepsTheState) {
   auto a = member("alice");
   auto b = member("bob");
   b->set_state(kRoom, value::from(StrMap{{"status", "busy"}}));
-  a->wait_view(kRoom, [&](const presence_snapshot& s) { return state_field(s.members.find(b.id), "status") == "busy"; });
-  while (a->next_presence(0ms)) {
-  }
+  a->wait_view(kRoom, [&](const presence_snapshot& s) {
+    return state_field(s.members.find(b.id), "status") == "busy";
+  });
+  while (a->next_presence(0ms)) {}
 
-  b->drop_connection(/*reconnect=*/true);  // comes back by itself
+  b->drop_connection(/*reconnect=*/true); // comes back by itself
   const auto b2 = b->wait_state(connection_state::connected).info.client;
   ASSERT_FALSE(b2.empty());
   ASSERT_NE(b2, b.id);
@@ -493,14 +510,16 @@ TEST_F(PresenceReconnect, ReconnectWithinTheGraceIsOneDiffAndKeepsTheState) {
   });
   EXPECT_EQ(v.members.tabs("bob"), 1u);
   EXPECT_FALSE(v.members.find(b.id));
-  while (auto more = a->next_presence(0ms)) EXPECT_TRUE(more->users_left.empty());
+  while (auto more = a->next_presence(0ms))
+    EXPECT_TRUE(more->users_left.empty());
 
   // bob's own view was rebuilt from its new subscription.
-  auto bv = b->wait_view(kRoom, [&](const presence_snapshot& s) { return s.members.find(b2) != nullptr; });
+  auto bv = b->wait_view(kRoom,
+                         [&](const presence_snapshot& s) { return s.members.find(b2) != nullptr; });
   EXPECT_FALSE(bv.members.find(b.id));
   EXPECT_TRUE(bv.members.find(a.id));
   EXPECT_EQ(bv.members.tabs("bob"), 1u);
 }
 
-}  // namespace
-}  // namespace troupe::test
+} // namespace
+} // namespace troupe::test

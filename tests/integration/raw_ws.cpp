@@ -56,7 +56,8 @@ void RawWs::run(bool& done, std::chrono::milliseconds timeout, const char* what)
     error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
     io_.restart();
-    while (!done) io_.run_one_for(std::chrono::seconds(1));
+    while (!done)
+      io_.run_one_for(std::chrono::seconds(1));
     throw std::runtime_error(std::string(what) + ": timed out");
   }
 }
@@ -100,7 +101,7 @@ RawWs::Frame ending(error_code ec, const websocket::close_reason& r) {
   }
   return f;
 }
-}  // namespace
+} // namespace
 
 RawWs::Frame RawWs::read(std::chrono::milliseconds timeout) {
   bool done = false;
@@ -123,7 +124,8 @@ RawWs::Frame RawWs::read(std::chrono::milliseconds timeout) {
 client::reply RawWs::read_reply(std::uint64_t id, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) throw std::runtime_error("no reply with id " + std::to_string(id));
     Frame f = read(left);
     if (f.closed || !f.error.empty())
@@ -138,7 +140,8 @@ RawWs::Frame RawWs::read_until_closed(std::chrono::milliseconds timeout, std::si
                                       std::vector<client::reply>* maps) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) throw std::runtime_error("the connection did not end in time");
     Frame f = read(left);
     if (f.closed || !f.error.empty()) return f;
@@ -147,7 +150,8 @@ RawWs::Frame RawWs::read_until_closed(std::chrono::milliseconds timeout, std::si
   }
 }
 
-RawWs::Frame RawWs::send_and_expect_close(const std::string& bytes, std::chrono::milliseconds timeout) {
+RawWs::Frame RawWs::send_and_expect_close(const std::string& bytes,
+                                          std::chrono::milliseconds timeout) {
   ws_.binary(true);
   bool wrote = false, read_done = false;
   error_code read_ec;
@@ -168,13 +172,15 @@ RawWs::Frame RawWs::send_and_expect_close(const std::string& bytes, std::chrono:
   bool both = false;
   io_.restart();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!(read_done && wrote) && std::chrono::steady_clock::now() < deadline) io_.run_one_until(deadline);
+  while (!(read_done && wrote) && std::chrono::steady_clock::now() < deadline)
+    io_.run_one_until(deadline);
   both = read_done && wrote;
   if (!both) {
     error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
     io_.restart();
-    while (!(read_done && wrote)) io_.run_one_for(std::chrono::seconds(1));
+    while (!(read_done && wrote))
+      io_.run_one_for(std::chrono::seconds(1));
     if (!read_done) throw std::runtime_error("the connection did not end in time");
   }
   return ending(read_ec, ws_.reason());
@@ -216,10 +222,11 @@ std::vector<std::pair<unsigned, std::string>> RawWs::frames_in(const std::string
     } else if (len == 127) {
       if (i + 10 > b.size()) break;
       len = 0;
-      for (int k = 0; k < 8; ++k) len = (len << 8) | static_cast<unsigned char>(b[i + 2 + k]);
+      for (int k = 0; k < 8; ++k)
+        len = (len << 8) | static_cast<unsigned char>(b[i + 2 + k]);
       h = 10;
     }
-    if (masked) h += 4;  // servers do not mask; skip the key if one did
+    if (masked) h += 4; // servers do not mask; skip the key if one did
     if (i + h + len > b.size()) break;
     out.emplace_back(op, b.substr(i + h, static_cast<std::size_t>(len)));
     i += h + static_cast<std::size_t>(len);
@@ -230,7 +237,7 @@ std::vector<std::pair<unsigned, std::string>> RawWs::frames_in(const std::string
 int RawWs::close_code_in(const std::string& b) {
   for (const auto& [op, payload] : frames_in(b)) {
     if (op != 0x8) continue;
-    if (payload.size() < 2) return 1005;  // no status code
+    if (payload.size() < 2) return 1005; // no status code
     return (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]);
   }
   return -1;
@@ -244,4 +251,4 @@ client::reply RawWs::hello(const std::string& user, std::chrono::milliseconds ti
   return read_reply(id, timeout);
 }
 
-}  // namespace troupe::test
+} // namespace troupe::test

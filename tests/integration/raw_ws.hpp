@@ -2,7 +2,7 @@
 // frames, oversized frames, garbage, or that stop reading. Every operation is bounded.
 #pragma once
 
-#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+#include <utility> // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <chrono>
 #include <cstdint>
@@ -21,16 +21,16 @@ namespace troupe::test {
 using namespace std::chrono_literals;
 
 class RawWs {
- public:
+public:
   struct Frame {
-    bool closed = false;         // the server closed the connection (see close_code)
+    bool closed = false; // the server closed the connection (see close_code)
     std::uint16_t close_code = 0;
     std::string close_reason;
-    std::string error;           // a transport error (reset, timeout…), if any
+    std::string error; // a transport error (reset, timeout…), if any
     bool text = false;
     std::string bytes;
     std::vector<client::reply> maps;
-    bool decoded = true;         // every byte was MessagePack
+    bool decoded = true; // every byte was MessagePack
   };
 
   // TCP connect + WebSocket handshake. `rcvbuf` > 0 shrinks the socket's receive buffer.
@@ -62,7 +62,7 @@ class RawWs {
   // A request map `{t, id, …}` built by `fields`; returns the reply with that id.
   std::uint64_t next_id() { return ++last_id_; }
 
- private:
+private:
   void run(bool& done, std::chrono::milliseconds timeout, const char* what);
 
   boost::asio::io_context io_;
@@ -71,4 +71,4 @@ class RawWs {
   std::uint64_t last_id_ = 1000;
 };
 
-}  // namespace troupe::test
+} // namespace troupe::test

@@ -15,7 +15,7 @@ using client::subscribe_kind;
 
 // Publishers here send hundreds of messages back to back, past the request budget.
 class Recovery : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--rate", "0"}; }
 };
 
@@ -24,19 +24,20 @@ TEST_F(Recovery, CutConnectionRecoversEveryMissedMessageExactlyOnceInOrder) {
   auto first = sub->subscribe("cut");
   EXPECT_EQ(first.kind, subscribe_kind::initial);
   auto pub = client("pub");
-  for (int i = 1; i <= 10; ++i) pub->publish("cut", value::from("m" + std::to_string(i)));
+  for (int i = 1; i <= 10; ++i)
+    pub->publish("cut", value::from("m" + std::to_string(i)));
   EXPECT_EQ(seqs_of(sub->take_messages(10)), seq_range(1, 10));
 
-  sub->drop_connection(/*reconnect=*/false);  // RST, no close handshake
+  sub->drop_connection(/*reconnect=*/false); // RST, no close handshake
   auto down = sub->wait_state(connection_state::disconnected);
   EXPECT_EQ(down.close_code, 0);
-  for (int i = 11; i <= 40; ++i) pub->publish("cut", value::from("m" + std::to_string(i)));
+  for (int i = 11; i <= 40; ++i)
+    pub->publish("cut", value::from("m" + std::to_string(i)));
 
   sub->reconnect_now();
   sub->wait_state(connection_state::connected);
   std::optional<client::subscribed_event> ev;
-  while ((ev = sub->next_subscribed()) && ev->kind == subscribe_kind::initial) {
-  }
+  while ((ev = sub->next_subscribed()) && ev->kind == subscribe_kind::initial) {}
   ASSERT_TRUE(ev);
   EXPECT_EQ(ev->kind, subscribe_kind::recovered);
   EXPECT_TRUE(ev->recovered);
@@ -44,12 +45,13 @@ TEST_F(Recovery, CutConnectionRecoversEveryMissedMessageExactlyOnceInOrder) {
   EXPECT_EQ(ev->epoch, first.epoch);
   auto missed = sub->take_messages(30);
   EXPECT_EQ(seqs_of(missed), seq_range(11, 40));
-  for (const auto& m : missed) EXPECT_EQ(text_of(m), "m" + std::to_string(m.seq));
+  for (const auto& m : missed)
+    EXPECT_EQ(text_of(m), "m" + std::to_string(m.seq));
 
   pub->publish("cut", value::from("m41"));
   auto next = sub->next_message();
   ASSERT_TRUE(next);
-  EXPECT_EQ(next->seq, 41u);  // nothing duplicated before it
+  EXPECT_EQ(next->seq, 41u); // nothing duplicated before it
   EXPECT_EQ(sub->queued_messages(), 0u);
 }
 
@@ -61,7 +63,8 @@ TEST_F(Recovery, CutsDuringTrafficLoseAndRepeatNothing) {
   std::atomic<bool> pub_failed{false};
   std::thread publisher([&] {
     try {
-      for (int i = 1; i <= kTotal; ++i) pub->publish("busy", value::from("m" + std::to_string(i)));
+      for (int i = 1; i <= kTotal; ++i)
+        pub->publish("busy", value::from("m" + std::to_string(i)));
     } catch (const std::exception& e) {
       pub_failed = true;
       ADD_FAILURE() << "publisher: " << e.what();
@@ -98,7 +101,7 @@ TEST_F(Recovery, CutsDuringTrafficLoseAndRepeatNothing) {
 }
 
 class ShortHistory : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--history", "10"}; }
 };
 
@@ -106,24 +109,25 @@ TEST_F(ShortHistory, RecoveryPastTheKeptHistoryIsReportedAsRebuilt) {
   auto sub = client("sub");
   auto first = sub->subscribe("short");
   auto pub = client("pub");
-  for (int i = 1; i <= 5; ++i) pub->publish("short", value::from("m" + std::to_string(i)));
+  for (int i = 1; i <= 5; ++i)
+    pub->publish("short", value::from("m" + std::to_string(i)));
   EXPECT_EQ(seqs_of(sub->take_messages(5)), seq_range(1, 5));
 
   sub->drop_connection(/*reconnect=*/false);
   sub->wait_state(connection_state::disconnected);
-  for (int i = 6; i <= 35; ++i) pub->publish("short", value::from("m" + std::to_string(i)));
+  for (int i = 6; i <= 35; ++i)
+    pub->publish("short", value::from("m" + std::to_string(i)));
   sub->reconnect_now();
 
   std::optional<client::subscribed_event> ev;
-  while ((ev = sub->next_subscribed()) && ev->kind == subscribe_kind::initial) {
-  }
+  while ((ev = sub->next_subscribed()) && ev->kind == subscribe_kind::initial) {}
   ASSERT_TRUE(ev);
   EXPECT_EQ(ev->kind, subscribe_kind::rebuilt);
   EXPECT_FALSE(ev->recovered);
   EXPECT_EQ(ev->seq, 35u);
   EXPECT_EQ(ev->epoch, first.epoch);
-  EXPECT_EQ(seqs_of(ev->msgs), seq_range(26, 35));  // the newest kept
-  EXPECT_EQ(sub->queued_messages(), 0u);            // no stream with a hole
+  EXPECT_EQ(seqs_of(ev->msgs), seq_range(26, 35)); // the newest kept
+  EXPECT_EQ(sub->queued_messages(), 0u);           // no stream with a hole
 
   pub->publish("short", value::from("m36"));
   auto m = sub->next_message();
@@ -148,23 +152,25 @@ Restarted restart_under(EngineProcess& engine, blocking_connection& sub, const s
   Restarted r{sub.subscribe(room), std::nullopt};
   {
     auto pub = connected_client(engine, "pub");
-    for (int i = 1; i <= 3; ++i) pub->publish(room, value::from("m" + std::to_string(i)));
+    for (int i = 1; i <= 3; ++i)
+      pub->publish(room, value::from("m" + std::to_string(i)));
   }
   EXPECT_EQ(seqs_of(sub.take_messages(3)), seq_range(1, 3));
-  const int status = engine.stop();  // SIGTERM
+  const int status = engine.stop(); // SIGTERM
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
   auto down = sub.wait_state(connection_state::disconnected);
   EXPECT_EQ(down.close_code, 4503) << down.reason;
   engine.start(engine.port());
-  while ((r.after = sub.next_subscribed()) && r.after->kind == subscribe_kind::initial) {
-  }
+  while ((r.after = sub.next_subscribed()) && r.after->kind == subscribe_kind::initial) {}
   return r;
 }
 
 // An engine that keeps rooms in memory only (--store memory).
 class MemoryRecovery : public Recovery {
- protected:
-  std::vector<std::string> extra_args() const override { return {"--rate", "0", "--store", "memory"}; }
+protected:
+  std::vector<std::string> extra_args() const override {
+    return {"--rate", "0", "--store", "memory"};
+  }
 };
 
 TEST_F(MemoryRecovery, RestartOfAMemoryOnlyEngineIsANewEpoch) {
@@ -218,7 +224,7 @@ TEST_F(Recovery, RequestsMadeWhileDisconnectedAreSentOnReconnect) {
                        [&](client::result<client::ack> r) { plain.set_value(std::move(r)); });
   auto fk = keyed.get_future();
   auto fp = plain.get_future();
-  EXPECT_EQ(fk.wait_for(100ms), std::future_status::timeout);  // held while disconnected
+  EXPECT_EQ(fk.wait_for(100ms), std::future_status::timeout); // held while disconnected
   pub->reconnect_now();
   ASSERT_EQ(fk.wait_for(10s), std::future_status::ready);
   ASSERT_EQ(fp.wait_for(10s), std::future_status::ready);
@@ -267,7 +273,7 @@ TEST_F(Recovery, SlowConsumerCutWith4500ReconnectsAndRecovers) {
     });
     client::room_handlers h;
     h.on_message = [&](const message& msg) {
-      if (!stalled_once) {  // the first message stalls this client's strand (and its reading)
+      if (!stalled_once) { // the first message stalls this client's strand (and its reading)
         stalled_once = true;
         gate_f.wait_for(30s);
       }
@@ -281,16 +287,20 @@ TEST_F(Recovery, SlowConsumerCutWith4500ReconnectsAndRecovers) {
       cv.notify_all();
     };
     std::promise<client::result<client::subscribed_event>> subscribed;
-    c.subscribe("stall", h, [&](client::result<client::subscribed_event> r) { subscribed.set_value(std::move(r)); });
+    c.subscribe("stall", h, [&](client::result<client::subscribed_event> r) {
+      subscribed.set_value(std::move(r));
+    });
     c.start();
     auto sf = subscribed.get_future();
     ASSERT_EQ(sf.wait_for(10s), std::future_status::ready);
     ASSERT_TRUE(sf.get().ok());
 
     std::vector<std::unique_ptr<blocking_connection>> pubs;
-    for (int i = 0; i < 8; ++i) pubs.push_back(client("pub" + std::to_string(i)));
+    for (int i = 0; i < 8; ++i)
+      pubs.push_back(client("pub" + std::to_string(i)));
     const std::string payload(kData, 'z');
-    for (int i = 0; i < count; ++i) pubs[i % pubs.size()]->publish("stall", value::from(payload));
+    for (int i = 0; i < count; ++i)
+      pubs[i % pubs.size()]->publish("stall", value::from(payload));
     gate.set_value();
 
     std::unique_lock<std::mutex> l(m);
@@ -298,7 +308,8 @@ TEST_F(Recovery, SlowConsumerCutWith4500ReconnectsAndRecovers) {
     const auto recovered = [&] {
       return std::find(kinds.begin(), kinds.end(), subscribe_kind::recovered) != kinds.end();
     };
-    const bool all = cv.wait_for(l, 30s, [&] { return got.size() >= static_cast<std::size_t>(count) && recovered(); });
+    const bool all = cv.wait_for(
+        l, 30s, [&] { return got.size() >= static_cast<std::size_t>(count) && recovered(); });
     EXPECT_TRUE(all) << "got " << got.size() << " of " << count << ", recovered: " << recovered();
     EXPECT_EQ(got, seq_range(1, std::min<std::size_t>(got.size(), count)));
     bool cut_4500 = false;
@@ -306,8 +317,8 @@ TEST_F(Recovery, SlowConsumerCutWith4500ReconnectsAndRecovers) {
       if (ev.state == connection_state::disconnected && ev.close_code == 4500) cut_4500 = true;
     EXPECT_TRUE(cut_4500) << "the engine never cut the stalled client with 4500";
     l.unlock();
-  }  // the Client closes; no callback runs after this
+  } // the Client closes; no callback runs after this
 }
 
-}  // namespace
-}  // namespace troupe::test
+} // namespace
+} // namespace troupe::test

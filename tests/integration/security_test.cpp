@@ -54,7 +54,6 @@ std::string ping(std::uint64_t id) {
   return w.finish();
 }
 
-
 // Sends `frame` followed by a ping, and returns every map that came until each of `ids`
 // and the ping were answered, but the ping's answer. The connection answers what it
 // refuses in the frame's own reply (with the pong); rooms answer later.
@@ -65,10 +64,12 @@ std::vector<reply> exchange(RawWs& raw, const std::string& frame, std::set<std::
   std::vector<reply> maps;
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (!ids.empty()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) throw std::runtime_error("not every request was answered in time");
     auto f = raw.read(left);
-    if (f.closed || !f.error.empty()) throw std::runtime_error("closed: " + std::to_string(f.close_code));
+    if (f.closed || !f.error.empty())
+      throw std::runtime_error("closed: " + std::to_string(f.close_code));
     for (auto& m : f.maps) {
       const auto id = m.map().u64("id");
       if (id) ids.erase(*id);
@@ -89,12 +90,13 @@ const reply& answer(const std::vector<reply>& maps, std::uint64_t id) {
 std::map<std::uint64_t, std::string> outcomes(const std::vector<reply>& maps) {
   std::map<std::uint64_t, std::string> by_id;
   for (auto& m : maps)
-    if (auto id = m.map().u64("id")) by_id.emplace(*id, m.type() == "error" ? code_of(m) : std::string(m.type()));
+    if (auto id = m.map().u64("id"))
+      by_id.emplace(*id, m.type() == "error" ? code_of(m) : std::string(m.type()));
   return by_id;
 }
 
 class Secured : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--secret", kSecret}; }
 
   std::string token(json claims) { return mint_token(claims, kSecret); }
@@ -127,7 +129,8 @@ class Secured : public EngineTest {
     EXPECT_EQ(maps[0].type(), "error");
     EXPECT_EQ(maps[0].map().u64("id"), id);
     EXPECT_EQ(code_of(maps[0]), "unauthorized");
-    for (auto& m : maps) EXPECT_NE(m.type(), "connected");
+    for (auto& m : maps)
+      EXPECT_NE(m.type(), "connected");
   }
 
   // A connection with a token for `claims`.
@@ -185,7 +188,8 @@ TEST_F(Secured, ValidTokenConnectsAsItsSubject) {
 TEST_F(Secured, ExpiryDuringTheConnectionClosesWith4403) {
   RawWs raw(engine().port());
   const auto connected_at = std::chrono::steady_clock::now();
-  auto reply = connect(raw, token({{"sub", "alice"}, {"exp", epoch_seconds(2s)}, {"rooms", {"*"}}}));
+  auto reply =
+      connect(raw, token({{"sub", "alice"}, {"exp", epoch_seconds(2s)}, {"rooms", {"*"}}}));
   ASSERT_EQ(reply.type(), "connected");
   std::vector<client::reply> maps;
   auto end = raw.read_until_closed(10s, nullptr, &maps);
@@ -193,7 +197,8 @@ TEST_F(Secured, ExpiryDuringTheConnectionClosesWith4403) {
   EXPECT_EQ(end.close_code, 4403);
   // exp counts whole seconds: the close comes between 1 and 2 s after connecting (loose).
   EXPECT_GE(std::chrono::steady_clock::now() - connected_at, 900ms);
-  auto disconnect = std::find_if(maps.begin(), maps.end(), [](auto& m) { return m.type() == "disconnect"; });
+  auto disconnect =
+      std::find_if(maps.begin(), maps.end(), [](auto& m) { return m.type() == "disconnect"; });
   ASSERT_NE(disconnect, maps.end());
   EXPECT_EQ(disconnect->map().u64("code"), 4403u);
   EXPECT_EQ(disconnect->map().boolean("reconnect"), false);
@@ -204,18 +209,23 @@ TEST_F(Secured, ExpiryDuringTheConnectionClosesWith4403) {
 TEST_F(Secured, EveryRequestKindOnAForbiddenRoomIsForbiddenAndRevealsNothing) {
   // The owner fills "vault": a message, a presence entry with state, a document.
   auto owner = member({{"sub", "owner"}, {"rooms", {"*"}}});
-  auto setup = outcomes(exchange(*owner, request_for("sub", 1, "vault") + request_for("open", 2, "vault") +
-                                              request_for("pub", 3, "vault"),
-                                  {1, 2, 3}));
-  EXPECT_EQ(setup, (std::map<std::uint64_t, std::string>{{1, "subscribed"}, {2, "opened"}, {3, "ack"}}));
-  EXPECT_EQ(outcomes(exchange(*owner, request_for("pset", 4, "vault"), {4}))[4], "ok"); // once a member
+  auto setup = outcomes(exchange(*owner,
+                                 request_for("sub", 1, "vault") + request_for("open", 2, "vault") +
+                                     request_for("pub", 3, "vault"),
+                                 {1, 2, 3}));
+  EXPECT_EQ(setup,
+            (std::map<std::uint64_t, std::string>{{1, "subscribed"}, {2, "opened"}, {3, "ack"}}));
+  EXPECT_EQ(outcomes(exchange(*owner, request_for("pset", 4, "vault"), {4}))[4],
+            "ok"); // once a member
   auto outsider = member({{"sub", "outsider"}, {"rooms", {"lobby"}}, {"read", {"news"}}});
 
   auto answers_for = [&](const std::string& room) {
     std::string frame;
     std::uint64_t id = 100;
-    for (auto& kind : kReads) frame += request_for(kind, ++id, room);
-    for (auto& kind : kWrites) frame += request_for(kind, ++id, room);
+    for (auto& kind : kReads)
+      frame += request_for(kind, ++id, room);
+    for (auto& kind : kWrites)
+      frame += request_for(kind, ++id, room);
     return exchange(*outsider, frame, {});
   };
   const auto vault = answers_for("vault");
@@ -228,14 +238,16 @@ TEST_F(Secured, EveryRequestKindOnAForbiddenRoomIsForbiddenAndRevealsNothing) {
     EXPECT_EQ(code_of(vault[i]), "forbidden");
     // Byte for byte the same answer for a room that exists and one that does not.
     EXPECT_EQ(vault[i].value().encode(), nowhere[i].value().encode());
-    for (auto* key : {"msgs", "members", "seq", "text", "rev", "pseq"}) EXPECT_FALSE(vault[i].map().has(key));
+    for (auto* key : {"msgs", "members", "seq", "text", "rev", "pseq"})
+      EXPECT_FALSE(vault[i].map().has(key));
     if (!vault[i].map().has("id")) ++without_id;
   }
   EXPECT_EQ(without_id, 1u); // typing
 
   // Nothing reached the room: the owner's next message is number 2, the document is still
   // empty, and the owner saw no push from the outsider.
-  auto after = exchange(*owner, request_for("pub", 5, "vault") + request_for("presence", 6, "vault"), {5, 6});
+  auto after = exchange(
+      *owner, request_for("pub", 5, "vault") + request_for("presence", 6, "vault"), {5, 6});
   std::uint64_t acked = 0;
   for (auto& m : after) {
     EXPECT_NE(m.type(), "typing");
@@ -257,27 +269,29 @@ TEST_F(Secured, ReadPatternsAllowOnlyReading) {
   auto reader = member({{"sub", "reader"}, {"read", {"news"}}});
   std::uint64_t id = 10;
   std::string frame;
-  for (auto& kind : kReads) frame += request_for(kind, ++id, "news");
+  for (auto& kind : kReads)
+    frame += request_for(kind, ++id, "news");
   auto reads = outcomes(exchange(*reader, frame, {11, 12, 13, 14}));
   EXPECT_EQ(reads, (std::map<std::uint64_t, std::string>{
                        {11, "subscribed"}, {12, "history"}, {13, "presence"}, {14, "opened"}}));
 
   frame.clear();
-  for (auto& kind : kWrites) frame += request_for(kind, ++id, "news");
+  for (auto& kind : kWrites)
+    frame += request_for(kind, ++id, "news");
   auto writes = exchange(*reader, frame, {});
   ASSERT_EQ(writes.size(), 4u);
-  for (auto& m : writes) EXPECT_EQ(code_of(m), "forbidden");
+  for (auto& m : writes)
+    EXPECT_EQ(code_of(m), "forbidden");
 }
 
 TEST_F(Secured, GlobPatternsMatchRuns) {
   auto member_of_42 = member({{"sub", "m"}, {"rooms", {"team-42:*", "lobby"}}});
-  auto answers = exchange(*member_of_42, request_for("sub", 1, "team-42:design") +
-                                             request_for("pub", 2, "team-42:chat") +
-                                             request_for("sub", 3, "lobby") +
-                                             request_for("sub", 4, "team-43:design") +
-                                             request_for("sub", 5, "team-42") +
-                                             request_for("pub", 6, "lobby2"),
-                         {1, 2, 3, 4, 5, 6});
+  auto answers =
+      exchange(*member_of_42,
+               request_for("sub", 1, "team-42:design") + request_for("pub", 2, "team-42:chat") +
+                   request_for("sub", 3, "lobby") + request_for("sub", 4, "team-43:design") +
+                   request_for("sub", 5, "team-42") + request_for("pub", 6, "lobby2"),
+               {1, 2, 3, 4, 5, 6});
   auto by_id = outcomes(answers);
   EXPECT_EQ(by_id[1], "subscribed");
   EXPECT_EQ(by_id[2], "ack");
@@ -313,12 +327,14 @@ TEST_F(OpenEngine, AnUnverifiedTokenNamesTheUserAndEveryRoomIsOpen) {
   RawWs raw(engine().port());
   const auto id = raw.next_id();
   map_writer w("connect");
-  w.u64("id", id).str("token", mint_token({{"sub", "carol"}, {"name", "Carol"}, {"rooms", {"x"}}}, "any key"));
+  w.u64("id", id).str(
+      "token", mint_token({{"sub", "carol"}, {"name", "Carol"}, {"rooms", {"x"}}}, "any key"));
   raw.send_binary(w.finish());
   auto reply = raw.read_reply(id);
   ASSERT_EQ(reply.type(), "connected");
   EXPECT_EQ(reply.map().str("user").value_or(""), "carol");
-  auto answers = outcomes(exchange(raw, request_for("sub", 1, "anywhere") + request_for("pub", 2, "elsewhere"), {1, 2}));
+  auto answers = outcomes(exchange(
+      raw, request_for("sub", 1, "anywhere") + request_for("pub", 2, "elsewhere"), {1, 2}));
   EXPECT_EQ(answers[1], "subscribed");
   EXPECT_EQ(answers[2], "ack");
 }
@@ -326,7 +342,7 @@ TEST_F(OpenEngine, AnUnverifiedTokenNamesTheUserAndEveryRoomIsOpen) {
 // --- the request budget --------------------------------------------------------------------
 
 class Budget : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--rate", "10"}; }
 };
 
@@ -357,7 +373,7 @@ TEST_F(Budget, ABurstBeyondTwiceTheRateIsRateLimitedAndNotCarriedOut) {
 }
 
 class Flood : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--rate", "100"}; }
 };
 
@@ -376,7 +392,9 @@ TEST_F(Flood, AFloodIsClosedWith4429WhileAnotherClientStaysFast) {
         raw.send_binary(ping(id));
         auto reply = raw.read_reply(id, 5s);
         if (reply.type() != "pong") calm_failure = "answered " + code_of(reply);
-        latencies_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count());
+        latencies_ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent)
+                .count());
         std::this_thread::sleep_for(20ms); // pacing, not synchronisation
       }
     } catch (const std::exception& e) {
@@ -387,7 +405,8 @@ TEST_F(Flood, AFloodIsClosedWith4429WhileAnotherClientStaysFast) {
   RawWs flooder(engine().port());
   flooder.hello("flooder");
   std::string frame;
-  for (int i = 0; i < 200; ++i) frame += ping(1 + i);
+  for (int i = 0; i < 200; ++i)
+    frame += ping(1 + i);
   const auto start = std::chrono::steady_clock::now();
   RawWs::Frame end;
   std::vector<reply> last_words;
@@ -437,23 +456,24 @@ TEST_F(Flood, AFloodIsClosedWith4429WhileAnotherClientStaysFast) {
 // --- rooms per connection ------------------------------------------------------------------
 
 class RoomLimit : public EngineTest {
- protected:
+protected:
   std::vector<std::string> extra_args() const override { return {"--max-rooms", "2"}; }
 };
 
 TEST_F(RoomLimit, TheThirdRoomIsRefusedUntilOneIsLeft) {
   RawWs raw(engine().port());
   raw.hello("collector");
-  auto answers = exchange(raw, request_for("sub", 1, "a") + request_for("open", 2, "b") +
-                                   request_for("sub", 3, "c") + request_for("open", 4, "c") +
-                                   request_for("open", 5, "a") + request_for("sub", 6, "b"),
-                         {1, 2, 3, 4, 5, 6});
+  auto answers = exchange(raw,
+                          request_for("sub", 1, "a") + request_for("open", 2, "b") +
+                              request_for("sub", 3, "c") + request_for("open", 4, "c") +
+                              request_for("open", 5, "a") + request_for("sub", 6, "b"),
+                          {1, 2, 3, 4, 5, 6});
   auto by_id = outcomes(answers);
   EXPECT_EQ(by_id[1], "subscribed");
   EXPECT_EQ(by_id[2], "opened");
   EXPECT_EQ(by_id[3], "too_large");
   EXPECT_EQ(by_id[4], "too_large");
-  EXPECT_EQ(by_id[5], "opened");     // a room already held is no new room
+  EXPECT_EQ(by_id[5], "opened"); // a room already held is no new room
   EXPECT_EQ(by_id[6], "subscribed");
   // Publishing holds no room.
   EXPECT_EQ(outcomes(exchange(raw, request_for("pub", 7, "c"), {7}))[7], "ack");
@@ -462,11 +482,12 @@ TEST_F(RoomLimit, TheThirdRoomIsRefusedUntilOneIsLeft) {
   unsub.u64("id", 8).str("room", "a");
   map_writer close("close");
   close.u64("id", 9).str("room", "a");
-  by_id = outcomes(exchange(raw, unsub.finish() + close.finish() + request_for("sub", 10, "c"), {8, 9, 10}));
+  by_id = outcomes(
+      exchange(raw, unsub.finish() + close.finish() + request_for("sub", 10, "c"), {8, 9, 10}));
   EXPECT_EQ(by_id[8], "unsubscribed");
   EXPECT_EQ(by_id[9], "closed");
   EXPECT_EQ(by_id[10], "subscribed");
 }
 
-}  // namespace
-}  // namespace troupe::test
+} // namespace
+} // namespace troupe::test

@@ -1,7 +1,7 @@
 // Shared pieces of the integration tests.
 #pragma once
 
-#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+#include <utility> // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <gtest/gtest.h>
 
@@ -24,7 +24,8 @@ using client::message;
 using client::value;
 
 // Options for a client of `engine`: quick reconnects so tests stay short.
-inline client::connection_options options_for(const EngineProcess& engine, const std::string& user) {
+inline client::connection_options options_for(const EngineProcess& engine,
+                                              const std::string& user) {
   client::connection_options o;
   o.url = engine.url();
   o.user = user;
@@ -36,29 +37,34 @@ inline client::connection_options options_for(const EngineProcess& engine, const
   return o;
 }
 
-inline std::unique_ptr<blocking_connection> connected_client(const EngineProcess& engine, const std::string& user) {
+inline std::unique_ptr<blocking_connection> connected_client(const EngineProcess& engine,
+                                                             const std::string& user) {
   auto c = std::make_unique<blocking_connection>(options_for(engine, user));
   c->connect();
   return c;
 }
 
-inline std::string text_of(const message& m) { return std::string(m.data.str().value_or("<not a string>")); }
+inline std::string text_of(const message& m) {
+  return std::string(m.data.str().value_or("<not a string>"));
+}
 
 inline std::vector<std::uint64_t> seqs_of(const std::vector<message>& ms) {
   std::vector<std::uint64_t> v;
-  for (const auto& m : ms) v.push_back(m.seq);
+  for (const auto& m : ms)
+    v.push_back(m.seq);
   return v;
 }
 
 inline std::vector<std::uint64_t> seq_range(std::uint64_t from, std::uint64_t to) {
   std::vector<std::uint64_t> v;
-  for (auto i = from; i <= to; ++i) v.push_back(i);
+  for (auto i = from; i <= to; ++i)
+    v.push_back(i);
   return v;
 }
 
 // An io_context on a thread of its own, for tests that use the asynchronous Client.
 class IoThread {
- public:
+public:
   IoThread() : work_(io_.get_executor()), thread_([this] { io_.run(); }) {}
   ~IoThread() {
     work_.reset();
@@ -67,7 +73,7 @@ class IoThread {
   }
   boost::asio::any_io_executor executor() { return io_.get_executor(); }
 
- private:
+private:
   boost::asio::io_context io_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
@@ -75,7 +81,7 @@ class IoThread {
 
 // A test with one engine of its own, started with extra_args().
 class EngineTest : public ::testing::Test {
- protected:
+protected:
   virtual std::vector<std::string> extra_args() const { return {}; }
   void SetUp() override {
     engine_ = std::make_unique<EngineProcess>(extra_args());
@@ -88,9 +94,11 @@ class EngineTest : public ::testing::Test {
     engine_.reset();
   }
   EngineProcess& engine() { return *engine_; }
-  std::unique_ptr<blocking_connection> client(const std::string& user) { return connected_client(*engine_, user); }
+  std::unique_ptr<blocking_connection> client(const std::string& user) {
+    return connected_client(*engine_, user);
+  }
 
   std::unique_ptr<EngineProcess> engine_;
 };
 
-}  // namespace troupe::test
+} // namespace troupe::test

@@ -3,7 +3,7 @@
 // verify the engine's certificate against that same certificate (as their only trust
 // anchor, for the name 127.0.0.1), so the engine really serves what it was given.
 
-#include <utility>  // before Boost.Asio (Boost 1.74 with C++20)
+#include <utility> // before Boost.Asio (Boost 1.74 with C++20)
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -90,13 +90,14 @@ pem_files make_certificate() {
   if (X509_sign(cert, key, EVP_sha256()) == 0) throw std::runtime_error("X509_sign failed");
 
   FILE* out = std::fopen(files.cert.c_str(), "w");
-  if (!out || PEM_write_X509(out, cert) != 1) throw std::runtime_error("cannot write the certificate");
+  if (!out || PEM_write_X509(out, cert) != 1)
+    throw std::runtime_error("cannot write the certificate");
   std::fclose(out);
   write_key(key, files.key);
   X509_free(cert);
   EVP_PKEY_free(key);
 
-  EVP_PKEY* other = new_key();  // a valid key that belongs to no certificate here
+  EVP_PKEY* other = new_key(); // a valid key that belongs to no certificate here
   write_key(other, files.other_key);
   EVP_PKEY_free(other);
   return files;
@@ -116,12 +117,14 @@ void run_bounded(net::io_context& io, bool& done, net::ip::tcp::socket& socket,
                  std::chrono::milliseconds timeout, const std::string& what) {
   io.restart();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done && std::chrono::steady_clock::now() < deadline) io.run_one_until(deadline);
+  while (!done && std::chrono::steady_clock::now() < deadline)
+    io.run_one_until(deadline);
   if (done) return;
   error_code ignored;
   socket.close(ignored);
   io.restart();
-  while (!done) io.run_one_for(std::chrono::seconds(1));
+  while (!done)
+    io.run_one_for(std::chrono::seconds(1));
   throw std::runtime_error(what + ": timed out");
 }
 
@@ -129,7 +132,7 @@ void run_bounded(net::io_context& io, bool& done, net::ip::tcp::socket& socket,
 
 // A WebSocket over TLS (wss://), verifying the engine's certificate. Every wait is bounded.
 class TlsWs {
- public:
+public:
   // `rcvbuf` > 0 shrinks the socket's receive buffer (a client that reads slowly).
   TlsWs(int port, ssl::context& ctx, int rcvbuf = 0, std::chrono::milliseconds timeout = 10s)
       : ws_(io_, ctx) {
@@ -138,9 +141,12 @@ class TlsWs {
     socket.open(net::ip::tcp::v4());
     if (rcvbuf > 0) socket.set_option(net::socket_base::receive_buffer_size(rcvbuf));
     tls.set_verify_callback(ssl::host_name_verification("127.0.0.1"));
-    net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
-    step(timeout, "connect", [&](auto done) { beast::get_lowest_layer(ws_).async_connect(ep, done); });
-    step(timeout, "TLS handshake", [&](auto done) { tls.async_handshake(ssl::stream_base::client, done); });
+    net::ip::tcp::endpoint ep(net::ip::make_address("127.0.0.1"),
+                              static_cast<unsigned short>(port));
+    step(timeout, "connect",
+         [&](auto done) { beast::get_lowest_layer(ws_).async_connect(ep, done); });
+    step(timeout, "TLS handshake",
+         [&](auto done) { tls.async_handshake(ssl::stream_base::client, done); });
     step(timeout, "WebSocket handshake",
          [&](auto done) { ws_.async_handshake("127.0.0.1:" + std::to_string(port), "/ws", done); });
     ws_.binary(true);
@@ -169,7 +175,8 @@ class TlsWs {
   client::reply reply(std::uint64_t id, std::vector<client::reply>* seen = nullptr) {
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) throw std::runtime_error("no reply with id " + std::to_string(id));
       for (auto& m : read(left)) {
         if (m.map().u64("id") == id) return m;
@@ -183,10 +190,12 @@ class TlsWs {
   std::uint16_t read_until_closed(std::size_t& msgs, std::chrono::milliseconds timeout = 30s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) throw std::runtime_error("the connection did not end in time");
       try {
-        for (auto& m : read(left)) msgs += m.type() == "msg";
+        for (auto& m : read(left))
+          msgs += m.type() == "msg";
       } catch (const std::runtime_error&) {
         return ws_.reason().code;
       }
@@ -198,10 +207,11 @@ class TlsWs {
 
   // The close handshake, TLS's close_notify included.
   void close(std::chrono::milliseconds timeout = 10s) {
-    step(timeout, "close", [&](auto done) { ws_.async_close(websocket::close_code::normal, done); });
+    step(timeout, "close",
+         [&](auto done) { ws_.async_close(websocket::close_code::normal, done); });
   }
 
- private:
+private:
   template <class Start>
   void step(std::chrono::milliseconds timeout, const std::string& what, Start start) {
     bool done = false;
@@ -220,7 +230,8 @@ class TlsWs {
 };
 
 // One GET over https://, verifying the engine's certificate.
-http::response<http::string_body> https_get(int port, ssl::context& ctx, const std::string& target) {
+http::response<http::string_body> https_get(int port, ssl::context& ctx,
+                                            const std::string& target) {
   net::io_context io;
   beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
   stream.set_verify_callback(ssl::host_name_verification("127.0.0.1"));
@@ -243,10 +254,14 @@ http::response<http::string_body> https_get(int port, ssl::context& ctx, const s
   http::request<http::empty_body> request{http::verb::get, target, 11};
   request.set(http::field::host, "127.0.0.1");
   request.keep_alive(false);
-  step("write", [&] { http::async_write(stream, request, [&](error_code ec, std::size_t) { finish(ec); }); });
+  step("write", [&] {
+    http::async_write(stream, request, [&](error_code ec, std::size_t) { finish(ec); });
+  });
   beast::flat_buffer buffer;
   http::response<http::string_body> response;
-  step("read", [&] { http::async_read(stream, buffer, response, [&](error_code ec, std::size_t) { finish(ec); }); });
+  step("read", [&] {
+    http::async_read(stream, buffer, response, [&](error_code ec, std::size_t) { finish(ec); });
+  });
   return response;
 }
 
@@ -256,7 +271,8 @@ struct plain_outcome {
   std::string received;
   error_code ended;
 };
-plain_outcome plain_exchange(int port, const std::string& bytes, std::chrono::milliseconds timeout) {
+plain_outcome plain_exchange(int port, const std::string& bytes,
+                             std::chrono::milliseconds timeout) {
   net::io_context io;
   net::ip::tcp::socket socket(io);
   socket.connect({net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
@@ -283,7 +299,7 @@ plain_outcome plain_exchange(int port, const std::string& bytes, std::chrono::mi
 // --- tests ---------------------------------------------------------------------------
 
 class Tls : public EngineTest {
- protected:
+protected:
   static void SetUpTestSuite() { files_ = new pem_files(make_certificate()); }
   static void TearDownTestSuite() {
     std::error_code ignored;
@@ -292,8 +308,14 @@ class Tls : public EngineTest {
     files_ = nullptr;
   }
   std::vector<std::string> extra_args() const override {
-    return {"--tls-cert", files_->cert.string(), "--tls-key", files_->key.string(),
-            "--handshake-timeout", "2", "--rate", "0"};  // the burst test is no flood
+    return {"--tls-cert",
+            files_->cert.string(),
+            "--tls-key",
+            files_->key.string(),
+            "--handshake-timeout",
+            "2",
+            "--rate",
+            "0"}; // the burst test is no flood
   }
 
   void SetUp() override {
@@ -349,15 +371,17 @@ TEST_F(Tls, WssConnectSubPubAndPush) {
   while (std::find_if(pushes.begin(), pushes.end(), [](auto& m) { return m.type() == "msg"; }) ==
              pushes.end() &&
          std::chrono::steady_clock::now() < deadline)
-    for (auto& m : ws->read()) pushes.push_back(m);
-  const auto msg = std::find_if(pushes.begin(), pushes.end(), [](auto& m) { return m.type() == "msg"; });
+    for (auto& m : ws->read())
+      pushes.push_back(m);
+  const auto msg =
+      std::find_if(pushes.begin(), pushes.end(), [](auto& m) { return m.type() == "msg"; });
   ASSERT_NE(msg, pushes.end()) << "no msg push over TLS";
   EXPECT_EQ(msg->map().str("room").value_or(""), "tls-room");
   EXPECT_EQ(msg->map().u64("seq"), 1u);
   EXPECT_EQ(msg->map().str("data").value_or(""), "over TLS");
   EXPECT_EQ(msg->map().str("user").value_or(""), "alice");
   EXPECT_TRUE(ws->verified());
-  ws->close();  // a clean close handshake over TLS
+  ws->close(); // a clean close handshake over TLS
 }
 
 // Many pushes in a burst and messages larger than one TLS record (16 KiB) reach another
@@ -373,7 +397,8 @@ TEST_F(Tls, BurstsAndLargeMessagesArriveIntactInOrder) {
 
   constexpr int count = 300;
   auto payload = [](int i) {
-    const std::size_t size = i % 50 == 7 ? 40000 + static_cast<std::size_t>(i) : 20 + static_cast<std::size_t>(i % 90);
+    const std::size_t size =
+        i % 50 == 7 ? 40000 + static_cast<std::size_t>(i) : 20 + static_cast<std::size_t>(i % 90);
     std::string s(size, static_cast<char>('a' + i % 26));
     return std::to_string(i) + ":" + s;
   };
@@ -431,7 +456,7 @@ TEST_F(Tls, SilentClientIsClosedAfterTheHandshakeTimeout) {
 // --queue-limit it is cut with 4500, and what it does receive before is whole frames (the
 // queue is trimmed around the piece OpenSSL is writing, never inside it).
 class TlsSlowConsumer : public Tls {
- protected:
+protected:
   std::vector<std::string> extra_args() const override {
     auto args = Tls::extra_args();
     args.insert(args.end(), {"--queue-limit", "262144"});
@@ -453,7 +478,7 @@ TEST_F(TlsSlowConsumer, IsCutWith4500AndGetsOnlyWholeFrames) {
   }
   auto writer = connected("writer");
   const std::string data(60000, 'x');
-  for (int i = 0; i < 400; ++i) {  // 24 MB: more than any socket buffers hold
+  for (int i = 0; i < 400; ++i) { // 24 MB: more than any socket buffers hold
     map_writer pub("pub");
     pub.u64("id", 100 + static_cast<std::uint64_t>(i)).str("room", "firehose").str("data", data);
     writer->send(pub.finish(), 30s);
@@ -475,15 +500,17 @@ TEST_F(TlsSlowConsumer, IsCutWith4500AndGetsOnlyWholeFrames) {
 std::pair<int, std::string> run_engine(const std::vector<std::string>& args) {
   char data[] = "/tmp/troupe-tls-data-XXXXXX";
   if (!mkdtemp(data)) throw std::runtime_error("mkdtemp failed");
-  std::string command = "timeout 20 " + EngineProcess::binary() + " --host 127.0.0.1 --port 0 --data '" +
-                        std::string(data) + "'";
-  for (const auto& a : args) command += " '" + a + "'";
+  std::string command = "timeout 20 " + EngineProcess::binary() +
+                        " --host 127.0.0.1 --port 0 --data '" + std::string(data) + "'";
+  for (const auto& a : args)
+    command += " '" + a + "'";
   command += " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) throw std::runtime_error("popen failed");
   std::string output;
   char chunk[512];
-  while (std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe)) output.append(chunk, n);
+  while (std::size_t n = std::fread(chunk, 1, sizeof chunk, pipe))
+    output.append(chunk, n);
   const int status = pclose(pipe);
   std::error_code ignored;
   std::filesystem::remove_all(data, ignored);
@@ -491,7 +518,7 @@ std::pair<int, std::string> run_engine(const std::vector<std::string>& args) {
 }
 
 class TlsStartup : public ::testing::Test {
- protected:
+protected:
   static void SetUpTestSuite() { files_ = new pem_files(make_certificate()); }
   static void TearDownTestSuite() {
     std::error_code ignored;
@@ -506,7 +533,8 @@ pem_files* TlsStartup::files_ = nullptr;
 
 TEST_F(TlsStartup, MissingCertificateFileStopsTheEngineWithTheReason) {
   const auto missing = (files_->dir / "no-such-cert.pem").string();
-  const auto [status, output] = run_engine({"--tls-cert", missing, "--tls-key", files_->key.string()});
+  const auto [status, output] =
+      run_engine({"--tls-cert", missing, "--tls-key", files_->key.string()});
   EXPECT_NE(status, 0);
   EXPECT_NE(status, 124) << "still running after 20 s";
   EXPECT_NE(output.find("--tls-cert"), std::string::npos) << output;
@@ -517,7 +545,8 @@ TEST_F(TlsStartup, MissingCertificateFileStopsTheEngineWithTheReason) {
 
 TEST_F(TlsStartup, FileThatIsNoCertificateStopsTheEngine) {
   // The key where the certificate belongs.
-  const auto [status, output] = run_engine({"--tls-cert", files_->key.string(), "--tls-key", files_->key.string()});
+  const auto [status, output] =
+      run_engine({"--tls-cert", files_->key.string(), "--tls-key", files_->key.string()});
   EXPECT_NE(status, 0);
   EXPECT_NE(output.find("cannot use the TLS certificate"), std::string::npos) << output;
   EXPECT_EQ(output.find("listening on"), std::string::npos) << output;
@@ -537,5 +566,5 @@ TEST_F(TlsStartup, CertificateWithoutKeyIsRefused) {
   EXPECT_NE(output.find("--tls-cert and --tls-key go together"), std::string::npos) << output;
 }
 
-}  // namespace
-}  // namespace troupe::test
+} // namespace
+} // namespace troupe::test

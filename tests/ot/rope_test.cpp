@@ -153,14 +153,14 @@ TEST(Rope, RandomEditsMatchAModel) {
       } else if (!model.empty()) {
         const std::size_t pos =
             std::uniform_int_distribution<std::size_t>(0, model.size() - 1)(rng);
-        const std::size_t limit = what == 9 ? model.size() - pos : std::min<std::size_t>(8, model.size() - pos);
+        const std::size_t limit =
+            what == 9 ? model.size() - pos : std::min<std::size_t>(8, model.size() - pos);
         const std::size_t n = std::uniform_int_distribution<std::size_t>(0, limit)(rng);
         r.erase(pos, n);
         model.erase(pos, n);
       }
       ASSERT_EQ(r.size(), model.size()) << "round " << round << " step " << step;
-      if (step % 50 == 0)
-        expect_same(r, model);
+      if (step % 50 == 0) expect_same(r, model);
     }
     expect_same(r, model);
   }

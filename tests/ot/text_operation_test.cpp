@@ -44,26 +44,21 @@ operation random_operation(std::mt19937_64& rng, std::size_t length) {
       op.remove(n);
       left -= n;
     }
-    if (left == 0 && below(rng, 2) == 0)
-      break;
-    if (below(rng, 12) == 0)
-      break; // stop early: the rest is retained
+    if (left == 0 && below(rng, 2) == 0) break;
+    if (below(rng, 12) == 0) break; // stop early: the rest is retained
   }
-  if (below(rng, 2) == 0)
-    op.retain(left);
+  if (below(rng, 2) == 0) op.retain(left);
   return op;
 }
 
 bool canonical(const operation& op) {
   const auto& cs = op.components();
   for (std::size_t i = 0; i < cs.size(); ++i) {
-    if (cs[i].count == 0)
-      return false;
+    if (cs[i].count == 0) return false;
     if (cs[i].type == kind::insert ? ot::utf8_count(cs[i].text) != cs[i].count
                                    : !cs[i].text.empty())
       return false;
-    if (i > 0 && cs[i].type == cs[i - 1].type)
-      return false;
+    if (i > 0 && cs[i].type == cs[i - 1].type) return false;
   }
   return cs.empty() || cs.back().type != kind::retain;
 }
@@ -97,7 +92,8 @@ std::string apply_rope(const std::string& text, const operation& op) {
 
 TEST(Operation, BuilderIsCanonical) {
   operation op;
-  op.retain(0).insert("").remove(0).retain(2).retain(3).insert("ab").insert("c").remove(1).remove(2);
+  op.retain(0).insert("").remove(0).retain(2).retain(3).insert("ab").insert("c").remove(1).remove(
+      2);
   ASSERT_EQ(op.components().size(), 3u);
   EXPECT_EQ(op.components()[0], (component{kind::retain, 5, ""}));
   EXPECT_EQ(op.components()[1], (component{kind::insert, 3, "abc"}));
@@ -154,8 +150,9 @@ TEST(Operation, WireRoundTrip) {
 }
 
 TEST(Operation, ParseNormalisesAndIgnoresZeroLength) {
-  const auto parsed = ot::parse({std::int64_t{0}, std::int64_t{2}, std::string(""), std::int64_t{-1},
-                                 std::string("x"), std::int64_t{0}, std::int64_t{5}});
+  const auto parsed =
+      ot::parse({std::int64_t{0}, std::int64_t{2}, std::string(""), std::int64_t{-1},
+                 std::string("x"), std::int64_t{0}, std::int64_t{5}});
   ASSERT_TRUE(parsed.op) << parsed.error;
   EXPECT_EQ(*parsed.op, operation().retain(2).remove(1).insert("x")); // in the order given
   EXPECT_EQ(parsed.op->base_length(), 8u); // the trailing retain must fit too
@@ -165,28 +162,32 @@ TEST(Operation, ParseNormalisesAndIgnoresZeroLength) {
 
 TEST(Operation, ParseRefusesInvalidUtf8) {
   const std::vector<std::string> invalid = {
-      "\x80",                 // continuation byte without a lead
-      "ab\xC3",               // truncated two-byte sequence
-      "\xE2\x82",             // truncated three-byte sequence
-      "\xE2(\xAC",            // lead followed by a non-continuation
-      "\xC0\xAF",             // overlong "/"
-      "\xC1\xBF",             // overlong
-      "\xE0\x80\xAF",         // overlong, three bytes
-      "\xF0\x80\x80\xAF",     // overlong, four bytes
-      "\xED\xA0\x80",         // U+D800, a surrogate
-      "\xED\xBF\xBF",         // U+DFFF
-      "\xF4\x90\x80\x80",     // U+110000
-      "\xF5\x80\x80\x80",     // lead byte beyond U+10FFFF
-      "\xFF",                 // never in UTF-8
+      "\x80",             // continuation byte without a lead
+      "ab\xC3",           // truncated two-byte sequence
+      "\xE2\x82",         // truncated three-byte sequence
+      "\xE2(\xAC",        // lead followed by a non-continuation
+      "\xC0\xAF",         // overlong "/"
+      "\xC1\xBF",         // overlong
+      "\xE0\x80\xAF",     // overlong, three bytes
+      "\xF0\x80\x80\xAF", // overlong, four bytes
+      "\xED\xA0\x80",     // U+D800, a surrogate
+      "\xED\xBF\xBF",     // U+DFFF
+      "\xF4\x90\x80\x80", // U+110000
+      "\xF5\x80\x80\x80", // lead byte beyond U+10FFFF
+      "\xFF",             // never in UTF-8
   };
   for (const auto& text : invalid) {
     const auto parsed = ot::parse({std::int64_t{1}, text});
     EXPECT_FALSE(parsed.op) << "accepted " << testing::PrintToString(text);
     EXPECT_NE(parsed.error.find("UTF-8"), std::string::npos) << parsed.error;
   }
-  const std::vector<std::string> valid = {
-      "plain", "é€😀𝄞", "\xED\x9F\xBF" /* U+D7FF */, "\xEE\x80\x80" /* U+E000 */,
-      "\xEF\xBF\xBF" /* U+FFFF */, "\xF4\x8F\xBF\xBF" /* U+10FFFF */, std::string("a\0b", 3)};
+  const std::vector<std::string> valid = {"plain",
+                                          "é€😀𝄞",
+                                          "\xED\x9F\xBF" /* U+D7FF */,
+                                          "\xEE\x80\x80" /* U+E000 */,
+                                          "\xEF\xBF\xBF" /* U+FFFF */,
+                                          "\xF4\x8F\xBF\xBF" /* U+10FFFF */,
+                                          std::string("a\0b", 3)};
   for (const auto& text : valid) {
     const auto parsed = ot::parse({text});
     ASSERT_TRUE(parsed.op) << testing::PrintToString(text) << ": " << parsed.error;
@@ -239,7 +240,7 @@ TEST(Transform, LeftSideInsertGoesFirst) {
 
 TEST(Transform, OverlappingRemoves) {
   const std::string doc = "0123456789";
-  const operation a = operation().retain(2).remove(5);          // removes 2..6
+  const operation a = operation().retain(2).remove(5);             // removes 2..6
   const operation b = operation().retain(4).remove(4).insert("é"); // removes 4..7, inserts
   const operation a2 = ot::transform(a, b, side::left);
   const operation b2 = ot::transform(b, a, side::right);
@@ -343,8 +344,7 @@ TEST(Properties, TransformPositionKeepsTheCursorBetweenTheSameCharacters) {
     ASSERT_LE(moved, after.size());
     // Every surviving character before the cursor stays before it, every other one after.
     for (std::size_t i = 0; i < after.size(); ++i) {
-      if (after[i] < 0)
-        continue;
+      if (after[i] < 0) continue;
       if (static_cast<std::size_t>(after[i]) < cursor) {
         ASSERT_LT(i, moved) << "round " << round;
       } else {

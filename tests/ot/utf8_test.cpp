@@ -34,9 +34,14 @@ TEST(Utf8, OffsetOfCodePoint) {
 }
 
 TEST(Utf8, ValidatorAcceptsEveryWellFormedSequence) {
-  const std::vector<std::string> valid = {
-      "", "plain", "é€😀𝄞", "\xED\x9F\xBF" /* U+D7FF */, "\xEE\x80\x80" /* U+E000 */,
-      "\xEF\xBF\xBF" /* U+FFFF */, "\xF4\x8F\xBF\xBF" /* U+10FFFF */, std::string("a\0b", 3)};
+  const std::vector<std::string> valid = {"",
+                                          "plain",
+                                          "é€😀𝄞",
+                                          "\xED\x9F\xBF" /* U+D7FF */,
+                                          "\xEE\x80\x80" /* U+E000 */,
+                                          "\xEF\xBF\xBF" /* U+FFFF */,
+                                          "\xF4\x8F\xBF\xBF" /* U+10FFFF */,
+                                          std::string("a\0b", 3)};
   for (const auto& text : valid) {
     std::size_t at = 99;
     EXPECT_EQ(utf8_error(text, at), nullptr) << testing::PrintToString(text);
@@ -74,7 +79,7 @@ TEST(Utf8, ValidatorSaysWhyAndWhere) {
 
 TEST(Utf8, AsciiAndContinuationBytes) {
   EXPECT_TRUE(is_ascii(""));
-  EXPECT_TRUE(is_ascii("0123456789abcdef0123"));          // crosses 8-byte words
+  EXPECT_TRUE(is_ascii("0123456789abcdef0123")); // crosses 8-byte words
   EXPECT_FALSE(is_ascii("0123456789abcdef012é"));
   EXPECT_TRUE(troupe::ot::is_continuation('\x80'));
   EXPECT_FALSE(troupe::ot::is_continuation('\xC3'));

@@ -48,7 +48,8 @@ std::vector<decoded> decode(std::string_view bytes, decode_limits limits = {}) {
   return out;
 }
 
-template <class T> T only_request(const std::vector<decoded>& out) {
+template <class T>
+T only_request(const std::vector<decoded>& out) {
   EXPECT_EQ(out.size(), 1u);
   const auto& item = out.at(0);
   if (!std::holds_alternative<request>(item)) {
@@ -71,8 +72,7 @@ msgpack::object_handle unpack_one(const frame_ptr& frame, std::size_t& offset) {
 const msgpack::object* field(const msgpack::object& map, std::string_view key) {
   for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
     const auto& kv = map.via.map.ptr[i];
-    if (kv.key.as<std::string>() == key)
-      return &kv.val;
+    if (kv.key.as<std::string>() == key) return &kv.val;
   }
   return nullptr;
 }
@@ -82,7 +82,8 @@ const msgpack::object* field(const msgpack::object& map, std::string_view key) {
 // ---- requests ----------------------------------------------------------------------------
 
 TEST(Decode, Connect) {
-  auto c = only_request<connect_request>(decode(encode({{"t", "connect"}, {"id", 1}, {"user", "ann"}, {"name", "Ann"}})));
+  auto c = only_request<connect_request>(
+      decode(encode({{"t", "connect"}, {"id", 1}, {"user", "ann"}, {"name", "Ann"}})));
   EXPECT_EQ(c.id, 1u);
   EXPECT_EQ(c.user, "ann");
   EXPECT_EQ(c.name, "Ann");
@@ -90,11 +91,15 @@ TEST(Decode, Connect) {
 }
 
 TEST(Decode, SubWithAndWithoutSince) {
-  auto plain = only_request<sub_request>(decode(encode({{"t", "sub"}, {"id", 2}, {"room", "lobby"}})));
+  auto plain =
+      only_request<sub_request>(decode(encode({{"t", "sub"}, {"id", 2}, {"room", "lobby"}})));
   EXPECT_EQ(plain.room, "lobby");
   EXPECT_FALSE(plain.since);
-  auto since = only_request<sub_request>(decode(encode(
-      {{"t", "sub"}, {"id", 3}, {"room", "team-42:x"}, {"since", entries{{"seq", 17}, {"epoch", "ab"}}}})));
+  auto since =
+      only_request<sub_request>(decode(encode({{"t", "sub"},
+                                               {"id", 3},
+                                               {"room", "team-42:x"},
+                                               {"since", entries{{"seq", 17}, {"epoch", "ab"}}}})));
   ASSERT_TRUE(since.since);
   EXPECT_EQ(since.since->seq, 17u);
   EXPECT_EQ(since.since->epoch, "ab");
@@ -102,26 +107,31 @@ TEST(Decode, SubWithAndWithoutSince) {
 
 TEST(Decode, PubKeepsDataAsEncodedBytes) {
   entries data{{"text", "hello"}, {"n", 5}};
-  auto pub = only_request<pub_request>(decode(encode({{"t", "pub"}, {"id", 4}, {"room", "r"}, {"data", data}, {"key", "k1"}})));
+  auto pub = only_request<pub_request>(
+      decode(encode({{"t", "pub"}, {"id", 4}, {"room", "r"}, {"data", data}, {"key", "k1"}})));
   EXPECT_EQ(pub.data, encode(data));
   EXPECT_EQ(pub.key, "k1");
 }
 
 TEST(Decode, HistoryLimitDefaultsAndClamps) {
-  auto h = only_request<history_request>(decode(encode({{"t", "history"}, {"id", 5}, {"room", "r"}, {"since", 3}})));
+  auto h = only_request<history_request>(
+      decode(encode({{"t", "history"}, {"id", 5}, {"room", "r"}, {"since", 3}})));
   EXPECT_EQ(h.since, 3u);
   EXPECT_EQ(h.limit, max_history_limit);
-  auto big = only_request<history_request>(decode(encode({{"t", "history"}, {"id", 5}, {"room", "r"}, {"since", 0}, {"limit", 50000}})));
+  auto big = only_request<history_request>(
+      decode(encode({{"t", "history"}, {"id", 5}, {"room", "r"}, {"since", 0}, {"limit", 50000}})));
   EXPECT_EQ(big.limit, max_history_limit);
 }
 
 TEST(Decode, UnknownKeysAreIgnored) {
-  auto p = only_request<ping_request>(decode(encode({{"t", "ping"}, {"id", 9}, {"future", entries{{"x", 1}}}})));
+  auto p = only_request<ping_request>(
+      decode(encode({{"t", "ping"}, {"id", 9}, {"future", entries{{"x", 1}}}})));
   EXPECT_EQ(p.id, 9u);
 }
 
 TEST(Decode, SeveralMapsInOneFrame) {
-  auto bytes = encode({{"t", "ping"}, {"id", 1}}) + encode({{"t", "unsub"}, {"id", 2}, {"room", "a"}}) +
+  auto bytes = encode({{"t", "ping"}, {"id", 1}}) +
+               encode({{"t", "unsub"}, {"id", 2}, {"room", "a"}}) +
                encode({{"t", "typing"}, {"room", "a"}, {"on", true}});
   auto out = decode(bytes);
   ASSERT_EQ(out.size(), 3u);
@@ -131,15 +141,21 @@ TEST(Decode, SeveralMapsInOneFrame) {
 }
 
 /// An `op` request whose components `write_components` packs.
-template <class Write> std::string op_request_bytes(Write write_components) {
+template <class Write>
+std::string op_request_bytes(Write write_components) {
   msgpack::sbuffer buffer;
   msgpack::packer<msgpack::sbuffer> pk(buffer);
   pk.pack_map(6);
-  pk.pack(std::string("t")); pk.pack(std::string("op"));
-  pk.pack(std::string("id")); pk.pack(1);
-  pk.pack(std::string("room")); pk.pack(std::string("doc"));
-  pk.pack(std::string("rev")); pk.pack(7);
-  pk.pack(std::string("key")); pk.pack(std::string("k"));
+  pk.pack(std::string("t"));
+  pk.pack(std::string("op"));
+  pk.pack(std::string("id"));
+  pk.pack(1);
+  pk.pack(std::string("room"));
+  pk.pack(std::string("doc"));
+  pk.pack(std::string("rev"));
+  pk.pack(7);
+  pk.pack(std::string("key"));
+  pk.pack(std::string("k"));
   pk.pack(std::string("op"));
   write_components(pk);
   return {buffer.data(), buffer.size()};
@@ -147,7 +163,10 @@ template <class Write> std::string op_request_bytes(Write write_components) {
 
 TEST(Decode, OperationComponents) {
   auto op = only_request<op_request>(decode(op_request_bytes([](auto& pk) {
-    pk.pack_array(3); pk.pack(3); pk.pack(std::string("héllo😀")); pk.pack(-2);
+    pk.pack_array(3);
+    pk.pack(3);
+    pk.pack(std::string("héllo😀"));
+    pk.pack(-2);
   })));
   ASSERT_EQ(op.op.size(), 3u);
   EXPECT_EQ(std::get<std::int64_t>(op.op[0]), 3);
@@ -195,26 +214,48 @@ TEST(DecodeMalformed, MissingOrBadId) {
 
 TEST(DecodeMalformed, WrongTypes) {
   EXPECT_EQ(only_error(decode(encode({{"t", "sub"}, {"id", 1}, {"room", 5}}))).id, 1u);
-  EXPECT_EQ(only_error(decode(encode({{"t", "sub"}, {"id", 1}, {"room", "r"}, {"since", 5}}))).id, 1u);
-  EXPECT_EQ(only_error(decode(encode({{"t", "sub"}, {"id", 1}, {"room", "r"}, {"since", entries{{"seq", "x"}, {"epoch", "e"}}}}))).id, 1u);
-  EXPECT_EQ(only_error(decode(encode({{"t", "history"}, {"id", 1}, {"room", "r"}, {"since", -1}}))).id, 1u);
-  EXPECT_EQ(only_error(decode(encode({{"t", "history"}, {"id", 1}, {"room", "r"}, {"since", 0}, {"limit", 0}}))).id, 1u);
-  EXPECT_EQ(only_error(decode(encode({{"t", "typing"}, {"room", "r"}, {"on", 1}}))).code, error_code::bad_request);
-  EXPECT_EQ(only_error(decode(encode({{"t", "pset"}, {"id", 1}, {"room", "r"}, {"state", "busy"}}))).id, 1u);
+  EXPECT_EQ(only_error(decode(encode({{"t", "sub"}, {"id", 1}, {"room", "r"}, {"since", 5}}))).id,
+            1u);
+  EXPECT_EQ(only_error(decode(encode({{"t", "sub"},
+                                      {"id", 1},
+                                      {"room", "r"},
+                                      {"since", entries{{"seq", "x"}, {"epoch", "e"}}}})))
+                .id,
+            1u);
+  EXPECT_EQ(
+      only_error(decode(encode({{"t", "history"}, {"id", 1}, {"room", "r"}, {"since", -1}}))).id,
+      1u);
+  EXPECT_EQ(
+      only_error(
+          decode(encode({{"t", "history"}, {"id", 1}, {"room", "r"}, {"since", 0}, {"limit", 0}})))
+          .id,
+      1u);
+  EXPECT_EQ(only_error(decode(encode({{"t", "typing"}, {"room", "r"}, {"on", 1}}))).code,
+            error_code::bad_request);
+  EXPECT_EQ(
+      only_error(decode(encode({{"t", "pset"}, {"id", 1}, {"room", "r"}, {"state", "busy"}}))).id,
+      1u);
   EXPECT_EQ(only_error(decode(encode({{"t", "connect"}, {"id", 1}, {"user", 7}}))).id, 1u);
 }
 
 TEST(DecodeMalformed, MissingRequiredKeys) {
-  EXPECT_EQ(only_error(decode(encode({{"t", "pub"}, {"id", 1}, {"room", "r"}}))).code, error_code::bad_request);
+  EXPECT_EQ(only_error(decode(encode({{"t", "pub"}, {"id", 1}, {"room", "r"}}))).code,
+            error_code::bad_request);
   EXPECT_EQ(only_error(decode(encode({{"t", "sub"}, {"id", 1}}))).code, error_code::bad_request);
-  EXPECT_EQ(only_error(decode(encode({{"t", "history"}, {"id", 1}, {"room", "r"}}))).code, error_code::bad_request);
-  EXPECT_EQ(only_error(decode(encode({{"t", "op"}, {"id", 1}, {"room", "r"}, {"rev", 0}}))).code, error_code::bad_request);
+  EXPECT_EQ(only_error(decode(encode({{"t", "history"}, {"id", 1}, {"room", "r"}}))).code,
+            error_code::bad_request);
+  EXPECT_EQ(only_error(decode(encode({{"t", "op"}, {"id", 1}, {"room", "r"}, {"rev", 0}}))).code,
+            error_code::bad_request);
 }
 
 TEST(DecodeMalformed, BadRoomNames) {
   for (const char* room : {"", "has space", "slash/room", "ü", "semi;colon"})
-    EXPECT_EQ(only_error(decode(encode({{"t", "sub"}, {"id", 1}, {"room", room}}))).code, error_code::bad_request) << room;
-  EXPECT_EQ(only_error(decode(encode({{"t", "sub"}, {"id", 1}, {"room", std::string(129, 'a')}}))).code, error_code::bad_request);
+    EXPECT_EQ(only_error(decode(encode({{"t", "sub"}, {"id", 1}, {"room", room}}))).code,
+              error_code::bad_request)
+        << room;
+  EXPECT_EQ(
+      only_error(decode(encode({{"t", "sub"}, {"id", 1}, {"room", std::string(129, 'a')}}))).code,
+      error_code::bad_request);
   EXPECT_TRUE(valid_room_name(std::string(128, 'a')));
   EXPECT_TRUE(valid_room_name("A-z_0:9.@x"));
 }
@@ -222,11 +263,14 @@ TEST(DecodeMalformed, BadRoomNames) {
 TEST(DecodeMalformed, OversizedDataIsTooLarge) {
   decode_limits limits;
   limits.max_data = 100;
-  auto e = only_error(decode(encode({{"t", "pub"}, {"id", 6}, {"room", "r"}, {"data", std::string(200, 'x')}}), limits));
+  auto e = only_error(decode(
+      encode({{"t", "pub"}, {"id", 6}, {"room", "r"}, {"data", std::string(200, 'x')}}), limits));
   EXPECT_EQ(e.code, error_code::too_large);
   EXPECT_EQ(e.id, 6u);
   entries state{{"cursor", std::string(2000, 'c')}};
-  EXPECT_EQ(only_error(decode(encode({{"t", "pset"}, {"id", 1}, {"room", "r"}, {"state", state}}))).code, error_code::too_large);
+  EXPECT_EQ(
+      only_error(decode(encode({{"t", "pset"}, {"id", 1}, {"room", "r"}, {"state", state}}))).code,
+      error_code::too_large);
 }
 
 TEST(DecodeMalformed, DeepNestingIsRefused) {
@@ -247,13 +291,17 @@ TEST(DecodeMalformed, DeepNestingIsRefused) {
 TEST(DecodeMalformed, HugeDeclaredSizesDoNotAllocate) {
   // An array32 header claiming 4 billion elements, and a str32 claiming 4 GiB: refused
   // before anything is allocated for them.
-  for (std::string bytes : {std::string("\xdd\xff\xff\xff\xff", 5), std::string("\xdb\xff\xff\xff\xff", 5),
-                            std::string("\xdf\xff\xff\xff\xff", 5)})
+  for (std::string bytes :
+       {std::string("\xdd\xff\xff\xff\xff", 5), std::string("\xdb\xff\xff\xff\xff", 5),
+        std::string("\xdf\xff\xff\xff\xff", 5)})
     EXPECT_EQ(only_error(decode(bytes)).code, error_code::bad_request);
 }
 
 TEST(DecodeMalformed, OperationWithBadComponents) {
-  auto floating = op_request_bytes([](auto& pk) { pk.pack_array(1); pk.pack(1.5); });
+  auto floating = op_request_bytes([](auto& pk) {
+    pk.pack_array(1);
+    pk.pack(1.5);
+  });
   EXPECT_EQ(only_error(decode(floating)).code, error_code::bad_request);
   auto not_array = op_request_bytes([](auto& pk) { pk.pack(std::string("insert")); });
   EXPECT_EQ(only_error(decode(not_array)).code, error_code::bad_request);
@@ -283,7 +331,8 @@ TEST(Encode, BatchedRepliesDecodeInOrder) {
 
 TEST(Encode, MsgEmbedsDataVerbatimAndOmitsEmptyKey) {
   entries data{{"a", 1}};
-  auto frame = make_frame([&](frame_builder& out) { encode_msg(out, "r", 3, "bob", encode(data), 1234, ""); });
+  auto frame = make_frame(
+      [&](frame_builder& out) { encode_msg(out, "r", 3, "bob", encode(data), 1234, ""); });
   std::size_t offset = 0;
   auto msg = unpack_one(frame, offset);
   EXPECT_EQ(field(msg.get(), "t")->as<std::string>(), "msg");
@@ -295,8 +344,12 @@ TEST(Encode, MsgEmbedsDataVerbatimAndOmitsEmptyKey) {
 }
 
 TEST(Encode, SubscribedCarriesStoredMessagesAsMaps) {
-  auto m1 = make_frame([&](frame_builder& out) { encode_msg(out, "r", 1, "u", encode({{"x", 1}}), 1, "k"); });
-  auto m2 = make_frame([&](frame_builder& out) { encode_msg(out, "r", 2, "u", encode({{"x", 2}}), 2, ""); });
+  auto m1 = make_frame([&](frame_builder& out) {
+    encode_msg(out, "r", 1, "u", encode({{"x", 1}}), 1, "k");
+  });
+  auto m2 = make_frame([&](frame_builder& out) {
+    encode_msg(out, "r", 2, "u", encode({{"x", 2}}), 2, "");
+  });
   auto frame = make_frame([&](frame_builder& out) {
     out.write(encode_subscribed_head(9, "r", 2, "ep", true,
                                      encode_array({m1->payload(), m2->payload()})));
@@ -314,7 +367,8 @@ TEST(Encode, SubscribedCarriesStoredMessagesAsMaps) {
 }
 
 TEST(Encode, Disconnect) {
-  auto frame = make_frame([](frame_builder& out) { encode_disconnect(out, 4500, "slow consumer", true); });
+  auto frame =
+      make_frame([](frame_builder& out) { encode_disconnect(out, 4500, "slow consumer", true); });
   std::size_t offset = 0;
   auto d = unpack_one(frame, offset);
   EXPECT_EQ(field(d.get(), "code")->as<int>(), 4500);

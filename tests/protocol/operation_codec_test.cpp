@@ -17,7 +17,8 @@ using protocol::unpack_operation;
 
 namespace {
 
-template <class Pack> std::string packed(Pack pack) {
+template <class Pack>
+std::string packed(Pack pack) {
   string_sink sink;
   string_packer pk(sink);
   pack(pk);
@@ -122,8 +123,7 @@ TEST(OperationCodec, CountsOutsideInt64AreRefused) {
     pk.pack_int64(INT64_MIN);
   }));
   EXPECT_FALSE(min_delete.op);
-  EXPECT_NE(min_delete.error.find("delete is out of range"), std::string::npos)
-      << min_delete.error;
+  EXPECT_NE(min_delete.error.find("delete is out of range"), std::string::npos) << min_delete.error;
 
   auto huge_retain = unpack(packed([](auto& pk) {
     pk.pack_array(2);
@@ -156,15 +156,22 @@ TEST(OperationCodec, MalformedValuesSayWhy) {
       pk.pack_array(2);
       pk.pack(1);
       switch (kind) {
-      case 0: pk.pack(1.5); break;
-      case 1: pk.pack_nil(); break;
-      case 2: pk.pack_true(); break;
-      case 3: pk.pack_array(0); break;
+      case 0:
+        pk.pack(1.5);
+        break;
+      case 1:
+        pk.pack_nil();
+        break;
+      case 2:
+        pk.pack_true();
+        break;
+      case 3:
+        pk.pack_array(0);
+        break;
       }
     }));
     EXPECT_FALSE(op.op) << kind;
-    EXPECT_NE(op.error.find("component 1: components are integers or strings"),
-              std::string::npos)
+    EXPECT_NE(op.error.find("component 1: components are integers or strings"), std::string::npos)
         << op.error;
   }
 

@@ -24,8 +24,7 @@ using json = nlohmann::json;
 namespace {
 
 ot::operation operation_of(const json& j) {
-  if (!j.is_array())
-    throw std::invalid_argument("an operation must be an array");
+  if (!j.is_array()) throw std::invalid_argument("an operation must be an array");
   std::vector<ot::wire_component> wire;
   wire.reserve(j.size());
   for (const auto& c : j) {
@@ -37,8 +36,7 @@ ot::operation operation_of(const json& j) {
       throw std::invalid_argument("a component must be an integer or a string: " + c.dump());
   }
   auto parsed = ot::parse(wire);
-  if (!parsed.op)
-    throw std::invalid_argument(parsed.error);
+  if (!parsed.op) throw std::invalid_argument(parsed.error);
   return std::move(*parsed.op);
 }
 
@@ -71,8 +69,7 @@ json run(const json& in) {
     std::size_t length = 0;
     for (unsigned char ch : text)
       length += (ch & 0xC0) != 0x80;
-    if (!ot::fits(op, length))
-      throw std::invalid_argument("the operation does not fit the text");
+    if (!ot::fits(op, length)) throw std::invalid_argument("the operation does not fit the text");
     return ot::apply(text, op);
   }
   if (fn == "transform_position")
@@ -86,8 +83,7 @@ int main() {
   std::ios::sync_with_stdio(false);
   std::string line;
   while (std::getline(std::cin, line)) {
-    if (line.empty())
-      continue;
+    if (line.empty()) continue;
     json out;
     try {
       out["result"] = run(json::parse(line));

@@ -34,8 +34,8 @@ std::string payload_of(std::uint64_t seq, std::size_t padding = 0) {
   msgpack::sbuffer data;
   msgpack::pack(data, text);
   protocol::frame_builder builder;
-  protocol::encode_msg(builder, "r", seq, "ann", std::string_view(data.data(), data.size()),
-                       1000, "");
+  protocol::encode_msg(builder, "r", seq, "ann", std::string_view(data.data(), data.size()), 1000,
+                       "");
   return std::string(builder.finish()->payload());
 }
 
@@ -48,7 +48,7 @@ core::stored_message message(std::uint64_t seq, std::string key = {}, std::uint6
 
 /// Messages first..last of `room`, published at ts = 1000 + seq, keyed "k<seq>".
 store::room_writes messages(std::string room, std::string epoch, std::uint64_t first,
-                           std::uint64_t last, std::uint64_t keep_from = 0) {
+                            std::uint64_t last, std::uint64_t keep_from = 0) {
   store::room_writes batch{std::move(room), std::move(epoch), {}, keep_from, {}, {}};
   for (std::uint64_t seq = first; seq <= last; ++seq)
     batch.messages.push_back(message(seq, "k" + std::to_string(seq), 1000 + seq));
@@ -82,8 +82,9 @@ struct editor {
   }
 
   store::room_writes take(const std::string& room,
-                         std::optional<store::document_snapshot> snapshot = {}) {
-    store::room_writes batch{room, document.epoch(), {}, 0, std::move(pending), std::move(snapshot)};
+                          std::optional<store::document_snapshot> snapshot = {}) {
+    store::room_writes batch{room, document.epoch(),   {},
+                             0,    std::move(pending), std::move(snapshot)};
     pending.clear();
     return batch;
   }
@@ -104,8 +105,7 @@ protected:
 
   void TearDown() override {
     store_.reset();
-    if (!mount_point_.empty())
-      umount2(mount_point_.c_str(), MNT_DETACH);
+    if (!mount_point_.empty()) umount2(mount_point_.c_str(), MNT_DETACH);
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
@@ -403,8 +403,8 @@ TEST_F(SqliteStore, AFailedCommitWritesNothingOfItsTransaction) {
   auto& store = open();
   ASSERT_EQ(store.commit({messages("a", "e", 1, 2)}), "");
   // "a" seq 2 again, after batches that would work: the duplicate fails the whole commit.
-  auto error = store.commit({messages("a", "e", 3, 3), messages("c", "e", 1, 1),
-                             messages("a", "e", 2, 2)});
+  auto error =
+      store.commit({messages("a", "e", 3, 3), messages("c", "e", 1, 1), messages("a", "e", 2, 2)});
   EXPECT_NE(error.find("the store could not write: "), std::string::npos) << error;
   EXPECT_EQ(store.load_log("a", 10).state->seq(), 2u);
   EXPECT_EQ(store.load_log("c", 10).state->seq(), 0u);
@@ -418,8 +418,7 @@ TEST_F(SqliteStore, AFullDiskFailsTheCommitAndTheNextOneWorks) {
   if (mount("tmpfs", mount_point_.c_str(), "tmpfs", 0, "size=512k") != 0) {
     const int error = errno;
     mount_point_.clear();
-    if (error == EPERM)
-      GTEST_SKIP() << "mounting a tmpfs needs privileges";
+    if (error == EPERM) GTEST_SKIP() << "mounting a tmpfs needs privileges";
     FAIL() << "mount: " << std::strerror(error);
   }
   data_ = mount_point_ + "/data";
@@ -502,8 +501,8 @@ TEST_F(SqliteStore, DamagedRowsFailOnlyTheirRoom) {
 
   auto& again = open();
   auto expect_failure = [&](const std::string& room, const std::string& why, bool document) {
-    const std::string error = document ? again.load_document(room, 10).error
-                                       : again.load_log(room, 10).error;
+    const std::string error =
+        document ? again.load_document(room, 10).error : again.load_log(room, 10).error;
     EXPECT_NE(error.find(room), std::string::npos) << error;
     EXPECT_NE(error.find(why), std::string::npos) << error;
   };
@@ -542,8 +541,7 @@ TEST_F(SqliteStore, LoadsFromSeveralThreadsSeeWholeCommits) {
           log.state->size() != std::min<std::uint64_t>(4, log.state->seq()) ||
           (log.state->size() > 0 && log.state->messages().back().seq != log.state->seq()))
         ++failures;
-      if (log.ok())
-        last = log.state->seq();
+      if (log.ok()) last = log.state->seq();
     }
   };
   std::vector<std::thread> threads;

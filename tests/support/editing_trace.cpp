@@ -13,15 +13,13 @@ namespace {
 
 std::string gunzip_file(const std::string& path) {
   std::unique_ptr<gzFile_s, int (*)(gzFile)> file(gzopen(path.c_str(), "rb"), gzclose);
-  if (!file)
-    throw std::runtime_error("cannot open editing trace " + path);
+  if (!file) throw std::runtime_error("cannot open editing trace " + path);
   std::string bytes;
   char buffer[1 << 16];
   int read = 0;
   while ((read = gzread(file.get(), buffer, sizeof buffer)) > 0)
     bytes.append(buffer, static_cast<std::size_t>(read));
-  if (read < 0)
-    throw std::runtime_error("cannot decompress editing trace " + path);
+  if (read < 0) throw std::runtime_error("cannot decompress editing trace " + path);
   return bytes;
 }
 
@@ -35,8 +33,8 @@ editing_trace load_trace(const std::string& path) {
     trace.end_content = json.at("endContent").get<std::string>();
     for (const auto& txn : json.at("txns"))
       for (const auto& p : txn.at("patches"))
-        trace.patches.push_back({p.at(0).get<std::size_t>(), p.at(1).get<std::size_t>(),
-                                 p.at(2).get<std::string>()});
+        trace.patches.push_back(
+            {p.at(0).get<std::size_t>(), p.at(1).get<std::size_t>(), p.at(2).get<std::string>()});
   } catch (const nlohmann::json::exception& error) {
     throw std::runtime_error("malformed editing trace " + path + ": " + error.what());
   }

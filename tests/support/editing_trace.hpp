@@ -16,8 +16,8 @@ struct patch {
 };
 
 struct editing_trace {
-  std::string start_content; ///< UTF-8
-  std::string end_content;   ///< UTF-8: the patches applied in order to start_content
+  std::string start_content;  ///< UTF-8
+  std::string end_content;    ///< UTF-8: the patches applied in order to start_content
   std::vector<patch> patches; ///< every transaction's patches, flattened in order
 };
 

@@ -14,13 +14,14 @@ namespace troupe::tests {
 
 inline std::string to_utf8(std::u32string_view text) {
   std::string out;
-  for (char32_t c : text) ot::append_utf8(out, c);
+  for (char32_t c : text)
+    ot::append_utf8(out, c);
   return out;
 }
 
 /// The first `ascii` characters are ASCII.
-inline constexpr char32_t random_alphabet[] = {U'a', U'b', U'c', U' ', U'\n', U'é', U'€',
-                                               U'😀', U'𝄞', U'中'};
+inline constexpr char32_t random_alphabet[] = {U'a', U'b', U'c', U' ', U'\n',
+                                               U'é', U'€', U'😀', U'𝄞', U'中'};
 inline constexpr std::size_t random_alphabet_ascii = 5;
 
 /// 0..max_length code points; only ASCII ones if `ascii_only`.

@@ -20,8 +20,7 @@ namespace troupe::test {
 inline std::string mint_token(const nlohmann::json& claims, const std::string& secret,
                               jwt_alg_t alg = JWT_ALG_HS256) {
   jwt_t* raw = nullptr;
-  if (jwt_new(&raw) != 0)
-    throw std::runtime_error("jwt_new failed");
+  if (jwt_new(&raw) != 0) throw std::runtime_error("jwt_new failed");
   std::unique_ptr<jwt_t, void (*)(jwt_t*)> jwt(raw, jwt_free);
   if (jwt_add_grants_json(jwt.get(), claims.dump().c_str()) != 0)
     throw std::runtime_error("jwt_add_grants_json failed");
@@ -31,8 +30,7 @@ inline std::string mint_token(const nlohmann::json& claims, const std::string& s
                   unsigned_token ? 0 : static_cast<int>(secret.size())) != 0)
     throw std::runtime_error("jwt_set_alg failed");
   std::unique_ptr<char, void (*)(void*)> text(jwt_encode_str(jwt.get()), std::free);
-  if (!text)
-    throw std::runtime_error("jwt_encode_str failed");
+  if (!text) throw std::runtime_error("jwt_encode_str failed");
   return text.get();
 }
 
@@ -51,8 +49,7 @@ inline std::string base64url(std::string_view bytes) {
 /// `header.payload.signature` from these parts, signed by nobody.
 inline std::string hand_token(const nlohmann::json& header, const nlohmann::json& claims,
                               std::string_view signature = {}) {
-  return base64url(header.dump()) + "." + base64url(claims.dump()) + "." +
-         std::string(signature);
+  return base64url(header.dump()) + "." + base64url(claims.dump()) + "." + std::string(signature);
 }
 
 /// Seconds since the epoch, `offset` from now: for `exp`.

@@ -130,10 +130,9 @@ TEST_F(OutboxTest, UrgentFramesKeepTheirPlaceAfterWhatWasSentBefore) {
   box->send(data_frame("first"));
   bool written = false;
   net::post(strand_, [&] {
-    box->send_urgent(protocol::make_close_frame(1000, "bye"),
-                     transport::write_completion([&](transport::error_code ec, std::size_t) {
-                       written = !ec;
-                     }));
+    box->send_urgent(
+        protocol::make_close_frame(1000, "bye"),
+        transport::write_completion([&](transport::error_code ec, std::size_t) { written = !ec; }));
   });
   poll();
   EXPECT_TRUE(written);

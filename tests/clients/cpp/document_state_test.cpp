@@ -34,7 +34,8 @@ ot::operation del(std::size_t pos, std::size_t n) {
   return op;
 }
 
-doc_op push(std::uint64_t rev, ot::operation op, std::string key = "other", std::string user = "bob") {
+doc_op push(std::uint64_t rev, ot::operation op, std::string key = "other",
+            std::string user = "bob") {
   return doc_op{rev, std::move(op), std::move(user), std::move(key)};
 }
 
@@ -97,9 +98,9 @@ TEST(DocumentState, EditsThatDoNotFitAreRefused) {
 
 TEST(DocumentState, RemoteOpsAreTransformedOverInFlightAndBuffer) {
   auto s = opened("abc");
-  ASSERT_TRUE(s.edit(ins(1, "X")));  // in flight
+  ASSERT_TRUE(s.edit(ins(1, "X"))); // in flight
   auto sub = s.take_submit();
-  ASSERT_TRUE(s.edit(ins(4, "!")));  // buffered: "aXbc!"
+  ASSERT_TRUE(s.edit(ins(4, "!"))); // buffered: "aXbc!"
   // Someone else inserted at the same place first: ours (accepted later) goes before it.
   auto r = s.remote(push(1, ins(1, "Y")));
   ASSERT_EQ(r.outcome, document_state::outcome_kind::applied);
@@ -108,7 +109,7 @@ TEST(DocumentState, RemoteOpsAreTransformedOverInFlightAndBuffer) {
   EXPECT_EQ(s.server().to_string(), "aYbc");
   EXPECT_EQ(s.rev(), 1u);
   // A removal that covers our buffered insert's neighbourhood.
-  r = s.remote(push(2, del(0, 4)));  // server "" ← "aYbc"
+  r = s.remote(push(2, del(0, 4))); // server "" ← "aYbc"
   ASSERT_EQ(r.outcome, document_state::outcome_kind::applied);
   EXPECT_EQ(s.text(), "X!");
   EXPECT_EQ(s.server().to_string(), "");
@@ -150,12 +151,13 @@ TEST(DocumentState, ReconnectResubmitsTheSameKeyAfterRecovery) {
   auto s = opened("abc", 3);
   ASSERT_TRUE(s.edit(ins(3, "d")));
   auto first = s.take_submit();
-  ASSERT_TRUE(s.edit(ins(0, ">")));  // buffered
+  ASSERT_TRUE(s.edit(ins(0, ">"))); // buffered
   s.connection_lost();
   // Others edited meanwhile; ours was not accepted.
   std::vector<doc_op> missed{push(4, ins(0, "1")), push(5, ins(4, "2"))};
   std::vector<std::uint64_t> heard;
-  ASSERT_TRUE(s.open_recovered(5, "e1", missed, [&](const doc_op& op, const ot::operation&) { heard.push_back(op.rev); }));
+  ASSERT_TRUE(s.open_recovered(
+      5, "e1", missed, [&](const doc_op& op, const ot::operation&) { heard.push_back(op.rev); }));
   EXPECT_EQ(heard, (std::vector<std::uint64_t>{4, 5}));
   EXPECT_EQ(s.server().to_string(), "1abc2");
   EXPECT_EQ(s.text(), ">1abcd2") << "ours inserted at the tie goes first";
@@ -172,7 +174,8 @@ TEST(DocumentState, RecoveryFindsOurOpAmongTheMissedOnes) {
   auto first = s.take_submit();
   ASSERT_TRUE(s.edit(ins(4, "e")));
   s.connection_lost();
-  std::vector<doc_op> missed{push(4, ins(0, "1")), push(5, ins(4, "d"), first->key, "me"), push(6, ins(0, "2"))};
+  std::vector<doc_op> missed{push(4, ins(0, "1")), push(5, ins(4, "d"), first->key, "me"),
+                             push(6, ins(0, "2"))};
   ASSERT_TRUE(s.open_recovered(6, "e1", missed));
   EXPECT_EQ(s.server().to_string(), "21abcd");
   EXPECT_EQ(s.text(), "21abcde");
@@ -246,11 +249,12 @@ TEST(DocumentStateCursors, MoveWithInsertsAndArePulledToRemovals) {
   s.set_remote_cursor("c1", "bob", cursor_at{0, 2, std::nullopt});
   s.set_remote_cursor("c2", "eve", cursor_at{0, 4, 5});
   s.set_remote_cursor("c3", "ann", cursor_at{0, 1, std::nullopt});
-  ASSERT_EQ(s.remote(push(1, ins(0, "ZZ"))).outcome, document_state::outcome_kind::applied);  // "ZZabcdef"
+  ASSERT_EQ(s.remote(push(1, ins(0, "ZZ"))).outcome,
+            document_state::outcome_kind::applied); // "ZZabcdef"
   EXPECT_EQ(cursor_of(s, "c1")->pos, 4u);
   EXPECT_EQ(cursor_of(s, "c2")->pos, 6u);
   EXPECT_EQ(cursor_of(s, "c2")->anchor, 7u);
-  ASSERT_EQ(s.remote(push(2, del(3, 4))).outcome, document_state::outcome_kind::applied);  // "ZZaef"
+  ASSERT_EQ(s.remote(push(2, del(3, 4))).outcome, document_state::outcome_kind::applied); // "ZZaef"
   EXPECT_EQ(cursor_of(s, "c1")->pos, 3u) << "inside the removal: pulled to its start";
   EXPECT_EQ(cursor_of(s, "c2")->pos, 3u);
   EXPECT_EQ(cursor_of(s, "c2")->anchor, 3u);
@@ -282,7 +286,7 @@ TEST(DocumentStateCursors, OurAckedOpMovesThemToo) {
 TEST(DocumentStateCursors, FutureRevsAreParkedOlderOnesTransformed) {
   auto s = opened("abcdef");
   s.set_remote_cursor("c1", "bob", cursor_at{0, 1, std::nullopt});
-  s.set_remote_cursor("c1", "bob", cursor_at{2, 0, std::nullopt});  // ahead of us
+  s.set_remote_cursor("c1", "bob", cursor_at{2, 0, std::nullopt}); // ahead of us
   EXPECT_EQ(s.parked_cursors(), 1u);
   EXPECT_EQ(cursor_of(s, "c1")->pos, 1u) << "the previous one stays on show meanwhile";
   s.set_remote_cursor("c2", "eve", cursor_at{2, 3, std::nullopt});
@@ -367,12 +371,12 @@ struct sim_options {
   int clients = 4;
   int steps = 4000;
   std::size_t server_log = 100000;
-  double p_drop = 0.01;       // per step: a connection drops
-  double p_lose_push = 0.0;   // per push: it is lost without the connection dropping
+  double p_drop = 0.01;     // per step: a connection drops
+  double p_lose_push = 0.0; // per push: it is lost without the connection dropping
 };
 
 class simulation {
- public:
+public:
   explicit simulation(sim_options o) : o_(o), rng_(o.seed), seq_(o.server_log, "e1") {
     for (int i = 0; i < o_.clients; ++i) {
       peers_.push_back(std::make_unique<peer>("c" + std::to_string(i)));
@@ -405,7 +409,8 @@ class simulation {
       }
     }
     // Quiesce: everyone online, everything delivered.
-    for (auto& u : limbo_) serve(nullptr, std::move(u));
+    for (auto& u : limbo_)
+      serve(nullptr, std::move(u));
     limbo_.clear();
     for (auto& p : peers_)
       if (!p->connected) connect(*p);
@@ -414,8 +419,10 @@ class simulation {
       while (moved) {
         moved = false;
         for (auto& p : peers_) {
-          while (!p->up.empty()) moved |= server_step(*p);
-          while (!p->down.empty()) moved |= client_step(*p);
+          while (!p->up.empty())
+            moved |= server_step(*p);
+          while (!p->down.empty())
+            moved |= client_step(*p);
         }
       }
       // A client whose last pushes were lost cannot see the hole: it finds it on a reconnect.
@@ -433,9 +440,10 @@ class simulation {
 
   void check() const {
     if (std::getenv("SIM_VERBOSE"))
-      std::printf("rev %llu len %zu edits %d recov %d dedup %d holes %d conflicts %d rebuilds %d lost %d\n",
-                  (unsigned long long)seq_.rev(), seq_.text().size(), edits, recoveries, dedups, holes,
-                  conflicts, rebuilds, lost_edits);
+      std::printf(
+          "rev %llu len %zu edits %d recov %d dedup %d holes %d conflicts %d rebuilds %d lost %d\n",
+          (unsigned long long)seq_.rev(), seq_.text().size(), edits, recoveries, dedups, holes,
+          conflicts, rebuilds, lost_edits);
     for (const auto& p : peers_) {
       SCOPED_TRACE(p->name);
       EXPECT_FALSE(p->opening);
@@ -448,7 +456,8 @@ class simulation {
 
   std::uint64_t ops_made() const {
     std::uint64_t n = 0;
-    for (const auto& p : peers_) n += p->st.ops_made();
+    for (const auto& p : peers_)
+      n += p->st.ops_made();
     return n;
   }
   std::uint64_t rev() const { return seq_.rev(); }
@@ -456,7 +465,7 @@ class simulation {
   std::size_t accepted_keys() const { return accepted_; }
   int conflicts = 0, rebuilds = 0, holes = 0, recoveries = 0, dedups = 0, edits = 0, lost_edits = 0;
 
- private:
+private:
   struct to_server {
     bool open = false;
     std::optional<std::pair<std::uint64_t, std::string>> since;
@@ -479,20 +488,23 @@ class simulation {
     std::string name;
     document_state st;
     bool connected = false;
-    bool registered = false;  // the server pushes to it
+    bool registered = false; // the server pushes to it
     bool opening = false;
     std::deque<to_server> up;   // on its way to the server
     std::deque<to_client> down; // on its way to the client
   };
 
   double uniform() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
-  std::size_t pick(std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_); }
+  std::size_t pick(std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_);
+  }
 
   std::string random_text() {
     static const char* pieces[] = {"a", "b", "c", " ", "\n", "é", "€", "😀", "𝄞"};
     std::string s;
     const auto n = 1 + pick(4);
-    for (std::size_t i = 0; i < n; ++i) s += pieces[pick(std::size(pieces))];
+    for (std::size_t i = 0; i < n; ++i)
+      s += pieces[pick(std::size(pieces))];
     return s;
   }
 
@@ -504,7 +516,7 @@ class simulation {
     if (pos < len && uniform() < 0.4) removed = 1 + pick(std::min<std::size_t>(len - pos, 6));
     op.remove(removed);
     if (removed == 0 || uniform() < 0.5) op.insert(random_text());
-    if (uniform() < 0.5) op.retain(len - pos - removed);  // an explicit trailing retain
+    if (uniform() < 0.5) op.retain(len - pos - removed); // an explicit trailing retain
     return op;
   }
 
@@ -524,7 +536,8 @@ class simulation {
     // Part of what was on its way up still reaches the server; the rest, and everything
     // on its way down, is lost.
     auto keep = pick(p.up.size() + 1);
-    while (keep-- > 0 && !p.up.empty()) server_step(p);
+    while (keep-- > 0 && !p.up.empty())
+      server_step(p);
     for (auto& u : p.up)
       if (!u.open && uniform() < 0.5) limbo_.push_back(std::move(u));
     p.up.clear();
@@ -536,7 +549,8 @@ class simulation {
   }
   void flush(peer& p) {
     if (!p.connected || p.opening) return;
-    if (auto s = p.st.take_submit()) p.up.push_back(to_server{false, std::nullopt, s->rev, std::move(s->op), s->key});
+    if (auto s = p.st.take_submit())
+      p.up.push_back(to_server{false, std::nullopt, s->rev, std::move(s->op), s->key});
   }
   void local_edit(peer& p) {
     if (!p.st.opened()) return;
@@ -555,46 +569,46 @@ class simulation {
     p.down.pop_front();
     using outcome = document_state::outcome_kind;
     switch (d.kind) {
-      case to_client::opened_text:
-        p.opening = false;
-        if (p.st.open_text(d.rev, d.epoch, d.text)) ++lost_edits;
-        break;
-      case to_client::opened_ops:
-        p.opening = false;
-        if (!p.st.open_recovered(d.rev, d.epoch, d.ops)) {
-          reopen_fresh(p);
-          return true;
-        }
-        ++recoveries;
-        break;
-      case to_client::op_push: {
-        if (p.opening) return true;  // the reply covers it
-        auto r = p.st.remote(d.push);
-        if (r.outcome == outcome::hole) {
-          ++holes;
-          open(p, true);
-          return true;
-        }
-        EXPECT_NE(r.outcome, outcome::mismatch) << p.name << " rev " << d.push.rev;
-        if (r.outcome == outcome::mismatch) return reopen_fresh(p), true;
-        break;
-      }
-      case to_client::ack: {
-        auto r = p.st.ack(d.key, d.rev);
-        if (r == outcome::hole && !p.opening) {
-          ++holes;
-          open(p, true);
-          return true;
-        }
-        EXPECT_NE(r, outcome::mismatch) << p.name << " ack " << d.rev;
-        break;
-      }
-      case to_client::error:
-        if (d.code == "conflict") ++conflicts;
-        EXPECT_TRUE(d.code == "conflict") << d.code;
-        p.st.refused();
-        if (!p.opening) reopen_fresh(p);
+    case to_client::opened_text:
+      p.opening = false;
+      if (p.st.open_text(d.rev, d.epoch, d.text)) ++lost_edits;
+      break;
+    case to_client::opened_ops:
+      p.opening = false;
+      if (!p.st.open_recovered(d.rev, d.epoch, d.ops)) {
+        reopen_fresh(p);
         return true;
+      }
+      ++recoveries;
+      break;
+    case to_client::op_push: {
+      if (p.opening) return true; // the reply covers it
+      auto r = p.st.remote(d.push);
+      if (r.outcome == outcome::hole) {
+        ++holes;
+        open(p, true);
+        return true;
+      }
+      EXPECT_NE(r.outcome, outcome::mismatch) << p.name << " rev " << d.push.rev;
+      if (r.outcome == outcome::mismatch) return reopen_fresh(p), true;
+      break;
+    }
+    case to_client::ack: {
+      auto r = p.st.ack(d.key, d.rev);
+      if (r == outcome::hole && !p.opening) {
+        ++holes;
+        open(p, true);
+        return true;
+      }
+      EXPECT_NE(r, outcome::mismatch) << p.name << " ack " << d.rev;
+      break;
+    }
+    case to_client::error:
+      if (d.code == "conflict") ++conflicts;
+      EXPECT_TRUE(d.code == "conflict") << d.code;
+      p.st.refused();
+      if (!p.opening) reopen_fresh(p);
+      return true;
     }
     flush(p);
     return true;
@@ -629,7 +643,8 @@ class simulation {
       if (u.since && u.since->second == seq_.epoch() && u.since->first <= seq_.rev() &&
           seq_.covers(u.since->first)) {
         d.kind = to_client::opened_ops;
-        for (const auto* l : seq_.after(u.since->first)) d.ops.push_back(doc_op{l->rev, l->op, l->user, l->key});
+        for (const auto* l : seq_.after(u.since->first))
+          d.ops.push_back(doc_op{l->rev, l->op, l->user, l->key});
       } else {
         d.kind = to_client::opened_text;
         d.text = seq_.text().to_string();
@@ -640,23 +655,23 @@ class simulation {
     using outcome = troupe::core::document_sequencer::outcome;
     const auto r = seq_.submit(u.rev, std::move(u.op), u.key, from ? from->name : "late");
     switch (r.kind) {
-      case outcome::applied:
-        ++accepted_;
-        broadcast(from, *r.accepted);
-        d.kind = to_client::ack;
-        break;
-      case outcome::duplicate:
-        ++dedups;
-        d.kind = to_client::ack;
-        break;
-      case outcome::conflict:
-        d.kind = to_client::error;
-        d.code = "conflict";
-        break;
-      case outcome::invalid:
-        d.kind = to_client::error;
-        d.code = "bad_request";
-        break;
+    case outcome::applied:
+      ++accepted_;
+      broadcast(from, *r.accepted);
+      d.kind = to_client::ack;
+      break;
+    case outcome::duplicate:
+      ++dedups;
+      d.kind = to_client::ack;
+      break;
+    case outcome::conflict:
+      d.kind = to_client::error;
+      d.code = "conflict";
+      break;
+    case outcome::invalid:
+      d.kind = to_client::error;
+      d.code = "bad_request";
+      break;
     }
     d.rev = r.rev;
     return d;
@@ -728,4 +743,4 @@ TEST(DocumentStateSimulation, AShortServerLogMeansConflictsAndRebuildsButStillCo
   EXPECT_GT(conflicts + lost, 0);
 }
 
-}  // namespace
+} // namespace

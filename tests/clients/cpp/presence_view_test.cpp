@@ -35,7 +35,8 @@ presence_entry entry(std::string client, std::string user, std::map<std::string,
   return e;
 }
 
-presence_diff diff(std::uint64_t pseq, std::vector<presence_entry> joins, std::vector<presence_entry> leaves = {}) {
+presence_diff diff(std::uint64_t pseq, std::vector<presence_entry> joins,
+                   std::vector<presence_entry> leaves = {}) {
   presence_diff d;
   d.room = "r";
   d.pseq = pseq;
@@ -46,13 +47,15 @@ presence_diff diff(std::uint64_t pseq, std::vector<presence_entry> joins, std::v
 
 std::vector<std::string> clients_of(const std::vector<presence_entry>& es) {
   std::vector<std::string> v;
-  for (const auto& e : es) v.push_back(e.client);
+  for (const auto& e : es)
+    v.push_back(e.client);
   return v;
 }
 
 std::vector<std::string> clients_of(const presence_list& l) {
   std::vector<std::string> v;
-  for (const auto& [c, e] : l.by_client()) v.push_back(c);
+  for (const auto& [c, e] : l.by_client())
+    v.push_back(c);
   return v;
 }
 
@@ -60,7 +63,7 @@ using strings = std::vector<std::string>;
 using int_map = std::map<std::string, int>;
 using str_map = std::map<std::string, std::string>;
 
-}  // namespace
+} // namespace
 
 TEST(PresenceView, SnapshotGroupsByUser) {
   recorder r;
@@ -158,14 +161,15 @@ TEST(PresenceView, HoleFetchesAndHoldsLaterDiffs) {
   v.on_diff(diff(3, {entry("c3", "carol")}));
   EXPECT_EQ(v.phase(), presence_view::phase_kind::fetching);
   EXPECT_EQ(r.fetches, 1);
-  EXPECT_EQ(r.events.size(), 1u);  // nothing applied across the hole
+  EXPECT_EQ(r.events.size(), 1u); // nothing applied across the hole
   v.on_diff(diff(4, {entry("c4", "dave")}));
   v.on_diff(diff(5, {}, {entry("c1", "alice")}));
-  EXPECT_EQ(r.fetches, 1);  // one fetch at a time
+  EXPECT_EQ(r.fetches, 1); // one fetch at a time
   EXPECT_EQ(v.held(), 3u);
 
   // The list as of pseq 4 (2, 3 and 4 applied); 5 still to apply after it.
-  v.on_fetched(4, {entry("c1", "alice"), entry("c2", "bob"), entry("c3", "carol"), entry("c4", "dave")});
+  v.on_fetched(
+      4, {entry("c1", "alice"), entry("c2", "bob"), entry("c3", "carol"), entry("c4", "dave")});
   EXPECT_EQ(v.phase(), presence_view::phase_kind::live);
   ASSERT_EQ(r.events.size(), 3u);
   EXPECT_EQ(r.events[1].kind, presence_event_kind::resynced);
@@ -191,7 +195,7 @@ TEST(PresenceView, FetchedListNewerThanTheHeldDiffsIgnoresThem) {
   v.on_fetched(4, {entry("c1", "alice"), entry("c3", "carol"), entry("c4", "dave")});
   EXPECT_EQ(v.pseq(), 4u);
   EXPECT_EQ(v.held(), 0u);
-  v.on_diff(diff(4, {entry("zz", "ghost")}));  // ignored if it came anyway
+  v.on_diff(diff(4, {entry("zz", "ghost")})); // ignored if it came anyway
   v.on_diff(diff(5, {entry("c5", "erin")}));
   EXPECT_EQ(v.pseq(), 5u);
   EXPECT_EQ(clients_of(v.list()), (strings{"c1", "c3", "c4", "c5"}));
@@ -205,7 +209,7 @@ TEST(PresenceView, AHoleAmongTheHeldDiffsFetchesAgain) {
   v.on_diff(diff(3, {entry("c3", "carol")}));
   v.on_diff(diff(7, {entry("c7", "gus")}));
   v.on_fetched(4, {entry("c3", "carol")});
-  EXPECT_EQ(v.phase(), presence_view::phase_kind::fetching);  // 5 and 6 are missing too
+  EXPECT_EQ(v.phase(), presence_view::phase_kind::fetching); // 5 and 6 are missing too
   EXPECT_EQ(r.fetches, 2);
   v.on_fetched(7, {entry("c3", "carol"), entry("c7", "gus")});
   EXPECT_EQ(v.phase(), presence_view::phase_kind::live);
@@ -231,11 +235,11 @@ TEST(PresenceView, ADiffThatDoesNotFitTheListFetchesIt) {
   recorder r;
   presence_view v("r", r);
   v.on_subscribed(1, {entry("c1", "alice")});
-  v.on_diff(diff(2, {}, {entry("cx", "who")}));  // leaves, but was never here
+  v.on_diff(diff(2, {}, {entry("cx", "who")})); // leaves, but was never here
   EXPECT_EQ(v.phase(), presence_view::phase_kind::fetching);
   EXPECT_EQ(r.fetches, 1);
   v.on_fetched(2, {entry("c1", "alice")});
-  v.on_diff(diff(3, {entry("c1", "alice")}));  // joins, but is here already
+  v.on_diff(diff(3, {entry("c1", "alice")})); // joins, but is here already
   EXPECT_EQ(r.fetches, 2);
 }
 
@@ -244,13 +248,13 @@ TEST(PresenceView, TypingChangesAndClearsWithLeaves) {
   presence_view v("r", r);
   v.on_subscribed(1, {entry("c1", "alice"), entry("c2", "bob"), entry("c3", "bob")});
   v.on_typing({"r", "bob", "c2", true});
-  v.on_typing({"r", "bob", "c2", true});  // no change
+  v.on_typing({"r", "bob", "c2", true}); // no change
   v.on_typing({"r", "bob", "c3", true});
   v.on_typing({"r", "alice", "c1", true});
   EXPECT_EQ(r.typing.size(), 3u);
   EXPECT_EQ(v.typing_users(), (strings{"alice", "bob"}));
   v.on_typing({"r", "alice", "c1", false});
-  v.on_typing({"r", "alice", "c1", false});  // no change
+  v.on_typing({"r", "alice", "c1", false}); // no change
   EXPECT_EQ(r.typing.size(), 4u);
   EXPECT_FALSE(r.typing.back().on);
   EXPECT_EQ(v.typing_users(), (strings{"bob"}));
@@ -277,9 +281,9 @@ TEST(PresenceView, ResubscriptionRebuildsAndReportsOnlyTheDifference) {
   v.on_subscribed(3, {entry("c1", "alice"), entry("me1", "me")}, "me1");
   v.on_connection_lost();
   EXPECT_EQ(v.phase(), presence_view::phase_kind::idle);
-  v.on_diff(diff(4, {entry("c9", "zed")}));  // ignored while idle
+  v.on_diff(diff(4, {entry("c9", "zed")})); // ignored while idle
   EXPECT_EQ(r.events.size(), 1u);
-  EXPECT_EQ(v.list().size(), 2u);  // kept until the next snapshot
+  EXPECT_EQ(v.list().size(), 2u); // kept until the next snapshot
 
   v.on_subscribed(9, {entry("c1", "alice"), entry("c2", "bob"), entry("me2", "me")}, "me2");
   ASSERT_EQ(r.events.size(), 2u);
@@ -327,7 +331,7 @@ TEST(PresenceDecode, PdiffPresenceAndTypingWithUnknownKeys) {
   auto d = parse_pdiff(maps.at(0));
   std::weak_ptr<const msgpack::object_handle> frame = maps.at(0).handle();
   maps.clear();
-  EXPECT_TRUE(frame.expired());  // the entries own copies: they do not pin the frame
+  EXPECT_TRUE(frame.expired()); // the entries own copies: they do not pin the frame
   ASSERT_TRUE(d);
   EXPECT_EQ(d->room, "r");
   EXPECT_EQ(d->pseq, 12u);

@@ -22,8 +22,12 @@ struct recorder : room_stream::sink {
   std::vector<std::optional<log_position>> resubscribes;
   void deliver(const message& m) override { delivered.push_back(m.seq); }
   void subscribed(const subscribed_event& ev) override { events.push_back(ev); }
-  void fetch_history(const std::string&, std::uint64_t since) override { history_requests.push_back(since); }
-  void resubscribe(const std::string&, const std::optional<log_position>& since) override { resubscribes.push_back(since); }
+  void fetch_history(const std::string&, std::uint64_t since) override {
+    history_requests.push_back(since);
+  }
+  void resubscribe(const std::string&, const std::optional<log_position>& since) override {
+    resubscribes.push_back(since);
+  }
 };
 
 message msg(std::uint64_t seq) {
@@ -34,13 +38,15 @@ message msg(std::uint64_t seq) {
   return m;
 }
 
-subscribed_event sub(std::uint64_t seq, std::string epoch, bool recovered, std::vector<std::uint64_t> msgs = {}) {
+subscribed_event sub(std::uint64_t seq, std::string epoch, bool recovered,
+                     std::vector<std::uint64_t> msgs = {}) {
   subscribed_event ev;
   ev.room = "r";
   ev.seq = seq;
   ev.epoch = std::move(epoch);
   ev.recovered = recovered;
-  for (auto s : msgs) ev.msgs.push_back(msg(s));
+  for (auto s : msgs)
+    ev.msgs.push_back(msg(s));
   return ev;
 }
 
@@ -49,17 +55,19 @@ history_reply hist(std::uint64_t seq, std::string epoch, std::vector<std::uint64
   h.room = "r";
   h.seq = seq;
   h.epoch = std::move(epoch);
-  for (auto s : msgs) h.msgs.push_back(msg(s));
+  for (auto s : msgs)
+    h.msgs.push_back(msg(s));
   return h;
 }
 
 std::vector<std::uint64_t> range(std::uint64_t from, std::uint64_t to) {
   std::vector<std::uint64_t> v;
-  for (auto i = from; i <= to; ++i) v.push_back(i);
+  for (auto i = from; i <= to; ++i)
+    v.push_back(i);
   return v;
 }
 
-}  // namespace
+} // namespace
 
 TEST(RoomStream, InitialSubscriptionThenInOrderPushes) {
   recorder r;
@@ -68,11 +76,11 @@ TEST(RoomStream, InitialSubscriptionThenInOrderPushes) {
   s.on_subscribed(sub(5, "e1", false, {4, 5}));
   ASSERT_EQ(r.events.size(), 1u);
   EXPECT_EQ(r.events[0].kind, subscribe_kind::initial);
-  EXPECT_TRUE(r.delivered.empty());  // the snapshot is in the event, not the stream
+  EXPECT_TRUE(r.delivered.empty()); // the snapshot is in the event, not the stream
   s.on_push(msg(6));
   s.on_push(msg(7));
-  s.on_push(msg(7));  // duplicate
-  s.on_push(msg(3));  // old
+  s.on_push(msg(7)); // duplicate
+  s.on_push(msg(3)); // old
   EXPECT_EQ(r.delivered, range(6, 7));
   EXPECT_EQ(s.phase(), room_stream::phase_kind::live);
 }
@@ -83,12 +91,12 @@ TEST(RoomStream, GapIsFilledFromHistoryAndHeldPushesFollowInOrder) {
   s.begin_subscribe();
   s.on_subscribed(sub(10, "e1", false));
   s.on_push(msg(11));
-  s.on_push(msg(14));  // gap: 12, 13 missing
+  s.on_push(msg(14)); // gap: 12, 13 missing
   ASSERT_EQ(r.history_requests, std::vector<std::uint64_t>{11});
   EXPECT_EQ(s.phase(), room_stream::phase_kind::fetching);
   s.on_push(msg(16));
   s.on_push(msg(15));
-  EXPECT_EQ(r.delivered, range(11, 11));  // held back
+  EXPECT_EQ(r.delivered, range(11, 11)); // held back
   s.on_history(hist(16, "e1", {12, 13, 14, 15, 16}));
   EXPECT_EQ(r.delivered, range(11, 16));
   EXPECT_EQ(s.phase(), room_stream::phase_kind::live);
@@ -117,12 +125,12 @@ TEST(RoomStream, HistoryThatNoLongerReachesBackRebuilds) {
   s.begin_subscribe();
   s.on_subscribed(sub(10, "e1", false));
   s.on_push(msg(50));
-  s.on_history(hist(50, "e1", range(41, 50)));  // 11..40 are gone
+  s.on_history(hist(50, "e1", range(41, 50))); // 11..40 are gone
   ASSERT_EQ(r.resubscribes.size(), 1u);
-  EXPECT_FALSE(r.resubscribes[0].has_value());  // resubscribe without since
-  EXPECT_TRUE(r.delivered.empty());             // never a stream with a hole
+  EXPECT_FALSE(r.resubscribes[0].has_value()); // resubscribe without since
+  EXPECT_TRUE(r.delivered.empty());            // never a stream with a hole
   EXPECT_EQ(s.phase(), room_stream::phase_kind::subscribing);
-  s.on_push(msg(51));  // ignored until the new subscription
+  s.on_push(msg(51)); // ignored until the new subscription
   s.on_subscribed(sub(51, "e1", false, range(42, 51)));
   ASSERT_EQ(r.events.size(), 2u);
   EXPECT_EQ(r.events[1].kind, subscribe_kind::rebuilt);
@@ -161,14 +169,15 @@ TEST(RoomStream, ReconnectRecoversExactlyOnce) {
   room_stream s("r", r);
   s.begin_subscribe();
   s.on_subscribed(sub(0, "e1", false));
-  for (std::uint64_t i = 1; i <= 5; ++i) s.on_push(msg(i));
+  for (std::uint64_t i = 1; i <= 5; ++i)
+    s.on_push(msg(i));
   s.on_connection_lost();
-  s.on_push(msg(9));  // stale, ignored
+  s.on_push(msg(9)); // stale, ignored
   auto since = s.begin_subscribe();
   ASSERT_TRUE(since.has_value());
   EXPECT_EQ(since->seq, 5u);
   EXPECT_EQ(since->epoch, "e1");
-  s.on_subscribed(sub(8, "e1", true, {4, 5, 6, 7, 8}));  // overlapping items are skipped
+  s.on_subscribed(sub(8, "e1", true, {4, 5, 6, 7, 8})); // overlapping items are skipped
   s.on_push(msg(8));
   s.on_push(msg(9));
   EXPECT_EQ(r.delivered, range(1, 9));
@@ -197,7 +206,7 @@ TEST(RoomStream, RecoveredWithAHoleFetchesTheRest) {
   s.on_subscribed(sub(2, "e1", false));
   s.on_connection_lost();
   s.begin_subscribe();
-  s.on_subscribed(sub(6, "e1", true, {3, 5, 6}));  // 4 missing: a server bug, still handled
+  s.on_subscribed(sub(6, "e1", true, {3, 5, 6})); // 4 missing: a server bug, still handled
   EXPECT_EQ(r.delivered, range(3, 3));
   ASSERT_EQ(r.history_requests, std::vector<std::uint64_t>{3});
   s.on_history(hist(6, "e1", {4, 5, 6}));
@@ -207,7 +216,8 @@ TEST(RoomStream, RecoveredWithAHoleFetchesTheRest) {
 TEST(Backoff, GrowsWithJitterAndIsCapped) {
   backoff b({std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 2.0}, 42);
   std::vector<long long> d;
-  for (int i = 0; i < 8; ++i) d.push_back(b.next().count());
+  for (int i = 0; i < 8; ++i)
+    d.push_back(b.next().count());
   EXPECT_GE(d[0], 50);
   EXPECT_LE(d[0], 100);
   EXPECT_GE(d[3], 400);
@@ -217,7 +227,7 @@ TEST(Backoff, GrowsWithJitterAndIsCapped) {
     EXPECT_LE(d[i], 1000);
   }
   std::set<long long> distinct(d.begin() + 4, d.end());
-  EXPECT_GT(distinct.size(), 1u);  // jitter
+  EXPECT_GT(distinct.size(), 1u); // jitter
   b.reset();
   EXPECT_LE(b.next().count(), 100);
 }
@@ -242,7 +252,12 @@ TEST(Url, Parses) {
 
 TEST(Codec, BatchedMapsWithUnknownKeysDecode) {
   map_writer a("msg");
-  a.str("room", "lobby").u64("seq", 7).str("user", "bob").str("data", "hi").i64("ts", 1).str("zzz", "new");
+  a.str("room", "lobby")
+      .u64("seq", 7)
+      .str("user", "bob")
+      .str("data", "hi")
+      .i64("ts", 1)
+      .str("zzz", "new");
   map_writer b("ack");
   b.u64("id", 3).str("room", "lobby").u64("seq", 8).field("future", std::vector<int>{1, 2});
   const std::string frame = a.finish() + b.finish();
@@ -264,7 +279,8 @@ TEST(Codec, BatchedMapsWithUnknownKeysDecode) {
 
 TEST(Codec, ManyFieldsUseMap16) {
   map_writer w("x");
-  for (int i = 0; i < 20; ++i) w.u64("k" + std::to_string(i), i);
+  for (int i = 0; i < 20; ++i)
+    w.u64("k" + std::to_string(i), i);
   auto s = w.finish();
   auto v = value::from_encoded(s);
   ASSERT_EQ(v.type(), msgpack::type::MAP);
@@ -274,7 +290,9 @@ TEST(Codec, ManyFieldsUseMap16) {
 TEST(RequestTable, LostRequestsFailUnlessIdempotent) {
   request_table t;
   int failed = 0;
-  auto h = [&](result<reply> r) { if (!r.ok()) ++failed; };
+  auto h = [&](result<reply> r) {
+    if (!r.ok()) ++failed;
+  };
   const auto now = request_table::clock::now();
   t.add(1, {h, now + std::chrono::seconds(10), "a", false, true});
   t.add(2, {h, now + std::chrono::seconds(10), "b", true, true});
