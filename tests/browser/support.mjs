@@ -1,24 +1,20 @@
 // Shared by the browser tests: a real engine (the built binary) on a free port with a fresh
 // data directory, Debian's Chromium driven by playwright-core, and the demo page's steps.
 // Every wait is bounded; nothing sleeps to synchronise.
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
+import { repo, startEngine as startBareEngine } from "../support/engine.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const repo = path.resolve(here, "../..");
+export { engineBinary, repo } from "../support/engine.mjs";
+
+/** The engine serving the repository's web/ (the demo), on `data`; see tests/support/engine.mjs. */
+export function startEngine({ port = 0, data, args = [] } = {}) {
+  return startBareEngine({ port, data, args: ["--web", path.join(repo, "web"), ...args] });
+}
 
 // The waits of one step: generous, as ctest runs these beside the C++ tests on two cores.
 export const STEP_MS = 20000;
-
-export function engineBinary() {
-  const binary = process.env.TROUPE_BINARY || path.join(repo, "build", "troupe");
-  if (!existsSync(binary)) throw new Error(`no engine at ${binary}: build it, or set TROUPE_BINARY`);
-  return binary;
-}
 
 const cleanups = new WeakMap();
 
@@ -47,66 +43,6 @@ export function tempDir(t, prefix = "troupe-browser-") {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   defer(t, () => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/**
- * Starts the engine: `--host 127.0.0.1 --port <port or 0> --data <dir>` plus `args`, serving
- * the repository's web/. Resolves once it logs "listening on 127.0.0.1:PORT".
- */
-export async function startEngine({ port = 0, data, args = [] } = {}) {
-  // The engine reads TROUPE_* from the environment too: none of the caller's may leak in.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TROUPE_")));
-  const child = spawn(
-    engineBinary(),
-    ["--host", "127.0.0.1", "--port", String(port), "--data", data, "--web", path.join(repo, "web"), ...args],
-    { env, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const log = [];
-  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (s) => log.push(s));
-  const lines = createInterface({ input: child.stdout });
-  const listening = new Promise((resolve, reject) => {
-    lines.on("line", (line) => {
-      log.push(line + "\n");
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(line);
-      if (m) resolve(Number(m[1]));
-    });
-    exited.then(({ code, signal }) =>
-      reject(new Error(`the engine exited (${code ?? signal}) before listening:\n${log.join("")}`)),
-    );
-  });
-  const actualPort = await within(listening, 15000, () => `the engine did not listen within 15 s:\n${log.join("")}`).catch(
-    (err) => {
-      child.kill("SIGKILL");
-      throw err;
-    },
-  );
-  return {
-    port: actualPort,
-    url: `http://127.0.0.1:${actualPort}`,
-    log,
-    /** SIGTERM, then waits for the exit (SIGKILL after 15 s); resolves with the exit code. */
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return exited;
-      child.kill("SIGTERM");
-      try {
-        return await within(exited, 15000, () => "the engine did not stop within 15 s of SIGTERM");
-      } catch (err) {
-        child.kill("SIGKILL");
-        await exited;
-        throw err;
-      }
-    },
-  };
-}
-
-function within(promise, ms, message) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message())), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 export async function launchBrowser() {

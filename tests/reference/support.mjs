@@ -1,16 +1,13 @@
 // Shared by the reference tests: ot-text-unicode (the contract's reference OT), a seeded
 // PRNG, random texts and operations, the real engine, and a raw MessagePack WebSocket client.
 // Every wait is bounded and fails with what it waited for; nothing sleeps to synchronise.
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { startEngine as startBareEngine, within } from "../support/engine.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const repo = path.resolve(here, "../..");
+export { repo, within } from "../support/engine.mjs";
 const require = createRequire(import.meta.url);
 
 function load(name) {
@@ -48,20 +45,7 @@ export const span = (op) => op.reduce((n, c) => n + (typeof c === "number" ? Mat
 
 // ---- seeded randomness ----------------------------------------------------------------------
 
-/** mulberry32: the same cases for the same seed. */
-export function prng(seed) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  next.int = (n) => Math.floor(next() * n);
-  next.pick = (xs) => xs[next.int(xs.length)];
-  return next;
-}
+export { prng } from "../../clients/js/test-support/prng.js";
 
 /** The seed: SEED from the environment, else a fixed one (CI sees the same cases). Printed, so a
  *  failure can be replayed with SEED=... */
@@ -125,14 +109,6 @@ export function randomWireOp(rnd, len) {
 
 // ---- bounded waits ---------------------------------------------------------------------------
 
-export function within(promise, ms, message) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(typeof message === "function" ? message() : message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** Wakes waiters whenever something they watch may have changed. */
 export class Signal {
   constructor() {
@@ -161,59 +137,23 @@ export class Signal {
 
 // ---- the engine --------------------------------------------------------------------------------
 
-export function engineBinary() {
-  const binary = process.env.TROUPE_BINARY || path.join(repo, "build", "troupe");
-  if (!existsSync(binary)) throw new Error(`no engine at ${binary}: build it, or set TROUPE_BINARY`);
-  return binary;
-}
-
-/** The engine on a free port with a fresh data directory, memory store, no rate budget. */
+/** The engine on a free port with a fresh data directory, memory store, no rate budget;
+ *  stop() also removes the directory. */
 export async function startEngine() {
   const data = mkdtempSync(path.join(tmpdir(), "troupe-reference-"));
-  // The engine reads TROUPE_* from the environment too: none of ours may leak in.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TROUPE_")));
-  const child = spawn(
-    engineBinary(),
-    ["--host", "127.0.0.1", "--port", "0", "--data", data, "--store", "memory", "--rate", "0"],
-    { env, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const log = [];
-  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (s) => log.push(s));
-  const lines = createInterface({ input: child.stdout });
-  const listening = new Promise((resolve, reject) => {
-    lines.on("line", (line) => {
-      log.push(line + "\n");
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(line);
-      if (m) resolve(Number(m[1]));
-    });
-    exited.then(({ code, signal }) => reject(new Error(`the engine exited (${code ?? signal}) before listening:\n${log.join("")}`)));
-  });
   const cleanup = () => rmSync(data, { recursive: true, force: true });
-  let port;
+  let engine;
   try {
-    port = await within(listening, 15000, () => `the engine did not listen within 15 s:\n${log.join("")}`);
+    engine = await startBareEngine({ data, args: ["--store", "memory", "--rate", "0"] });
   } catch (err) {
-    child.kill("SIGKILL");
-    await exited;
     cleanup();
     throw err;
   }
   return {
-    port,
-    log,
-    /** SIGTERM (SIGKILL after 15 s), then removes the data directory. */
+    ...engine,
     async stop() {
       try {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill("SIGTERM");
-          await within(exited, 15000, "the engine did not stop within 15 s of SIGTERM").catch(async (err) => {
-            child.kill("SIGKILL");
-            await exited;
-            throw err;
-          });
-        }
+        await engine.stop();
       } finally {
         cleanup();
       }
