@@ -45,6 +45,7 @@
 #include "clients/cpp/blocking_document.hpp"
 #include "clients/cpp/map_writer.hpp"
 #include "ot/text_operation.hpp"
+#include "ot/utf8.hpp"
 #include "raw_ws.hpp"
 #include "support.hpp"
 
@@ -71,14 +72,6 @@ std::string code_of(const reply& r) { return std::string(r.map().str("code").val
 std::string reason_of(const reply& r) { return std::string(r.map().str("reason").value_or("")); }
 std::string describe(const reply& r) {
   return std::string(r.type()) + " " + code_of(r) + " " + reason_of(r);
-}
-
-// Code points of valid UTF-8.
-std::size_t code_points(std::string_view s) {
-  std::size_t n = 0;
-  for (unsigned char c : s)
-    if ((c & 0xC0) != 0x80) ++n;
-  return n;
 }
 
 // Equal texts; on a difference, where it starts (documents here are too long to print).
@@ -329,7 +322,7 @@ Opened opened_of(const reply& r) {
 // The text the operations make of `text`, or nullopt if one does not fit.
 std::optional<std::string> apply_all(std::string text, const std::vector<LoggedOp>& ops) {
   for (const auto& l : ops) {
-    if (!ot::fits(l.op, code_points(text))) return std::nullopt;
+    if (!ot::fits(l.op, ot::utf8_count(text))) return std::nullopt;
     text = ot::apply(text, l.op);
   }
   return text;
@@ -998,12 +991,12 @@ void DurabilityCrash::crash_while_busy(const std::string& sync) {
         continue;
       }
       EXPECT_EQ(inserted_text(l.op), it->second->text) << l.key;
-      EXPECT_EQ(code_points(inserted_text(l.op)), kInsertLength);
+      EXPECT_EQ(ot::utf8_count(inserted_text(l.op)), kInsertLength);
     }
     const auto rebuilt = apply_all("", log.ops);
     EXPECT_TRUE(rebuilt.has_value()) << "an operation does not fit";
     EXPECT_TRUE(SameText(rebuilt.value_or("<none>"), plain.text.value_or("<no text>")));
-    EXPECT_EQ(code_points(plain.text.value_or("")), plain.rev * kInsertLength);
+    EXPECT_EQ(ot::utf8_count(plain.text.value_or("")), plain.rev * kInsertLength);
     return plain.rev;
   };
   std::map<std::string, std::uint64_t> rev_of;
@@ -1860,7 +1853,7 @@ TEST_F(Durability, DocumentSnapshotsCompactTheLogAndRestartAtTheSameRevAndText) 
     std::mt19937 rng(7);
     for (std::uint64_t rev = 0; rev < kOps; ++rev) {
       const auto& text = text_at.back();
-      const std::size_t len = code_points(text);
+      const std::size_t len = ot::utf8_count(text);
       ot::operation op;
       const std::size_t pos = std::uniform_int_distribution<std::size_t>(0, len)(rng);
       op.retain(pos);

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ot/text_operation.hpp"
+#include "ot/utf8.hpp"
 
 namespace ot = troupe::ot;
 using json = nlohmann::json;
@@ -65,11 +66,9 @@ json run(const json& in) {
   if (fn == "apply") {
     const auto text = in.at("text").get<std::string>();
     const auto op = operation_of(in.at("op"));
-    // apply()'s precondition; count code points the way the library does.
-    std::size_t length = 0;
-    for (unsigned char ch : text)
-      length += (ch & 0xC0) != 0x80;
-    if (!ot::fits(op, length)) throw std::invalid_argument("the operation does not fit the text");
+    // apply()'s precondition.
+    if (!ot::fits(op, ot::utf8_count(text)))
+      throw std::invalid_argument("the operation does not fit the text");
     return ot::apply(text, op);
   }
   if (fn == "transform_position")
