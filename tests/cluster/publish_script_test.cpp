@@ -1,0 +1,423 @@
+// The publish script and the read helpers against a real redis-server, started by the test on
+// a free loopback port with a fresh directory, over plain synchronous hiredis contexts.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include <hiredis/hiredis.h>
+
+#include "cluster/publish_script.hpp"
+
+extern char** environ;
+
+using namespace troupe;
+using namespace std::chrono_literals;
+using cluster::redis_command;
+
+namespace {
+
+using context_ptr = std::unique_ptr<redisContext, decltype(&redisFree)>;
+using reply_ptr = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
+
+// A minimal starter until tests/support/redis_server.hpp exists: redis-server on a free
+// loopback port, no persistence, in a temp dir; stopped (bounded) and removed at the end.
+class redis_process {
+public:
+  redis_process() {
+    char pattern[] = "/tmp/troupe-redis-XXXXXX";
+    if (!mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
+    dir_ = pattern;
+    for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) {
+      port_ = free_port();
+      const std::string port = std::to_string(port_), log = dir_ + "/redis.log";
+      const char* argv[] = {"redis-server", "--bind",     "127.0.0.1", "--port", port.c_str(),
+                            "--dir",        dir_.c_str(), "--save",    "",       "--appendonly",
+                            "no",           "--logfile",  log.c_str(), nullptr};
+      pid_t pid = 0;
+      if (posix_spawnp(&pid, "redis-server", nullptr, nullptr, const_cast<char**>(argv), environ) !=
+          0)
+        throw std::runtime_error("cannot start redis-server");
+      pid_ = pid;
+      if (!wait_ready()) // the port was taken meanwhile, or it died: try another
+        stop();
+    }
+    if (pid_ <= 0) throw std::runtime_error("redis-server did not start");
+  }
+  ~redis_process() {
+    stop();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  int port() const { return port_; }
+
+  context_ptr connect() const {
+    timeval timeout{5, 0};
+    context_ptr c(redisConnectWithTimeout("127.0.0.1", port_, timeout), &redisFree);
+    if (!c || c->err) throw std::runtime_error("cannot connect to redis-server");
+    redisSetTimeout(c.get(), timeout); // no read waits forever
+    return c;
+  }
+
+private:
+  static int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+  }
+  bool wait_ready() {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = 0;
+        return false;
+      }
+      timeval timeout{0, 200000};
+      context_ptr c(redisConnectWithTimeout("127.0.0.1", port_, timeout), &redisFree);
+      if (c && !c->err) {
+        reply_ptr r(static_cast<redisReply*>(redisCommand(c.get(), "PING")), &freeReplyObject);
+        if (r && r->type == REDIS_REPLY_STATUS) return true;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    int status = 0;
+    while (waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid_, SIGKILL);
+        waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    pid_ = 0;
+  }
+
+  std::string dir_;
+  int port_ = 0;
+  pid_t pid_ = 0;
+};
+
+reply_ptr run(redisContext* c, const redis_command& cmd) {
+  auto argv = cmd.argv();
+  auto lens = cmd.argvlen();
+  auto* r = static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  if (!r) throw std::runtime_error(std::string("redis: ") + c->errstr);
+  return {r, &freeReplyObject};
+}
+
+reply_ptr run(redisContext* c, std::vector<std::string> args) {
+  return run(c, redis_command{std::move(args)});
+}
+
+// What the engine will do: EVALSHA, and EVAL once when Redis does not have the script.
+cluster::publish_result publish(redisContext* c, std::string_view room,
+                                const cluster::publish_args& args) {
+  const auto keys = cluster::keys_for(room);
+  auto r = run(c, cluster::publish_command(keys, args));
+  if (cluster::is_noscript(*r))
+    r = run(c, cluster::publish_command(keys, args, cluster::script_call::eval));
+  return cluster::decode_publish_reply(*r);
+}
+
+cluster::publish_args message(std::string_view data, std::string_view key = {},
+                              std::uint64_t history = 100, std::string_view epoch = "epoch-a") {
+  return {epoch, history, "alice", key, data};
+}
+
+// A SUBSCRIBE connection: the published payloads on a room's channel, with a bounded wait.
+class subscriber {
+public:
+  subscriber(const redis_process& redis, std::string_view room) : c_(redis.connect()) {
+    auto r = run(c_.get(), {"SUBSCRIBE", cluster::keys_for(room).channel});
+    EXPECT_EQ(r->type, REDIS_REPLY_ARRAY);
+  }
+  /// The next payload, or nothing within `wait`.
+  std::optional<std::string> next(std::chrono::milliseconds wait = 2000ms) {
+    timeval t{static_cast<time_t>(wait.count() / 1000),
+              static_cast<suseconds_t>(wait.count() % 1000 * 1000)};
+    redisSetTimeout(c_.get(), t);
+    void* raw = nullptr;
+    if (redisGetReply(c_.get(), &raw) != REDIS_OK) {
+      // A timeout leaves the context unusable: reconnecting is not needed by these tests.
+      failed_ = true;
+      return std::nullopt;
+    }
+    reply_ptr r(static_cast<redisReply*>(raw), &freeReplyObject);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        std::string_view(r->element[0]->str, r->element[0]->len) != "message")
+      return std::nullopt;
+    return std::string(r->element[2]->str, r->element[2]->len);
+  }
+  bool timed_out() const { return failed_; }
+
+private:
+  context_ptr c_;
+  bool failed_ = false;
+};
+
+std::uint64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class PublishScript : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() { redis_ = new redis_process(); }
+  static void TearDownTestSuite() {
+    delete redis_;
+    redis_ = nullptr;
+  }
+  void SetUp() override {
+    c_ = std::make_unique<context_ptr>(redis_->connect());
+    run(c(), {"FLUSHALL"});
+    run(c(), {"SCRIPT", "FLUSH"});
+  }
+  redisContext* c() { return c_->get(); }
+
+  static redis_process* redis_;
+  std::unique_ptr<context_ptr> c_;
+};
+redis_process* PublishScript::redis_ = nullptr;
+
+} // namespace
+
+TEST(PublishScriptKeys, OneHashTagPerRoom) {
+  const auto k = cluster::keys_for("chat:lobby");
+  EXPECT_EQ(k.meta, "tr:{chat:lobby}:meta");
+  EXPECT_EQ(k.stream, "tr:{chat:lobby}:stream");
+  EXPECT_EQ(k.keys, "tr:{chat:lobby}:keys");
+  EXPECT_EQ(k.channel, "tr:{chat:lobby}:ch");
+}
+
+TEST_F(PublishScript, EmbeddedTextIsTheLuaFileAndItsSha1IsRedis) {
+  EXPECT_TRUE(cluster::scripts::publish_text().starts_with("-- One publish to a room"));
+  EXPECT_TRUE(cluster::scripts::publish_text().ends_with("return {seq, epoch, ts, 0}\n"));
+  auto r = run(c(), {"SCRIPT", "LOAD", std::string(cluster::scripts::publish_text())});
+  ASSERT_EQ(r->type, REDIS_REPLY_STRING) << r->str;
+  EXPECT_EQ(std::string_view(r->str, r->len), cluster::scripts::publish_sha1());
+}
+
+TEST_F(PublishScript, SequentialPublishesAreNumberedWithoutHoles) {
+  // The first EVALSHA meets NOSCRIPT (the cache was flushed): EVAL, then EVALSHA works.
+  auto first = run(c(), cluster::publish_command(cluster::keys_for("r"), message("x")));
+  EXPECT_TRUE(cluster::is_noscript(*first));
+  const auto before = now_ms();
+  for (std::uint64_t i = 1; i <= 50; ++i) {
+    auto res = publish(c(), "r", message("m" + std::to_string(i)));
+    EXPECT_EQ(res.seq, i);
+    EXPECT_EQ(res.epoch, "epoch-a");
+    EXPECT_FALSE(res.duplicate);
+    EXPECT_GE(res.ts + 1000, before); // Redis's clock: same machine, so close to ours
+    EXPECT_LE(res.ts, now_ms() + 1000);
+  }
+  auto top = cluster::decode_top(*run(c(), cluster::top_command(cluster::keys_for("r"))));
+  EXPECT_EQ(top.epoch, "epoch-a");
+  EXPECT_EQ(top.seq, 50u);
+  // Another room has its own numbering.
+  EXPECT_EQ(publish(c(), "other", message("y")).seq, 1u);
+}
+
+TEST_F(PublishScript, StreamKeepsHistoryEntriesWithIdsFromSeqs) {
+  const auto keys = cluster::keys_for("r");
+  for (int i = 1; i <= 12; ++i)
+    publish(c(), "r", message("m" + std::to_string(i), "k" + std::to_string(i), 5));
+  EXPECT_EQ(run(c(), {"XLEN", keys.stream})->integer, 5);
+  auto ids = run(c(), {"XRANGE", keys.stream, "-", "+"});
+  ASSERT_EQ(ids->elements, 5u);
+  for (std::size_t i = 0; i < 5; ++i)
+    EXPECT_EQ(std::string(ids->element[i]->element[0]->str), std::to_string(8 + i) + "-1");
+  auto entries = cluster::decode_stream_entries(*ids);
+  ASSERT_EQ(entries.size(), 5u);
+  EXPECT_EQ(entries[0].seq, 8u);
+  EXPECT_EQ(entries[0].data, "m8");
+  EXPECT_EQ(entries[0].key, "k8");
+  EXPECT_EQ(entries[0].user, "alice");
+  EXPECT_GT(entries[0].ts, 0u);
+  // The keys are trimmed with the stream.
+  EXPECT_EQ(run(c(), {"ZCARD", keys.keys})->integer, 5);
+  // A range read: exactly the asked seqs that are kept.
+  auto range = run(c(), cluster::range_command(keys, 6, 9));
+  entries = cluster::decode_stream_entries(*range);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].seq, 8u);
+  EXPECT_EQ(entries[1].seq, 9u);
+}
+
+TEST_F(PublishScript, RepairReadGivesEpochTopAndEntriesAtomically) {
+  const auto keys = cluster::keys_for("r");
+  for (int i = 1; i <= 6; ++i)
+    publish(c(), "r", message("m" + std::to_string(i), {}, 4));
+  reply_ptr last{nullptr, &freeReplyObject};
+  for (const auto& cmd : cluster::repair_read_commands(keys, 2, 5))
+    last = run(c(), cmd);
+  auto read = cluster::decode_repair_read(*last);
+  EXPECT_EQ(read.top.epoch, "epoch-a");
+  EXPECT_EQ(read.top.seq, 6u);
+  ASSERT_EQ(read.entries.size(), 3u); // 2 was trimmed: the stream keeps 3..6
+  EXPECT_EQ(read.entries.front().seq, 3u);
+  EXPECT_EQ(read.entries.back().data, "m5");
+  // A room with no log: no epoch, top 0, nothing.
+  for (const auto& cmd : cluster::repair_read_commands(cluster::keys_for("none"), 1, 5))
+    last = run(c(), cmd);
+  read = cluster::decode_repair_read(*last);
+  EXPECT_EQ(read.top.epoch, "");
+  EXPECT_EQ(read.top.seq, 0u);
+  EXPECT_TRUE(read.entries.empty());
+}
+
+TEST_F(PublishScript, RepeatedKeyReturnsTheFirstSeqAndPublishesNothing) {
+  subscriber sub(*redis_, "r");
+  auto a = publish(c(), "r", message("first", "k1", 3));
+  auto b = publish(c(), "r", message("second", "k2", 3));
+  auto again = publish(c(), "r", message("other data", "k1", 3));
+  EXPECT_EQ(again.seq, a.seq);
+  EXPECT_EQ(again.ts, a.ts);
+  EXPECT_EQ(again.epoch, a.epoch);
+  EXPECT_TRUE(again.duplicate);
+  auto c3 = publish(c(), "r", message("third", {}, 3));
+  EXPECT_EQ(c3.seq, 3u); // the duplicate took no seq
+  // The subscriber got 1, 2, 3: not the duplicate.
+  for (std::uint64_t want : {a.seq, b.seq, c3.seq}) {
+    auto payload = sub.next();
+    ASSERT_TRUE(payload);
+    EXPECT_EQ(cluster::decode_published(*payload).message.seq, want);
+  }
+  EXPECT_FALSE(sub.next(300ms)) << "the duplicate was published";
+  // Remembered while its message is kept (3 kept: 1..3); once trimmed, the key is new again.
+  EXPECT_TRUE(publish(c(), "r", message("x", "k1", 3)).duplicate);
+  EXPECT_EQ(publish(c(), "r", message("fourth", {}, 3)).seq, 4u); // keeps 2..4
+  auto later = publish(c(), "r", message("x", "k1", 3));
+  EXPECT_FALSE(later.duplicate);
+  EXPECT_EQ(later.seq, 5u);
+  EXPECT_FALSE(publish(c(), "r", message("x", "k2", 3)).duplicate); // 2 trimmed too
+}
+
+TEST_F(PublishScript, EpochPersistsAndALostLogGetsANewOne) {
+  EXPECT_EQ(publish(c(), "r", message("1", {}, 100, "epoch-a")).epoch, "epoch-a");
+  auto second = publish(c(), "r", message("2", {}, 100, "epoch-b"));
+  EXPECT_EQ(second.epoch, "epoch-a"); // the candidate is used only when there is none
+  EXPECT_EQ(second.seq, 2u);
+  run(c(), {"FLUSHALL"});
+  auto after = publish(c(), "r", message("3", {}, 100, "epoch-c"));
+  EXPECT_EQ(after.epoch, "epoch-c");
+  EXPECT_EQ(after.seq, 1u);
+  // Only the meta lost (say, evicted): the old stream and keys go with the old epoch.
+  publish(c(), "r", message("4", "k", 100, "epoch-c"));
+  run(c(), {"DEL", cluster::keys_for("r").meta});
+  auto fresh = publish(c(), "r", message("5", "k", 100, "epoch-d"));
+  EXPECT_EQ(fresh.epoch, "epoch-d");
+  EXPECT_EQ(fresh.seq, 1u);
+  EXPECT_FALSE(fresh.duplicate);
+  EXPECT_EQ(run(c(), {"XLEN", cluster::keys_for("r").stream})->integer, 1);
+}
+
+TEST_F(PublishScript, BinaryDataRoundTrips) {
+  std::string data;
+  for (int i = 0; i < 70000; ++i)
+    data.push_back(static_cast<char>(i * 7 % 256)); // NULs, 0xff, invalid UTF-8
+  data.replace(0, 4, std::string("\0\xc1\xff\0", 4));
+  const std::string key("k\0ey", 4);
+  subscriber sub(*redis_, "bin");
+  auto res = publish(c(), "bin", message(data, key));
+  EXPECT_EQ(res.seq, 1u);
+  auto payload = sub.next();
+  ASSERT_TRUE(payload);
+  auto p = cluster::decode_published(*payload);
+  EXPECT_EQ(p.message.data, data);
+  EXPECT_EQ(p.message.key, key);
+  auto range = run(c(), cluster::range_command(cluster::keys_for("bin"), 1, 1));
+  auto entries = cluster::decode_stream_entries(*range); // views into `range`
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].data, data);
+  EXPECT_EQ(entries[0].key, key);
+  EXPECT_TRUE(publish(c(), "bin", message("other", key)).duplicate);
+}
+
+TEST_F(PublishScript, PubSubPayloadDecodesToWhatWasPublished) {
+  subscriber sub(*redis_, "r");
+  auto res = publish(c(), "r", message("\x92\x01\xa1x", "key-1")); // [1, "x"] packed
+  auto payload = sub.next();
+  ASSERT_TRUE(payload);
+  auto p = cluster::decode_published(*payload);
+  EXPECT_EQ(p.message.seq, res.seq);
+  EXPECT_EQ(p.epoch, res.epoch);
+  EXPECT_EQ(p.message.ts, res.ts);
+  EXPECT_EQ(p.message.user, "alice");
+  EXPECT_EQ(p.message.key, "key-1");
+  EXPECT_EQ(p.message.data, "\x92\x01\xa1x");
+  // The views point into the payload: no copy of the data.
+  EXPECT_GE(p.message.data.data(), payload->data());
+  EXPECT_LE(p.message.data.data() + p.message.data.size(), payload->data() + payload->size());
+  EXPECT_THROW(cluster::decode_published("\x93\x01\x02\x03"), cluster::bad_reply);
+  EXPECT_THROW(cluster::decode_published("\xc1"), cluster::bad_reply);
+}
+
+TEST_F(PublishScript, ConcurrentPublishersGetOneTotalOrder) {
+  constexpr int publishers = 4, each = 150;
+  subscriber sub(*redis_, "r");
+  std::vector<std::vector<std::uint64_t>> seqs(publishers);
+  std::vector<std::thread> threads;
+  for (int p = 0; p < publishers; ++p)
+    threads.emplace_back([&, p] {
+      auto conn = redis_->connect();
+      for (int i = 0; i < each; ++i) {
+        const std::string id = std::to_string(p) + "/" + std::to_string(i);
+        auto res = publish(conn.get(), "r", message(id, id, 1000));
+        seqs[p].push_back(res.seq);
+        if (i % 10 == 0) { // a retry with the same key, as after `unavailable`
+          EXPECT_EQ(publish(conn.get(), "r", message(id, id, 1000)).seq, res.seq);
+        }
+      }
+    });
+  for (auto& t : threads)
+    t.join();
+  std::set<std::uint64_t> all;
+  for (const auto& s : seqs) {
+    EXPECT_TRUE(std::is_sorted(s.begin(), s.end())); // each publisher's own order kept
+    all.insert(s.begin(), s.end());
+  }
+  ASSERT_EQ(all.size(), std::size_t(publishers * each)); // no seq given twice
+  EXPECT_EQ(*all.begin(), 1u);
+  EXPECT_EQ(*all.rbegin(), std::uint64_t(publishers * each)); // and no hole
+  // Every node's subscription sees that one order.
+  std::map<std::uint64_t, std::string> stream;
+  auto range = run(c(), cluster::range_command(cluster::keys_for("r"), 1, 100000));
+  for (auto& e : cluster::decode_stream_entries(*range))
+    stream[e.seq] = std::string(e.data);
+  for (std::uint64_t want = 1; want <= std::uint64_t(publishers * each); ++want) {
+    auto payload = sub.next();
+    ASSERT_TRUE(payload) << "seq " << want;
+    auto p = cluster::decode_published(*payload);
+    ASSERT_EQ(p.message.seq, want);
+    EXPECT_EQ(p.message.data, stream[want]);
+  }
+}
