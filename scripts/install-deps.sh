@@ -14,6 +14,8 @@ packages=(
   libjwt-dev                  # connection tokens: HS256 JWTs verified with libjwt
   libssl-dev                  # TLS (--tls-cert): OpenSSL under Asio's ssl::stream
   libsqlite3-dev              # the durable embedded store (--data)
+  libhiredis-dev              # the cluster (--redis): hiredis, driven by Asio
+  redis-server                # the cluster's Redis 7 (the cluster tests start their own)
   clang-format                # the one C++ style (.clang-format; scripts/format.sh, the test `format`)
   nodejs                      # the JavaScript client and its tests; npm installs their packages
 )
