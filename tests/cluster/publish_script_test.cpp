@@ -2,12 +2,6 @@
 // a free loopback port with a fresh directory, over plain synchronous hiredis contexts.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +15,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "tests/support/redis_server.hpp"
 #include "cluster/publish_script.hpp"
 
 extern char** environ;
@@ -34,95 +29,14 @@ namespace {
 using context_ptr = std::unique_ptr<redisContext, decltype(&redisFree)>;
 using reply_ptr = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
 
-// A minimal starter until tests/support/redis_server.hpp exists: redis-server on a free
-// loopback port, no persistence, in a temp dir; stopped (bounded) and removed at the end.
-class redis_process {
-public:
-  redis_process() {
-    char pattern[] = "/tmp/troupe-redis-XXXXXX";
-    if (!mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
-    dir_ = pattern;
-    for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) {
-      port_ = free_port();
-      const std::string port = std::to_string(port_), log = dir_ + "/redis.log";
-      const char* argv[] = {"redis-server", "--bind",     "127.0.0.1", "--port", port.c_str(),
-                            "--dir",        dir_.c_str(), "--save",    "",       "--appendonly",
-                            "no",           "--logfile",  log.c_str(), nullptr};
-      pid_t pid = 0;
-      if (posix_spawnp(&pid, "redis-server", nullptr, nullptr, const_cast<char**>(argv), environ) !=
-          0)
-        throw std::runtime_error("cannot start redis-server");
-      pid_ = pid;
-      if (!wait_ready()) // the port was taken meanwhile, or it died: try another
-        stop();
-    }
-    if (pid_ <= 0) throw std::runtime_error("redis-server did not start");
-  }
-  ~redis_process() {
-    stop();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  int port() const { return port_; }
-
-  context_ptr connect() const {
-    timeval timeout{5, 0};
-    context_ptr c(redisConnectWithTimeout("127.0.0.1", port_, timeout), &redisFree);
-    if (!c || c->err) throw std::runtime_error("cannot connect to redis-server");
-    redisSetTimeout(c.get(), timeout); // no read waits forever
-    return c;
-  }
-
-private:
-  static int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
-  }
-  bool wait_ready() {
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = 0;
-        return false;
-      }
-      timeval timeout{0, 200000};
-      context_ptr c(redisConnectWithTimeout("127.0.0.1", port_, timeout), &redisFree);
-      if (c && !c->err) {
-        reply_ptr r(static_cast<redisReply*>(redisCommand(c.get(), "PING")), &freeReplyObject);
-        if (r && r->type == REDIS_REPLY_STATUS) return true;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    int status = 0;
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    pid_ = 0;
-  }
-
-  std::string dir_;
-  int port_ = 0;
-  pid_t pid_ = 0;
-};
+// A synchronous hiredis context on the test's redis-server (tests/support/redis_server.hpp).
+context_ptr connect(const test::redis_server& redis) {
+  timeval timeout{5, 0};
+  context_ptr c(redisConnectWithTimeout("127.0.0.1", redis.port(), timeout), &redisFree);
+  if (!c || c->err) throw std::runtime_error("cannot connect to redis-server");
+  redisSetTimeout(c.get(), timeout); // no read waits forever
+  return c;
+}
 
 reply_ptr run(redisContext* c, const redis_command& cmd) {
   auto argv = cmd.argv();
@@ -155,7 +69,7 @@ cluster::publish_args message(std::string_view data, std::string_view key = {},
 // A SUBSCRIBE connection: the published payloads on a room's channel, with a bounded wait.
 class subscriber {
 public:
-  subscriber(const redis_process& redis, std::string_view room) : c_(redis.connect()) {
+  subscriber(const test::redis_server& redis, std::string_view room) : c_(connect(redis)) {
     auto r = run(c_.get(), {"SUBSCRIBE", cluster::keys_for(room).channel});
     EXPECT_EQ(r->type, REDIS_REPLY_ARRAY);
   }
@@ -191,22 +105,22 @@ std::uint64_t now_ms() {
 
 class PublishScript : public ::testing::Test {
 protected:
-  static void SetUpTestSuite() { redis_ = new redis_process(); }
+  static void SetUpTestSuite() { redis_ = new test::redis_server(); }
   static void TearDownTestSuite() {
     delete redis_;
     redis_ = nullptr;
   }
   void SetUp() override {
-    c_ = std::make_unique<context_ptr>(redis_->connect());
+    c_ = std::make_unique<context_ptr>(connect(*redis_));
     run(c(), {"FLUSHALL"});
     run(c(), {"SCRIPT", "FLUSH"});
   }
   redisContext* c() { return c_->get(); }
 
-  static redis_process* redis_;
+  static test::redis_server* redis_;
   std::unique_ptr<context_ptr> c_;
 };
-redis_process* PublishScript::redis_ = nullptr;
+test::redis_server* PublishScript::redis_ = nullptr;
 
 } // namespace
 
@@ -388,7 +302,7 @@ TEST_F(PublishScript, ConcurrentPublishersGetOneTotalOrder) {
   std::vector<std::thread> threads;
   for (int p = 0; p < publishers; ++p)
     threads.emplace_back([&, p] {
-      auto conn = redis_->connect();
+      auto conn = connect(*redis_);
       for (int i = 0; i < each; ++i) {
         const std::string id = std::to_string(p) + "/" + std::to_string(i);
         auto res = publish(conn.get(), "r", message(id, id, 1000));
