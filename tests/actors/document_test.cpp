@@ -72,7 +72,7 @@ protected:
   }
 
   static actors::peer_ref peer(const std::string& client, std::shared_ptr<recording_sink> sink) {
-    return {client, "user-" + client, "", sink};
+    return {client, "user-" + client, "", sink, ""};
   }
 
   static actors::doc_op op(protocol::request_id id, std::uint64_t rev,

@@ -116,7 +116,7 @@ protected:
   }
 
   actors::peer_ref peer(const std::string& client, std::shared_ptr<recording_sink> sink) {
-    return {client, "user-" + client, "", sink};
+    return {client, "user-" + client, "", sink, ""};
   }
 
   static protocol::pub_request pub(protocol::request_id id, std::optional<std::string> key = {}) {

@@ -251,14 +251,19 @@ TEST_F(Secured, EveryRequestKindOnAForbiddenRoomIsForbiddenAndRevealsNothing) {
   std::uint64_t acked = 0;
   for (auto& m : after) {
     EXPECT_NE(m.type(), "typing");
-    if (m.type() == "pdiff")
+    if (m.type() == "pdiff") {
       for (auto* list : {"joins", "leaves"})
         for (auto entries = *m.map().array(list); entries.size > 0; --entries.size, ++entries.ptr)
           EXPECT_NE(client::map_view(*entries.ptr).str("user").value_or(""), "outsider");
+    }
     EXPECT_NE(m.type(), "op");
-    if (m.type() == "msg") EXPECT_EQ(m.map().str("user").value_or(""), "owner");
+    if (m.type() == "msg") {
+      EXPECT_EQ(m.map().str("user").value_or(""), "owner");
+    }
     if (m.type() == "ack") acked = m.map().u64("seq").value_or(0);
-    if (m.type() == "presence") EXPECT_EQ(m.map().array("members")->size, 1u);
+    if (m.type() == "presence") {
+      EXPECT_EQ(m.map().array("members")->size, 1u);
+    }
   }
   EXPECT_EQ(acked, 2u);
   auto history = exchange(*owner, request_for("history", 7, "vault"), {7});
