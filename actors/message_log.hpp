@@ -1,5 +1,5 @@
 #pragma once
-// The room actor: the single writer of a room's sequence numbers. It owns the message log
+// The message log actor: the single writer of a room's sequence numbers. It owns the message log
 // (epoch, top seq, history, idempotency keys) and the subscriber list, and puts every
 // reply and push straight into the peers' outboxes: a `subscribed` reply is queued before
 // the first push that follows it, so recovery meets the live stream with nothing skipped
