@@ -7,6 +7,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "actors/cluster_document.hpp"
+#include "actors/cluster_message_log.hpp"
+#include "actors/cluster_presence.hpp"
 #include "actors/messages.hpp"
 #include "actors/strand_actor.hpp"
 #include "core/metrics.hpp"
@@ -92,6 +95,19 @@ private:
 
   void start(const std::string& name, entry& entry) {
     auto& system = self_->home_system();
+    if (settings_.cluster) {
+      auto& hub = *settings_.cluster;
+      entry.actors.presence = spawn_cluster_presence(system, boost::asio::make_strand(io_), name,
+                                                     settings_.presence, hub);
+      entry.actors.log =
+          spawn_cluster_message_log(system, boost::asio::make_strand(io_), name, settings_.room,
+                                    entry.actors.presence, hub, metrics_);
+      entry.actors.document =
+          spawn_cluster_document(system, boost::asio::make_strand(io_), name, settings_.document,
+                                 entry.actors.presence, hub, metrics_);
+      metrics_.rooms.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     entry.actors.presence =
         spawn_presence(system, boost::asio::make_strand(io_), name, settings_.presence);
     entry.actors.log =

@@ -18,11 +18,16 @@
 
 namespace troupe::actors {
 
+class cluster_hub;
+
 struct directory_settings {
   message_log_settings room;
   presence_settings presence;
   document_settings document;
   std::chrono::milliseconds room_idle{std::chrono::seconds(60)};
+  /// Set (`--redis`): rooms are the cluster's actors, which keep their state in Redis; the
+  /// store and the storage actor are not used.
+  cluster_hub* cluster = nullptr;
 };
 
 /// Messages it takes:

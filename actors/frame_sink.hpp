@@ -14,6 +14,12 @@ public:
   /// cheap enough to call once per delivery. A peer that is gone, or being cut for not
   /// reading, drops it.
   virtual void send(protocol::frame_ptr frame) = 0;
+
+  /// The room's state this peer holds was lost (a cluster's Redis came back without its
+  /// data): the transport sends `disconnect` 4500 and closes, and the client resubscribes
+  /// and is told `recovered:false`. Safe from any thread. A peer with no connection (an HTTP
+  /// call) ignores it.
+  virtual void reset(std::string_view /*reason*/) {}
 };
 
 } // namespace troupe::actors

@@ -289,9 +289,11 @@ void room_requests::disconnect(std::string user, callback<disconnected> done) co
   if (user.empty())
     return answer_later<disconnected>(executor_, std::move(done),
                                       request_error{"bad_request", "no user named"});
-  const std::size_t closed =
-      close_user_ ? close_user_(user, disconnect_code, "disconnected by the server", false) : 0;
-  answer_later<disconnected>(executor_, std::move(done), disconnected{closed});
+  if (!close_user_) return answer_later<disconnected>(executor_, std::move(done), disconnected{});
+  close_user_(user, disconnect_code, "disconnected by the server", false,
+              [executor = executor_, done = std::move(done)](request_result<disconnected> result) {
+                answer_later<disconnected>(executor, std::move(done), std::move(result));
+              });
 }
 
 } // namespace troupe::actors

@@ -31,6 +31,10 @@ struct request_error {
   std::string reason;
 };
 
+struct disconnected {
+  std::size_t closed = 0; ///< connections closed
+};
+
 /// What a request answers: its value, or the error.
 template <class T>
 class request_result {
@@ -82,18 +86,16 @@ struct history_page {
   std::vector<history_message> msgs;
 };
 
-struct disconnected {
-  std::size_t closed = 0; ///< connections closed
-};
-
 class room_requests {
 public:
   template <class T>
   using callback = std::function<void(request_result<T>)>;
   /// Closes every live connection of `user` with `code` (sending `disconnect` first) and
-  /// returns how many: the transport knows the connections, so it provides this.
-  using user_closer = std::function<std::size_t(const std::string& user, std::uint16_t code,
-                                                const std::string& reason, bool reconnect)>;
+  /// answers how many, or why it could not: the transport knows the connections (and, in a
+  /// cluster, asks every node), so it provides this. `done` may run on any thread.
+  using user_closer =
+      std::function<void(const std::string& user, std::uint16_t code, const std::string& reason,
+                         bool reconnect, callback<disconnected> done)>;
 
   /// A room that does not answer within this (the engine is shutting down) is unavailable.
   static constexpr std::chrono::seconds default_timeout{10};

@@ -3,27 +3,24 @@
 #include <algorithm>
 #include <charconv>
 
-#include <hiredis/hiredis.h>
 #include <msgpack.hpp>
 
 namespace troupe::cluster {
 
 namespace {
 
-std::string_view text(const redisReply& r) { return {r.str, r.len}; }
+std::string_view text(const redis_reply& r) { return r.str; }
 
-bool is_text(const redisReply& r) {
-  return r.type == REDIS_REPLY_STRING || r.type == REDIS_REPLY_STATUS;
-}
+bool is_text(const redis_reply& r) { return r.is_string() || r.is_status(); }
 
-const redisReply& element(const redisReply& r, std::size_t i) {
-  if (r.type != REDIS_REPLY_ARRAY || i >= r.elements || !r.element[i])
+const redis_reply& element(const redis_reply& r, std::size_t i) {
+  if (!r.is_array() || i >= r.elements.size())
     throw bad_reply("reply: missing element " + std::to_string(i));
-  return *r.element[i];
+  return r.elements[i];
 }
 
-void check_error(const redisReply& r) {
-  if (r.type == REDIS_REPLY_ERROR) throw bad_reply(std::string(text(r)));
+void check_error(const redis_reply& r) {
+  if (r.is_error()) throw bad_reply(r.str);
 }
 
 std::uint64_t number(std::string_view s, std::string_view what) {
@@ -34,22 +31,21 @@ std::uint64_t number(std::string_view s, std::string_view what) {
   return n;
 }
 
-std::uint64_t integer(const redisReply& r, std::string_view what) {
-  if (r.type != REDIS_REPLY_INTEGER || r.integer < 0)
+std::uint64_t integer(const redis_reply& r, std::string_view what) {
+  if (!r.is_integer() || r.integer < 0)
     throw bad_reply("reply: " + std::string(what) + " is not a non-negative integer");
   return static_cast<std::uint64_t>(r.integer);
 }
 
 // An entry [id, [field, value, ...]] whose id is <seq>-1.
-room_message entry(const redisReply& e) {
-  const redisReply& id = element(e, 0);
-  const redisReply& fields = element(e, 1);
-  if (!is_text(id) || fields.type != REDIS_REPLY_ARRAY)
-    throw bad_reply("stream entry: not [id, fields]");
+room_message entry(const redis_reply& e) {
+  const redis_reply& id = element(e, 0);
+  const redis_reply& fields = element(e, 1);
+  if (!is_text(id) || !fields.is_array()) throw bad_reply("stream entry: not [id, fields]");
   const auto dash = text(id).find('-');
   room_message m;
   m.seq = number(text(id).substr(0, dash), "entry id");
-  for (std::size_t i = 0; i + 1 < fields.elements; i += 2) {
+  for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
     const auto name = text(element(fields, i));
     const auto value = text(element(fields, i + 1));
     if (name == "ts")
@@ -103,39 +99,40 @@ std::vector<std::size_t> redis_command::argvlen() const {
   return out;
 }
 
-redis_command publish_command(const room_keys& keys, const publish_args& args, script_call how) {
-  redis_command c;
-  c.args.reserve(11);
-  if (how == script_call::evalsha) {
-    c.args.emplace_back("EVALSHA");
-    c.args.emplace_back(scripts::publish_sha1());
-  } else {
-    c.args.emplace_back("EVAL");
-    c.args.emplace_back(scripts::publish_text());
-  }
-  c.args.emplace_back("3");
-  c.args.push_back(keys.meta);
-  c.args.push_back(keys.stream);
-  c.args.push_back(keys.keys);
+const redis_script& publish_script() {
+  static const redis_script script{std::string(scripts::publish_text())};
+  return script;
+}
+
+const redis_script& read_script() {
+  static const redis_script script{std::string(scripts::read_text())};
+  return script;
+}
+
+script_call publish_call(const room_keys& keys, const publish_args& args) {
   // The channel is an argument, not a key: Redis Cluster routes PUBLISH by no slot.
-  c.args.push_back(keys.channel);
-  c.args.emplace_back(args.epoch_candidate);
-  c.args.push_back(std::to_string(std::max<std::uint64_t>(args.history, 1)));
-  c.args.emplace_back(args.user);
-  c.args.emplace_back(args.key);
-  c.args.emplace_back(args.data);
+  return {{keys.meta, keys.stream, keys.keys},
+          {keys.channel, std::string(args.epoch_candidate),
+           std::to_string(std::max<std::uint64_t>(args.history, 1)), std::string(args.user),
+           std::string(args.key), std::string(args.data)}};
+}
+
+redis_command eval_command(const redis_script& script, const script_call& call) {
+  redis_command c;
+  c.args.reserve(3 + call.keys.size() + call.args.size());
+  c.args.emplace_back("EVALSHA");
+  c.args.push_back(script.sha1());
+  c.args.push_back(std::to_string(call.keys.size()));
+  c.args.insert(c.args.end(), call.keys.begin(), call.keys.end());
+  c.args.insert(c.args.end(), call.args.begin(), call.args.end());
   return c;
 }
 
-bool is_noscript(const redisReply& reply) noexcept {
-  return reply.type == REDIS_REPLY_ERROR && text(reply).starts_with("NOSCRIPT");
-}
-
-publish_result decode_publish_reply(const redisReply& reply) {
+publish_result decode_publish_reply(const redis_reply& reply) {
   check_error(reply);
-  if (reply.type != REDIS_REPLY_ARRAY || reply.elements != 4)
+  if (!reply.is_array() || reply.elements.size() != 4)
     throw bad_reply("publish: not {seq, epoch, ts, duplicate}");
-  const redisReply& epoch = element(reply, 1);
+  const redis_reply& epoch = element(reply, 1);
   if (!is_text(epoch)) throw bad_reply("publish: the epoch is not a string");
   return {integer(element(reply, 0), "seq"), std::string(text(epoch)),
           integer(element(reply, 2), "ts"), integer(element(reply, 3), "duplicate") != 0};
@@ -167,40 +164,44 @@ redis_command range_command(const room_keys& keys, std::uint64_t from, std::uint
   return {{"XRANGE", keys.stream, std::to_string(from), std::to_string(to)}};
 }
 
-std::vector<room_message> decode_stream_entries(const redisReply& reply) {
+std::vector<room_message> decode_stream_entries(const redis_reply& reply) {
   check_error(reply);
-  if (reply.type != REDIS_REPLY_ARRAY) throw bad_reply("stream: not an array of entries");
+  if (!reply.is_array()) throw bad_reply("stream: not an array of entries");
   std::vector<room_message> out;
-  out.reserve(reply.elements);
-  for (std::size_t i = 0; i < reply.elements; ++i)
+  out.reserve(reply.elements.size());
+  for (std::size_t i = 0; i < reply.elements.size(); ++i)
     out.push_back(entry(element(reply, i)));
   return out;
 }
 
-redis_command top_command(const room_keys& keys) { return {{"HMGET", keys.meta, "epoch", "seq"}}; }
+script_call read_call(const room_keys& keys, std::uint64_t from, std::uint64_t to,
+                      std::size_t count, std::string_view epoch_candidate) {
+  return {{keys.meta, keys.stream, keys.keys},
+          {std::to_string(from), to == 0 ? std::string("+") : std::to_string(to),
+           std::to_string(count), std::string(epoch_candidate)}};
+}
 
-room_top decode_top(const redisReply& reply) {
+script_call newest_call(const room_keys& keys, std::size_t count,
+                        std::string_view epoch_candidate) {
+  return {{keys.meta, keys.stream, keys.keys},
+          {"0", "+", std::to_string(count), std::string(epoch_candidate)}};
+}
+
+script_call top_call(const room_keys& keys) {
+  return {{keys.meta, keys.stream, keys.keys}, {"0", "+", "-1", ""}};
+}
+
+room_read decode_read(const redis_reply& reply) {
   check_error(reply);
-  if (reply.type != REDIS_REPLY_ARRAY || reply.elements != 2)
-    throw bad_reply("top: not [epoch, seq]");
-  room_top top;
-  const redisReply& epoch = element(reply, 0);
-  const redisReply& seq = element(reply, 1);
-  if (is_text(epoch)) top.epoch = text(epoch);
-  if (is_text(seq)) top.seq = number(text(seq), "seq");
-  return top;
-}
-
-std::vector<redis_command> repair_read_commands(const room_keys& keys, std::uint64_t from,
-                                                std::uint64_t to) {
-  return {{{"MULTI"}}, top_command(keys), range_command(keys, from, to), {{"EXEC"}}};
-}
-
-repair_read decode_repair_read(const redisReply& exec_reply) {
-  check_error(exec_reply);
-  if (exec_reply.type != REDIS_REPLY_ARRAY || exec_reply.elements != 2)
-    throw bad_reply("repair read: not the replies of HMGET and XRANGE");
-  return {decode_top(element(exec_reply, 0)), decode_stream_entries(element(exec_reply, 1))};
+  if (!reply.is_array() || reply.elements.size() != 3)
+    throw bad_reply("read: not {epoch, top, entries}");
+  room_read read;
+  const redis_reply& epoch = element(reply, 0);
+  if (!is_text(epoch)) throw bad_reply("read: the epoch is not a string");
+  read.top.epoch = text(epoch);
+  read.top.seq = integer(element(reply, 1), "top");
+  read.entries = decode_stream_entries(element(reply, 2));
+  return read;
 }
 
 } // namespace troupe::cluster

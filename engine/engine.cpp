@@ -11,11 +11,13 @@
 #include <future>
 #include <iostream>
 
+#include "actors/cluster_presence.hpp"
 #include "actors/directory.hpp"
 #include "actors/messages.hpp"
 #include "actors/storage.hpp"
 #include "store/memory_store.hpp"
 #include "store/sqlite_store.hpp"
+#include "cluster/redis_url.hpp"
 #include "core/history_log.hpp"
 #include "transport/listener.hpp"
 #include "transport/tls_context.hpp"
@@ -79,7 +81,16 @@ engine::engine(const options& options)
       work_(net::make_work_guard(io_)), signals_(io_, SIGINT, SIGTERM),
       caf_config_(std::make_unique<caf::actor_system_config>()) {
   raise_file_limit();
-  if (options.store == "memory") {
+  if (!options.redis.empty()) {
+    // Redis holds the logs, documents and presence: no embedded store.
+    actors::cluster_settings cluster;
+    cluster.url = cluster::parse_redis_url(options.redis);
+    cluster_ = std::make_unique<actors::cluster_hub>(io_.get_executor(), std::move(cluster));
+    store_ = std::make_unique<store::memory_store>();
+    std::cout << "troupe: cluster: Redis at " << cluster::parse_redis_url(options.redis).redacted()
+              << ", node " << cluster_->incarnation() << " (the embedded store is not used)"
+              << std::endl;
+  } else if (options.store == "memory") {
     store_ = std::make_unique<store::memory_store>();
     std::cout << "troupe: store: memory (rooms and documents are lost on restart)" << std::endl;
   } else {
@@ -131,7 +142,17 @@ engine::engine(const options& options)
     storage_ =
         actors::spawn_storage(*caf_, net::make_strand(storage_io_), *store_, storage, metrics_);
   }
+  directory.cluster = cluster_.get();
   services.directory = actors::spawn_directory(*caf_, io_, directory, *store_, storage_, metrics_);
+  if (cluster_) {
+    cluster_control_ = std::make_unique<transport::cluster_control>(*cluster_, context_.sessions,
+                                                                    io_.get_executor());
+    context_.close_user = cluster_control_->closer();
+    context_.unavailable_reason = [hub = cluster_.get()] { return hub->down_reason(); };
+    cluster_->on_dead_node([hub = cluster_.get()](const std::string& incarnation) {
+      actors::sweep_dead_node(*hub, incarnation);
+    });
+  }
   services.limits.max_data = options.max_data;
   services.ping_seconds = options.ping;
   services.node_id = core::new_epoch().substr(0, 6);
@@ -153,6 +174,7 @@ std::uint16_t engine::start() {
   net::ip::tcp::endpoint endpoint(net::ip::make_address(options_.host), options_.port);
   listener_ = std::make_shared<transport::listener>(io_, endpoint, context_);
   listener_->run();
+  if (cluster_) cluster_->start();
   const unsigned count = io_threads(options_.threads);
   for (unsigned i = 0; i < count; ++i)
     threads_.emplace_back([this] { io_.run(); });
@@ -189,6 +211,7 @@ void engine::shutdown() {
   // Rooms wait for their last commits before they end.
   caf::anon_send(context_.connection.directory, actors::stop_atom::value);
   wait_until([&] { return metrics_.rooms.load() == 0; }, 5s);
+  if (cluster_) cluster_->close();
   work_.reset();
   io_.stop();
   for (auto& thread : threads_)

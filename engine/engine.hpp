@@ -17,6 +17,8 @@
 #include "store/store.hpp"
 #include "core/metrics.hpp"
 #include "engine/options.hpp"
+#include "actors/cluster_hub.hpp"
+#include "transport/cluster_control.hpp"
 #include "transport/server_context.hpp"
 
 #include <caf/actor.hpp>
@@ -59,6 +61,8 @@ private:
   std::unique_ptr<caf::actor_system> caf_;
   transport::server_context context_;
   caf::actor storage_;
+  std::unique_ptr<actors::cluster_hub> cluster_;                ///< --redis
+  std::unique_ptr<transport::cluster_control> cluster_control_; ///< --redis
   std::shared_ptr<transport::listener> listener_;
   std::vector<std::thread> threads_;
 };

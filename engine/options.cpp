@@ -1,5 +1,7 @@
 #include "engine/options.hpp"
 
+#include "cluster/redis_url.hpp"
+
 #include <boost/program_options.hpp>
 
 #include <cctype>
@@ -63,7 +65,10 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
       "origins", po::value(&o.origins),
       "comma-separated Origin values allowed to open a WebSocket (default: any)")(
       "tls-cert", po::value(&o.tls_cert), "PEM certificate chain: serve wss:// and https://")(
-      "tls-key", po::value(&o.tls_key), "PEM private key of --tls-cert");
+      "tls-key", po::value(&o.tls_key), "PEM private key of --tls-cert")(
+      "redis", po::value(&o.redis),
+      "redis://[:password@]host:port[/db]: join the cluster of nodes sharing this Redis "
+      "(the embedded store is then not used)");
 
   po::variables_map values;
   try {
@@ -104,6 +109,13 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
     throw std::runtime_error("--sync must be full or normal");
   if (o.doc_snapshot == 0) throw std::runtime_error("--doc-snapshot must be at least 1");
   if (o.max_frame < 1024) throw std::runtime_error("--max-frame must be at least 1024 bytes");
+  if (!o.redis.empty()) {
+    try {
+      cluster::parse_redis_url(o.redis);
+    } catch (const std::invalid_argument& error) {
+      throw std::runtime_error(std::string("--redis: ") + error.what());
+    }
+  }
   return o;
 }
 

@@ -41,6 +41,9 @@ struct options {
   std::string origins;                        ///< comma-separated allowed Origin values; empty: any
   std::string tls_cert;                       ///< PEM certificate chain; with tls_key: TLS only
   std::string tls_key;                        ///< PEM private key
+
+  // Cluster (docs/cluster.md).
+  std::string redis; ///< redis://…: the Redis the cluster's nodes share; empty: one node alone
 };
 
 /// Parses the command line and the environment. Returns nothing when it printed help;

@@ -149,11 +149,15 @@ std::size_t http_api::body_limit(const server_context& context) {
 }
 
 actors::room_requests http_api::rooms() const {
+  if (context_.close_user)
+    return actors::room_requests(context_.connection, strand_, context_.close_user);
   auto& sessions = context_.sessions;
   return actors::room_requests(
       context_.connection, strand_,
       [&sessions](const std::string& user, std::uint16_t code, const std::string& reason,
-                  bool reconnect) { return sessions.close_user(user, code, reason, reconnect); });
+                  bool reconnect, actors::room_requests::callback<actors::disconnected> done) {
+        done(actors::disconnected{sessions.close_user(user, code, reason, reconnect)});
+      });
 }
 
 void http_api::serve(const http_request& request, respond_fn respond) {

@@ -1,5 +1,7 @@
 #include "transport/http_session.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
@@ -70,10 +72,21 @@ std::string health_json(const server_context& context) {
   const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
                           std::chrono::steady_clock::now() - context.started)
                           .count();
-  std::ostringstream out;
-  out << "{\"status\":\"ok\",\"connections\":" << m.connections.load()
-      << ",\"rooms\":" << m.rooms.load() << ",\"uptime_s\":" << uptime << "}";
-  return out.str();
+  const std::string reason =
+      context.unavailable_reason ? context.unavailable_reason() : std::string();
+  nlohmann::json status{{"status", reason.empty() ? "ok" : "unavailable"},
+                        {"connections", m.connections.load()},
+                        {"rooms", m.rooms.load()},
+                        {"uptime_s", uptime}};
+  if (!reason.empty()) status["reason"] = reason;
+  return status.dump();
+}
+
+/// 503 while a cluster node cannot reach Redis, naming why.
+http::status health_status(const server_context& context) {
+  return context.unavailable_reason && !context.unavailable_reason().empty()
+             ? http::status::service_unavailable
+             : http::status::ok;
 }
 
 std::string metrics_text(const server_context& context) {
@@ -208,9 +221,12 @@ void http_session::on_read(error_code ec, std::size_t) {
         });
   if (request.method() != http::verb::get && request.method() != http::verb::head)
     return do_write(json_error(request, http::status::not_found, "not_found", "no such route"));
-  if (path == "/health")
+  if (path == "/health" || path == "/health/ready")
     return do_write(
-        text_response(request, http::status::ok, "application/json", health_json(context_)));
+        text_response(request, health_status(context_), "application/json", health_json(context_)));
+  if (path == "/health/live")
+    return do_write(
+        text_response(request, http::status::ok, "application/json", R"({"status":"ok"})"));
   if (path == "/metrics")
     return do_write(text_response(request, http::status::ok,
                                   "text/plain; version=0.0.4; charset=utf-8",

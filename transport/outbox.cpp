@@ -53,6 +53,12 @@ void outbox::send(protocol::frame_ptr frame) {
   net::post(strand_, [self = shared_from_this()] { self->flush(); });
 }
 
+void outbox::reset(std::string_view reason) {
+  net::post(strand_, [self = shared_from_this(), reason = std::string(reason)] {
+    if (self->on_reset_) self->on_reset_(reason);
+  });
+}
+
 void outbox::send_urgent(protocol::frame_ptr frame, write_completion done) {
   {
     std::lock_guard lock(mutex_);

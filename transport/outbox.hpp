@@ -76,6 +76,8 @@ public:
 
   // Any thread ------------------------------------------------------------------------
   void send(protocol::frame_ptr frame) override;
+  /// Runs the on_reset handler on the strand.
+  void reset(std::string_view reason) override;
 
   // On the strand ---------------------------------------------------------------------
   /// Queues a frame that bypasses the byte limit (control frames, the last words to a
@@ -84,6 +86,10 @@ public:
 
   /// Called once, on the strand, when the queue first exceeds its byte limit.
   void on_overflow(std::function<void()> handler) { on_overflow_ = std::move(handler); }
+  /// Called on the strand for each reset(): a room lost the state the peer holds.
+  void on_reset(std::function<void(std::string_view reason)> handler) {
+    on_reset_ = std::move(handler);
+  }
 
   /// Drops queued frames that have not started going out (a slow consumer is being cut:
   /// it recovers them by `since`). A partly written frame is finished.
@@ -148,6 +154,7 @@ private:
   bool waiting_for_socket_ = false;  // also: a TLS write is in flight
   bool closing_gracefully_ = false;
   std::function<void()> on_overflow_;
+  std::function<void(std::string_view)> on_reset_;
   std::vector<write_completion> drained_handlers_;
 };
 

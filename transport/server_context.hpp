@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "actors/connection.hpp"
+#include "actors/room_requests.hpp"
 
 namespace troupe::core {
 struct metrics;
@@ -90,6 +91,12 @@ struct server_context {
   session_registry sessions;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::shared_ptr<net::ssl::context> tls; ///< set (--tls-cert): every connection is TLS
+  /// Set in a cluster: `/api/disconnect` on every node (transport/cluster_control.hpp);
+  /// unset, the API closes this engine's connections.
+  actors::room_requests::user_closer close_user;
+  /// Set in a cluster: why this node cannot serve now (Redis lost), empty while it can.
+  /// `/health` and `/health/ready` answer 503 with it.
+  std::function<std::string()> unavailable_reason;
 };
 
 } // namespace troupe::transport

@@ -49,6 +49,9 @@ void ws_session::on_accept(error_code ec) {
   box.on_overflow([weak = weak_from_this()] {
     if (auto self = weak.lock()) self->on_overflow();
   });
+  box.on_reset([weak = weak_from_this()](std::string_view reason) {
+    if (auto self = weak.lock()) self->close(4500, reason, true);
+  });
   connection_ = std::make_unique<actors::connection>(context_.connection, *this,
                                                      ws_.next_layer().shared_box(), box.strand());
   arm_timer();

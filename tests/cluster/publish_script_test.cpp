@@ -38,27 +38,54 @@ context_ptr connect(const test::redis_server& redis) {
   return c;
 }
 
-reply_ptr run(redisContext* c, const redis_command& cmd) {
+// Owned on the heap: decoded views point into it, and a moved string may move its bytes.
+using owned_reply = std::unique_ptr<cluster::redis_reply>;
+
+owned_reply run(redisContext* c, const redis_command& cmd) {
   auto argv = cmd.argv();
   auto lens = cmd.argvlen();
   auto* r = static_cast<redisReply*>(
       redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
   if (!r) throw std::runtime_error(std::string("redis: ") + c->errstr);
-  return {r, &freeReplyObject};
+  reply_ptr raw{r, &freeReplyObject};
+  return std::make_unique<cluster::redis_reply>(cluster::redis_reply::from(*raw));
 }
 
-reply_ptr run(redisContext* c, std::vector<std::string> args) {
+owned_reply run(redisContext* c, std::vector<std::string> args) {
   return run(c, redis_command{std::move(args)});
 }
 
-// What the engine will do: EVALSHA, and EVAL once when Redis does not have the script.
+bool is_noscript(const cluster::redis_reply& r) {
+  return r.is_error() && r.str.starts_with("NOSCRIPT");
+}
+
+// What the engine does (redis_connection::eval_script): EVALSHA, and on NOSCRIPT load the
+// script and run it again.
+owned_reply eval(redisContext* c, const cluster::redis_script& script,
+                 const cluster::script_call& call) {
+  auto r = run(c, cluster::eval_command(script, call));
+  if (is_noscript(*r)) {
+    run(c, {"SCRIPT", "LOAD", script.text()});
+    r = run(c, cluster::eval_command(script, call));
+  }
+  return r;
+}
+
 cluster::publish_result publish(redisContext* c, std::string_view room,
                                 const cluster::publish_args& args) {
-  const auto keys = cluster::keys_for(room);
-  auto r = run(c, cluster::publish_command(keys, args));
-  if (cluster::is_noscript(*r))
-    r = run(c, cluster::publish_command(keys, args, cluster::script_call::eval));
-  return cluster::decode_publish_reply(*r);
+  return cluster::decode_publish_reply(
+      *eval(c, cluster::publish_script(), cluster::publish_call(cluster::keys_for(room), args)));
+}
+
+// A read script call; the entries are views into `reply`.
+struct read_result {
+  owned_reply reply;
+  cluster::room_read read;
+};
+read_result read(redisContext* c, const cluster::script_call& call) {
+  read_result out{eval(c, cluster::read_script(), call), {}};
+  out.read = cluster::decode_read(*out.reply);
+  return out;
 }
 
 cluster::publish_args message(std::string_view data, std::string_view key = {},
@@ -71,7 +98,7 @@ class subscriber {
 public:
   subscriber(const test::redis_server& redis, std::string_view room) : c_(connect(redis)) {
     auto r = run(c_.get(), {"SUBSCRIBE", cluster::keys_for(room).channel});
-    EXPECT_EQ(r->type, REDIS_REPLY_ARRAY);
+    EXPECT_TRUE(r->is_array());
   }
   /// The next payload, or nothing within `wait`.
   std::optional<std::string> next(std::chrono::milliseconds wait = 2000ms) {
@@ -136,14 +163,17 @@ TEST_F(PublishScript, EmbeddedTextIsTheLuaFileAndItsSha1IsRedis) {
   EXPECT_TRUE(cluster::scripts::publish_text().starts_with("-- One publish to a room"));
   EXPECT_TRUE(cluster::scripts::publish_text().ends_with("return {seq, epoch, ts, 0}\n"));
   auto r = run(c(), {"SCRIPT", "LOAD", std::string(cluster::scripts::publish_text())});
-  ASSERT_EQ(r->type, REDIS_REPLY_STRING) << r->str;
-  EXPECT_EQ(std::string_view(r->str, r->len), cluster::scripts::publish_sha1());
+  ASSERT_TRUE(r->is_string()) << r->str;
+  EXPECT_EQ(r->str, cluster::scripts::publish_sha1());
+  EXPECT_EQ(cluster::publish_script().sha1(), cluster::scripts::publish_sha1());
 }
 
 TEST_F(PublishScript, SequentialPublishesAreNumberedWithoutHoles) {
   // The first EVALSHA meets NOSCRIPT (the cache was flushed): EVAL, then EVALSHA works.
-  auto first = run(c(), cluster::publish_command(cluster::keys_for("r"), message("x")));
-  EXPECT_TRUE(cluster::is_noscript(*first));
+  auto first =
+      run(c(), cluster::eval_command(cluster::publish_script(),
+                                     cluster::publish_call(cluster::keys_for("r"), message("x"))));
+  EXPECT_TRUE(is_noscript(*first));
   const auto before = now_ms();
   for (std::uint64_t i = 1; i <= 50; ++i) {
     auto res = publish(c(), "r", message("m" + std::to_string(i)));
@@ -153,9 +183,10 @@ TEST_F(PublishScript, SequentialPublishesAreNumberedWithoutHoles) {
     EXPECT_GE(res.ts + 1000, before); // Redis's clock: same machine, so close to ours
     EXPECT_LE(res.ts, now_ms() + 1000);
   }
-  auto top = cluster::decode_top(*run(c(), cluster::top_command(cluster::keys_for("r"))));
-  EXPECT_EQ(top.epoch, "epoch-a");
-  EXPECT_EQ(top.seq, 50u);
+  auto top = read(c(), cluster::top_call(cluster::keys_for("r")));
+  EXPECT_EQ(top.read.top.epoch, "epoch-a");
+  EXPECT_EQ(top.read.top.seq, 50u);
+  EXPECT_TRUE(top.read.entries.empty());
   // Another room has its own numbering.
   EXPECT_EQ(publish(c(), "other", message("y")).seq, 1u);
 }
@@ -166,9 +197,9 @@ TEST_F(PublishScript, StreamKeepsHistoryEntriesWithIdsFromSeqs) {
     publish(c(), "r", message("m" + std::to_string(i), "k" + std::to_string(i), 5));
   EXPECT_EQ(run(c(), {"XLEN", keys.stream})->integer, 5);
   auto ids = run(c(), {"XRANGE", keys.stream, "-", "+"});
-  ASSERT_EQ(ids->elements, 5u);
+  ASSERT_EQ(ids->elements.size(), 5u);
   for (std::size_t i = 0; i < 5; ++i)
-    EXPECT_EQ(std::string(ids->element[i]->element[0]->str), std::to_string(8 + i) + "-1");
+    EXPECT_EQ(ids->elements[i].elements[0].str, std::to_string(8 + i) + "-1");
   auto entries = cluster::decode_stream_entries(*ids);
   ASSERT_EQ(entries.size(), 5u);
   EXPECT_EQ(entries[0].seq, 8u);
@@ -179,33 +210,36 @@ TEST_F(PublishScript, StreamKeepsHistoryEntriesWithIdsFromSeqs) {
   // The keys are trimmed with the stream.
   EXPECT_EQ(run(c(), {"ZCARD", keys.keys})->integer, 5);
   // A range read: exactly the asked seqs that are kept.
-  auto range = run(c(), cluster::range_command(keys, 6, 9));
-  entries = cluster::decode_stream_entries(*range);
-  ASSERT_EQ(entries.size(), 2u);
-  EXPECT_EQ(entries[0].seq, 8u);
-  EXPECT_EQ(entries[1].seq, 9u);
+  auto range = read(c(), cluster::read_call(keys, 6, 9));
+  ASSERT_EQ(range.read.entries.size(), 2u);
+  EXPECT_EQ(range.read.entries[0].seq, 8u);
+  EXPECT_EQ(range.read.entries[1].seq, 9u);
+  EXPECT_EQ(range.read.top.seq, 12u);
+  // The newest n, oldest first; and a count that bounds a range read.
+  auto newest = read(c(), cluster::newest_call(keys, 3));
+  ASSERT_EQ(newest.read.entries.size(), 3u);
+  EXPECT_EQ(newest.read.entries[0].seq, 10u);
+  EXPECT_EQ(newest.read.entries[2].data, "m12");
+  auto bounded = read(c(), cluster::read_call(keys, 9, 0, 2));
+  ASSERT_EQ(bounded.read.entries.size(), 2u);
+  EXPECT_EQ(bounded.read.entries[1].seq, 10u);
 }
 
 TEST_F(PublishScript, RepairReadGivesEpochTopAndEntriesAtomically) {
   const auto keys = cluster::keys_for("r");
   for (int i = 1; i <= 6; ++i)
     publish(c(), "r", message("m" + std::to_string(i), {}, 4));
-  reply_ptr last{nullptr, &freeReplyObject};
-  for (const auto& cmd : cluster::repair_read_commands(keys, 2, 5))
-    last = run(c(), cmd);
-  auto read = cluster::decode_repair_read(*last);
-  EXPECT_EQ(read.top.epoch, "epoch-a");
-  EXPECT_EQ(read.top.seq, 6u);
-  ASSERT_EQ(read.entries.size(), 3u); // 2 was trimmed: the stream keeps 3..6
-  EXPECT_EQ(read.entries.front().seq, 3u);
-  EXPECT_EQ(read.entries.back().data, "m5");
+  auto got = read(c(), cluster::read_call(keys, 2, 5));
+  EXPECT_EQ(got.read.top.epoch, "epoch-a");
+  EXPECT_EQ(got.read.top.seq, 6u);
+  ASSERT_EQ(got.read.entries.size(), 3u); // 2 was trimmed: the stream keeps 3..6
+  EXPECT_EQ(got.read.entries.front().seq, 3u);
+  EXPECT_EQ(got.read.entries.back().data, "m5");
   // A room with no log: no epoch, top 0, nothing.
-  for (const auto& cmd : cluster::repair_read_commands(cluster::keys_for("none"), 1, 5))
-    last = run(c(), cmd);
-  read = cluster::decode_repair_read(*last);
-  EXPECT_EQ(read.top.epoch, "");
-  EXPECT_EQ(read.top.seq, 0u);
-  EXPECT_TRUE(read.entries.empty());
+  got = read(c(), cluster::read_call(cluster::keys_for("none"), 1, 5));
+  EXPECT_EQ(got.read.top.epoch, "");
+  EXPECT_EQ(got.read.top.seq, 0u);
+  EXPECT_TRUE(got.read.entries.empty());
 }
 
 TEST_F(PublishScript, RepeatedKeyReturnsTheFirstSeqAndPublishesNothing) {
@@ -268,8 +302,8 @@ TEST_F(PublishScript, BinaryDataRoundTrips) {
   auto p = cluster::decode_published(*payload);
   EXPECT_EQ(p.message.data, data);
   EXPECT_EQ(p.message.key, key);
-  auto range = run(c(), cluster::range_command(cluster::keys_for("bin"), 1, 1));
-  auto entries = cluster::decode_stream_entries(*range); // views into `range`
+  auto range = read(c(), cluster::read_call(cluster::keys_for("bin"), 1, 1));
+  const auto& entries = range.read.entries; // views into range.reply
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0].data, data);
   EXPECT_EQ(entries[0].key, key);
@@ -324,8 +358,8 @@ TEST_F(PublishScript, ConcurrentPublishersGetOneTotalOrder) {
   EXPECT_EQ(*all.rbegin(), std::uint64_t(publishers * each)); // and no hole
   // Every node's subscription sees that one order.
   std::map<std::uint64_t, std::string> stream;
-  auto range = run(c(), cluster::range_command(cluster::keys_for("r"), 1, 100000));
-  for (auto& e : cluster::decode_stream_entries(*range))
+  auto range = read(c(), cluster::read_call(cluster::keys_for("r"), 1, 0));
+  for (auto& e : range.read.entries)
     stream[e.seq] = std::string(e.data);
   for (std::uint64_t want = 1; want <= std::uint64_t(publishers * each); ++want) {
     auto payload = sub.next();

@@ -1,0 +1,28 @@
+#pragma once
+// The presence actor of a room in a cluster (`--redis`): one list per room across every
+// node, kept in Redis with one `pseq`; entries are tagged with the node's incarnation, so the
+// entries of a node that died are swept by the others (sweep_dead_node). Takes the same
+// messages as the single-node presence actor (actors/presence.hpp).
+
+#include <boost/asio/any_io_executor.hpp>
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include <string>
+
+#include "actors/presence.hpp"
+
+namespace troupe::actors {
+
+class cluster_hub;
+
+caf::actor spawn_cluster_presence(caf::actor_system& system, boost::asio::any_io_executor strand,
+                                  std::string room, const presence_settings& settings,
+                                  cluster_hub& hub);
+
+/// Removes every presence entry of the node `incarnation`, which stopped beating, and tells
+/// each room's members (one diff per room, a new pseq). Idempotent: several nodes may sweep
+/// the same dead node. Called by the engine from cluster_hub::on_dead_node.
+void sweep_dead_node(cluster_hub& hub, const std::string& incarnation);
+
+} // namespace troupe::actors
