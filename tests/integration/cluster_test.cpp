@@ -20,8 +20,8 @@ std::pair<int, std::string> http_get(int port, const std::string& path) {
   boost::asio::io_context io;
   boost::asio::ip::tcp::socket socket(io);
   socket.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
-  boost::beast::http::request<boost::beast::http::empty_body> request{
-      boost::beast::http::verb::get, path, 11};
+  boost::beast::http::request<boost::beast::http::empty_body> request{boost::beast::http::verb::get,
+                                                                      path, 11};
   request.set(boost::beast::http::field::host, "127.0.0.1");
   request.set(boost::beast::http::field::authorization, "apikey k");
   boost::beast::http::write(socket, request);
@@ -70,8 +70,8 @@ protected:
   void SetUp() override {
     redis_ = std::make_unique<redis_server>(redis_options());
     for (int i = 0; i < nodes; ++i) {
-      engines_.push_back(std::make_unique<EngineProcess>(
-          std::vector<std::string>{"--redis", redis_->url(), "--rate", "0", "--grace", "1", "--api-key", "k"}));
+      engines_.push_back(std::make_unique<EngineProcess>(std::vector<std::string>{
+          "--redis", redis_->url(), "--rate", "0", "--grace", "1", "--api-key", "k"}));
       engines_.back()->start();
     }
     // A node serves once both of its links to Redis are up.
@@ -327,6 +327,56 @@ TEST_F(Cluster, RedisDownMeansUnavailableAndNotAloneAndBackResumesWithoutReconne
   auto m = sub->next_message(10s);
   ASSERT_TRUE(m);
   EXPECT_EQ(m->seq, after.seq);
+}
+
+TEST_F(Cluster, AFrozenRedisIsUnavailableWithinFiveSecondsAndThawedResumesInOrder) {
+  auto sub = client(1, "sub");
+  sub->subscribe("frozen");
+  auto pub = client(0, "pub");
+  pub->publish("frozen", value::from("m1"));
+  ASSERT_EQ(sub->next_message()->seq, 1u);
+  redis_->pause(); // keeps its sockets, answers nothing
+  const auto asked = std::chrono::steady_clock::now();
+  try {
+    pub->publish("frozen", value::from("m2"), "key-2", 8s);
+    ADD_FAILURE() << "acknowledged by a frozen Redis";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("unavailable"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 6s);
+  EXPECT_TRUE(
+      eventually([&] { return http_get(node(0).port(), "/health/ready").first == 503; }, 10s));
+  redis_->resume();
+  EXPECT_TRUE(eventually([&] { return http_get(node(0).port(), "/health").first == 200; }, 15s));
+  EXPECT_TRUE(eventually([&] { return http_get(node(1).port(), "/health").first == 200; }, 15s));
+  // The retry with the same key is safe whether or not Redis ran the first attempt.
+  const auto retried = pub->publish("frozen", value::from("m2"), "key-2", 10s);
+  const auto third = pub->publish("frozen", value::from("m3"), 10s);
+  EXPECT_EQ(third.seq, retried.seq + 1);
+  auto got = sub->take_messages(third.seq - 1, 15s);
+  EXPECT_EQ(seqs_of(got), seq_range(2, third.seq));
+  EXPECT_FALSE(sub->next_state(0ms)) << "the subscriber's connection was not touched";
+}
+
+TEST_F(Cluster, ADrainingNodeSendsItsClientsToAnotherWhereTheyRecover) {
+  auto sub = client(0, "sub", {1});
+  const auto first = sub->subscribe("drain");
+  auto pub = client(2, "pub");
+  for (int i = 1; i <= 5; ++i)
+    pub->publish("drain", value::from("m" + std::to_string(i)));
+  EXPECT_EQ(seqs_of(sub->take_messages(5)), seq_range(1, 5));
+  std::thread stopper([&] { EXPECT_EQ(node(0).stop(), 0); });
+  EXPECT_EQ(sub->wait_state(connection_state::disconnected, 10s).close_code, 4503);
+  stopper.join();
+  for (int i = 6; i <= 10; ++i)
+    pub->publish("drain", value::from("m" + std::to_string(i)));
+  sub->wait_state(connection_state::connected, 10s);
+  std::optional<client::subscribed_event> ev;
+  while ((ev = sub->next_subscribed()) && ev->kind == subscribe_kind::initial) {}
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->kind, subscribe_kind::recovered);
+  EXPECT_EQ(ev->epoch, first.epoch);
+  EXPECT_EQ(seqs_of(sub->take_messages(5)), seq_range(6, 10));
 }
 
 class PersistentCluster : public Cluster {
