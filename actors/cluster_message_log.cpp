@@ -49,7 +49,11 @@ public:
     waiting_.push_back(std::move(sub));
     if (channel_ == channel_state::none) {
       channel_ = channel_state::subscribing;
-      hub_.subscribe(keys_.channel, self(), [this](std::error_code ec) { channel_confirmed(ec); });
+      hub_.subscribe(keys_.channel, self(),
+                     [this, generation = ++channel_generation_](std::error_code ec) {
+                       // The answer to a subscription released since is not this one's.
+                       if (generation == channel_generation_) channel_confirmed(ec);
+                     });
     } else if (channel_ == channel_state::live) {
       seed();
     }
@@ -196,24 +200,27 @@ private:
     if (seeding_) return;
     seeding_ = true;
     const auto call = cluster::newest_call(keys_, 0, epoch_candidate_);
-    hub_.eval(self(), cluster::read_script(), call.keys, call.args,
-              [this](std::error_code ec, cluster::redis_reply reply) {
-                seeding_ = false;
-                if (channel_ != channel_state::live) return;
-                if (ec) return fail_waiting(redis_error(ec));
-                cluster::room_read read;
-                try {
-                  read = cluster::decode_read(reply);
-                } catch (const cluster::bad_reply& e) {
-                  return fail_waiting(std::string("Redis: ") + e.what());
-                }
-                used_candidate(read.top.epoch);
-                apply(delivery_.seed(read.top.epoch, read.top.seq));
-                auto waiting = std::move(waiting_);
-                waiting_.clear();
-                for (auto& sub : waiting)
-                  start_sub(std::move(sub));
-              });
+    hub_.eval(
+        self(), cluster::read_script(), call.keys, call.args,
+        [this, generation = channel_generation_](std::error_code ec, cluster::redis_reply reply) {
+          seeding_ = false;
+          if (channel_ != channel_state::live) return;
+          // Read before the current subscription was confirmed: read again.
+          if (generation != channel_generation_) return seed();
+          if (ec) return fail_waiting(redis_error(ec));
+          cluster::room_read read;
+          try {
+            read = cluster::decode_read(reply);
+          } catch (const cluster::bad_reply& e) {
+            return fail_waiting(std::string("Redis: ") + e.what());
+          }
+          used_candidate(read.top.epoch);
+          apply(delivery_.seed(read.top.epoch, read.top.seq));
+          auto waiting = std::move(waiting_);
+          waiting_.clear();
+          for (auto& sub : waiting)
+            start_sub(std::move(sub));
+        });
   }
 
   /// The channel is live and delivery seeded. The subscriber joins the members now, so every
@@ -378,7 +385,11 @@ private:
   }
 
   void remove(const std::string& client, bool abrupt) {
-    std::erase_if(catching_up_, [&](const room_sub& sub) { return sub.from.client == client; });
+    // A subscriber still waiting for the channel or for this node to catch up goes too: it
+    // must never join for a connection that has ended.
+    auto ended = [&](const room_sub& sub) { return sub.from.client == client; };
+    std::erase_if(waiting_, ended);
+    std::erase_if(catching_up_, ended);
     if (members_.remove(client))
       self_->send(presence_, presence_leave{client, presence_hold::subscription, abrupt});
     release_channel_if_unused();
@@ -461,6 +472,7 @@ private:
   member_list members_;
   core::ordered_delivery delivery_;
   channel_state channel_ = channel_state::none;
+  std::uint64_t channel_generation_ = 0; ///< tells a released subscription's answer apart
   bool seeding_ = false;
   bool check_scheduled_ = false;
   std::vector<room_sub> waiting_;     ///< subscribers waiting for the channel and the seed

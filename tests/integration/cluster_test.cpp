@@ -213,6 +213,35 @@ TEST_F(Cluster, ASubscriberRecoversOnAnotherNodeWithSince) {
   EXPECT_EQ(text_of(*next), "m31");
 }
 
+TEST_F(Cluster, SubscribingWhileMessagesFlowMeetsThePushesWithNoGapAndNoDuplicate) {
+  // Subscribers on node 1 subscribe and unsubscribe again and again while node 0 publishes:
+  // each reply's seq is followed by exactly the next seqs, whatever raced the read.
+  std::atomic<bool> done{false};
+  std::thread publisher([&] {
+    auto pub = client(0, "pub");
+    for (int i = 1; !done && i <= 20000; ++i)
+      pub->publish("churn", value::from("m" + std::to_string(i)));
+  });
+  std::vector<std::thread> subscribers;
+  for (int s = 0; s < 3; ++s)
+    subscribers.emplace_back([&, s] {
+      auto sub = client(1, "sub" + std::to_string(s));
+      for (int round = 0; round < 8; ++round) {
+        const auto reply = sub->subscribe("churn");
+        auto got = sub->take_messages(15);
+        ASSERT_EQ(seqs_of(got), seq_range(reply.seq + 1, reply.seq + 15))
+            << "round " << round << " after seq " << reply.seq;
+        sub->unsubscribe("churn");
+        // Pushes come before the `unsubscribed` reply: what is queued now is all of them.
+        sub->take_messages(sub->queued_messages());
+      }
+    });
+  for (auto& t : subscribers)
+    t.join();
+  done = true;
+  publisher.join();
+}
+
 TEST_F(Cluster, HistoryIsTheClustersOnEveryNode) {
   auto pub = client(0, "pub");
   for (int i = 1; i <= 5; ++i)
