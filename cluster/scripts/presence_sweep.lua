@@ -1,0 +1,40 @@
+-- Removes every presence entry of a dead node (an incarnation that stopped beating), in
+-- every room it had entries in: one pseq bump and one published diff per room. Then the
+-- node leaves tr:nodes and its index goes, so the sweep is done once; running it again (several
+-- nodes saw the death) removes nothing. The C++ side embeds this file's exact bytes
+-- (cluster/presence_script.hpp).
+--
+-- KEYS[1] tr:node:<incarnation>:rooms   KEYS[2] tr:nodes   ARGV[1] the dead incarnation
+-- A room's keys are built here from its name, as cluster/presence_script.cpp names them
+-- (tr:{room}:pres, :powner, :pgrace, :pmeta, channel :pch): fine on one Redis, not on a
+-- Redis Cluster of several shards.
+-- Reply: the number of entries removed.
+local index, nodes, dead = KEYS[1], KEYS[2], ARGV[1]
+local removed = 0
+for _, room in ipairs(redis.call('SMEMBERS', index)) do
+  local tag = 'tr:{' .. room .. '}:'
+  local pres, owner, grace, meta = tag .. 'pres', tag .. 'powner', tag .. 'pgrace', tag .. 'pmeta'
+  local owners = redis.call('HGETALL', owner)
+  local leaves = {}
+  for i = 1, #owners, 2 do
+    if owners[i + 1] == dead then
+      local client = owners[i]
+      local old = redis.call('HGET', pres, client)
+      redis.call('HDEL', owner, client)
+      redis.call('HDEL', grace, client)
+      if old then
+        redis.call('HDEL', pres, client)
+        leaves[#leaves + 1] = client
+        leaves[#leaves + 1] = old
+      end
+    end
+  end
+  if #leaves > 0 then
+    removed = removed + #leaves / 2
+    local pseq = redis.call('HINCRBY', meta, 'pseq', 1)
+    redis.call('PUBLISH', tag .. 'pch', cmsgpack.pack({pseq, {}, leaves}))
+  end
+end
+redis.call('DEL', index)
+redis.call('ZREM', nodes, dead)
+return removed
