@@ -215,11 +215,9 @@ void cluster_hub::on_control(control_handler handler) { impl_->on_control(std::m
 void cluster_hub::start() { impl_->start(); }
 
 void cluster_hub::close() {
-  if (!impl_) return;
-  // Leaves tr:nodes at once: the others stop waiting for this node's control answers.
-  commands_->command({"ZREM", std::string(cluster::nodes_key), incarnation_},
-                     [](std::error_code, cluster::redis_reply) {});
-  impl_->close();
+  // tr:nodes is left by the engine's last sweep of this node's presence (see engine.cpp):
+  // removing it here first would leave entries that no node would ever sweep.
+  if (impl_) impl_->close();
 }
 
 bool cluster_hub::up() const noexcept { return impl_->up(); }

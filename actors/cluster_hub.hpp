@@ -85,7 +85,7 @@ public:
 
   /// Connects both links and starts beating.
   void start();
-  /// Stops beating (and removes this node from `tr:nodes`, best effort) and closes the links.
+  /// Stops beating and closes the pub/sub link (the command link stays for the last words).
   void close();
 
   /// New at every start of the engine: tags this node's presence entries.

@@ -8,6 +8,8 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include <functional>
+#include <functional>
 #include <string>
 
 #include "actors/presence.hpp"
@@ -22,7 +24,10 @@ caf::actor spawn_cluster_presence(caf::actor_system& system, boost::asio::any_io
 
 /// Removes every presence entry of the node `incarnation`, which stopped beating, and tells
 /// each room's members (one diff per room, a new pseq). Idempotent: several nodes may sweep
-/// the same dead node. Called by the engine from cluster_hub::on_dead_node.
-void sweep_dead_node(cluster_hub& hub, const std::string& incarnation);
+/// the same dead node. Called by the engine from cluster_hub::on_dead_node, and for its own
+/// incarnation as it stops (the last word of a clean shutdown). `done`, if given, runs once
+/// Redis answered or could not be reached, on the hub's command strand.
+void sweep_dead_node(cluster_hub& hub, const std::string& incarnation,
+                     std::function<void()> done = {});
 
 } // namespace troupe::actors

@@ -211,7 +211,14 @@ void engine::shutdown() {
   // Rooms wait for their last commits before they end.
   caf::anon_send(context_.connection.directory, actors::stop_atom::value);
   wait_until([&] { return metrics_.rooms.load() == 0; }, 5s);
-  if (cluster_) cluster_->close();
+  if (cluster_) {
+    // The last word of a clean stop: whatever presence entries this node still has in Redis
+    // leave now, and it leaves tr:nodes (a node gone without it is swept by the others).
+    cluster_->close();
+    auto swept = std::make_shared<std::promise<void>>();
+    actors::sweep_dead_node(*cluster_, cluster_->incarnation(), [swept] { swept->set_value(); });
+    swept->get_future().wait_for(2s);
+  }
   work_.reset();
   io_.stop();
   for (auto& thread : threads_)

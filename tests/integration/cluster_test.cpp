@@ -140,7 +140,9 @@ TEST_F(Cluster, PublishersOnEveryNodeMakeOneTotalOrderThatEverySubscriberSees) {
     ASSERT_EQ(seqs_of(got), seq_range(1, nodes * each));
     for (const auto& m : got) {
       auto [it, fresh] = first_seen.emplace(m.seq, text_of(m));
-      if (!fresh) EXPECT_EQ(it->second, text_of(m)) << "seq " << m.seq;
+      if (!fresh) {
+        EXPECT_EQ(it->second, text_of(m)) << "seq " << m.seq;
+      }
     }
     EXPECT_EQ(sub->queued_messages(), 0u);
   }
