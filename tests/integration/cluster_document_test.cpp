@@ -3,7 +3,13 @@
 // in one order whichever node an editor uses: concurrent editors converge, a key resubmitted
 // on another node is applied once, `since` recovers on another node. Every wait is bounded
 // and waits for an event (a reply, an ack, a push, a revision reached).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -23,6 +29,31 @@ namespace {
 namespace ot = troupe::ot;
 using client::open_kind;
 
+// The status code of GET `path` on the node (0 if it did not answer within 2 s).
+int http_status(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  int status = 0;
+  const std::string request =
+      "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size())) {
+    char buf[64] = {};
+    const auto n = ::recv(fd, buf, sizeof buf - 1, 0);
+    if (n > 12 && std::string_view(buf, 5) == "HTTP/") status = std::atoi(buf + 9);
+  }
+  ::close(fd);
+  return status;
+}
+
 class ClusterDocumentTest : public ::testing::Test {
 protected:
   static constexpr int kNodes = 3;
@@ -34,6 +65,15 @@ protected:
       nodes_.push_back(std::make_unique<EngineProcess>(
           std::vector<std::string>{"--redis", redis_->url(), "--rate", "0"}));
       nodes_.back()->start();
+    }
+    // A node listens before its links to Redis are up (and answers `unavailable` until then):
+    // wait, bounded, until each says it is ready.
+    for (auto& n : nodes_) {
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (http_status(n->port(), "/health/ready") != 200) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "a node never got to Redis";
+        std::this_thread::sleep_for(20ms); // polling the node's health, bounded above
+      }
     }
   }
   void TearDown() override {
