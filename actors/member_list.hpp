@@ -81,6 +81,17 @@ public:
       visit(member.who);
   }
 
+  /// Removes every member and hands them over (their held pushes are dropped): the room's
+  /// state they held is gone (a cluster's Redis lost it) and they are being reset.
+  std::vector<peer_ref> take_all() {
+    std::vector<peer_ref> out;
+    out.reserve(members_.size());
+    for (auto& member : members_)
+      out.push_back(std::move(member.who));
+    members_.clear();
+    return out;
+  }
+
 private:
   struct member {
     peer_ref who;

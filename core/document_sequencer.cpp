@@ -61,6 +61,16 @@ std::vector<const logged_operation*> document_sequencer::after(std::uint64_t sin
 document_sequencer::submit_result document_sequencer::submit(std::uint64_t base_rev,
                                                              ot::operation op, std::string_view key,
                                                              std::string_view user) {
+  auto result = prepare(base_rev, op, key);
+  if (result.kind != outcome::applied) return result;
+  ot::apply(text_, op);
+  ++rev_;
+  log_accepted({rev_, std::move(op), std::string(user), std::string(key)});
+  return {outcome::applied, rev_, &log_.back(), {}};
+}
+
+document_sequencer::submit_result
+document_sequencer::prepare(std::uint64_t base_rev, ot::operation& op, std::string_view key) const {
   // A resubmission (after a reconnect) is acknowledged with its first revision, whatever
   // revision it names now.
   if (!key.empty()) {
@@ -88,11 +98,7 @@ document_sequencer::submit_result document_sequencer::submit(std::uint64_t base_
     return {outcome::invalid, rev_, nullptr,
             "the operation spans " + std::to_string(spans) +
                 " code points, more than the document at rev " + std::to_string(base_rev)};
-
-  ot::apply(text_, op);
-  ++rev_;
-  log_accepted({rev_, std::move(op), std::string(user), std::string(key)});
-  return {outcome::applied, rev_, &log_.back(), {}};
+  return {outcome::applied, rev_ + 1, nullptr, {}};
 }
 
 } // namespace troupe::core

@@ -65,6 +65,11 @@ public:
   submit_result submit(std::uint64_t base_rev, ot::operation op, std::string_view key,
                        std::string_view user);
 
+  /// What submit() would decide, changing nothing: on outcome::applied, `op` has been
+  /// transformed up to rev() and fits the text, and `rev` is the revision it would get. A
+  /// cluster node prepares an operation this way and commits it elsewhere (in Redis).
+  submit_result prepare(std::uint64_t base_rev, ot::operation& op, std::string_view key) const;
+
   /// Applies an operation already sequenced as revision rev() + 1 (a kept one, replayed
   /// after a snapshot). False, changing nothing, when its revision is not the next one or
   /// it does not fit the text: the kept document is damaged.
