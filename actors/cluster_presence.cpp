@@ -709,31 +709,28 @@ caf::actor spawn_cluster_presence(caf::actor_system& system, boost::asio::any_io
   return actor;
 }
 
-void sweep_dead_node(cluster_hub& hub, const std::string& incarnation,
-                     std::function<void()> done) {
+void sweep_dead_node(cluster_hub& hub, const std::string& incarnation, std::function<void()> done) {
   // On the hub's strand; the diffs reach each room's members through its channel.
   const auto call = cluster::presence_sweep_call(incarnation);
-  hub.commands().eval_script(cluster::presence_sweep_script(), call.keys, call.args,
-                             [incarnation, done = std::move(done)](std::error_code ec,
-                                                                   cluster::redis_reply reply) {
-                               struct on_exit {
-                                 const std::function<void()>& run;
-                                 ~on_exit() {
-                                   if (run) run();
-                                 }
-                               } finished{done};
-                               if (ec)
-                                 return; // the link is down: the next beat reports the node again
-                               try {
-                                 const auto removed = cluster::decode_presence_sweep(reply);
-                                 std::cout << "troupe: cluster: node " << incarnation
-                                           << " stopped beating; " << removed
-                                           << " presence entries removed" << std::endl;
-                               } catch (const std::exception& e) {
-                                 std::cerr << "troupe: cluster: presence sweep of " << incarnation
-                                           << ": " << e.what() << std::endl;
-                               }
-                             });
+  hub.commands().eval_script(
+      cluster::presence_sweep_script(), call.keys, call.args,
+      [incarnation, done = std::move(done)](std::error_code ec, cluster::redis_reply reply) {
+        struct on_exit {
+          const std::function<void()>& run;
+          ~on_exit() {
+            if (run) run();
+          }
+        } finished{done};
+        if (ec) return; // the link is down: the next beat reports the node again
+        try {
+          const auto removed = cluster::decode_presence_sweep(reply);
+          std::cout << "troupe: cluster: node " << incarnation << " stopped beating; " << removed
+                    << " presence entries removed" << std::endl;
+        } catch (const std::exception& e) {
+          std::cerr << "troupe: cluster: presence sweep of " << incarnation << ": " << e.what()
+                    << std::endl;
+        }
+      });
 }
 
 } // namespace troupe::actors
