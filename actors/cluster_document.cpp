@@ -27,6 +27,11 @@ namespace troupe::actors {
 namespace {
 
 using deadline_atom = caf::atom_constant<caf::atom("docdead")>;
+using check_atom = caf::atom_constant<caf::atom("doccheck")>;
+
+/// How often a document with holders on this node reads what Redis has beyond its copy: a
+/// lost last operation (nothing follows it on the channel) is found within this.
+constexpr std::chrono::seconds check_interval{2};
 
 /// Attempts of one operation before `unavailable`. Nodes race for each revision and a
 /// refused attempt costs one round trip (the refusal carries what was missed), so the bound
@@ -134,6 +139,11 @@ public:
     if (e.event != cluster::redis_subscriber::event::down && state_ == state::ready) catch_up({});
   }
 
+  void on_check() {
+    check_scheduled_ = false;
+    if (state_ == state::ready && holders_.size() > 0) catch_up({});
+  }
+
   void on_deadline(std::uint64_t gen) {
     if (commit_ && commit_->gen == gen)
       finish_error(code::unavailable, "Redis did not commit the operation in time");
@@ -141,6 +151,10 @@ public:
 
   /// Starts what can start: called at the end of every handler.
   void pump() {
+    if (!check_scheduled_ && holders_.size() > 0) {
+      check_scheduled_ = true;
+      self_->delayed_send(self_, check_interval, check_atom::value);
+    }
     while (!busy_ && !queue_.empty()) {
       if (std::holds_alternative<stop_task>(queue_.front())) return run_stop();
       if (state_ == state::idle) return start_load();
@@ -596,6 +610,7 @@ private:
   std::string last_error_;
 
   member_list holders_;
+  bool check_scheduled_ = false;
   std::deque<task> queue_;
   bool busy_ = false;   ///< an open or an operation is waiting for Redis
   std::string opening_; ///< the client whose `open` is waiting, if one is
@@ -640,6 +655,10 @@ caf::actor spawn_cluster_document(caf::actor_system& system, boost::asio::any_io
         },
         [actor](const redis_link_event& e) {
           actor->on_link_event(e);
+          actor->pump();
+        },
+        [actor](check_atom) {
+          actor->on_check();
           actor->pump();
         },
         [actor](deadline_atom, std::uint64_t gen) {

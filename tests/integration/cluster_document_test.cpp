@@ -258,5 +258,32 @@ TEST_F(ClusterDocumentTest, OpenWithSinceOnAnotherNodeRecoversTheMissedOps) {
   EXPECT_EQ(x->text(), "-😀bc");
 }
 
+// --- (4) Redis lost, then back with or without its data ---------------------------------------
+
+TEST_F(ClusterDocumentTest, WithoutRedisAnOpIsUnavailableAndALostDocumentResetsItsHolders) {
+  const std::string room = "cdoc-outage";
+  RawWs a(node(0).port()), b(node(1).port());
+  a.hello("a");
+  b.hello("b");
+  raw_open(a, room);
+  raw_open(b, room);
+  EXPECT_EQ(acked_rev(raw_op(a, room, 0, make_op(0, 0, "x"), "k1")), 1u);
+  redis_->stop();
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(code_of(raw_op(a, room, 1, make_op(1, 0, "y"), "k2")), "unavailable");
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 6s);
+  redis_->start(); // no persistence: the document is gone
+  // Each holder is told to reconnect (4500): its copy belongs to a lost epoch.
+  for (RawWs* ws : {&a, &b}) {
+    auto end = ws->read_until_closed(20s);
+    EXPECT_TRUE(end.closed);
+    EXPECT_EQ(end.close_code, 4500);
+  }
+  RawWs c(node(2).port());
+  c.hello("c");
+  const auto reopened = raw_open(c, room);
+  EXPECT_EQ(reopened.map().u64("rev"), 0u) << "a new document under a new epoch";
+}
+
 } // namespace
 } // namespace troupe::test

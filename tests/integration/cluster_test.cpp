@@ -426,10 +426,15 @@ TEST_F(PersistentCluster, ARedisRestartWithItsDataIsInvisibleToSubscribers) {
   for (int i = 1; i <= 5; ++i)
     pub->publish("durable", value::from("m" + std::to_string(i)));
   ASSERT_EQ(seqs_of(sub->take_messages(5)), seq_range(1, 5));
+  pub->subscribe("durable");
+  ASSERT_TRUE(eventually([&] { return sub->presence("durable").members.size() == 2; }, 5s));
   redis_->stop();
   redis_->start();
   EXPECT_TRUE(eventually([&] { return http_get(node(0).port(), "/health").first == 200; }, 15s));
   EXPECT_TRUE(eventually([&] { return http_get(node(1).port(), "/health").first == 200; }, 15s));
+  // Presence was kept (or re-asserted): both members are listed on both nodes.
+  EXPECT_TRUE(eventually([&] { return sub->presence("durable").members.size() == 2; }, 10s));
+  EXPECT_TRUE(eventually([&] { return pub->presence("durable").members.size() == 2; }, 10s));
   // Same epoch, same log: the next message is 6, on the same connection.
   const auto after = pub->publish("durable", value::from("m6"));
   EXPECT_EQ(after.seq, 6u);
