@@ -185,6 +185,7 @@ void Connection::on_error(std::uint64_t id, std::string_view code) {
   if (state_ == State::Joining || (state_ == State::Subscribing && id == sub_id_)) {
     return fail("refused: " + std::string(code));
   }
+  listener_.on_request_error(*this, id, code);
   listener_.on_error(*this, code);
 }
 

@@ -38,6 +38,8 @@ public:
     virtual void on_msg(Connection&, std::uint64_t seq, const std::uint8_t* data,
                         std::size_t n) = 0;
     virtual void on_error(Connection&, std::string_view code) = 0;
+    // The same error with the request's id, first (0 for errors without one).
+    virtual void on_request_error(Connection&, std::uint64_t id, std::string_view code) {}
     virtual void on_closed(Connection&, State was, std::string_view why) = 0;
     virtual void on_presence(Connection&, std::uint64_t id, std::uint64_t pseq, std::size_t joins,
                              std::size_t leaves) {}

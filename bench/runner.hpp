@@ -173,6 +173,7 @@ private:
   void on_ack(Connection&, std::uint64_t id, std::uint64_t seq) override;
   void on_msg(Connection&, std::uint64_t seq, const std::uint8_t* data, std::size_t n) override;
   void on_error(Connection&, std::string_view code) override;
+  void on_request_error(Connection&, std::uint64_t id, std::string_view code) override;
   void on_closed(Connection&, Connection::State was, std::string_view why) override;
   void on_presence(Connection&, std::uint64_t id, std::uint64_t pseq, std::size_t joins,
                    std::size_t leaves) override;
@@ -183,6 +184,7 @@ private:
   tcp::endpoint server_;
   std::vector<tcp::endpoint> servers_;
   std::unique_ptr<RedisInfo> redis_;
+  std::optional<double> redis_background_per_s_; // Redis commands/s with nothing published
   std::string run_tag_;
   int exit_code_ = 0;
 
@@ -229,7 +231,8 @@ private:
   std::vector<std::uint8_t> seq_seen_any_; // by seq: received by some subscriber
   std::unordered_map<std::uint64_t, std::uint64_t> payload_seq_; // (slot, counter) -> seq
   std::uint64_t double_published_ = 0;   // one publish under two seqs: the key did not hold
-  std::uint64_t retried_ = 0, reconnect_failures_ = 0;
+  std::uint64_t retried_ = 0, reconnect_failures_ = 0, retried_on_error_ = 0, orphan_ids_ = 0;
+  std::size_t held_retries_ = 0; // refused publishes waiting to be sent again
   std::int64_t kill_ns_ = 0, last_resub_ns_ = 0;
   int killed_node_ = -1;
 

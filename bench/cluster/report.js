@@ -54,6 +54,10 @@ for (const p of points) {
   if (p.redis_calls_per_pub) {
     out.push(`${pad('', 17)}   redis calls per pub: ` +
              Object.entries(p.redis_calls_per_pub).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', '));
+    if (p.redis_background_commands_per_s !== undefined) {
+      out.push(`${pad('', 17)}   redis with nothing published: ${fmt(p.redis_background_commands_per_s, 1)} ` +
+               `commands/s; per pub net of that: ${fmt(p.redis_commands_per_pub_net, 2)}`);
+    }
   }
 }
 
@@ -92,6 +96,7 @@ for (const p of points) {
     cpu_us_per_delivery: p.server_cpu_us_per_delivery,
     cpu_pct: p.server_cpu_pct,
     redis_commands_per_pub: p.redis_commands_per_pub ?? null,
+    redis_commands_per_pub_net: p.redis_commands_per_pub_net ?? null,
     p50_us: p.latency_us.p50,
     p99_us: p.latency_us.p99,
     undelivered: p.undelivered,
