@@ -109,6 +109,9 @@ void Connection::write_next() {
 
 void Connection::read_next() {
   ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    // Aborted meanwhile (a read that had completed is still delivered after the close):
+    // a closed connection passes nothing on.
+    if (self->state_ == State::Closed) return;
     if (ec) {
       return self->fail(ec == websocket::error::closed ? std::string("closed by peer")
                                                        : "read: " + ec.message());

@@ -102,13 +102,14 @@ void Runner::fault_reconnect(std::uint32_t slot) {
 net::awaitable<void> Runner::fault_scenario() {
   const std::size_t n = static_cast<std::size_t>(opt_.fault_subs);
   killed_node_ = opt_.fault_kill < 0 ? static_cast<int>(servers_.size()) - 1 : opt_.fault_kill;
+  const bool drop = opt_.fault_mode == "drop";
   if (killed_node_ >= static_cast<int>(servers_.size()) ||
-      killed_node_ >= static_cast<int>(opt_.server_pids.size())) {
+      (!drop && killed_node_ >= static_cast<int>(opt_.server_pids.size()))) {
     std::cerr << "--fault-kill " << killed_node_ << ": no such node in --port / --server-pid\n";
     exit_code_ = 1;
     co_return;
   }
-  const pid_t victim = opt_.server_pids[static_cast<std::size_t>(killed_node_)];
+  const pid_t victim = drop ? 0 : opt_.server_pids[static_cast<std::size_t>(killed_node_)];
   std::cerr << "[" << opt_.label << "] fault round: connecting " << n << " over "
             << servers_.size() << " nodes\n";
   base_ = next_index_;
@@ -162,10 +163,29 @@ net::awaitable<void> Runner::fault_scenario() {
   std::size_t on_victim = 0;
   for (auto& c : conns_)
     on_victim += static_cast<int>(c->node) == killed_node_;
-  const bool killed = ::kill(victim, SIGKILL) == 0;
+  bool killed = false;
   kill_ns_ = now_ns();
-  std::cerr << "[" << opt_.label << "] SIGKILL to pid " << victim << (killed ? "" : " FAILED")
-            << " (" << on_victim << " clients on it)\n";
+  if (drop) {
+    std::vector<std::shared_ptr<Connection>> victims;
+    for (auto& c : conns_) {
+      if (static_cast<int>(c->node) == killed_node_) victims.push_back(c);
+    }
+    // Each publishes once right before its socket goes: a pub without an ack, as when a
+    // node dies under it, so the retry with the same key is exercised too.
+    for (auto& c : victims) {
+      if (c->state() == Connection::State::Subscribed) fault_publish(*c);
+    }
+    co_await sleep(0.002);
+    for (auto& c : victims)
+      c->abort();
+    killed = true;
+    std::cerr << "[" << opt_.label << "] dropped the " << on_victim << " clients of node "
+              << killed_node_ << "\n";
+  } else {
+    killed = ::kill(victim, SIGKILL) == 0;
+    std::cerr << "[" << opt_.label << "] SIGKILL to pid " << victim << (killed ? "" : " FAILED")
+              << " (" << on_victim << " clients on it)\n";
+  }
   co_await sleep(std::max(0.0, opt_.fault_seconds - opt_.fault_kill_at));
   pacing_ = false;
   const double publish_s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -234,6 +254,7 @@ net::awaitable<void> Runner::fault_scenario() {
       .add("server", opt_.label)
       .add("subscribers", static_cast<std::uint64_t>(n))
       .add("nodes", static_cast<std::uint64_t>(servers_.size()))
+      .add("fault_mode", opt_.fault_mode)
       .add("killed_node", killed_node_)
       .add("killed_pid", static_cast<std::int64_t>(victim))
       .add("kill_sent", killed)

@@ -22,6 +22,8 @@ const char* kUsage = R"(troupe_loadgen: fan-out load generator for Troupe, node 
   --fault-subs N --fault-load DPS --fault-seconds S --fault-kill-at S --fault-kill I
                         subscribers, deliveries/s, publishing time, when, which node
                         (index into --port/--server-pid, default the last)  [200 5000 8 3 -1]
+  --fault-mode kill|drop  kill: SIGKILL to the node; drop: the generator drops the
+                        sockets of that node's clients instead (node stays up)   [kill]
   --fault-drain S       bound on the recovery and delivery after publishing stops [20]
   --drain-timeout S     bound on delivery after each load point                  [5]
   --scenarios LIST      shapes ROOMSxSUBS, comma separated                  [1x200,10x20,1x1000]
@@ -119,6 +121,8 @@ std::optional<Options> Options::parse(int argc, char** argv) {
       o.fault_kill_at = std::max(0.0, std::atof(v.c_str()));
     else if (a == "--fault-kill")
       o.fault_kill = std::atoi(v.c_str());
+    else if (a == "--fault-mode")
+      o.fault_mode = v;
     else if (a == "--fault-drain")
       o.fault_drain_s = std::max(1.0, std::atof(v.c_str()));
     else if (a == "--drain-timeout")
@@ -185,6 +189,10 @@ std::optional<Options> Options::parse(int argc, char** argv) {
   if (o.ports.empty()) o.ports.push_back(o.port);
   if (o.fault_round && o.kind != "troupe") {
     std::cerr << "--fault-round needs --kind troupe (recovery with since is Troupe's)\n";
+    return std::nullopt;
+  }
+  if (o.fault_mode != "kill" && o.fault_mode != "drop") {
+    std::cerr << "--fault-mode must be kill or drop\n";
     return std::nullopt;
   }
   if (o.fault_round && o.ports.size() < 2) {

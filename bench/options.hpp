@@ -42,6 +42,10 @@ struct Options {
   double fault_kill_at = 3;
   int fault_kill = -1; // -1: the last node
   double fault_drain_s = 20;
+  // "kill": SIGKILL to the node's process. "drop": the node stays up and the generator
+  // drops its clients' sockets instead (a self-test of the recovery path that needs no
+  // cluster: --port P,P against one engine, the same node twice).
+  std::string fault_mode = "kill";
 
   std::vector<Shape> shapes; // default 1x200, 10x20, 1x1000
   std::vector<double> loads; // offered deliveries/s; default 20k, 50k, 100k

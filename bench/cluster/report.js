@@ -66,9 +66,11 @@ if (faults.length) {
   out.push('Fault round: a node killed with SIGKILL mid-run; its clients reconnect to the next node,');
   out.push('resubscribe with since, and retry unacknowledged publishes with the same key.');
   for (const f of faults) {
+    const what = f.fault_mode === 'drop'
+      ? `the ${f.clients_on_killed_node} clients of node ${f.killed_node} dropped (self-test: one engine listed twice, it stays up)`
+      : `node ${f.killed_node} (pid ${f.killed_pid}, ${f.clients_on_killed_node} clients) killed with SIGKILL`;
     out.push(`  ${f.server}: ${f.subscribers} subscribers on ${f.nodes} nodes, ${f.offered_dps} deliveries/s ` +
-             `(${fmt(f.pubs_per_s, 1)} pubs/s) for ${fmt(f.publish_s, 1)} s; node ${f.killed_node} ` +
-             `(pid ${f.killed_pid}, ${f.clients_on_killed_node} clients) killed`);
+             `(${fmt(f.pubs_per_s, 1)} pubs/s) for ${fmt(f.publish_s, 1)} s; ${what}`);
     out.push(`    LOST ${f.lost} (subscribers with losses ${f.subscribers_with_losses}), ` +
              `DUPLICATED ${f.duplicated}, acknowledged but lost ${f.acked_lost}, ` +
              `published twice ${f.double_published}, unacked ${f.unacked}  => ${f.ok ? 'OK' : 'NOT OK'}`);

@@ -221,6 +221,17 @@ run_variant() {
   for pid in "${server_pids[@]}"; do
     kill -0 "$pid" 2>/dev/null || note "$name" "a server process ($pid) exited during the run"
   done
+  if [ "$kind" = troupe ] && [ "$n" -eq 1 ] && [ "$fault" -eq 1 ]; then
+    # The harness's own check: the same round against the single engine listed twice, the
+    # generator dropping the sockets of "node 2"'s clients instead of a kill (the engine
+    # stays up, so recovery must be exact): it must count 0 lost and 0 duplicated, so what
+    # the cluster's round counts is the cluster's.
+    taskset -c "$gen_cpu" "$loadgen" --kind troupe --label "$name-selftest" \
+      --port "$p_list,$p_list" --server-pid "$s_list" --payload "$payload" \
+      --fault-round 1 --fault-mode drop --fault-kill 1 --fault-subs "$subs" \
+      --fault-load "$fault_load" --fault-seconds "$fault_seconds" --fault-kill-at "$fault_kill_at" |
+      tag "$name" | tee -a "$results" || log "$name: the self-test of the fault round failed (see its line)"
+  fi
   if [ "$kind" = troupe ] && [ "$n" -gt 1 ] && [ "$fault" -eq 1 ]; then
     # The fault round, on the same cluster: the generator kills the last node itself, at a
     # known moment of its own timeline.
