@@ -476,7 +476,10 @@ net::awaitable<void> Runner::measure(LoadRun& run) {
       for (std::size_t i = 0; i < each0.size(); ++i)
         win.proc_cpu_s.push_back(each1[i] - each0[i]);
     }
-    win.latency = latency_.summarize_range(samples_before, latency_.count());
+    // Its latency samples: summarized in report(), not here, so that no sort runs
+    // between two windows while the load goes on.
+    win.samples_from = samples_before;
+    win.samples_to = latency_.count();
     win.seconds = since(t0);
     win.deliveries = delivered_ - d0;
     win.pubs = pubs_sent_ - p0;
@@ -531,13 +534,18 @@ void Runner::report(const LoadRun& run) {
   auto median_of = [](const std::vector<double>& v) {
     return v.empty() ? std::nullopt : std::optional<double>(median(v));
   };
+  std::vector<Latency::Summary> window_latency;
+  for (const Window& w : run.windows)
+    window_latency.push_back(latency_.summarize_range(w.samples_from, w.samples_to));
   Latency::Summary lat = latency_.summarize();
   // Every window as measured, not only the medians.
   std::string windows_json = "[";
   std::vector<double> redis_per_pub;
   std::map<std::string, std::uint64_t> redis_calls;
   std::uint64_t redis_pubs = 0;
-  for (const Window& w : run.windows) {
+  for (std::size_t wi = 0; wi < run.windows.size(); ++wi) {
+    const Window& w = run.windows[wi];
+    const Latency::Summary& wl = window_latency[wi];
     Json wj;
     wj.add("seconds", w.seconds, 3)
         .add("delivered_dps", w.deliveries / w.seconds, 0)
@@ -550,9 +558,9 @@ void Runner::report(const LoadRun& run) {
         .add("generator_cpu_pct", w.gen_cpu_s / w.seconds * 100.0, 1)
         .add("other_cpu_pct",
              w.other_cpu_s ? std::optional<double>(*w.other_cpu_s / w.seconds * 100.0) : std::nullopt, 1)
-        .add("p50_us", w.latency.p50_us, 1)
-        .add("p99_us", w.latency.p99_us, 1)
-        .add("max_us", w.latency.max_us, 1);
+        .add("p50_us", wl.p50_us, 1)
+        .add("p99_us", wl.p99_us, 1)
+        .add("max_us", wl.max_us, 1);
     if (!w.proc_cpu_s.empty()) {
       Json procs;
       for (std::size_t i = 0; i < w.proc_cpu_s.size(); ++i) {

@@ -49,7 +49,7 @@ private:
     double gen_cpu_s = 0;
     std::optional<double> other_cpu_s; // the rest of the machine: should be near 0
     std::vector<double> proc_cpu_s;    // by server process (--server-pid order)
-    Latency::Summary latency;          // of this window's samples
+    std::size_t samples_from = 0, samples_to = 0; // its latency samples in latency_
     std::optional<std::uint64_t> redis_commands; // total_commands_processed delta, INFO excluded
     std::map<std::string, std::uint64_t> redis_calls; // commandstats delta by command
   };
