@@ -149,8 +149,8 @@ private:
   void beat() {
     if (closed_) return;
     beat_timer_.cancel();
-    const auto call =
-        cluster::heartbeat_call(incarnation_, static_cast<std::uint64_t>(settings_.node_timeout.count()));
+    const auto call = cluster::heartbeat_call(
+        incarnation_, static_cast<std::uint64_t>(settings_.node_timeout.count()));
     commands_.eval_script(cluster::heartbeat_script(), call.keys, call.args,
                           [self = shared_from_this()](std::error_code ec, cluster::redis_reply r) {
                             self->beaten(ec, r);
@@ -199,11 +199,10 @@ private:
 };
 
 cluster_hub::cluster_hub(const net::any_io_executor& executor, cluster_settings settings)
-    : incarnation_(core::new_epoch()),
-      commands_(std::make_unique<cluster::redis_connection>(executor, settings.url,
-                                                            settings.options)) {
-  impl_ = std::make_shared<impl>(executor, std::move(settings), incarnation_, *commands_,
-                                 live_nodes_);
+    : incarnation_(core::new_epoch()), commands_(std::make_unique<cluster::redis_connection>(
+                                           executor, settings.url, settings.options)) {
+  impl_ =
+      std::make_shared<impl>(executor, std::move(settings), incarnation_, *commands_, live_nodes_);
 }
 
 cluster_hub::~cluster_hub() { close(); }
@@ -226,10 +225,9 @@ void cluster_hub::close() {
 bool cluster_hub::up() const noexcept { return impl_->up(); }
 std::string cluster_hub::down_reason() const { return impl_->down_reason(); }
 
-void cluster_hub::command(const caf::actor& to, std::vector<std::string> argv,
-                          reply_handler then) {
+void cluster_hub::command(const caf::actor& to, std::vector<std::string> argv, reply_handler then) {
   commands_->command(std::move(argv), [to, then = std::move(then)](std::error_code ec,
-                                                                  cluster::redis_reply reply) {
+                                                                   cluster::redis_reply reply) {
     caf::anon_send(to, redis_continuation{[then, ec, reply = std::move(reply)]() mutable {
                      then(ec, std::move(reply));
                    }});
@@ -259,22 +257,21 @@ void cluster_hub::unsubscribe(const std::string& channel, const caf::actor& to) 
 
 void cluster_hub::broadcast_control(std::string_view kind, std::string_view body,
                                     std::function<void(std::error_code, std::size_t)> done) {
-  commands_->command({"PUBLISH", std::string(cluster::control_channel),
-                      cluster::encode_control(kind, body)},
-                     [done = std::move(done)](std::error_code ec, cluster::redis_reply reply) {
-                       if (!ec && reply.is_error())
-                         ec = make_error_code(cluster::redis_errc::link_lost);
-                       done(ec, reply.is_integer() ? static_cast<std::size_t>(reply.integer) : 0);
-                     });
+  commands_->command(
+      {"PUBLISH", std::string(cluster::control_channel), cluster::encode_control(kind, body)},
+      [done = std::move(done)](std::error_code ec, cluster::redis_reply reply) {
+        if (!ec && reply.is_error()) ec = make_error_code(cluster::redis_errc::link_lost);
+        done(ec, reply.is_integer() ? static_cast<std::size_t>(reply.integer) : 0);
+      });
 }
 
 std::string cluster_hub::reply_channel() const { return cluster::node_channel(incarnation_); }
 
 void cluster_hub::reply_control(const std::string& incarnation, std::string_view kind,
                                 std::string_view body) {
-  commands_->command({"PUBLISH", cluster::node_channel(incarnation),
-                      cluster::encode_control(kind, body)},
-                     [](std::error_code, cluster::redis_reply) {});
+  commands_->command(
+      {"PUBLISH", cluster::node_channel(incarnation), cluster::encode_control(kind, body)},
+      [](std::error_code, cluster::redis_reply) {});
 }
 
 } // namespace troupe::actors

@@ -119,8 +119,7 @@ public:
   /// hub): `tr:node:<incarnation>`; its messages go to the control handler as well.
   std::string reply_channel() const;
   /// Publishes to another node's reply channel. Any thread.
-  void reply_control(const std::string& incarnation, std::string_view kind,
-                     std::string_view body);
+  void reply_control(const std::string& incarnation, std::string_view kind, std::string_view body);
 
   /// How many nodes beat within node_timeout, by the last beat (this one included).
   std::size_t live_nodes() const noexcept { return live_nodes_.load(); }

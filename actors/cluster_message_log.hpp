@@ -22,9 +22,8 @@ namespace troupe::actors {
 
 class cluster_hub;
 
-caf::actor spawn_cluster_message_log(caf::actor_system& system,
-                                     boost::asio::any_io_executor strand, std::string name,
-                                     const message_log_settings& settings, caf::actor presence,
-                                     cluster_hub& hub, core::metrics& metrics);
+caf::actor spawn_cluster_message_log(caf::actor_system& system, boost::asio::any_io_executor strand,
+                                     std::string name, const message_log_settings& settings,
+                                     caf::actor presence, cluster_hub& hub, core::metrics& metrics);
 
 } // namespace troupe::actors

@@ -75,6 +75,12 @@ public:
 
   std::size_t size() const noexcept { return members_.size(); }
 
+  template <class Visit>
+  void for_each(Visit&& visit) const {
+    for (const auto& member : members_)
+      visit(member.who);
+  }
+
 private:
   struct member {
     peer_ref who;

@@ -53,7 +53,8 @@ control_message decode_control(std::string_view payload) {
   }
   const msgpack::object& o = handle.get();
   if (o.type != msgpack::type::ARRAY || o.via.array.size != 2 ||
-      o.via.array.ptr[0].type != msgpack::type::STR || o.via.array.ptr[1].type != msgpack::type::BIN)
+      o.via.array.ptr[0].type != msgpack::type::STR ||
+      o.via.array.ptr[1].type != msgpack::type::BIN)
     throw bad_reply("control: not [kind, body]");
   // The views point into `payload`: reference_all keeps strings in place.
   const auto& kind = o.via.array.ptr[0].via.str;

@@ -103,6 +103,12 @@ delivery_actions ordered_delivery::on_top(std::string_view epoch, std::uint64_t 
   return out;
 }
 
+void ordered_delivery::on_repair_failed(std::uint64_t ticket) {
+  if (!in_flight_ || in_flight_->ticket != ticket) return;
+  in_flight_.reset();
+  resync_ = true; // whatever the read was for may be missing: read from next_ again
+}
+
 delivery_actions ordered_delivery::on_resubscribed() {
   delivery_actions out;
   // Kept across an unseeded wait too: the seed's read may predate the new subscription.

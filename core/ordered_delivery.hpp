@@ -90,6 +90,10 @@ public:
   /// a lost tail that no later message would reveal.
   delivery_actions on_top(std::string_view epoch, std::uint64_t top);
 
+  /// The repair read `ticket` got no answer (Redis unreachable): the hole stays, and the
+  /// next on_top() or on_resubscribed() asks for it again.
+  void on_repair_failed(std::uint64_t ticket);
+
   /// The node's subscription was re-established: anything after the last delivered seq may
   /// have been missed, so the stream is read from there (its answer tells the top).
   delivery_actions on_resubscribed();

@@ -38,8 +38,9 @@ public:
       if (kind == disconnect_kind) {
         // [request id, asking node, user, code, reason, reconnect]
         auto [id, origin, user, code, reason, reconnect] =
-            handle.get().as<std::tuple<std::uint64_t, std::string, std::string, std::uint16_t,
-                                       std::string, bool>>();
+            handle.get()
+                .as<std::tuple<std::uint64_t, std::string, std::string, std::uint16_t, std::string,
+                               bool>>();
         const std::size_t closed = sessions_.close_user(user, code, reason, reconnect);
         hub_.reply_control(origin, closed_kind, pack(id, static_cast<std::uint64_t>(closed)));
       } else if (kind == closed_kind) {
@@ -134,10 +135,11 @@ cluster_control::cluster_control(actors::cluster_hub& hub, session_registry& ses
 cluster_control::~cluster_control() = default;
 
 actors::room_requests::user_closer cluster_control::closer() {
-  return [impl = impl_](const std::string& user, std::uint16_t code, const std::string& reason,
-                        bool reconnect, actors::room_requests::callback<actors::disconnected> done) {
-    impl->disconnect(user, code, reason, reconnect, std::move(done));
-  };
+  return
+      [impl = impl_](const std::string& user, std::uint16_t code, const std::string& reason,
+                     bool reconnect, actors::room_requests::callback<actors::disconnected> done) {
+        impl->disconnect(user, code, reason, reconnect, std::move(done));
+      };
 }
 
 } // namespace troupe::transport

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "clients/cpp/backoff.hpp"
 
@@ -11,6 +12,10 @@ namespace troupe::client {
 
 struct connection_options {
   std::string url = "ws://127.0.0.1:8080/ws";
+  // Other nodes of a cluster: after a connection ends, the next attempt goes to the next URL
+  // in turn (url, then these), so a client whose node died or drains (4503) resumes on
+  // another one and recovers with `since`. Behind a load balancer leave it empty.
+  std::vector<std::string> fallback_urls;
   std::string token; // JWT; empty: none
   std::string user;  // only honoured by an engine running without a secret
   std::string name;

@@ -14,7 +14,10 @@ using clock = std::chrono::steady_clock;
 
 session::session(net::any_io_executor ex, connection_options opts)
     : strand_(net::make_strand(ex)), opts_(std::move(opts)), url_(parsed_url::parse(opts_.url)),
-      backoff_(opts_.backoff), reconnect_timer_(strand_), sweep_timer_(strand_) {}
+      backoff_(opts_.backoff), reconnect_timer_(strand_), sweep_timer_(strand_) {
+  for (const auto& fallback : opts_.fallback_urls)
+    if (auto parsed = parsed_url::parse(fallback)) fallbacks_.push_back(std::move(*parsed));
+}
 
 session::~session() = default;
 
@@ -63,7 +66,8 @@ void session::connect_attempt() {
   cb.on_closed = [w, gen](const close_info& info) {
     if (auto s = w.lock()) s->on_closed(gen, info);
   };
-  conn_ = std::make_shared<ws_connection>(strand_, *url_, cfg, std::move(cb));
+  const auto& target = next_url_ == 0 ? *url_ : fallbacks_[next_url_ - 1];
+  conn_ = std::make_shared<ws_connection>(strand_, target, cfg, std::move(cb));
   conn_->start();
 }
 
@@ -256,6 +260,7 @@ void session::on_closed(std::uint64_t gen, const close_info& info) {
   ev.state = connection_state::disconnected;
   ev.close_code = code;
   ev.reason = reason;
+  if (!fallbacks_.empty()) next_url_ = (next_url_ + 1) % (fallbacks_.size() + 1);
   if (!hold_reconnect_) {
     const auto delay = backoff_.next();
     ev.retry_in = delay;

@@ -146,6 +146,8 @@ private:
   strand_type strand_;
   connection_options opts_;
   std::optional<parsed_url> url_;
+  std::vector<parsed_url> fallbacks_; ///< the fallback URLs that parse
+  std::size_t next_url_ = 0;          ///< which URL the next attempt uses: 0 is url_
   std::atomic<std::uint64_t> next_id_{1};
 
   std::shared_ptr<ws_connection> conn_;
