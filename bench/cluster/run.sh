@@ -7,7 +7,7 @@
 #   bench/cluster/run.sh [--variants single,troupe-cluster,socketio-cluster] [--nodes 3]
 #                        [--subs 200] [--loads 5000,20000] [--warmup 2] [--window 3]
 #                        [--windows 3] [--retries 1] [--payload 100]
-#                        [--fault-load 5000] [--fault-seconds 8] [--fault-kill-at 3]
+#                        [--fault-loads 5000,20000] [--fault-seconds 8] [--fault-kill-at 3]
 #                        [--no-fault] [--server-cpus 0] [--skip-build] [--troupe-args "…"]
 #
 # --loads are offered deliveries per second (publishes/s = deliveries/s ÷ subscribers: with
@@ -28,7 +28,7 @@ BUILD="$ROOT/build-bench"
 
 variants="single,troupe-cluster,socketio-cluster"
 nodes=3 subs=200 loads="5000,20000" warmup=2 window=3 windows=3 retries=1 payload=100
-fault=1 fault_load=5000 fault_seconds=8 fault_kill_at=3
+fault=1 fault_loads="5000,20000" fault_seconds=8 fault_kill_at=3
 server_cpus=0 skip_build=0
 troupe_args="${TROUPE_BENCH_ARGS:-}"
 while (($#)); do
@@ -42,7 +42,7 @@ while (($#)); do
     --windows) windows="$2"; shift ;;
     --retries) retries="$2"; shift ;;
     --payload) payload="$2"; shift ;;
-    --fault-load) fault_load="$2"; shift ;;
+    --fault-loads|--fault-load) fault_loads="$2"; shift ;;
     --fault-seconds) fault_seconds="$2"; shift ;;
     --fault-kill-at) fault_kill_at="$2"; shift ;;
     --no-fault) fault=0 ;;
@@ -226,20 +226,32 @@ run_variant() {
     # generator dropping the sockets of "node 2"'s clients instead of a kill (the engine
     # stays up, so recovery must be exact): it must count 0 lost and 0 duplicated, so what
     # the cluster's round counts is the cluster's.
-    taskset -c "$gen_cpu" "$loadgen" --kind troupe --label "$name-selftest" \
-      --port "$p_list,$p_list" --server-pid "$s_list" --payload "$payload" \
-      --fault-round 1 --fault-mode drop --fault-kill 1 --fault-subs "$subs" \
-      --fault-load "$fault_load" --fault-seconds "$fault_seconds" --fault-kill-at "$fault_kill_at" |
-      tag "$name" | tee -a "$results" || log "$name: the self-test of the fault round failed (see its line)"
+    for fl in ${fault_loads//,/ }; do
+      taskset -c "$gen_cpu" "$loadgen" --kind troupe --label "$name-selftest" \
+        --port "$p_list,$p_list" --server-pid "$s_list" --payload "$payload" \
+        --fault-round 1 --fault-mode drop --fault-kill 1 --fault-subs "$subs" \
+        --fault-load "$fl" --fault-seconds "$fault_seconds" --fault-kill-at "$fault_kill_at" |
+        tag "$name" | tee -a "$results" || log "$name: the self-test of the fault round failed (see its line)"
+    done
   fi
   if [ "$kind" = troupe ] && [ "$n" -gt 1 ] && [ "$fault" -eq 1 ]; then
-    # The fault round, on the same cluster: the generator kills the last node itself, at a
-    # known moment of its own timeline.
-    taskset -c "$gen_cpu" "$loadgen" --kind troupe --label "$name" --port "$p_list" \
-      --server-pid "$s_list" --pid-names "$n_list" "${redis_args[@]}" --payload "$payload" \
-      --fault-round 1 --fault-subs "$subs" --fault-load "$fault_load" \
-      --fault-seconds "$fault_seconds" --fault-kill-at "$fault_kill_at" --fault-kill $((n - 1)) |
-      tag "$name" | tee -a "$results" || log "$name: the fault round found losses or failed (see its line)"
+    # The fault rounds, on the same cluster and Redis: the generator kills the last node
+    # itself, at a known moment of its own timeline; before the next round a fresh node
+    # takes the dead one's place.
+    local round=0 fl last=$((n - 1))
+    for fl in ${fault_loads//,/ }; do
+      round=$((round + 1))
+      if [ "$round" -gt 1 ]; then
+        start_node troupe "$name-node$((n + round - 1))" "$url" || break
+        ports[last]=$node_port; server_pids[last]=$node_pid
+        p_list=$(IFS=,; echo "${ports[*]}"); s_list=$(IFS=,; echo "${server_pids[*]}")
+      fi
+      taskset -c "$gen_cpu" "$loadgen" --kind troupe --label "$name" --port "$p_list" \
+        --server-pid "$s_list" --pid-names "$n_list" "${redis_args[@]}" --payload "$payload" \
+        --fault-round 1 --fault-subs "$subs" --fault-load "$fl" \
+        --fault-seconds "$fault_seconds" --fault-kill-at "$fault_kill_at" --fault-kill "$last" |
+        tag "$name" | tee -a "$results" || log "$name: the fault round found losses or failed (see its line)"
+    done
   fi
   stop_all
 }
