@@ -154,8 +154,11 @@ net::awaitable<void> Runner::fault_scenario() {
   measuring_ = true;
   const double pub_rate = opt_.fault_load / static_cast<double>(n);
   std::cerr << "[" << opt_.label << "] fault round @ " << opt_.fault_load << " deliveries/s ("
-            << pub_rate << " pubs/s), node " << killed_node_ << " (pid " << victim
-            << ") killed after " << opt_.fault_kill_at << " s\n";
+            << pub_rate << " pubs/s), node " << killed_node_;
+  if (drop)
+    std::cerr << ": its clients dropped after " << opt_.fault_kill_at << " s\n";
+  else
+    std::cerr << " (pid " << victim << ") killed after " << opt_.fault_kill_at << " s\n";
   const auto t0 = Clock::now();
   pacing_ = true;
   net::co_spawn(ioc_, pace(pub_rate), net::detached);
