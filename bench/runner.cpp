@@ -411,6 +411,8 @@ void Runner::begin_load(LoadRun& run) {
   stalls_ = short_payloads_ = 0;
   errors_.clear();
   latency_.clear();
+  latency_same_.clear();
+  latency_cross_.clear();
   run.closes_before = unexpected_closes_;
   for (auto& c : conns_) {
     run.gaps_before += c->gaps();
@@ -449,6 +451,7 @@ net::awaitable<void> Runner::measure(LoadRun& run) {
   while (static_cast<int>(run.windows.size()) < opt_.windows) {
     Window win;
     const std::size_t samples_before = latency_.count();
+    const std::size_t same_before = latency_same_.count(), cross_before = latency_cross_.count();
     const auto t0 = Clock::now();
     const std::uint64_t d0 = delivered_, p0 = pubs_sent_;
     std::vector<double> each0, each1;
@@ -495,6 +498,8 @@ net::awaitable<void> Runner::measure(LoadRun& run) {
         run.discarded < opt_.retries) {
       ++run.discarded;
       latency_.truncate(samples_before);
+      latency_same_.truncate(same_before);
+      latency_cross_.truncate(cross_before);
       continue;
     }
     run.windows.push_back(win);
@@ -659,6 +664,15 @@ void Runner::report(const LoadRun& run) {
           .add("redis_commands_per_pub_net", median(net), 2);
     }
   }
+  if (servers_.size() > 1) {
+    auto part = [](Latency& l) {
+      Latency::Summary x = l.summarize();
+      Json o;
+      o.add("p50", x.p50_us, 1).add("p99", x.p99_us, 1).add("samples", static_cast<std::uint64_t>(x.samples));
+      return o;
+    };
+    j.add("latency_same_node_us", part(latency_same_)).add("latency_cross_node_us", part(latency_cross_));
+  }
   if (!run.offered) j.add("stalls", stalls_);
   if (short_payloads_) j.add("short_payloads", short_payloads_);
   std::string line = j.str();
@@ -771,7 +785,17 @@ void Runner::on_msg(Connection& c, std::uint64_t seq, const std::uint8_t* data, 
   }
   std::int64_t sent;
   std::memcpy(&sent, data, 8);
-  if (measuring_) latency_.record(now_ns() - sent);
+  if (measuring_) {
+    const std::int64_t ns = now_ns() - sent;
+    latency_.record(ns);
+    if (servers_.size() > 1) {
+      // Several nodes: also apart, by whether the publisher (its slot, in the payload) is
+      // on this subscriber's node.
+      std::uint32_t slot;
+      std::memcpy(&slot, data + 8, 4);
+      if (slot < conns_.size()) (conns_[slot]->node == c.node ? latency_same_ : latency_cross_).record(ns);
+    }
+  }
   if (closed_) {
     std::uint32_t slot, counter;
     std::memcpy(&slot, data + 8, 4);

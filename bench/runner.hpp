@@ -207,6 +207,7 @@ private:
   bool closed_ = false, closed_running_ = false, watchdog_running_ = false;
   bool measuring_ = false;
   Latency latency_;
+  Latency latency_same_, latency_cross_; // several nodes: publisher on the subscriber's node or not
   std::uint64_t delivered_ = 0, pubs_sent_ = 0, acked_ = 0, expected_ = 0, pub_errors_ = 0;
   std::uint64_t unexpected_closes_ = 0, stalls_ = 0, short_payloads_ = 0;
   std::map<std::string, std::uint64_t> errors_;

@@ -51,6 +51,11 @@ for (const p of points) {
        fmt(p.server_cpu_us_per_delivery, 2), fmt(p.server_cpu_pct, 1),
        fmt(p.redis_commands_per_pub, 2), fmt(p.latency_us.p50, 0), fmt(p.latency_us.p99, 0),
        fmt(p.other_cpu_pct, 1), flags.join(', ') || 'ok'], widths);
+  if (p.latency_cross_node_us) {
+    const c = p.latency_cross_node_us, s = p.latency_same_node_us;
+    out.push(`${pad('', 17)}   latency µs p50/p99, publisher on another node: ${fmt(c.p50, 0)}/${fmt(c.p99, 0)} ` +
+             `(${c.samples}); on the same node: ${fmt(s.p50, 0)}/${fmt(s.p99, 0)} (${s.samples})`);
+  }
   if (p.redis_calls_per_pub) {
     out.push(`${pad('', 17)}   redis calls per pub: ` +
              Object.entries(p.redis_calls_per_pub).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', '));
@@ -101,6 +106,8 @@ for (const p of points) {
     redis_commands_per_pub_net: p.redis_commands_per_pub_net ?? null,
     p50_us: p.latency_us.p50,
     p99_us: p.latency_us.p99,
+    cross_node_p50_us: p.latency_cross_node_us ? p.latency_cross_node_us.p50 : null,
+    cross_node_p99_us: p.latency_cross_node_us ? p.latency_cross_node_us.p99 : null,
     undelivered: p.undelivered,
     windows: (p.windows || []).length,
   };
