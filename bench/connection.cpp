@@ -52,8 +52,20 @@ void Connection::subscribe(std::string room) {
   send(dialect_.subscribe(sub_id_, room_));
 }
 
-void Connection::publish(const std::uint8_t* data, std::size_t n) {
-  send(dialect_.publish(next_id_++, room_, data, n));
+void Connection::resubscribe(std::string room, std::uint64_t seq, std::string epoch) {
+  room_ = std::move(room);
+  state_ = State::Subscribing;
+  sub_id_ = next_id_++;
+  resub_ = true;
+  since_ = seq;
+  send(dialect_.subscribe_since(sub_id_, room_, seq, epoch));
+}
+
+std::uint64_t Connection::publish(const std::uint8_t* data, std::size_t n, std::string_view key) {
+  const std::uint64_t id = next_id_++;
+  send(key.empty() ? dialect_.publish(id, room_, data, n)
+                   : dialect_.publish_keyed(id, room_, data, n, key));
+  return id;
 }
 
 void Connection::close() {
@@ -97,6 +109,9 @@ void Connection::write_next() {
 
 void Connection::read_next() {
   ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    // Aborted meanwhile (a read that had completed is still delivered after the close):
+    // a closed connection passes nothing on.
+    if (self->state_ == State::Closed) return;
     if (ec) {
       return self->fail(ec == websocket::error::closed ? std::string("closed by peer")
                                                        : "read: " + ec.message());
@@ -136,18 +151,36 @@ void Connection::on_reply(std::uint64_t id, std::uint64_t seq) {
     state_ = State::Subscribed;
     listener_.on_subscribed(*this);
   } else {
-    listener_.on_ack(*this, seq);
+    listener_.on_ack(*this, id, seq);
   }
 }
 
+void Connection::on_subscribed(std::uint64_t id, std::uint64_t seq, std::string_view epoch,
+                               bool recovered) {
+  if (id != sub_id_ || state_ != State::Subscribing) return on_reply(id, seq);
+  epoch_ = epoch;
+  recovered_ = recovered;
+  if (!resub_) return on_reply(id, seq);
+  // The reply's msgs follow: check them from `since` on, as pushes.
+  last_seq_ = since_;
+  state_ = State::Subscribed;
+  listener_.on_subscribed(*this);
+}
+
+void Connection::on_history_msg(std::uint64_t seq, const std::uint8_t* data, std::size_t n) {
+  if (resub_ && state_ == State::Subscribed) on_msg(seq, data, n);
+}
+
 void Connection::on_msg(std::uint64_t seq, const std::uint8_t* data, std::size_t n) {
-  if (seq > last_seq_ + 1) {
+  // seq 0: the server numbers nothing (Socket.IO with its Redis adapter); no order check.
+  if (seq == 0) {
+  } else if (seq > last_seq_ + 1) {
     gaps_ += seq - last_seq_ - 1;
   } else if (seq <= last_seq_) {
     ++dups_;
   }
   if (seq > last_seq_) last_seq_ = seq;
-  listener_.on_msg(*this, data, n);
+  listener_.on_msg(*this, seq, data, n);
 }
 
 void Connection::on_error(std::uint64_t id, std::string_view code) {
@@ -155,6 +188,7 @@ void Connection::on_error(std::uint64_t id, std::string_view code) {
   if (state_ == State::Joining || (state_ == State::Subscribing && id == sub_id_)) {
     return fail("refused: " + std::string(code));
   }
+  listener_.on_request_error(*this, id, code);
   listener_.on_error(*this, code);
 }
 

@@ -25,6 +25,13 @@ public:
   virtual void on_transport_ping() {}                     // Engine.IO "ping": answer with pong
   virtual void on_connected(std::string_view client) = 0; // handshake done ("" if none)
   virtual void on_reply(std::uint64_t id, std::uint64_t seq) = 0; // subscribed / ack
+  // A `subscribed` reply with what recovery needs (Troupe); by default just a reply. The
+  // reply's `msgs` follow it, each as on_history_msg.
+  virtual void on_subscribed(std::uint64_t id, std::uint64_t seq, std::string_view epoch,
+                             bool recovered) {
+    on_reply(id, seq);
+  }
+  virtual void on_history_msg(std::uint64_t seq, const std::uint8_t* data, std::size_t n) {}
   virtual void on_msg(std::uint64_t seq, const std::uint8_t* data, std::size_t n) = 0;
   virtual void on_error(std::uint64_t id, std::string_view code) = 0;
   virtual void on_server_disconnect(std::string_view why) = 0;
@@ -61,6 +68,16 @@ public:
   virtual Outgoing publish(std::uint64_t id, std::string_view room, const std::uint8_t* data,
                            std::size_t n) = 0;
   virtual Outgoing transport_pong() { return {}; }
+  // With an idempotency key, and a resubscription with `since` (Troupe's recovery); a
+  // dialect without them sends the plain request.
+  virtual Outgoing publish_keyed(std::uint64_t id, std::string_view room, const std::uint8_t* data,
+                                 std::size_t n, std::string_view key) {
+    return publish(id, room, data, n);
+  }
+  virtual Outgoing subscribe_since(std::uint64_t id, std::string_view room, std::uint64_t seq,
+                                   std::string_view epoch) {
+    return subscribe(id, room);
+  }
 
   // Decode presence (members, pdiffs) too. Off by default: the fan-out scenarios do not
   // pay for it.

@@ -20,6 +20,8 @@ public:
     std::size_t samples = 0;
   };
   Summary summarize(); // sorts in place
+  // Of the samples [from, to) only, without disturbing the rest (copies them).
+  Summary summarize_range(std::size_t from, std::size_t to) const;
 
 private:
   std::vector<std::int64_t> ns_;

@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
     budget = 60 + opt.setup_timeout_s + 1 + opt.join_spread_ms / 1000 + opt.presence_timeout_s +
              opt.presence_quiet_s + 10;
   }
+  if (opt.fault_round) {
+    budget = 60 + 2 * opt.setup_timeout_s + opt.fault_seconds + opt.fault_drain_s + 20;
+  }
   alarm(static_cast<unsigned>(budget));
 
   auto dialect = make_dialect(opt.kind);
@@ -52,7 +55,10 @@ int main(int argc, char** argv) {
   }
 
   net::io_context ioc(1);
-  Runner runner(ioc, opt, *dialect, tcp::endpoint(address, opt.port));
+  std::vector<tcp::endpoint> servers;
+  for (auto port : opt.ports)
+    servers.emplace_back(address, port);
+  Runner runner(ioc, opt, *dialect, std::move(servers));
   bool failed = false;
   net::co_spawn(ioc, runner.run(), [&](std::exception_ptr e) {
     if (e) {

@@ -13,6 +13,19 @@ const char* kUsage = R"(troupe_loadgen: fan-out load generator for Troupe, node 
   --label NAME          server name in the output                          [kind]
   --host H --port P     server address (loopback only)                     [127.0.0.1 8080]
   --server-pid PID      server process, for CPU (/proc/PID/stat) and RSS
+  Cluster (bench/cluster/run.sh):
+  --port P1,P2,…        several servers; connection i goes to the (i mod n)-th
+  --server-pid P1,P2,…  CPU summed over every process (engines and Redis); RSS of the first
+  --pid-names A,B,…     names of those processes in the per-process CPU figures
+  --redis-port P        Redis's port: INFO stats/commandstats around each window
+  --fault-round 1       only the fault round (troupe): a node is killed with SIGKILL
+  --fault-subs N --fault-load DPS --fault-seconds S --fault-kill-at S --fault-kill I
+                        subscribers, deliveries/s, publishing time, when, which node
+                        (index into --port/--server-pid, default the last)  [200 5000 8 3 -1]
+  --fault-mode kill|drop  kill: SIGKILL to the node; drop: the generator drops the
+                        sockets of that node's clients instead (node stays up)   [kill]
+  --fault-drain S       bound on the recovery and delivery after publishing stops [20]
+  --drain-timeout S     bound on delivery after each load point                  [5]
   --scenarios LIST      shapes ROOMSxSUBS, comma separated                  [1x200,10x20,1x1000]
   --loads LIST          offered deliveries/s, plus "max" for the closed loop [20000,50000,100000,max]
   --idle N              idle connections for the memory figure, 0 = skip   [10000]
@@ -77,10 +90,43 @@ std::optional<Options> Options::parse(int argc, char** argv) {
       o.label = v;
     else if (a == "--host")
       o.host = v;
-    else if (a == "--port")
-      o.port = static_cast<std::uint16_t>(std::atoi(v.c_str()));
-    else if (a == "--server-pid")
-      o.server_pid = static_cast<pid_t>(std::atoi(v.c_str()));
+    else if (a == "--port") {
+      o.ports.clear();
+      for (auto& p : split(v))
+        o.ports.push_back(static_cast<std::uint16_t>(std::atoi(p.c_str())));
+      if (o.ports.empty()) {
+        std::cerr << "bad --port " << v << "\n";
+        return std::nullopt;
+      }
+      o.port = o.ports.front();
+    } else if (a == "--server-pid") {
+      o.server_pids.clear();
+      for (auto& p : split(v)) {
+        if (std::atoi(p.c_str()) > 0) o.server_pids.push_back(static_cast<pid_t>(std::atoi(p.c_str())));
+      }
+      o.server_pid = o.server_pids.empty() ? 0 : o.server_pids.front();
+    } else if (a == "--pid-names")
+      o.pid_names = split(v);
+    else if (a == "--redis-port")
+      o.redis_port = static_cast<std::uint16_t>(std::atoi(v.c_str()));
+    else if (a == "--fault-round")
+      o.fault_round = v != "0";
+    else if (a == "--fault-subs")
+      o.fault_subs = std::max(1, std::atoi(v.c_str()));
+    else if (a == "--fault-load")
+      o.fault_load = std::max(1.0, std::atof(v.c_str()));
+    else if (a == "--fault-seconds")
+      o.fault_seconds = std::max(1.0, std::atof(v.c_str()));
+    else if (a == "--fault-kill-at")
+      o.fault_kill_at = std::max(0.0, std::atof(v.c_str()));
+    else if (a == "--fault-kill")
+      o.fault_kill = std::atoi(v.c_str());
+    else if (a == "--fault-mode")
+      o.fault_mode = v;
+    else if (a == "--fault-drain")
+      o.fault_drain_s = std::max(1.0, std::atof(v.c_str()));
+    else if (a == "--drain-timeout")
+      o.drain_timeout_s = std::max(0.5, std::atof(v.c_str()));
     else if (a == "--scenarios") {
       shapes_given = true;
       for (auto& s : split(v)) {
@@ -140,6 +186,19 @@ std::optional<Options> Options::parse(int argc, char** argv) {
   if (!shapes_given) o.shapes = {{"1x200", 1, 200}, {"10x20", 10, 20}, {"1x1000", 1, 1000}};
   if (!loads_given) o.loads = {20000, 50000, 100000};
   if (o.label.empty()) o.label = o.kind;
+  if (o.ports.empty()) o.ports.push_back(o.port);
+  if (o.fault_round && o.kind != "troupe") {
+    std::cerr << "--fault-round needs --kind troupe (recovery with since is Troupe's)\n";
+    return std::nullopt;
+  }
+  if (o.fault_mode != "kill" && o.fault_mode != "drop") {
+    std::cerr << "--fault-mode must be kill or drop\n";
+    return std::nullopt;
+  }
+  if (o.fault_round && o.ports.size() < 2) {
+    std::cerr << "--fault-round needs at least two servers in --port\n";
+    return std::nullopt;
+  }
   if (o.kind != "troupe" && o.kind != "ws" && o.kind != "socketio") {
     std::cerr << "unknown --kind " << o.kind << "\n";
     return std::nullopt;

@@ -22,6 +22,30 @@ struct Options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
   pid_t server_pid = 0; // 0: no server CPU / memory figures
+  // Cluster: several servers (--port P1,P2,P3); connection i goes to ports[i % n]. Their
+  // CPU (and Redis's) is summed over every pid of --server-pid P1,P2,…; --pid-names names
+  // them in the per-process figures.
+  std::vector<std::uint16_t> ports;
+  std::vector<pid_t> server_pids;
+  std::vector<std::string> pid_names;
+  std::uint16_t redis_port = 0; // INFO before and after each window: commands per message
+
+  // Fault round (instead of the other scenarios): one room of fault_subs subscribers spread
+  // over the nodes, publishes with idempotency keys at fault_load deliveries/s for
+  // fault_seconds; after fault_kill_at seconds the node fault_kill (index into ports and
+  // server_pids) is sent SIGKILL; its clients reconnect to the next node, resubscribe with
+  // `since` and retry their unacknowledged publishes with the same key.
+  bool fault_round = false;
+  int fault_subs = 200;
+  double fault_load = 5000;
+  double fault_seconds = 8;
+  double fault_kill_at = 3;
+  int fault_kill = -1; // -1: the last node
+  double fault_drain_s = 20;
+  // "kill": SIGKILL to the node's process. "drop": the node stays up and the generator
+  // drops its clients' sockets instead (a self-test of the recovery path that needs no
+  // cluster: --port P,P against one engine, the same node twice).
+  std::string fault_mode = "kill";
 
   std::vector<Shape> shapes; // default 1x200, 10x20, 1x1000
   std::vector<double> loads; // offered deliveries/s; default 20k, 50k, 100k

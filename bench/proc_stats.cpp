@@ -36,6 +36,20 @@ std::optional<double> process_cpu_seconds(pid_t pid) {
   return static_cast<double>(utime + stime) / ticks;
 }
 
+std::optional<double> processes_cpu_seconds(const std::vector<pid_t>& pids,
+                                            std::vector<double>* each) {
+  if (pids.empty()) return std::nullopt;
+  double sum = 0;
+  if (each) each->clear();
+  for (pid_t pid : pids) {
+    auto s = process_cpu_seconds(pid);
+    if (!s) return std::nullopt;
+    sum += *s;
+    if (each) each->push_back(*s);
+  }
+  return sum;
+}
+
 namespace {
 
 std::optional<long> status_kb(pid_t pid, const std::string& field) {

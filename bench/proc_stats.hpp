@@ -2,12 +2,18 @@
 // Reads a process's CPU time and resident memory from /proc.
 #include <optional>
 #include <sys/types.h>
+#include <vector>
 
 namespace bench {
 
 // utime + stime of every thread of `pid` (0 = this process), in seconds. The kernel counts
 // in clock ticks (usually 10 ms), so measure windows of seconds, not milliseconds.
 std::optional<double> process_cpu_seconds(pid_t pid);
+
+// The same summed over several processes (a cluster's nodes and Redis); nullopt when any
+// of them cannot be read (gone) or the list is empty. `each` receives every process's.
+std::optional<double> processes_cpu_seconds(const std::vector<pid_t>& pids,
+                                            std::vector<double>* each = nullptr);
 
 // VmRSS of `pid` (0 = this process) in KiB.
 std::optional<long> process_rss_kb(pid_t pid);

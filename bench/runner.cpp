@@ -50,13 +50,24 @@ const char* state_name(Connection::State s) {
 
 } // namespace
 
-Runner::Runner(net::io_context& ioc, const Options& options, Dialect& dialect, tcp::endpoint server)
-    : ioc_(ioc), opt_(options), dialect_(dialect), server_(server) {
+Runner::Runner(net::io_context& ioc, const Options& options, Dialect& dialect,
+               std::vector<tcp::endpoint> servers)
+    : ioc_(ioc), opt_(options), dialect_(dialect), server_(servers.front()),
+      servers_(std::move(servers)) {
+  if (opt_.redis_port) redis_ = std::make_unique<RedisInfo>(opt_.redis_port);
   run_tag_ = std::to_string(getpid());
   payload_.assign(opt_.payload, 0x5a);
 }
 
 void Runner::print(const Json& j) { std::cout << j.str() << std::endl; }
+
+std::optional<double> Runner::servers_cpu(std::vector<double>* each) const {
+  if (opt_.server_pids.size() > 1) return processes_cpu_seconds(opt_.server_pids, each);
+  if (each) each->clear();
+  auto s = process_cpu_seconds(opt_.server_pid);
+  if (s && each) each->push_back(*s);
+  return opt_.server_pid ? s : std::nullopt;
+}
 
 net::awaitable<void> Runner::sleep(double s) {
   net::steady_timer t(ioc_, seconds(s));
@@ -80,11 +91,19 @@ net::awaitable<void> Runner::run() {
       .add("server", opt_.label)
       .add("kind", opt_.kind)
       .add("address", server_.address().to_string() + ":" + std::to_string(server_.port()))
-      .add("server_pid", static_cast<std::int64_t>(opt_.server_pid));
+      .add("server_pid", static_cast<std::int64_t>(opt_.server_pid))
+      .add("servers", static_cast<std::uint64_t>(servers_.size()))
+      .add("processes", static_cast<std::uint64_t>(std::max<std::size_t>(1, opt_.server_pids.size())));
   if (opt_.presence_join > 0) {
     meta.add("mode", "presence")
         .add("members", opt_.presence_join)
         .add("spread_ms", opt_.join_spread_ms, 0);
+  } else if (opt_.fault_round) {
+    meta.add("mode", "fault")
+        .add("subscribers", opt_.fault_subs)
+        .add("offered_dps", opt_.fault_load, 0)
+        .add("publish_s", opt_.fault_seconds, 1)
+        .add("kill_at_s", opt_.fault_kill_at, 1);
   } else {
     meta.add("mode", "fanout")
         .add("payload_bytes", static_cast<std::uint64_t>(opt_.payload))
@@ -93,9 +112,13 @@ net::awaitable<void> Runner::run() {
         .add("windows", opt_.windows);
   }
   print(meta);
-  if (opt_.server_pid && !process_cpu_seconds(opt_.server_pid)) {
-    std::cerr << "cannot read /proc/" << opt_.server_pid << "/stat\n";
+  if (opt_.server_pid && !servers_cpu()) {
+    std::cerr << "cannot read /proc/PID/stat of every --server-pid\n";
     exit_code_ = 1;
+    co_return;
+  }
+  if (opt_.fault_round) {
+    co_await fault_scenario();
     co_return;
   }
   if (opt_.presence_join > 0) {
@@ -113,10 +136,13 @@ net::awaitable<void> Runner::run() {
 void Runner::start_more() {
   while (to_open_ > 0 && opening_ < static_cast<std::size_t>(opt_.connect_concurrency)) {
     auto c = std::make_shared<Connection>(ioc_, dialect_, *this, next_index_++);
+    // Spread evenly over the servers, by slot: subscribers of a room and its publishers
+    // are on every node.
+    c->node = static_cast<std::uint32_t>((c->index() - base_) % servers_.size());
     conns_.push_back(c);
     --to_open_;
     ++opening_;
-    c->start(server_);
+    c->start(servers_[c->node]);
   }
 }
 
@@ -265,6 +291,19 @@ net::awaitable<void> Runner::fanout_scenario(const Shape& shape) {
     co_await close_all();
     co_return;
   }
+  if (redis_) {
+    // What Redis does with no message published (heartbeats, periodic checks): the part of
+    // the per-message figure that is not per message.
+    auto r0 = redis_->sample();
+    const auto t0 = Clock::now();
+    co_await sleep(2.0);
+    auto r1 = redis_->sample();
+    if (r0 && r1) {
+      const std::uint64_t info = r1->calls["info"] - r0->calls["info"];
+      const std::uint64_t d = r1->total_commands - r0->total_commands;
+      redis_background_per_s_ = static_cast<double>(d - std::min(d, info)) / since(t0);
+    }
+  }
   for (double load : opt_.loads)
     co_await run_load(shape, load);
   if (opt_.closed_loop) co_await run_load(shape, std::nullopt);
@@ -272,6 +311,7 @@ net::awaitable<void> Runner::fanout_scenario(const Shape& shape) {
 }
 
 void Runner::publish_from(Connection& c) {
+  if (fault_) return fault_publish(c);
   Slot& s = slots_[c.index() - base_];
   ++s.counter;
   const std::int64_t t = now_ns();
@@ -371,6 +411,8 @@ void Runner::begin_load(LoadRun& run) {
   stalls_ = short_payloads_ = 0;
   errors_.clear();
   latency_.clear();
+  latency_same_.clear();
+  latency_cross_.clear();
   run.closes_before = unexpected_closes_;
   for (auto& c : conns_) {
     run.gaps_before += c->gaps();
@@ -409,17 +451,38 @@ net::awaitable<void> Runner::measure(LoadRun& run) {
   while (static_cast<int>(run.windows.size()) < opt_.windows) {
     Window win;
     const std::size_t samples_before = latency_.count();
+    const std::size_t same_before = latency_same_.count(), cross_before = latency_cross_.count();
     const auto t0 = Clock::now();
     const std::uint64_t d0 = delivered_, p0 = pubs_sent_;
-    auto s0 = process_cpu_seconds(opt_.server_pid);
+    std::vector<double> each0, each1;
+    auto r0 = redis_ ? redis_->sample() : std::nullopt;
+    auto s0 = servers_cpu(&each0);
     auto g0 = process_cpu_seconds(0);
     auto m0 = machine_idle();
     measuring_ = true;
     co_await sleep(opt_.window_s);
     measuring_ = false;
-    auto s1 = process_cpu_seconds(opt_.server_pid);
+    auto s1 = servers_cpu(&each1);
     auto g1 = process_cpu_seconds(0);
     auto m1 = machine_idle();
+    auto r1 = redis_ ? redis_->sample() : std::nullopt;
+    if (r0 && r1) {
+      for (auto& [cmd, calls] : r1->calls) {
+        auto before = r0->calls.find(cmd);
+        std::uint64_t d = calls - (before == r0->calls.end() ? 0 : before->second);
+        if (cmd != "info" && d > 0) win.redis_calls[cmd] = d;
+      }
+      const std::uint64_t info = r1->calls["info"] - r0->calls["info"];
+      win.redis_commands = r1->total_commands - r0->total_commands - std::min<std::uint64_t>(info, r1->total_commands - r0->total_commands);
+    }
+    if (each0.size() == each1.size()) {
+      for (std::size_t i = 0; i < each0.size(); ++i)
+        win.proc_cpu_s.push_back(each1[i] - each0[i]);
+    }
+    // Its latency samples: summarized in report(), not here, so that no sort runs
+    // between two windows while the load goes on.
+    win.samples_from = samples_before;
+    win.samples_to = latency_.count();
     win.seconds = since(t0);
     win.deliveries = delivered_ - d0;
     win.pubs = pubs_sent_ - p0;
@@ -435,11 +498,21 @@ net::awaitable<void> Runner::measure(LoadRun& run) {
         run.discarded < opt_.retries) {
       ++run.discarded;
       latency_.truncate(samples_before);
+      latency_same_.truncate(same_before);
+      latency_cross_.truncate(cross_before);
       continue;
     }
     run.windows.push_back(win);
   }
-  run.server_rss_kb = process_rss_kb(opt_.server_pid);
+  run.server_rss_kb = 0;
+  for (pid_t pid : opt_.server_pids.empty() ? std::vector<pid_t>{opt_.server_pid} : opt_.server_pids) {
+    auto kb = process_rss_kb(pid);
+    if (!kb) {
+      run.server_rss_kb.reset();
+      break;
+    }
+    *run.server_rss_kb += *kb;
+  }
 }
 
 void Runner::report(const LoadRun& run) {
@@ -466,7 +539,53 @@ void Runner::report(const LoadRun& run) {
   auto median_of = [](const std::vector<double>& v) {
     return v.empty() ? std::nullopt : std::optional<double>(median(v));
   };
+  std::vector<Latency::Summary> window_latency;
+  for (const Window& w : run.windows)
+    window_latency.push_back(latency_.summarize_range(w.samples_from, w.samples_to));
   Latency::Summary lat = latency_.summarize();
+  // Every window as measured, not only the medians.
+  std::string windows_json = "[";
+  std::vector<double> redis_per_pub;
+  std::map<std::string, std::uint64_t> redis_calls;
+  std::uint64_t redis_pubs = 0;
+  for (std::size_t wi = 0; wi < run.windows.size(); ++wi) {
+    const Window& w = run.windows[wi];
+    const Latency::Summary& wl = window_latency[wi];
+    Json wj;
+    wj.add("seconds", w.seconds, 3)
+        .add("delivered_dps", w.deliveries / w.seconds, 0)
+        .add("pubs_per_s", w.pubs / w.seconds, 1)
+        .add("server_cpu_us_per_delivery",
+             w.server_cpu_s && w.deliveries ? std::optional<double>(*w.server_cpu_s * 1e6 / w.deliveries)
+                                            : std::nullopt, 3)
+        .add("server_cpu_pct",
+             w.server_cpu_s ? std::optional<double>(*w.server_cpu_s / w.seconds * 100.0) : std::nullopt, 1)
+        .add("generator_cpu_pct", w.gen_cpu_s / w.seconds * 100.0, 1)
+        .add("other_cpu_pct",
+             w.other_cpu_s ? std::optional<double>(*w.other_cpu_s / w.seconds * 100.0) : std::nullopt, 1)
+        .add("p50_us", wl.p50_us, 1)
+        .add("p99_us", wl.p99_us, 1)
+        .add("max_us", wl.max_us, 1);
+    if (!w.proc_cpu_s.empty()) {
+      Json procs;
+      for (std::size_t i = 0; i < w.proc_cpu_s.size(); ++i) {
+        std::string name = i < opt_.pid_names.size() ? opt_.pid_names[i] : "pid" + std::to_string(i);
+        procs.add(name, w.proc_cpu_s[i] / w.seconds * 100.0, 1);
+      }
+      wj.add("cpu_pct_by_process", procs);
+    }
+    if (w.redis_commands) {
+      const double per = w.pubs ? static_cast<double>(*w.redis_commands) / w.pubs : 0.0;
+      wj.add("redis_commands", *w.redis_commands).add("redis_commands_per_pub", per, 2);
+      redis_per_pub.push_back(per);
+      redis_pubs += w.pubs;
+      for (auto& [cmd, n] : w.redis_calls)
+        redis_calls[cmd] += n;
+    }
+    if (windows_json.size() > 1) windows_json += ",";
+    windows_json += wj.str();
+  }
+  windows_json += "]";
 
   Point point;
   point.shape = shape.name;
@@ -527,9 +646,38 @@ void Runner::report(const LoadRun& run) {
       .add("dups", dups - run.dups_before)
       .add("disconnects", unexpected_closes_ - run.closes_before)
       .add("errors", errors);
+  if (!redis_per_pub.empty()) {
+    Json per_cmd;
+    for (auto& [cmd, n] : redis_calls)
+      per_cmd.add(cmd, redis_pubs ? static_cast<double>(n) / redis_pubs : 0.0, 3);
+    j.add("redis_commands_per_pub", median(redis_per_pub), 2).add("redis_calls_per_pub", per_cmd);
+    if (redis_background_per_s_) {
+      // Net of the background rate measured before the loads, spread over the windows.
+      std::vector<double> net;
+      for (const Window& w : run.windows) {
+        if (w.redis_commands && w.pubs) {
+          net.push_back(std::max(0.0, *w.redis_commands - *redis_background_per_s_ * w.seconds) /
+                        static_cast<double>(w.pubs));
+        }
+      }
+      j.add("redis_background_commands_per_s", *redis_background_per_s_, 1)
+          .add("redis_commands_per_pub_net", median(net), 2);
+    }
+  }
+  if (servers_.size() > 1) {
+    auto part = [](Latency& l) {
+      Latency::Summary x = l.summarize();
+      Json o;
+      o.add("p50", x.p50_us, 1).add("p99", x.p99_us, 1).add("samples", static_cast<std::uint64_t>(x.samples));
+      return o;
+    };
+    j.add("latency_same_node_us", part(latency_same_)).add("latency_cross_node_us", part(latency_cross_));
+  }
   if (!run.offered) j.add("stalls", stalls_);
   if (short_payloads_) j.add("short_payloads", short_payloads_);
-  print(j);
+  std::string line = j.str();
+  line.pop_back();
+  std::cout << line << ",\"windows\":" << windows_json << "}" << std::endl;
 }
 
 // ---- summary ---------------------------------------------------------------------------
@@ -567,28 +715,87 @@ void Runner::print_summary() {
 
 // ---- connection events -----------------------------------------------------------------
 
-void Runner::on_ready(Connection&) {
+void Runner::on_ready(Connection& c) {
+  if (fault_ && c.index() >= base_ && c.index() - base_ < fault_slots_.size() &&
+      fault_slots_[c.index() - base_].reconnecting) {
+    FaultSlot& f = fault_slots_[c.index() - base_];
+    c.resubscribe(rooms_[c.room_index].name, f.since_seq, f.epoch);
+    return;
+  }
   --opening_;
   ++ready_;
   start_more();
 }
 
-void Runner::on_subscribed(Connection&) { ++subscribed_; }
+void Runner::on_subscribed(Connection& c) {
+  if (fault_ && fault_slots_[c.index() - base_].reconnecting) {
+    // Recovered (its reply's msgs follow as pushes): retry what its old connection had
+    // published without an ack, with the same keys.
+    FaultSlot& f = fault_slots_[c.index() - base_];
+    f.reconnecting = false;
+    f.attempts = 0;
+    ++(c.recovered() ? f.recovered : f.not_recovered);
+    last_resub_ns_ = now_ns();
+    auto pending = std::move(f.pending);
+    f.pending.clear();
+    for (auto& [id, p] : pending) {
+      f.pending[c.publish(p.payload.data(), p.payload.size(), p.key)] = std::move(p);
+      ++retried_;
+    }
+    return;
+  }
+  ++subscribed_;
+}
 
-void Runner::on_ack(Connection& c, std::uint64_t) {
+void Runner::on_ack(Connection& c, std::uint64_t id, std::uint64_t seq) {
+  if (fault_) {
+    FaultSlot& f = fault_slots_[c.index() - base_];
+    if (f.pending.erase(id) == 0) return; // an ack of a request of an earlier connection
+    if (seq >= acked_seqs_.size()) acked_seqs_.resize(seq + 1024, 0);
+    acked_seqs_[seq] = 1;
+    top_seq_ = std::max(top_seq_, seq);
+  }
   ++acked_;
   expected_ += rooms_.empty() ? 0 : rooms_[c.room_index].members.size();
 }
 
-void Runner::on_msg(Connection&, const std::uint8_t* data, std::size_t n) {
+void Runner::on_msg(Connection& c, std::uint64_t seq, const std::uint8_t* data, std::size_t n) {
   ++delivered_;
+  if (fault_ && seq > 0) {
+    FaultSlot& f = fault_slots_[c.index() - base_];
+    if (seq >= f.seen.size()) f.seen.resize(seq + 1024, 0);
+    if (f.seen[seq] < 255) ++f.seen[seq];
+    if (f.seen[seq] == 1 && seq > f.first_seq) ++f.distinct;
+    top_seq_ = std::max(top_seq_, seq);
+    if (seq >= seq_seen_any_.size()) seq_seen_any_.resize(seq + 1024, 0);
+    if (!seq_seen_any_[seq] && n >= 16) {
+      // A seq's first receipt by anyone: one publish (sender slot, counter) must have one
+      // seq, however often it was retried.
+      seq_seen_any_[seq] = 1;
+      std::uint32_t slot, counter;
+      std::memcpy(&slot, data + 8, 4);
+      std::memcpy(&counter, data + 12, 4);
+      auto [it, fresh] = payload_seq_.try_emplace((static_cast<std::uint64_t>(slot) << 32) | counter, seq);
+      if (!fresh && it->second != seq) ++double_published_;
+    }
+  }
   if (n < 16) {
     ++short_payloads_;
     return;
   }
   std::int64_t sent;
   std::memcpy(&sent, data, 8);
-  if (measuring_) latency_.record(now_ns() - sent);
+  if (measuring_) {
+    const std::int64_t ns = now_ns() - sent;
+    latency_.record(ns);
+    if (servers_.size() > 1) {
+      // Several nodes: also apart, by whether the publisher (its slot, in the payload) is
+      // on this subscriber's node.
+      std::uint32_t slot;
+      std::memcpy(&slot, data + 8, 4);
+      if (slot < conns_.size()) (conns_[slot]->node == c.node ? latency_same_ : latency_cross_).record(ns);
+    }
+  }
   if (closed_) {
     std::uint32_t slot, counter;
     std::memcpy(&slot, data + 8, 4);
@@ -614,7 +821,20 @@ void Runner::on_error(Connection& c, std::string_view code) {
   }
 }
 
-void Runner::on_closed(Connection&, Connection::State was, std::string_view why) {
+void Runner::on_closed(Connection& c, Connection::State was, std::string_view why) {
+  if (fault_ && c.index() >= base_ && c.index() - base_ < fault_slots_.size() &&
+      conns_[c.index() - base_].get() == &c && was != Connection::State::Closing) {
+    // The fault round: any connection that dies (its node was killed) reconnects to
+    // another node and recovers.
+    const std::uint32_t slot = c.index() - base_;
+    if (!fault_slots_[slot].reconnecting) {
+      ++unexpected_closes_;
+      ++errors_["closed while " + std::string(state_name(was)) + ": " + std::string(why)];
+    }
+    fault_slots_[slot].reconnecting = false; // a failed attempt: try the next node
+    fault_reconnect(slot);
+    return;
+  }
   switch (was) {
   case Connection::State::Connecting:
   case Connection::State::Joining:

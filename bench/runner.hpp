@@ -4,11 +4,13 @@
 #include "json.hpp"
 #include "latency.hpp"
 #include "options.hpp"
+#include "redis_info.hpp"
 
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -20,7 +22,9 @@ namespace bench {
 // join (presence_join.cpp).
 class Runner final : public Connection::Listener {
 public:
-  Runner(net::io_context& ioc, const Options& options, Dialect& dialect, tcp::endpoint server);
+  // Connection i of a scenario goes to servers[i % servers.size()].
+  Runner(net::io_context& ioc, const Options& options, Dialect& dialect,
+         std::vector<tcp::endpoint> servers);
   net::awaitable<void> run();
   int exit_code() const { return exit_code_; }
 
@@ -44,6 +48,10 @@ private:
     std::optional<double> server_cpu_s;
     double gen_cpu_s = 0;
     std::optional<double> other_cpu_s; // the rest of the machine: should be near 0
+    std::vector<double> proc_cpu_s;    // by server process (--server-pid order)
+    std::size_t samples_from = 0, samples_to = 0; // its latency samples in latency_
+    std::optional<std::uint64_t> redis_commands; // total_commands_processed delta, INFO excluded
+    std::map<std::string, std::uint64_t> redis_calls; // commandstats delta by command
   };
   // One load point in progress.
   struct LoadRun {
@@ -119,6 +127,27 @@ private:
                       const std::vector<PresenceEntry>& leaves, std::int64_t now);
   void list_entry(Viewer& v, std::uint32_t slot, bool listed, std::int64_t now);
 
+  // The fault round (fault_round.cpp): a node killed mid-run, its clients recover.
+  struct Pending {
+    std::string key;
+    std::vector<std::uint8_t> payload;
+  };
+  struct FaultSlot {
+    std::map<std::uint64_t, Pending> pending; // request id on the current connection -> pub
+    std::vector<std::uint8_t> seen;           // by seq: how many times it was received
+    std::uint64_t first_seq = 0;              // the room's seq when it subscribed first
+    std::uint64_t distinct = 0;               // seqs above first_seq received at least once
+    bool reconnecting = false;
+    std::uint64_t since_seq = 0; // what it resubscribes from
+    std::string epoch;
+    int attempts = 0, reconnects = 0, recovered = 0, not_recovered = 0;
+    std::int64_t down_ns = 0; // when its connection died
+  };
+  net::awaitable<void> fault_scenario();
+  void fault_reconnect(std::uint32_t slot);
+  void fault_publish(Connection& c);
+  std::optional<double> servers_cpu(std::vector<double>* each = nullptr) const;
+
   net::awaitable<void> idle_scenario();
   net::awaitable<void> fanout_scenario(const Shape& shape);
   net::awaitable<void> run_load(const Shape& shape, std::optional<double> offered);
@@ -141,9 +170,10 @@ private:
   // Connection::Listener
   void on_ready(Connection&) override;
   void on_subscribed(Connection&) override;
-  void on_ack(Connection&, std::uint64_t seq) override;
-  void on_msg(Connection&, const std::uint8_t* data, std::size_t n) override;
+  void on_ack(Connection&, std::uint64_t id, std::uint64_t seq) override;
+  void on_msg(Connection&, std::uint64_t seq, const std::uint8_t* data, std::size_t n) override;
   void on_error(Connection&, std::string_view code) override;
+  void on_request_error(Connection&, std::uint64_t id, std::string_view code) override;
   void on_closed(Connection&, Connection::State was, std::string_view why) override;
   void on_presence(Connection&, std::uint64_t id, std::uint64_t pseq, std::size_t joins,
                    std::size_t leaves) override;
@@ -152,6 +182,9 @@ private:
   const Options& opt_;
   Dialect& dialect_;
   tcp::endpoint server_;
+  std::vector<tcp::endpoint> servers_;
+  std::unique_ptr<RedisInfo> redis_;
+  std::optional<double> redis_background_per_s_; // Redis commands/s with nothing published
   std::string run_tag_;
   int exit_code_ = 0;
 
@@ -174,6 +207,7 @@ private:
   bool closed_ = false, closed_running_ = false, watchdog_running_ = false;
   bool measuring_ = false;
   Latency latency_;
+  Latency latency_same_, latency_cross_; // several nodes: publisher on the subscriber's node or not
   std::uint64_t delivered_ = 0, pubs_sent_ = 0, acked_ = 0, expected_ = 0, pub_errors_ = 0;
   std::uint64_t unexpected_closes_ = 0, stalls_ = 0, short_payloads_ = 0;
   std::map<std::string, std::uint64_t> errors_;
@@ -189,6 +223,19 @@ private:
   std::vector<std::int64_t> seen_by_all_ns_;
   std::uint32_t online_complete_ = 0; // views whose counts add up to every member
   bool phase_over_ = false;           // …all of them
+
+  // Fault round.
+  bool fault_ = false;
+  std::vector<FaultSlot> fault_slots_;
+  std::vector<std::uint8_t> acked_seqs_; // by seq: acknowledged to some publisher
+  std::uint64_t top_seq_ = 0;            // highest seq acknowledged or received
+  std::vector<std::uint8_t> seq_seen_any_; // by seq: received by some subscriber
+  std::unordered_map<std::uint64_t, std::uint64_t> payload_seq_; // (slot, counter) -> seq
+  std::uint64_t double_published_ = 0;   // one publish under two seqs: the key did not hold
+  std::uint64_t retried_ = 0, reconnect_failures_ = 0, retried_on_error_ = 0, orphan_ids_ = 0;
+  std::size_t held_retries_ = 0; // refused publishes waiting to be sent again
+  std::int64_t kill_ns_ = 0, last_resub_ns_ = 0;
+  int killed_node_ = -1;
 
   // For the summary.
   std::vector<Point> points_;

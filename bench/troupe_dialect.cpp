@@ -65,13 +65,44 @@ Outgoing TroupeDialect::subscribe(std::uint64_t id, std::string_view room) {
   return out;
 }
 
-Outgoing TroupeDialect::publish(std::uint64_t id, std::string_view room, const std::uint8_t* data,
-                                std::size_t n) {
+Outgoing TroupeDialect::subscribe_since(std::uint64_t id, std::string_view room, std::uint64_t seq,
+                                        std::string_view epoch) {
   Outgoing out;
-  out.bytes.reserve(32 + room.size() + n);
   mp::StringSink sink{out.bytes};
   mp::Packer pk(sink);
   pk.pack_map(4);
+  mp::pack_str(pk, "t");
+  mp::pack_str(pk, "sub");
+  mp::pack_str(pk, "id");
+  pk.pack_uint64(id);
+  mp::pack_str(pk, "room");
+  mp::pack_str(pk, room);
+  mp::pack_str(pk, "since");
+  pk.pack_map(2);
+  mp::pack_str(pk, "seq");
+  pk.pack_uint64(seq);
+  mp::pack_str(pk, "epoch");
+  mp::pack_str(pk, epoch);
+  return out;
+}
+
+Outgoing TroupeDialect::publish(std::uint64_t id, std::string_view room, const std::uint8_t* data,
+                                std::size_t n) {
+  return publish_keyed(id, room, data, n, {});
+}
+
+Outgoing TroupeDialect::publish_keyed(std::uint64_t id, std::string_view room,
+                                      const std::uint8_t* data, std::size_t n,
+                                      std::string_view key) {
+  Outgoing out;
+  out.bytes.reserve(40 + room.size() + n + key.size());
+  mp::StringSink sink{out.bytes};
+  mp::Packer pk(sink);
+  pk.pack_map(key.empty() ? 4 : 5);
+  if (!key.empty()) {
+    mp::pack_str(pk, "key");
+    mp::pack_str(pk, key);
+  }
   mp::pack_str(pk, "t");
   mp::pack_str(pk, "pub");
   mp::pack_str(pk, "id");
@@ -189,7 +220,23 @@ bool TroupeDialect::parse(const char* data, std::size_t n, bool text, DialectSin
         } else {
           sink.on_msg(mp::as_u64(mp::get(m, "seq")), nullptr, 0);
         }
-      } else if (t == "ack" || t == "subscribed") {
+      } else if (t == "subscribed") {
+        const msgpack::object* rec = mp::get(m, "recovered");
+        sink.on_subscribed(mp::as_u64(mp::get(m, "id")), mp::as_u64(mp::get(m, "seq")),
+                           mp::get_str(m, "epoch"),
+                           rec && rec->type == msgpack::type::BOOLEAN && rec->via.boolean);
+        const msgpack::object* msgs = mp::get(m, "msgs");
+        if (msgs && msgs->type == msgpack::type::ARRAY) {
+          for (std::uint32_t i = 0; i < msgs->via.array.size; ++i) {
+            const msgpack::object& e = msgs->via.array.ptr[i];
+            const msgpack::object* d = mp::get(e, "data");
+            const bool bin = d && d->type == msgpack::type::BIN;
+            sink.on_history_msg(mp::as_u64(mp::get(e, "seq")),
+                                bin ? reinterpret_cast<const std::uint8_t*>(d->via.bin.ptr) : nullptr,
+                                bin ? d->via.bin.size : 0);
+          }
+        }
+      } else if (t == "ack") {
         sink.on_reply(mp::as_u64(mp::get(m, "id")), mp::as_u64(mp::get(m, "seq")));
       } else if (t == "connected") {
         sink.on_connected(mp::get_str(m, "client"));

@@ -18,6 +18,10 @@ public:
   Outgoing subscribe(std::uint64_t id, std::string_view room) override;
   Outgoing publish(std::uint64_t id, std::string_view room, const std::uint8_t* data,
                    std::size_t n) override;
+  Outgoing publish_keyed(std::uint64_t id, std::string_view room, const std::uint8_t* data,
+                         std::size_t n, std::string_view key) override;
+  Outgoing subscribe_since(std::uint64_t id, std::string_view room, std::uint64_t seq,
+                           std::string_view epoch) override;
   bool parse(const char* data, std::size_t n, bool text, DialectSink& sink) override;
 
 private:

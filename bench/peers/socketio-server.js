@@ -4,11 +4,21 @@
 // replies are acknowledgement callbacks. The adapter encodes a broadcast once and hands
 // the encoded packet to every member's Engine.IO socket.
 //
-//   node socketio-server.js [--port N] [--host H]     (port 0 picks a free port)
+//   node socketio-server.js [--port N] [--host H] [--redis redis://HOST:PORT]
+//   (port 0 picks a free port; --redis, or SIO_REDIS in the environment, turns on the
+//   cluster mode below)
 //
 // Events (each acknowledged): 'sub' (room) -> {room, seq}; 'unsub' (room) -> {room};
 // 'pub' ({room, data}) -> {room, seq}, and every member of the room gets
 // 'msg' {room, seq, user, data, ts}. The user comes from the CONNECT packet's auth.user.
+//
+// Cluster mode (opt-in, for bench/cluster/run.sh): several of these processes share one
+// Redis through @socket.io/redis-adapter (node-redis 4 clients, one for PUBLISH and one
+// subscribed), as its documentation sets it up. io.to(room).emit() then delivers to the
+// local members and PUBLISHes the encoded packet, and every other node's adapter delivers
+// it to its own. The adapter has no room-wide sequence (no order across publishers, no
+// history, no recovery), so in this mode `seq` is 0 in acks and pushes: the load
+// generator then checks only counts, not order.
 const http = require('http');
 const { Server } = require('socket.io');
 const parser = require('socket.io-msgpack-parser');
@@ -19,6 +29,7 @@ function arg(name, dflt) {
 }
 const port = Number(arg('--port', '8080'));
 const host = arg('--host', '127.0.0.1');
+const redisUrl = arg('--redis', process.env.SIO_REDIS || '');
 
 const httpServer = http.createServer();
 const io = new Server(httpServer, { parser, serveClient: false, maxHttpBufferSize: 1 << 20 });
@@ -46,16 +57,37 @@ io.on('connection', (socket) => {
     if (!m || typeof m.room !== 'string' || !validRoom.test(m.room) || m.data === undefined) {
       return ack({ error: 'bad_request' });
     }
-    const seq = (seqs.get(m.room) || 0) + 1;
-    seqs.set(m.room, seq);
+    let seq = 0;
+    if (!redisUrl) {
+      seq = (seqs.get(m.room) || 0) + 1;
+      seqs.set(m.room, seq);
+    }
     ack({ room: m.room, seq });
     io.to(m.room).emit('msg', { room: m.room, seq, user, data: m.data, ts: Date.now() });
   });
 });
 
-httpServer.listen(port, host, () => {
-  console.log(`listening on ${host}:${httpServer.address().port}`);
-});
+async function useRedis(url) {
+  const { createClient } = require('redis');
+  const { createAdapter } = require('@socket.io/redis-adapter');
+  const pubClient = createClient({ url });
+  const subClient = pubClient.duplicate();
+  for (const c of [pubClient, subClient]) c.on('error', (e) => console.error('redis:', e.message));
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  io.adapter(createAdapter(pubClient, subClient));
+}
+
+(redisUrl ? useRedis(redisUrl) : Promise.resolve()).then(
+  () => {
+    httpServer.listen(port, host, () => {
+      console.log(`listening on ${host}:${httpServer.address().port}` +
+                  (redisUrl ? ` (redis adapter: ${redisUrl})` : ''));
+    });
+  },
+  (e) => {
+    console.error(`cannot use Redis at ${redisUrl}: ${e.message}`);
+    process.exit(1);
+  });
 
 for (const sig of ['SIGTERM', 'SIGINT']) {
   process.on(sig, () => {
