@@ -110,8 +110,8 @@ net::awaitable<void> Runner::fault_scenario() {
     co_return;
   }
   const pid_t victim = drop ? 0 : opt_.server_pids[static_cast<std::size_t>(killed_node_)];
-  std::cerr << "[" << opt_.label << "] fault round: connecting " << n << " over "
-            << servers_.size() << " nodes\n";
+  std::cerr << "[" << opt_.label << "] fault round: connecting " << n << " over " << servers_.size()
+            << " nodes\n";
   base_ = next_index_;
   ready_ = setup_failed_ = subscribed_ = sub_failed_ = 0;
   unexpected_closes_ = 0;
@@ -125,7 +125,8 @@ net::awaitable<void> Runner::fault_scenario() {
     exit_code_ = 1;
   };
   if (opened < n) {
-    fail("connected " + std::to_string(opened) + " of " + std::to_string(n) + ": " + last_setup_error_);
+    fail("connected " + std::to_string(opened) + " of " + std::to_string(n) + ": " +
+         last_setup_error_);
     co_await close_all();
     co_return;
   }
@@ -285,7 +286,8 @@ net::awaitable<void> Runner::fault_scenario() {
       .add("reconnect_failures", reconnect_failures_)
       .add("recovery_ms",
            last_resub_ns_ > kill_ns_ ? std::optional<double>((last_resub_ns_ - kill_ns_) / 1e6)
-                                     : std::nullopt, 1)
+                                     : std::nullopt,
+           1)
       .add("drained", drained)
       .add("gaps", gaps - gaps0)
       .add("dups", dups - dups0)

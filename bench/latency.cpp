@@ -8,8 +8,9 @@ namespace bench {
 Latency::Summary Latency::summarize_range(std::size_t from, std::size_t to) const {
   Latency part;
   to = std::min(to, ns_.size());
-  if (from < to) part.ns_.assign(ns_.begin() + static_cast<std::ptrdiff_t>(from),
-                                 ns_.begin() + static_cast<std::ptrdiff_t>(to));
+  if (from < to)
+    part.ns_.assign(ns_.begin() + static_cast<std::ptrdiff_t>(from),
+                    ns_.begin() + static_cast<std::ptrdiff_t>(to));
   return part.summarize();
 }
 

@@ -102,7 +102,8 @@ std::optional<Options> Options::parse(int argc, char** argv) {
     } else if (a == "--server-pid") {
       o.server_pids.clear();
       for (auto& p : split(v)) {
-        if (std::atoi(p.c_str()) > 0) o.server_pids.push_back(static_cast<pid_t>(std::atoi(p.c_str())));
+        if (std::atoi(p.c_str()) > 0)
+          o.server_pids.push_back(static_cast<pid_t>(std::atoi(p.c_str())));
       }
       o.server_pid = o.server_pids.empty() ? 0 : o.server_pids.front();
     } else if (a == "--pid-names")

@@ -37,7 +37,8 @@ std::optional<RedisCounters> RedisInfo::sample() {
   if (port_ == 0) return std::nullopt;
   if (fd_ < 0 && !connect()) return std::nullopt;
   static const char kRequest[] = "*3\r\n$4\r\nINFO\r\n$5\r\nstats\r\n$12\r\ncommandstats\r\n";
-  if (::send(fd_, kRequest, sizeof kRequest - 1, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof kRequest - 1)) {
+  if (::send(fd_, kRequest, sizeof kRequest - 1, MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(sizeof kRequest - 1)) {
     ::close(fd_);
     fd_ = -1;
     return std::nullopt;

@@ -10,7 +10,7 @@
 namespace bench {
 
 struct RedisCounters {
-  std::uint64_t total_commands = 0;            // total_commands_processed (script calls included)
+  std::uint64_t total_commands = 0;           // total_commands_processed (script calls included)
   std::map<std::string, std::uint64_t> calls; // commandstats: command -> calls
 };
 

@@ -93,7 +93,8 @@ net::awaitable<void> Runner::run() {
       .add("address", server_.address().to_string() + ":" + std::to_string(server_.port()))
       .add("server_pid", static_cast<std::int64_t>(opt_.server_pid))
       .add("servers", static_cast<std::uint64_t>(servers_.size()))
-      .add("processes", static_cast<std::uint64_t>(std::max<std::size_t>(1, opt_.server_pids.size())));
+      .add("processes",
+           static_cast<std::uint64_t>(std::max<std::size_t>(1, opt_.server_pids.size())));
   if (opt_.presence_join > 0) {
     meta.add("mode", "presence")
         .add("members", opt_.presence_join)
@@ -473,7 +474,8 @@ net::awaitable<void> Runner::measure(LoadRun& run) {
         if (cmd != "info" && d > 0) win.redis_calls[cmd] = d;
       }
       const std::uint64_t info = r1->calls["info"] - r0->calls["info"];
-      win.redis_commands = r1->total_commands - r0->total_commands - std::min<std::uint64_t>(info, r1->total_commands - r0->total_commands);
+      win.redis_commands = r1->total_commands - r0->total_commands -
+                           std::min<std::uint64_t>(info, r1->total_commands - r0->total_commands);
     }
     if (each0.size() == each1.size()) {
       for (std::size_t i = 0; i < each0.size(); ++i)
@@ -505,7 +507,8 @@ net::awaitable<void> Runner::measure(LoadRun& run) {
     run.windows.push_back(win);
   }
   run.server_rss_kb = 0;
-  for (pid_t pid : opt_.server_pids.empty() ? std::vector<pid_t>{opt_.server_pid} : opt_.server_pids) {
+  for (pid_t pid :
+       opt_.server_pids.empty() ? std::vector<pid_t>{opt_.server_pid} : opt_.server_pids) {
     auto kb = process_rss_kb(pid);
     if (!kb) {
       run.server_rss_kb.reset();
@@ -556,20 +559,27 @@ void Runner::report(const LoadRun& run) {
         .add("delivered_dps", w.deliveries / w.seconds, 0)
         .add("pubs_per_s", w.pubs / w.seconds, 1)
         .add("server_cpu_us_per_delivery",
-             w.server_cpu_s && w.deliveries ? std::optional<double>(*w.server_cpu_s * 1e6 / w.deliveries)
-                                            : std::nullopt, 3)
+             w.server_cpu_s && w.deliveries
+                 ? std::optional<double>(*w.server_cpu_s * 1e6 / w.deliveries)
+                 : std::nullopt,
+             3)
         .add("server_cpu_pct",
-             w.server_cpu_s ? std::optional<double>(*w.server_cpu_s / w.seconds * 100.0) : std::nullopt, 1)
+             w.server_cpu_s ? std::optional<double>(*w.server_cpu_s / w.seconds * 100.0)
+                            : std::nullopt,
+             1)
         .add("generator_cpu_pct", w.gen_cpu_s / w.seconds * 100.0, 1)
         .add("other_cpu_pct",
-             w.other_cpu_s ? std::optional<double>(*w.other_cpu_s / w.seconds * 100.0) : std::nullopt, 1)
+             w.other_cpu_s ? std::optional<double>(*w.other_cpu_s / w.seconds * 100.0)
+                           : std::nullopt,
+             1)
         .add("p50_us", wl.p50_us, 1)
         .add("p99_us", wl.p99_us, 1)
         .add("max_us", wl.max_us, 1);
     if (!w.proc_cpu_s.empty()) {
       Json procs;
       for (std::size_t i = 0; i < w.proc_cpu_s.size(); ++i) {
-        std::string name = i < opt_.pid_names.size() ? opt_.pid_names[i] : "pid" + std::to_string(i);
+        std::string name =
+            i < opt_.pid_names.size() ? opt_.pid_names[i] : "pid" + std::to_string(i);
         procs.add(name, w.proc_cpu_s[i] / w.seconds * 100.0, 1);
       }
       wj.add("cpu_pct_by_process", procs);
@@ -668,10 +678,13 @@ void Runner::report(const LoadRun& run) {
     auto part = [](Latency& l) {
       Latency::Summary x = l.summarize();
       Json o;
-      o.add("p50", x.p50_us, 1).add("p99", x.p99_us, 1).add("samples", static_cast<std::uint64_t>(x.samples));
+      o.add("p50", x.p50_us, 1)
+          .add("p99", x.p99_us, 1)
+          .add("samples", static_cast<std::uint64_t>(x.samples));
       return o;
     };
-    j.add("latency_same_node_us", part(latency_same_)).add("latency_cross_node_us", part(latency_cross_));
+    j.add("latency_same_node_us", part(latency_same_))
+        .add("latency_cross_node_us", part(latency_cross_));
   }
   if (!run.offered) j.add("stalls", stalls_);
   if (short_payloads_) j.add("short_payloads", short_payloads_);
@@ -775,7 +788,8 @@ void Runner::on_msg(Connection& c, std::uint64_t seq, const std::uint8_t* data, 
       std::uint32_t slot, counter;
       std::memcpy(&slot, data + 8, 4);
       std::memcpy(&counter, data + 12, 4);
-      auto [it, fresh] = payload_seq_.try_emplace((static_cast<std::uint64_t>(slot) << 32) | counter, seq);
+      auto [it, fresh] =
+          payload_seq_.try_emplace((static_cast<std::uint64_t>(slot) << 32) | counter, seq);
       if (!fresh && it->second != seq) ++double_published_;
     }
   }
@@ -793,7 +807,8 @@ void Runner::on_msg(Connection& c, std::uint64_t seq, const std::uint8_t* data, 
       // on this subscriber's node.
       std::uint32_t slot;
       std::memcpy(&slot, data + 8, 4);
-      if (slot < conns_.size()) (conns_[slot]->node == c.node ? latency_same_ : latency_cross_).record(ns);
+      if (slot < conns_.size())
+        (conns_[slot]->node == c.node ? latency_same_ : latency_cross_).record(ns);
     }
   }
   if (closed_) {

@@ -47,10 +47,10 @@ private:
     std::uint64_t pubs = 0;
     std::optional<double> server_cpu_s;
     double gen_cpu_s = 0;
-    std::optional<double> other_cpu_s; // the rest of the machine: should be near 0
-    std::vector<double> proc_cpu_s;    // by server process (--server-pid order)
+    std::optional<double> other_cpu_s;            // the rest of the machine: should be near 0
+    std::vector<double> proc_cpu_s;               // by server process (--server-pid order)
     std::size_t samples_from = 0, samples_to = 0; // its latency samples in latency_
-    std::optional<std::uint64_t> redis_commands; // total_commands_processed delta, INFO excluded
+    std::optional<std::uint64_t> redis_commands;  // total_commands_processed delta, INFO excluded
     std::map<std::string, std::uint64_t> redis_calls; // commandstats delta by command
   };
   // One load point in progress.
@@ -227,11 +227,11 @@ private:
   // Fault round.
   bool fault_ = false;
   std::vector<FaultSlot> fault_slots_;
-  std::vector<std::uint8_t> acked_seqs_; // by seq: acknowledged to some publisher
-  std::uint64_t top_seq_ = 0;            // highest seq acknowledged or received
+  std::vector<std::uint8_t> acked_seqs_;   // by seq: acknowledged to some publisher
+  std::uint64_t top_seq_ = 0;              // highest seq acknowledged or received
   std::vector<std::uint8_t> seq_seen_any_; // by seq: received by some subscriber
   std::unordered_map<std::uint64_t, std::uint64_t> payload_seq_; // (slot, counter) -> seq
-  std::uint64_t double_published_ = 0;   // one publish under two seqs: the key did not hold
+  std::uint64_t double_published_ = 0; // one publish under two seqs: the key did not hold
   std::uint64_t retried_ = 0, reconnect_failures_ = 0, retried_on_error_ = 0, orphan_ids_ = 0;
   std::size_t held_retries_ = 0; // refused publishes waiting to be sent again
   std::int64_t kill_ns_ = 0, last_resub_ns_ = 0;

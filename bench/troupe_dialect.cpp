@@ -232,7 +232,8 @@ bool TroupeDialect::parse(const char* data, std::size_t n, bool text, DialectSin
             const msgpack::object* d = mp::get(e, "data");
             const bool bin = d && d->type == msgpack::type::BIN;
             sink.on_history_msg(mp::as_u64(mp::get(e, "seq")),
-                                bin ? reinterpret_cast<const std::uint8_t*>(d->via.bin.ptr) : nullptr,
+                                bin ? reinterpret_cast<const std::uint8_t*>(d->via.bin.ptr)
+                                    : nullptr,
                                 bin ? d->via.bin.size : 0);
           }
         }

@@ -49,9 +49,12 @@ redis.call('XADD', stream, 'MAXLEN', history, seq .. '-1',
   'ts', ts, 'user', user, 'key', key, 'data', data)
 if key ~= '' then
   redis.call('ZADD', keys, seq, key)
-end
-if seq > history then
-  redis.call('ZREMRANGEBYSCORE', keys, '-inf', seq - history)
+  -- Trimmed with the stream, on keyed publishes only: a key is remembered at least while its
+  -- message is kept (the contract), and the set never holds more than `history` keys, while a
+  -- room published to without keys pays nothing for it.
+  if seq > history then
+    redis.call('ZREMRANGEBYSCORE', keys, '-inf', seq - history)
+  end
 end
 
 -- An array the node decodes with msgpack-cxx; data stays one contiguous byte string in it.

@@ -260,12 +260,16 @@ TEST_F(PublishScript, RepeatedKeyReturnsTheFirstSeqAndPublishesNothing) {
     EXPECT_EQ(cluster::decode_published(*payload).message.seq, want);
   }
   EXPECT_FALSE(sub.next(300ms)) << "the duplicate was published";
-  // Remembered while its message is kept (3 kept: 1..3); once trimmed, the key is new again.
+  // Remembered while its message is kept (3 kept: 1..3), and at least that long: an unkeyed
+  // publish does not trim the keys (it costs nothing for them), the next keyed one does.
   EXPECT_TRUE(publish(c(), "r", message("x", "k1", 3)).duplicate);
   EXPECT_EQ(publish(c(), "r", message("fourth", {}, 3)).seq, 4u); // keeps 2..4
+  EXPECT_TRUE(publish(c(), "r", message("x", "k1", 3)).duplicate);
+  EXPECT_EQ(publish(c(), "r", message("fifth", "k5", 3)).seq, 5u); // keeps 3..5; trims 1, 2
+  EXPECT_EQ(run(c(), {"ZCARD", cluster::keys_for("r").keys})->integer, 1);
   auto later = publish(c(), "r", message("x", "k1", 3));
   EXPECT_FALSE(later.duplicate);
-  EXPECT_EQ(later.seq, 5u);
+  EXPECT_EQ(later.seq, 6u);
   EXPECT_FALSE(publish(c(), "r", message("x", "k2", 3)).duplicate); // 2 trimmed too
 }
 
