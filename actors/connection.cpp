@@ -202,6 +202,7 @@ void connection::handle(protocol::connect_request& request) {
     if (claims) info_ = std::move(claims->info);
     access_ = core::room_access::everything();
   }
+  access_.set_user(user_);
   connected_ = true;
   if (services_.on_connected)
     services_.on_connected(peer_, user_); // so the HTTP API can disconnect a user
@@ -262,7 +263,8 @@ void connection::handle(protocol::pset_request& request) {
 }
 
 void connection::handle(protocol::typing_request& request) {
-  if (!allowed(0, request.room, true)) // typing has no id: the error carries none
+  if (core::is_user_room(request.room)) return; // no one types into an inbox: dropped
+  if (!allowed(0, request.room, true))          // typing has no id: the error carries none
     return;
   forward<presence_typing>(request, &room_handles::presence);
 }

@@ -45,10 +45,12 @@ room_access::room_access(std::vector<std::string> write, std::vector<std::string
     : write_(std::move(write)), read_(std::move(read)) {}
 
 bool room_access::may_read(std::string_view room) const noexcept {
+  if (is_user_room(room)) return !user_.empty() && room.substr(user_room_prefix.size()) == user_;
   return everything_ || any_match(write_, room) || any_match(read_, room);
 }
 
 bool room_access::may_write(std::string_view room) const noexcept {
+  if (is_user_room(room)) return false; // backends publish there, through the HTTP API
   return everything_ || any_match(write_, room);
 }
 

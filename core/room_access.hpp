@@ -22,6 +22,10 @@ public:
   room_access() = default;
   room_access(std::vector<std::string> write, std::vector<std::string> read);
 
+  /// The connection's verified user: `user:<id>` rooms are readable only by that user's
+  /// connections and writable by no client, whatever the patterns say.
+  void set_user(std::string user) { user_ = std::move(user); }
+
   bool may_read(std::string_view room) const noexcept;
   bool may_write(std::string_view room) const noexcept;
 
@@ -32,6 +36,13 @@ private:
   std::vector<std::string> write_; ///< `rooms`: read and write
   std::vector<std::string> read_;  ///< `read`: read only
   bool everything_ = false;
+  std::string user_;
 };
+
+/// The prefix of per-user rooms: `user:<id>` is the private inbox of user `<id>`.
+inline constexpr std::string_view user_room_prefix = "user:";
+inline bool is_user_room(std::string_view room) noexcept {
+  return room.substr(0, user_room_prefix.size()) == user_room_prefix;
+}
 
 } // namespace troupe::core

@@ -138,6 +138,21 @@ TEST(RoomAccess, ReadPatternsOnlyRead) {
   EXPECT_TRUE(core::room_access::everything().may_write("lobby"));
 }
 
+TEST(RoomAccess, UserRoomsAreTheirUsersToReadAndNoClientsToWrite) {
+  for (auto access :
+       {core::room_access::everything(), core::room_access({"*"}, {"*"}), core::room_access()}) {
+    access.set_user("alice");
+    EXPECT_TRUE(access.may_read("user:alice"));
+    EXPECT_FALSE(access.may_write("user:alice"));
+    EXPECT_FALSE(access.may_read("user:bob"));
+    EXPECT_FALSE(access.may_read("user:alice2"));
+    EXPECT_FALSE(access.may_read("user:"));
+  }
+  EXPECT_FALSE(core::room_access::everything().may_read("user:")) << "no user: no inbox";
+  EXPECT_TRUE(core::is_user_room("user:x"));
+  EXPECT_FALSE(core::is_user_room("users:x"));
+}
+
 TEST(RateLimiter, BurstThenRate) {
   using clock = core::rate_limiter::clock;
   using verdict = core::rate_limiter::verdict;
