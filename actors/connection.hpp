@@ -28,6 +28,8 @@ struct metrics;
 
 namespace troupe::actors {
 
+class backend;
+
 /// What every connection shares: set up once by the engine.
 struct connection_services {
   caf::actor_system* system = nullptr;
@@ -39,9 +41,10 @@ struct connection_services {
   std::atomic<std::uint64_t>* next_client = nullptr;
   /// Told each connection's user once it has connected (the HTTP API's disconnect).
   std::function<void(actors::peer& peer, const std::string& user)> on_connected;
-  std::string secret;          ///< HS256 key of tokens; empty: open (every room, no token)
-  double rate = 100;           ///< requests per second per connection; 0: no budget
-  std::size_t max_rooms = 128; ///< rooms one connection may subscribe or open; 0: no limit
+  std::string secret;             ///< HS256 key of tokens; empty: open (every room, no token)
+  double rate = 100;              ///< requests per second per connection; 0: no budget
+  std::size_t max_rooms = 128;    ///< rooms one connection may subscribe or open; 0: no limit
+  backend* app_backend = nullptr; ///< --backend: RPC and webhooks; null: none
 };
 
 class connection {

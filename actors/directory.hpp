@@ -18,6 +18,7 @@
 
 namespace troupe::actors {
 
+class backend;
 class cluster_hub;
 
 struct directory_settings {
@@ -28,6 +29,8 @@ struct directory_settings {
   /// Set (`--redis`): rooms are the cluster's actors, which keep their state in Redis; the
   /// store and the storage actor are not used.
   cluster_hub* cluster = nullptr;
+  /// Set (`--backend`): rooms' presence emits the webhook events there.
+  backend* app_backend = nullptr;
 };
 
 /// Messages it takes:
