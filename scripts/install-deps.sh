@@ -18,6 +18,7 @@ packages=(
   redis-server                # the cluster's Redis 7 (the cluster tests start their own)
   clang-format                # the one C++ style (.clang-format; scripts/format.sh, the test `format`)
   nodejs                      # the JavaScript client and its tests; npm installs their packages
+  php-cli                     # the recommendations seed app's backend (examples/recommendations, php -S)
 )
 # Debian 12 ships npm as its own package; Node.js from elsewhere (NodeSource) brings its own
 # npm, which Debian's would conflict with.
