@@ -1,10 +1,14 @@
-// The recommendations seed app (examples/recommendations) end to end: the built engine with
-// --backend pointing at the PHP backend (php -S), both on free loopback ports with their own
-// temporary directories, and the shop page in Debian's Chromium. Alice in two tabs and Bob in
-// one: Alice's clicks go to the backend as rpc("interaction"), the backend publishes her
-// recommendations to user:alice, and they appear in both her tabs and not in Bob's; Bob's
-// differ from hers. The backend verifies every call's signature (it refuses unsigned and stale
-// ones: checked here too) and logs the webhooks. Every wait is bounded.
+// The recommendations seed app (examples/recommendations): the built engine, the PHP backend
+// (php -S) and the shop page in Debian's Chromium, on free loopback ports with their own
+// temporary directories. Alice in two tabs, Bob in one.
+// 1. The backend's side, with the test signing calls as the engine does: unsigned, forged and
+//    stale calls refused (401), bad calls mapped to contract errors, and its publishes to
+//    user:<id> reach that user's tabs only.
+// 2. End to end (needs the engine's --backend, branch backend-rpc; skipped as PENDING before):
+//    Alice's clicks go out as rpc("interaction"), the engine calls the backend signed, the
+//    backend publishes to user:alice, and the recommendations appear in both her tabs and not
+//    in Bob's; Bob's differ from hers.
+// Both skip, saying so, without php. Every wait is bounded.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -13,10 +17,21 @@ import { readFileSync, existsSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { defer, launchBrowser, openPage, tempDir, checkNoErrors, STEP_MS } from "../browser/support.mjs";
-import { repo, startEngine, within } from "../support/engine.mjs";
+import { engineBinary, repo, startEngine, within } from "../support/engine.mjs";
 
 const example = path.join(repo, "examples", "recommendations");
 const php = spawnSync("php", ["--version"]).status === 0;
+const SKIP_PHP = "php is not installed (bash scripts/install-deps.sh installs php-cli): skipped";
+
+/** Whether this engine has the backend calls (--backend): `troupe --help` names the option. */
+function engineHasBackend() {
+  try {
+    const help = spawnSync(engineBinary(), ["--help"], { encoding: "utf8", timeout: 10000 });
+    return /--backend\b/.test(`${help.stdout}${help.stderr}`);
+  } catch {
+    return true; // no engine at all: let the test say so
+  }
+}
 
 /** A free loopback port (the engine takes 0; php -S needs a number). */
 function freePort() {
@@ -109,57 +124,119 @@ async function click(page, product, action) {
   assert.equal(await page.evaluate(() => window.recsApp.rpcs.failed), 0, `the rpc for ${action} ${product} failed`);
 }
 
+/**
+ * The engine serving the shop page (with --backend pointing at the PHP backend if
+ * `withBackend`), and the PHP backend on a free port that publishes to it; both stopped, and their folders removed, when `t` ends.
+ */
+async function startShop(t, { withBackend }) {
+  const secret = "test-backend-secret";
+  const apiKey = "test-api-key";
+  const backendPort = await freePort();
+  const engine = await startEngine({
+    data: tempDir(t, "troupe-recs-engine-"),
+    args: [
+      "--web", path.join(example, "web"),
+      "--api-key", apiKey,
+      ...(withBackend ? ["--backend", `http://127.0.0.1:${backendPort}`, "--backend-secret", secret] : []),
+    ],
+  });
+  defer(t, () => engine.stop());
+  const backendData = tempDir(t, "troupe-recs-backend-");
+  const backend = await startBackend({
+    port: backendPort,
+    env: { BACKEND_SECRET: secret, ENGINE_URL: engine.url, ENGINE_API_KEY: apiKey, DATA_DIR: backendData },
+  });
+  defer(t, () => backend.stop());
+  const browser = await launchBrowser();
+  defer(t, () => browser.close());
+  return { secret, engine, backend, backendData, browser };
+}
+
+/** POSTs `call` to the backend's /rpc signed as the engine signs (`secret`, at time `t`). */
+async function callBackend(backend, call, { secret, t, signed = true } = {}) {
+  const body = JSON.stringify(call);
+  const r = await fetch(`${backend.url}/rpc`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(signed ? { "x-troupe-signature": sign(secret, body, t) } : {}) },
+    body,
+    signal: AbortSignal.timeout(5000),
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+/** Alice in two tabs (one browser context), Bob in one (another), each ready. */
+async function openUsers(shop) {
+  const alice = await shop.browser.newContext();
+  const bob = await shop.browser.newContext();
+  const a1 = await openShop(alice, `${shop.engine.url}/?user=alice`);
+  const a2 = await openShop(alice, `${shop.engine.url}/?user=alice`);
+  const b1 = await openShop(bob, `${shop.engine.url}/?user=bob`);
+  for (const p of [a1, a2, b1]) assert.deepEqual((await shown(p)).items, [], "nothing recommended yet");
+  return { alice, a1, a2, b1 };
+}
+
+// The backend's side of the contract, with the test in the engine's place: it refuses calls
+// not signed, forged or stale, maps bad calls to contract errors, and its publishes to
+// user:<id> reach that user's tabs only. Runs on any engine with per-user rooms.
 test(
-  "recommendations: rpc to a PHP backend, pushed to user:<id> in both of Alice's tabs and not to Bob",
-  { timeout: 180000, skip: php ? false : "php is not installed (bash scripts/install-deps.sh installs php-cli): skipped" },
+  "recommendations backend: signature checked, errors mapped, pushes reach only the user's tabs",
+  { timeout: 120000, skip: php ? false : SKIP_PHP },
   async (t) => {
-    const secret = "test-backend-secret";
-    const apiKey = "test-api-key";
-    const backendPort = await freePort();
-    const engine = await startEngine({
-      data: tempDir(t, "troupe-recs-engine-"),
-      args: [
-        "--web", path.join(example, "web"),
-        "--api-key", apiKey,
-        "--backend", `http://127.0.0.1:${backendPort}`,
-        "--backend-secret", secret,
-      ],
-    });
-    defer(t, () => engine.stop());
-    const backendData = tempDir(t, "troupe-recs-backend-");
-    const backend = await startBackend({
-      port: backendPort,
-      env: { BACKEND_SECRET: secret, ENGINE_URL: engine.url, ENGINE_API_KEY: apiKey, DATA_DIR: backendData },
-    });
-    defer(t, () => backend.stop());
+    const shop = await startShop(t, { withBackend: false });
+    const { secret, backend } = shop;
+    const call = (user, product, action, opts = {}) =>
+      callBackend(backend, { client: "c", user, method: "interaction", data: { product, action } }, { secret, ...opts });
 
-    // The backend refuses what the engine did not sign, a forged signature and a stale one.
-    const body = JSON.stringify({ client: "x", user: "mallory", method: "interaction", data: { product: "tent", action: "viewed" } });
-    for (const [what, header] of [
-      ["unsigned", undefined],
-      ["forged", sign("not-the-secret", body)],
-      ["stale (301 s old)", sign(secret, body, Math.floor(Date.now() / 1000) - 301)],
+    for (const [what, opts] of [
+      ["unsigned", { signed: false }],
+      ["forged", { secret: "not-the-secret" }],
+      ["stale (301 s old)", { t: Math.floor(Date.now() / 1000) - 301 }],
     ]) {
-      const r = await fetch(`${backend.url}/rpc`, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...(header ? { "x-troupe-signature": header } : {}) },
-        body,
-        signal: AbortSignal.timeout(5000),
-      });
+      const r = await call("mallory", "tent", "viewed", opts);
       assert.equal(r.status, 401, `an ${what} call is refused`);
+      assert.equal(r.body.error, "unauthorized");
     }
+    assert.equal((await call("alice", "no-such-product", "viewed")).body.error, "bad_request");
+    assert.equal((await callBackend(backend, { client: "c", user: "alice", method: "nope", data: {} }, { secret })).body.error, "not_found");
 
-    const browser = await launchBrowser();
-    defer(t, () => browser.close());
-    const alice = await browser.newContext();
-    const bob = await browser.newContext();
-    const a1 = await openShop(alice, `${engine.url}/?user=alice`);
-    const a2 = await openShop(alice, `${engine.url}/?user=alice`);
-    const b1 = await openShop(bob, `${engine.url}/?user=bob`);
-    for (const p of [a1, a2, b1]) assert.deepEqual((await shown(p)).items, [], "nothing recommended yet");
+    const { a1, a2, b1 } = await openUsers(shop);
+    assert.deepEqual(await call("alice", "tent", "viewed"), { status: 200, body: { data: { ok: true } } });
+    assert.deepEqual(await call("alice", "sleeping-bag", "added"), { status: 200, body: { data: { ok: true } } });
+    await waitRecommendationsAfter(a1, "sleeping-bag");
+    await waitRecommendationsAfter(a2, "sleeping-bag");
+    const aliceRecs = await shown(a1);
+    assert.deepEqual(aliceRecs.items, ["headlamp", "camp-stove", "water-filter"]);
+    assert.deepEqual(await shown(a2), aliceRecs);
+    assert.equal((await call("bob", "espresso-machine", "viewed")).status, 200);
+    await waitRecommendationsAfter(b1, "espresso-machine");
+    assert.deepEqual((await shown(b1)).items, ["milk-frother", "coffee-grinder", "cookbook"]);
+    assert.equal((await shown(b1)).updates, 1, "Bob's tab got his one update only");
+    for (const p of [a1, a2]) assert.equal((await shown(p)).updates, 2, "Alice's tabs got her two updates only");
+    checkNoErrors(a1, a2, b1);
+  },
+);
+
+// End to end through the engine: the page's rpc("interaction") → engine → signed POST /rpc →
+// the backend → POST /api/publish → user:alice → both of Alice's tabs, not Bob's.
+const hasBackend = engineHasBackend();
+test(
+  "recommendations end to end: the page's rpc, the engine's signed call, pushed to both of Alice's tabs and not to Bob",
+  {
+    timeout: 180000,
+    skip: !php
+      ? SKIP_PHP
+      : !hasBackend
+        ? "PENDING on branch backend-rpc: this engine has no --backend option yet (RPC not merged)"
+        : false,
+  },
+  async (t) => {
+    const shop = await startShop(t, { withBackend: true });
+    const { engine, backendData } = shop;
+    const { alice, a1, a2, b1 } = await openUsers(shop);
+    const aliceRecsFor = async (p) => (await shown(p)).items;
 
     // Alice, in her first tab: views the tent, adds the sleeping bag. Both her tabs show the
-    // recommendations that followed the second, with the same seq of user:alice.
+    // recommendations that followed each, with the same seq of user:alice.
     await click(a1, "tent", "viewed");
     await waitRecommendationsAfter(a1, "tent");
     await waitRecommendationsAfter(a2, "tent");
@@ -170,7 +247,6 @@ test(
     assert.deepEqual(await shown(a2), aliceRecs, "both of Alice's tabs show the same update");
     assert.equal(aliceRecs.updates, 2, "one live update per interaction");
     assert.equal(aliceRecs.seq, 2);
-    assert.ok(aliceRecs.items.length > 0);
     for (const seen of ["tent", "sleeping-bag"]) assert.ok(!aliceRecs.items.includes(seen), "what she saw is not recommended");
     // Co-occurrence from the seed sessions: the camping gear viewed with a tent and a sleeping bag.
     assert.deepEqual(aliceRecs.items, ["headlamp", "camp-stove", "water-filter"]);
@@ -186,8 +262,8 @@ test(
     assert.equal(bobRecs.updates, 1);
     assert.notDeepEqual(bobRecs.items, aliceRecs.items, "Bob's recommendations differ from Alice's");
     assert.deepEqual(bobRecs.items, ["milk-frother", "coffee-grinder", "cookbook"]);
-    // Alice's tabs did not get Bob's (the round trip of one more rpc of hers bounds the wait:
-    // her inbox is ordered, so anything of Bob's would have arrived before it).
+    // Alice's tabs did not get Bob's: one more rpc of hers bounds the wait (her inbox is
+    // ordered, so anything of Bob's would have arrived before it).
     await click(a2, "headlamp", "viewed");
     await waitRecommendationsAfter(a1, "headlamp");
     await waitRecommendationsAfter(a2, "headlamp");
@@ -197,17 +273,17 @@ test(
     // A new tab of Alice's opens with her newest recommendations from the room's history.
     const a3 = await openShop(alice, `${engine.url}/?user=alice`);
     await waitRecommendationsAfter(a3, "headlamp");
-    assert.deepEqual((await shown(a3)).items, (await shown(a1)).items);
+    assert.deepEqual(await aliceRecsFor(a3), await aliceRecsFor(a1));
 
     checkNoErrors(a1, a2, a3, b1);
 
-    // The backend logged the webhooks it received (when the engine sends them: member_added
-    // for Alice's and Bob's rooms). Bounded: the engine batches them at most 250 ms late.
+    // The backend logs the webhooks it receives, once the engine sends them (branch
+    // backend-webhooks): member_added for user:alice. Bounded: batches are at most 250 ms late.
     const events = path.join(backendData, "events.log");
+    const logged = () => (existsSync(events) ? readFileSync(events, "utf8") : "");
     const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && !(existsSync(events) && /webhook member_added/.test(readFileSync(events, "utf8"))))
+    while (Date.now() < deadline && !/webhook member_added room=user:alice/.test(logged()))
       await new Promise((r) => setTimeout(r, 100));
-    const logged = existsSync(events) ? readFileSync(events, "utf8") : "";
-    if (!/webhook member_added/.test(logged)) t.diagnostic(`no webhook logged by the backend yet:\n${logged}`);
+    if (!/webhook member_added/.test(logged())) t.diagnostic(`no webhook logged by the backend (webhooks not in this engine?):\n${logged()}`);
   },
 );
