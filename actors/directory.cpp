@@ -109,7 +109,8 @@ private:
       return;
     }
     entry.actors.presence =
-        spawn_presence(system, boost::asio::make_strand(io_), name, settings_.presence);
+        spawn_presence(system, boost::asio::make_strand(io_), name, settings_.presence,
+                       settings_.app_backend);
     entry.actors.log =
         spawn_message_log(system, boost::asio::make_strand(io_), name, settings_.room,
                           entry.actors.presence, storage_, store_, metrics_);
