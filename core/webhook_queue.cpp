@@ -47,7 +47,8 @@ std::optional<std::vector<webhook_event>> webhook_queue::take(time_point now) {
   in_flight_ = true;
   std::vector<webhook_event> batch;
   batch.reserve(batch_);
-  for (std::size_t i = 0; i < batch_; ++i) batch.push_back(events_[i].first);
+  for (std::size_t i = 0; i < batch_; ++i)
+    batch.push_back(events_[i].first);
   return batch;
 }
 

@@ -35,8 +35,8 @@ struct webhook_queue_settings {
   std::chrono::milliseconds batch_delay{250}; ///< the longest the first event waits for others
   std::chrono::milliseconds retry_base{1000}; ///< the first retry's wait; doubled per retry
   std::chrono::milliseconds retry_cap{60'000};
-  double jitter = 0.25;                   ///< each wait is ± this fraction
-  std::chrono::seconds retry_for{600};    ///< a batch failing this long after its first try is dropped
+  double jitter = 0.25;                ///< each wait is ± this fraction
+  std::chrono::seconds retry_for{600}; ///< a batch failing this long after its first try is dropped
 };
 
 class webhook_queue {
@@ -85,10 +85,10 @@ private:
   // the batch in flight or waiting for its retry.
   std::deque<std::pair<webhook_event, time_point>> events_;
   bool in_flight_ = false;
-  std::size_t batch_ = 0;                ///< events in the current batch (in flight or retrying)
-  unsigned attempts_ = 0;                ///< failed attempts of the current batch
-  std::optional<time_point> first_try_;  ///< of the current batch
-  std::optional<time_point> retry_at_;   ///< set while the current batch waits to be retried
+  std::size_t batch_ = 0;               ///< events in the current batch (in flight or retrying)
+  unsigned attempts_ = 0;               ///< failed attempts of the current batch
+  std::optional<time_point> first_try_; ///< of the current batch
+  std::optional<time_point> retry_at_;  ///< set while the current batch waits to be retried
   std::uint64_t dropped_ = 0;
   std::uint64_t sent_ = 0;
   std::uint64_t retries_ = 0;

@@ -32,7 +32,8 @@ struct QueueTest : ::testing::Test {
 
 TEST_F(QueueTest, IdsAreUniqueAndTimesSet) {
   auto& q = make();
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(q.push(event("a"), t0, 1000 + i));
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(q.push(event("a"), t0, 1000 + i));
   auto batch = q.take(t0 + 250ms);
   ASSERT_TRUE(batch);
   std::set<std::string> ids;
@@ -57,7 +58,8 @@ TEST_F(QueueTest, FirstEventWaitsAtMostTheBatchDelay) {
 
 TEST_F(QueueTest, AFullBatchGoesAtOnceAndHoldsAtMostTheMax) {
   auto& q = make();
-  for (int i = 0; i < 250; ++i) q.push(event("a"), t0, 0);
+  for (int i = 0; i < 250; ++i)
+    q.push(event("a"), t0, 0);
   auto first = q.take(t0);
   ASSERT_TRUE(first);
   EXPECT_EQ(first->size(), 100u);
@@ -142,7 +144,8 @@ TEST_F(QueueTest, RetriesForAtLeastFiveMinutesThenDropsCounted) {
 TEST_F(QueueTest, TheBoundDropsWhatArrivesBeyondItAndCountsIt) {
   settings.capacity = 10;
   auto& q = make();
-  for (int i = 0; i < 15; ++i) q.push(event("a"), t0, i);
+  for (int i = 0; i < 15; ++i)
+    q.push(event("a"), t0, i);
   EXPECT_EQ(q.size(), 10u);
   EXPECT_EQ(q.dropped(), 5u);
   auto batch = q.take(t0 + 250ms);
