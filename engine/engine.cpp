@@ -19,6 +19,7 @@
 #include "store/sqlite_store.hpp"
 #include "cluster/redis_url.hpp"
 #include "core/history_log.hpp"
+#include "transport/backend_client.hpp"
 #include "transport/listener.hpp"
 #include "transport/tls_context.hpp"
 #include "transport/ws_session.hpp"
@@ -141,6 +142,18 @@ engine::engine(const options& options)
     storage.history_age = std::chrono::seconds(options.history_age);
     storage_ =
         actors::spawn_storage(*caf_, net::make_strand(storage_io_), *store_, storage, metrics_);
+  }
+  if (!options.backend.empty()) {
+    backend_ = std::make_shared<transport::backend_client>(
+        io_, transport::backend_client_options{options.backend, options.backend_secret,
+                                               std::chrono::seconds(options.backend_timeout)});
+    services.app_backend = backend_.get();
+    directory.app_backend = backend_.get(); // the rooms emit webhook events
+    // Webhooks: the event queue plugs in here, backend_->set_event_sink(...); until then
+    // emitted events are dropped.
+    std::cout << "troupe: backend: " << options.backend
+              << (options.backend_secret.empty() ? " (calls unsigned)" : " (calls signed)")
+              << std::endl;
   }
   directory.cluster = cluster_.get();
   services.directory = actors::spawn_directory(*caf_, io_, directory, *store_, storage_, metrics_);

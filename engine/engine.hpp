@@ -29,7 +29,8 @@ class actor_system_config;
 } // namespace caf
 namespace troupe::transport {
 class listener;
-}
+class backend_client;
+} // namespace troupe::transport
 
 namespace troupe::engine {
 
@@ -64,6 +65,7 @@ private:
   std::unique_ptr<actors::cluster_hub> cluster_;                ///< --redis
   std::unique_ptr<transport::cluster_control> cluster_control_; ///< --redis
   std::shared_ptr<transport::listener> listener_;
+  std::shared_ptr<transport::backend_client> backend_; ///< --backend
   std::vector<std::thread> threads_;
 };
 

@@ -1,6 +1,7 @@
 #include "engine/options.hpp"
 
 #include "cluster/redis_url.hpp"
+#include "transport/backend_client.hpp"
 
 #include <boost/program_options.hpp>
 
@@ -68,7 +69,13 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
       "tls-key", po::value(&o.tls_key), "PEM private key of --tls-cert")(
       "redis", po::value(&o.redis),
       "redis://[:password@]host:port[/db]: join the cluster of nodes sharing this Redis "
-      "(the embedded store is then not used)");
+      "(the embedded store is then not used)")(
+      "backend", po::value(&o.backend),
+      "http(s):// base URL of the application's backend: RPC to URL/rpc, webhooks to URL/events")(
+      "backend-secret", po::value(&o.backend_secret),
+      "key of the X-Troupe-Signature HMAC on every backend call; without it calls are unsigned")(
+      "backend-timeout", po::value(&o.backend_timeout)->default_value(o.backend_timeout),
+      "seconds a backend call may take before it counts as failed");
 
   po::variables_map values;
   try {
@@ -116,6 +123,15 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
       throw std::runtime_error(std::string("--redis: ") + error.what());
     }
   }
+  if (!o.backend.empty()) {
+    try {
+      transport::parse_backend_url(o.backend);
+    } catch (const std::invalid_argument& error) {
+      throw std::runtime_error(std::string("--backend: ") + error.what());
+    }
+  }
+  if (o.backend_timeout == 0)
+    throw std::runtime_error("--backend-timeout must be at least 1 second");
   return o;
 }
 

@@ -44,6 +44,11 @@ struct options {
 
   // Cluster (docs/cluster.md).
   std::string redis; ///< redis://…: the Redis the cluster's nodes share; empty: one node alone
+
+  // The application's backend: RPC and webhooks (protocol.md, "Backend calls").
+  std::string backend;               ///< http(s):// base URL; empty: none
+  std::string backend_secret;        ///< signs every call; empty: unsigned
+  std::uint32_t backend_timeout = 5; ///< seconds a call may take
 };
 
 /// Parses the command line and the environment. Returns nothing when it printed help;

@@ -34,12 +34,7 @@ http::status status_of(std::string_view code) {
   return http::status::internal_server_error;
 }
 
-/// A MessagePack value from a room as JSON; nothing if JSON cannot show it.
-std::optional<json> from_msgpack(const std::string& packed) {
-  json value = json::from_msgpack(packed, true, false);
-  if (value.is_discarded()) return std::nullopt;
-  return value;
-}
+std::optional<json> from_msgpack(const std::string& packed) { return json_of_msgpack(packed); }
 
 http_response not_json(const response_head& head) {
   return error(head, http::status::internal_server_error, "internal",
@@ -54,6 +49,18 @@ std::optional<json> object_body(std::string_view body) {
 }
 
 } // namespace
+
+std::optional<json> json_of_msgpack(const std::string& packed) {
+  if (packed.empty()) return json(nullptr);
+  json value = json::from_msgpack(packed, true, false);
+  if (value.is_discarded()) return std::nullopt;
+  return value;
+}
+
+std::string msgpack_of_json(const json& value) {
+  const auto packed = json::to_msgpack(value);
+  return std::string(packed.begin(), packed.end());
+}
 
 response_head head_of(const http_request& request) {
   return {request.version(), request.keep_alive()};
@@ -140,8 +147,7 @@ std::variant<publish_body, std::string> read_publish(std::string_view text) {
       return result(std::in_place_index<1>, "'user' must be a non-empty string");
     out.user = it->get<std::string>();
   }
-  const auto packed = json::to_msgpack(*data);
-  out.data.assign(packed.begin(), packed.end());
+  out.data = msgpack_of_json(*data);
   return result(std::in_place_index<0>, std::move(out));
 }
 

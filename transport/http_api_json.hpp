@@ -10,10 +10,18 @@
 #include <string_view>
 #include <variant>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "actors/room_requests.hpp"
 #include "transport/http_api.hpp"
 
 namespace troupe::transport::api_json {
+
+/// A MessagePack value (empty: nil) as JSON; nothing if JSON cannot show it (binary, ext).
+/// The one conversion between the two, for the API and the backend's calls alike.
+std::optional<nlohmann::json> json_of_msgpack(const std::string& packed);
+/// A JSON value as MessagePack.
+std::string msgpack_of_json(const nlohmann::json& value);
 
 /// What a response needs of its request (a callback may answer after the request is gone).
 struct response_head {
