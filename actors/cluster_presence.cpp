@@ -1,5 +1,7 @@
 #include "actors/cluster_presence.hpp"
 
+#include "actors/backend.hpp"
+
 #include <caf/actor_companion.hpp>
 #include <caf/all.hpp>
 
@@ -56,8 +58,8 @@ constexpr std::chrono::milliseconds remote_lapse_margin{1000};
 class cluster_presence {
 public:
   cluster_presence(companion* self, std::string room, const presence_settings& settings,
-                   cluster_hub& hub)
-      : self_(self), room_(std::move(room)), settings_(settings), hub_(hub),
+                   cluster_hub& hub, backend* app_backend)
+      : self_(self), room_(std::move(room)), settings_(settings), hub_(hub), backend_(app_backend),
         keys_(cluster::presence_keys_for(room_)) {}
 
   /// Subscribe first, then read the list: nothing published in between is missed (diffs
@@ -352,7 +354,12 @@ private:
       error = ec.message();
     } else {
       try {
-        cluster::decode_presence_write(reply);
+        // The script computed the webhook events of this batch against the whole cluster's
+        // list: this node, which ran it, emits them (once for the cluster).
+        auto written = cluster::decode_presence_write(reply);
+        if (backend_)
+          for (auto& e : written.events)
+            backend_->emit({std::move(e.name), room_, std::move(e.user), std::move(e.client), {}});
       } catch (const std::exception& e) {
         error = e.what();
       }
@@ -630,6 +637,7 @@ private:
   std::string room_;
   presence_settings settings_;
   cluster_hub& hub_;
+  backend* backend_; // null: no webhooks
   cluster::presence_keys keys_;
 
   // The list as Redis has it, by the diffs applied in pseq order.
@@ -660,9 +668,10 @@ private:
 
 caf::actor spawn_cluster_presence(caf::actor_system& system, boost::asio::any_io_executor strand,
                                   std::string room, const presence_settings& settings,
-                                  cluster_hub& hub) {
+                                  cluster_hub& hub, backend* app_backend) {
   auto actor = spawn_on_strand(system, std::move(strand), [&](companion* self) {
-    auto state = std::make_shared<cluster_presence>(self, std::move(room), settings, hub);
+    auto state =
+        std::make_shared<cluster_presence>(self, std::move(room), settings, hub, app_backend);
     auto sender = [self] { return caf::actor_cast<caf::actor>(self->current_sender()); };
     return caf::behavior{
         [state, sender](presence_join& join) {
@@ -709,28 +718,38 @@ caf::actor spawn_cluster_presence(caf::actor_system& system, boost::asio::any_io
   return actor;
 }
 
-void sweep_dead_node(cluster_hub& hub, const std::string& incarnation, std::function<void()> done) {
+void sweep_dead_node(cluster_hub& hub, const std::string& incarnation, std::function<void()> done,
+                     backend* app_backend) {
   // On the hub's strand; the diffs reach each room's members through its channel.
   const auto call = cluster::presence_sweep_call(incarnation);
-  hub.commands().eval_script(
-      cluster::presence_sweep_script(), call.keys, call.args,
-      [incarnation, done = std::move(done)](std::error_code ec, cluster::redis_reply reply) {
-        struct on_exit {
-          const std::function<void()>& run;
-          ~on_exit() {
-            if (run) run();
-          }
-        } finished{done};
-        if (ec) return; // the link is down: the next beat reports the node again
-        try {
-          const auto removed = cluster::decode_presence_sweep(reply);
-          std::cout << "troupe: cluster: node " << incarnation << " stopped beating; " << removed
-                    << " presence entries removed" << std::endl;
-        } catch (const std::exception& e) {
-          std::cerr << "troupe: cluster: presence sweep of " << incarnation << ": " << e.what()
-                    << std::endl;
-        }
-      });
+  hub.commands().eval_script(cluster::presence_sweep_script(), call.keys, call.args,
+                             [incarnation, done = std::move(done),
+                              app_backend](std::error_code ec, cluster::redis_reply reply) {
+                               struct on_exit {
+                                 const std::function<void()>& run;
+                                 ~on_exit() {
+                                   if (run) run();
+                                 }
+                               } finished{done};
+                               if (ec)
+                                 return; // the link is down: the next beat reports the node again
+                               try {
+                                 auto swept = cluster::decode_presence_sweep(reply);
+                                 std::cout << "troupe: cluster: node " << incarnation
+                                           << " stopped beating; " << swept.removed
+                                           << " presence entries removed" << std::endl;
+                                 if (app_backend)
+                                   for (auto& e : swept.events)
+                                     app_backend->emit({std::move(e.name),
+                                                        std::move(e.room),
+                                                        std::move(e.user),
+                                                        std::move(e.client),
+                                                        {}});
+                               } catch (const std::exception& e) {
+                                 std::cerr << "troupe: cluster: presence sweep of " << incarnation
+                                           << ": " << e.what() << std::endl;
+                               }
+                             });
 }
 
 } // namespace troupe::actors

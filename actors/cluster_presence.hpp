@@ -16,18 +16,22 @@
 
 namespace troupe::actors {
 
+class backend;
 class cluster_hub;
 
+/// With `app_backend` it emits the webhook events, once for the cluster: presence.lua
+/// computes them atomically with the batch, and the node that ran it emits them.
 caf::actor spawn_cluster_presence(caf::actor_system& system, boost::asio::any_io_executor strand,
                                   std::string room, const presence_settings& settings,
-                                  cluster_hub& hub);
+                                  cluster_hub& hub, backend* app_backend = nullptr);
 
 /// Removes every presence entry of the node `incarnation`, which stopped beating, and tells
 /// each room's members (one diff per room, a new pseq). Idempotent: several nodes may sweep
 /// the same dead node. Called by the engine from cluster_hub::on_dead_node, and for its own
 /// incarnation as it stops (the last word of a clean shutdown). `done`, if given, runs once
-/// Redis answered or could not be reached, on the hub's command strand.
+/// Redis answered or could not be reached, on the hub's command strand. With `app_backend`
+/// it emits the webhook events the sweep caused (member_removed, room_vacated).
 void sweep_dead_node(cluster_hub& hub, const std::string& incarnation,
-                     std::function<void()> done = {});
+                     std::function<void()> done = {}, backend* app_backend = nullptr);
 
 } // namespace troupe::actors

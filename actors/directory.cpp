@@ -97,8 +97,9 @@ private:
     auto& system = self_->home_system();
     if (settings_.cluster) {
       auto& hub = *settings_.cluster;
-      entry.actors.presence = spawn_cluster_presence(system, boost::asio::make_strand(io_), name,
-                                                     settings_.presence, hub);
+      entry.actors.presence =
+          spawn_cluster_presence(system, boost::asio::make_strand(io_), name, settings_.presence,
+                                 hub, settings_.app_backend);
       entry.actors.log =
           spawn_cluster_message_log(system, boost::asio::make_strand(io_), name, settings_.room,
                                     entry.actors.presence, hub, metrics_);
@@ -108,8 +109,8 @@ private:
       metrics_.rooms.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    entry.actors.presence =
-        spawn_presence(system, boost::asio::make_strand(io_), name, settings_.presence);
+    entry.actors.presence = spawn_presence(system, boost::asio::make_strand(io_), name,
+                                           settings_.presence, settings_.app_backend);
     entry.actors.log =
         spawn_message_log(system, boost::asio::make_strand(io_), name, settings_.room,
                           entry.actors.presence, storage_, store_, metrics_);

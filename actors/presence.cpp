@@ -5,6 +5,7 @@
 
 #include <unordered_map>
 
+#include "actors/backend.hpp"
 #include "actors/messages.hpp"
 #include "actors/strand_actor.hpp"
 #include "core/presence_list.hpp"
@@ -16,11 +17,18 @@ namespace {
 
 class presence {
 public:
-  presence(companion* self, std::string room, const presence_settings& settings)
-      : self_(self), room_(std::move(room)), settings_(settings) {}
+  presence(companion* self, std::string room, const presence_settings& settings,
+           backend* app_backend)
+      : self_(self), room_(std::move(room)), settings_(settings), backend_(app_backend) {}
 
   void join(presence_join& join) {
     const std::string& client = join.who.client;
+    // Webhooks count users, not tabs: a user still listed (another tab, or a vanished entry
+    // in its grace period, replaced below) is not added again.
+    if (!members_.contains(client)) {
+      if (members_.empty()) emit("room_occupied", {}, {});
+      if (!has_user(join.who.user)) emit("member_added", join.who.user, client);
+    }
     // The same user back within the grace period: its vanished entry leaves in the same
     // diff as the new one joins, so a view grouped by user never flickers.
     for (auto it = members_.begin(); it != members_.end();) {
@@ -181,8 +189,23 @@ private:
 
   void remove(member_map::iterator it) {
     list_.remove(it->first);
+    const std::string user = it->second.user;
+    const std::string client = it->first;
     members_.erase(it);
     schedule_flush();
+    if (!has_user(user)) emit("member_removed", user, client);
+    if (members_.empty()) emit("room_vacated", {}, {});
+  }
+
+  bool has_user(const std::string& user) const {
+    for (const auto& [client, member] : members_)
+      if (member.user == user) return true;
+    return false;
+  }
+
+  void emit(const char* name, std::string user, std::string client) {
+    if (!backend_) return;
+    backend_->emit({name, room_, std::move(user), std::move(client), {}});
   }
 
   void stop_typing(const std::string& client, member& member) {
@@ -212,6 +235,7 @@ private:
   companion* self_;
   std::string room_;
   presence_settings settings_;
+  backend* backend_; // null: no webhooks
   core::presence_list list_;
   member_map members_;
   // Readers whose snapshot included their own pending arrival, with that entry.
@@ -223,9 +247,10 @@ private:
 } // namespace
 
 caf::actor spawn_presence(caf::actor_system& system, boost::asio::any_io_executor strand,
-                          std::string room, const presence_settings& settings) {
+                          std::string room, const presence_settings& settings,
+                          backend* app_backend) {
   return spawn_on_strand(system, std::move(strand), [&](companion* self) {
-    auto state = std::make_shared<presence>(self, std::move(room), settings);
+    auto state = std::make_shared<presence>(self, std::move(room), settings, app_backend);
     return caf::behavior{
         [state](presence_join& join) { state->join(join); },
         [state](const presence_leave& leave) { state->leave(leave); },

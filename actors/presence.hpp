@@ -13,6 +13,8 @@
 
 namespace troupe::actors {
 
+class backend;
+
 struct presence_settings {
   std::chrono::milliseconds window{50};         ///< changes within it share one diff
   std::chrono::milliseconds grace{3000};        ///< a vanished connection stays listed this long
@@ -21,7 +23,10 @@ struct presence_settings {
 
 /// Messages it takes: presence_join / presence_leave from the room's log actor;
 /// presence_get, presence_set, presence_typing from connections; stop_atom to end.
+/// With `app_backend` it emits the webhook events (room_occupied, member_added,
+/// member_removed, room_vacated) as users arrive and leave.
 caf::actor spawn_presence(caf::actor_system& system, boost::asio::any_io_executor strand,
-                          std::string room, const presence_settings& settings);
+                          std::string room, const presence_settings& settings,
+                          backend* app_backend = nullptr);
 
 } // namespace troupe::actors

@@ -48,6 +48,29 @@ std::uint64_t non_negative(const redis_reply& r, std::string_view what) {
   return static_cast<std::uint64_t>(r.integer);
 }
 
+std::string text(const redis_reply& r, std::string_view what) {
+  if (!r.is_string()) throw bad_reply(std::string(what) + " is not a string");
+  return r.str;
+}
+
+// {[room,] name, user, client, ...}
+std::vector<presence_event> events_of(const redis_reply& r, bool with_room) {
+  std::vector<presence_event> out;
+  const std::size_t width = with_room ? 4 : 3;
+  if (!r.is_array() || r.elements.size() % width != 0)
+    throw bad_reply("presence: events not {name, user, client, ...}");
+  for (std::size_t i = 0; i < r.elements.size(); i += width) {
+    presence_event e;
+    std::size_t j = i;
+    if (with_room) e.room = text(r.elements[j++], "presence event: room");
+    e.name = text(r.elements[j++], "presence event: name");
+    e.user = text(r.elements[j++], "presence event: user");
+    e.client = text(r.elements[j], "presence event: client");
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 } // namespace
 
 const redis_script& presence_script() {
@@ -65,7 +88,8 @@ const redis_script& presence_sweep_script() {
 
 presence_keys presence_keys_for(std::string_view room) {
   const std::string tag = "tr:{" + std::string(room) + "}:";
-  return {tag + "pres", tag + "powner", tag + "pgrace", tag + "pmeta", tag + "pch", tag + "tch"};
+  return {tag + "pres", tag + "powner", tag + "pgrace", tag + "pmeta",
+          tag + "pch",  tag + "tch",    tag + "pusers"};
 }
 
 std::string node_rooms_key(std::string_view incarnation) {
@@ -75,8 +99,9 @@ std::string node_rooms_key(std::string_view incarnation) {
 script_call presence_call(const presence_keys& keys, std::string_view room,
                           std::string_view incarnation,
                           const std::vector<presence_change>& changes) {
-  script_call call{{keys.entries, keys.owners, keys.grace, keys.meta, node_rooms_key(incarnation)},
-                   {keys.channel, std::string(room), std::string(incarnation)}};
+  script_call call{
+      {keys.entries, keys.owners, keys.grace, keys.meta, node_rooms_key(incarnation), keys.users},
+      {keys.channel, std::string(room), std::string(incarnation)}};
   call.args.reserve(3 + 4 * changes.size());
   for (const auto& c : changes) {
     call.args.emplace_back(1, static_cast<char>(c.what));
@@ -89,10 +114,11 @@ script_call presence_call(const presence_keys& keys, std::string_view room,
 
 presence_write decode_presence_write(const redis_reply& reply) {
   if (reply.is_error()) throw bad_reply(reply.str);
-  if (!reply.is_array() || reply.elements.size() != 2)
-    throw bad_reply("presence: not {pseq, changed}");
+  if (!reply.is_array() || reply.elements.size() != 3)
+    throw bad_reply("presence: not {pseq, changed, events}");
   return {non_negative(reply.elements[0], "presence: pseq"),
-          non_negative(reply.elements[1], "presence: changed") != 0};
+          non_negative(reply.elements[1], "presence: changed") != 0,
+          events_of(reply.elements[2], false)};
 }
 
 script_call presence_read_call(const presence_keys& keys) {
@@ -121,9 +147,12 @@ script_call presence_sweep_call(std::string_view dead_incarnation) {
           {std::string(dead_incarnation)}};
 }
 
-std::uint64_t decode_presence_sweep(const redis_reply& reply) {
+presence_sweep_result decode_presence_sweep(const redis_reply& reply) {
   if (reply.is_error()) throw bad_reply(reply.str);
-  return non_negative(reply, "presence sweep: removed");
+  if (!reply.is_array() || reply.elements.size() != 2)
+    throw bad_reply("presence sweep: not {removed, events}");
+  return {non_negative(reply.elements[0], "presence sweep: removed"),
+          events_of(reply.elements[1], true)};
 }
 
 presence_diff_message decode_presence_diff(std::string_view payload) {

@@ -37,6 +37,7 @@ struct presence_keys {
   std::string meta;    ///< tr:{room}:pmeta   {pseq}
   std::string channel; ///< tr:{room}:pch     the diffs, in pseq order as published
   std::string typing;  ///< tr:{room}:tch     typing on/off: published only, never stored
+  std::string users;   ///< tr:{room}:pusers  user -> number of its entries (webhook events)
 };
 presence_keys presence_keys_for(std::string_view room);
 
@@ -55,9 +56,19 @@ script_call presence_call(const presence_keys& keys, std::string_view room,
                           std::string_view incarnation,
                           const std::vector<presence_change>& changes);
 
+/// A webhook event a script computed (room_occupied, member_added, member_removed,
+/// room_vacated): the cluster's one copy, for the node that ran the script to emit.
+struct presence_event {
+  std::string room; ///< the sweep's events only; a batch's are its room's
+  std::string name;
+  std::string user;   ///< empty: none
+  std::string client; ///< empty: none
+};
+
 struct presence_write {
-  std::uint64_t pseq = 0; ///< the list's pseq after the batch
-  bool changed = false;   ///< the batch made a diff (published with that pseq)
+  std::uint64_t pseq = 0;             ///< the list's pseq after the batch
+  bool changed = false;               ///< the batch made a diff (published with that pseq)
+  std::vector<presence_event> events; ///< in order
 };
 presence_write decode_presence_write(const redis_reply& reply);
 
@@ -69,8 +80,12 @@ struct presence_list_read {
 presence_list_read decode_presence_read(const redis_reply& reply);
 
 script_call presence_sweep_call(std::string_view dead_incarnation);
-/// The sweep's reply: how many entries it removed.
-std::uint64_t decode_presence_sweep(const redis_reply& reply);
+/// The sweep's reply: how many entries it removed, and the events that caused.
+struct presence_sweep_result {
+  std::uint64_t removed = 0;
+  std::vector<presence_event> events; ///< in order per room
+};
+presence_sweep_result decode_presence_sweep(const redis_reply& reply);
 
 /// A diff as published on the channel; the views point into the payload.
 struct presence_diff_message {

@@ -24,6 +24,11 @@ struct metrics {
   std::atomic<std::uint64_t> store_writes{0};        ///< messages and operations committed
   std::atomic<std::uint64_t> store_failures{0};      ///< commits that failed (disk full, I/O)
   std::atomic<std::uint64_t> store_load_failures{0}; ///< rooms or documents refused: unreadable
+  std::atomic<std::uint64_t> webhook_events_sent{0}; ///< accepted by the backend (2xx)
+  std::atomic<std::uint64_t> webhook_batches_retried{
+      0};                                               ///< POST /events attempts that were retries
+  std::atomic<std::uint64_t> webhook_events_dropped{0}; ///< queue full, or failing too long
+  std::atomic<std::int64_t> webhook_queue_length{0};    ///< queued or in flight
 
   static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
     counter.fetch_add(n, std::memory_order_relaxed);

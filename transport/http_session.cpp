@@ -126,6 +126,15 @@ std::string metrics_text(const server_context& context) {
   metric("troupe_store_load_failures_total", "counter",
          "Rooms or documents refused because the store could not read them.",
          m.store_load_failures.load());
+  metric("troupe_webhook_events_sent_total", "counter",
+         "Webhook events the backend accepted (2xx).", m.webhook_events_sent.load());
+  metric("troupe_webhook_batches_retried_total", "counter",
+         "POST /events attempts that retried a failed batch.", m.webhook_batches_retried.load());
+  metric("troupe_webhook_events_dropped_total", "counter",
+         "Webhook events dropped: the queue was full, or their batch failed for too long.",
+         m.webhook_events_dropped.load());
+  metric("troupe_webhook_queue_length", "gauge", "Webhook events queued or in flight.",
+         m.webhook_queue_length.load());
   return out.str();
 }
 

@@ -15,6 +15,7 @@
 #include "tests/support/redis_server.hpp"
 #include "cluster/node_script.hpp"
 #include "cluster/presence_script.hpp"
+#include "core/presence_list.hpp"
 
 using namespace troupe;
 using namespace std::chrono_literals;
@@ -131,8 +132,9 @@ protected:
     return {r.pseq, {r.entries.begin(), r.entries.end()}};
   }
   std::uint64_t sweep(std::string_view incarnation) {
-    return cluster::decode_presence_sweep(
-        eval(c(), cluster::presence_sweep_script(), cluster::presence_sweep_call(incarnation)));
+    return cluster::decode_presence_sweep(eval(c(), cluster::presence_sweep_script(),
+                                               cluster::presence_sweep_call(incarnation)))
+        .removed;
   }
 
   static test::redis_server* redis_;
@@ -285,4 +287,57 @@ TEST(PresenceMessages, TypingRoundTripsAndGarbageIsRefused) {
           .on);
   EXPECT_THROW(cluster::decode_typing_message("\x93"), cluster::bad_reply);
   EXPECT_THROW(cluster::decode_presence_diff("garbage"), cluster::bad_reply);
+}
+
+namespace webhook_events {
+
+using cluster::presence_event;
+using Events = std::vector<std::string>;
+
+std::string entry(const std::string& client, const std::string& user) {
+  return core::encode_entry({client, user, {}, {}, {}});
+}
+Events names(const std::vector<presence_event>& events) {
+  Events out;
+  for (const auto& e : events)
+    out.push_back((e.room.empty() ? "" : e.room + "/") + e.name +
+                  (e.user.empty() ? "" : ":" + e.user + "@" + e.client));
+  return out;
+}
+
+} // namespace webhook_events
+
+// The webhook events come from the script, against the whole cluster's list: per user across
+// nodes, a reconnect within grace is neither a removal nor an addition, and a dead node's
+// sweep reports what it removed.
+TEST_F(PresenceScript, EventsCountUsersAcrossNodesOnce) {
+  using namespace webhook_events;
+  auto w = write("r", "n1", {up("c1", "alice", entry("c1", "alice"))});
+  EXPECT_EQ(names(w.events), (Events{"room_occupied", "member_added:alice@c1"}));
+  // alice on another node, and bob: only bob is new.
+  w = write("r", "n2",
+            {up("c2", "alice", entry("c2", "alice")), up("c3", "bob", entry("c3", "bob"))});
+  EXPECT_EQ(names(w.events), (Events{"member_added:bob@c3"}));
+  // alice's first tab drops (grace), she comes back on n2 with c4: nothing.
+  w = write("r", "n1", {grace("c1", "alice", "")});
+  EXPECT_TRUE(w.events.empty());
+  w = write("r", "n2", {up("c4", "alice", entry("c4", "alice"))});
+  EXPECT_TRUE(w.events.empty());
+  // Her two tabs leave: removed once, with the last.
+  w = write("r", "n2", {rm("c2")});
+  EXPECT_TRUE(w.events.empty());
+  w = write("r", "n2", {rm("c4")});
+  EXPECT_EQ(names(w.events), (Events{"member_removed:alice@c4"}));
+  // Removing again changes nothing.
+  EXPECT_TRUE(write("r", "n2", {rm("c4")}).events.empty());
+  // bob's node dies: the sweep reports his removal and the room's vacancy, once.
+  auto sweep_reply = [&](const std::string& dead) {
+    return cluster::decode_presence_sweep(
+        eval(c(), cluster::presence_sweep_script(), cluster::presence_sweep_call(dead)));
+  };
+  EXPECT_EQ(names(sweep_reply("n2").events), (Events{"r/member_removed:bob@c3", "r/room_vacated"}));
+  EXPECT_TRUE(sweep_reply("n2").events.empty());
+  // The room fills again.
+  w = write("r", "n1", {up("c5", "carol", entry("c5", "carol"))});
+  EXPECT_EQ(names(w.events), (Events{"room_occupied", "member_added:carol@c5"}));
 }
