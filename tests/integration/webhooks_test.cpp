@@ -232,6 +232,24 @@ TEST_F(Webhooks, ABackendThatWasDownGetsTheEventsWhenItIsBack) {
   EXPECT_EQ(metric(engine(), "troupe_webhook_events_dropped_total"), 0);
 }
 
+class WebhooksSigned : public Webhooks {
+protected:
+  std::vector<std::string> more_args() const override { return {"--backend-secret", "s3cret"}; }
+};
+
+TEST_F(WebhooksSigned, EveryAttemptIsSigned) {
+  std::atomic<int> failures{1};
+  backend_.on("/events", [&](const http_request&) {
+    http_reply reply;
+    if (failures-- > 0) reply.status = 500;
+    return reply;
+  });
+  auto c = in_room("alice", "s1");
+  ASSERT_TRUE(backend_.wait_for(2, 10s)); // the failure and its retry
+  for (const auto& r : backend_.requests())
+    EXPECT_TRUE(verify_signature(r.header("x-troupe-signature"), r.body, "s3cret")) << r.body;
+}
+
 class WebhooksBound : public Webhooks {
 protected:
   std::vector<std::string> more_args() const override { return {"--webhook-queue", "10"}; }
@@ -291,6 +309,31 @@ TEST(WebhooksCluster, AUserOnTwoNodesIsOneMemberAddedAndRemovedOnce) {
   // Nothing more comes: no node sent its own copy (a duplicate would have a new id).
   backend.wait_for(backend.count() + 1, 1s); // absence can only be awaited for a while
   EXPECT_EQ(names_in(unique_events(backend), "c1").size(), 6u);
+}
+
+// A node killed with its members: the sweep by a surviving node reports their departure, once.
+TEST(WebhooksCluster, ADeadNodesMembersAreRemovedOnceBySweep) {
+  redis_server redis;
+  http_backend backend;
+  std::vector<std::unique_ptr<EngineProcess>> nodes;
+  for (int i = 0; i < 2; ++i) {
+    nodes.push_back(std::make_unique<EngineProcess>(std::vector<std::string>{
+        "--redis", redis.url(), "--backend", backend.url(), "--backend-timeout", "1"}));
+    nodes.back()->start();
+  }
+  auto alice = connected_client(*nodes[0], "alice");
+  alice->subscribe("k1");
+  ASSERT_EQ(wait_names(backend, "k1", 2), (Names{"room_occupied", "member_added:alice"}));
+  auto bob = connected_client(*nodes[1], "bob");
+  bob->subscribe("k1");
+  ASSERT_EQ(wait_names(backend, "k1", 3).back(), "member_added:bob");
+  nodes[1]->kill_now();
+  EXPECT_EQ(wait_names(backend, "k1", 4, 20s), (Names{"room_occupied", "member_added:alice",
+                                                      "member_added:bob", "member_removed:bob"}));
+  alice->close();
+  EXPECT_EQ(wait_names(backend, "k1", 6),
+            (Names{"room_occupied", "member_added:alice", "member_added:bob", "member_removed:bob",
+                   "member_removed:alice", "room_vacated"}));
 }
 
 } // namespace
