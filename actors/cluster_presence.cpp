@@ -331,8 +331,17 @@ private:
     auto acks = std::exchange(pending_acks_, {});
     const auto call = cluster::presence_call(keys_, room_, hub_.incarnation(), batch);
     if (final) {
-      hub_.eval(me(), cluster::presence_script(), call.keys, call.args,
-                [](std::error_code, cluster::redis_reply) {});
+      // The actor is ending: the reply, on the command link's strand, finds only the backend
+      // (which outlives the rooms).
+      hub_.commands().eval_script(
+          cluster::presence_script(), call.keys, call.args,
+          [app = backend_, room = room_](std::error_code ec, cluster::redis_reply reply) {
+            if (ec || !app) return;
+            try {
+              for (auto& e : cluster::decode_presence_write(reply).events)
+                app->emit({std::move(e.name), room, std::move(e.user), std::move(e.client), {}});
+            } catch (const std::exception&) {}
+          });
       return;
     }
     in_flight_ = true;

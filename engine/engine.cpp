@@ -20,6 +20,7 @@
 #include "cluster/redis_url.hpp"
 #include "core/history_log.hpp"
 #include "transport/backend_client.hpp"
+#include "transport/webhook_sender.hpp"
 #include "transport/listener.hpp"
 #include "transport/tls_context.hpp"
 #include "transport/ws_session.hpp"
@@ -149,8 +150,20 @@ engine::engine(const options& options)
                                                std::chrono::seconds(options.backend_timeout)});
     services.app_backend = backend_.get();
     directory.app_backend = backend_.get(); // the rooms emit webhook events
-    // Webhooks: the event queue plugs in here, backend_->set_event_sink(...); until then
-    // emitted events are dropped.
+    // Webhooks: the rooms' events go to the queue, which POSTs them through the client.
+    core::webhook_queue_settings queue;
+    queue.capacity = options.webhook_queue;
+    webhooks_ = std::make_shared<transport::webhook_sender>(
+        io_.get_executor(), queue,
+        [client = std::weak_ptr<transport::backend_client>(backend_)](
+            std::string path, std::string body, transport::webhook_sender::reply_handler done) {
+          if (auto c = client.lock())
+            return c->post(std::move(path), std::move(body), std::move(done));
+          done(0, {}, std::make_error_code(std::errc::operation_canceled));
+        },
+        metrics_);
+    backend_->set_event_sink(
+        [sender = webhooks_](actors::backend_event event) { sender->emit(std::move(event)); });
     std::cout << "troupe: backend: " << options.backend
               << (options.backend_secret.empty() ? " (calls unsigned)" : " (calls signed)")
               << std::endl;
@@ -162,9 +175,10 @@ engine::engine(const options& options)
                                                                     io_.get_executor());
     context_.close_user = cluster_control_->closer();
     context_.unavailable_reason = [hub = cluster_.get()] { return hub->down_reason(); };
-    cluster_->on_dead_node([hub = cluster_.get()](const std::string& incarnation) {
-      actors::sweep_dead_node(*hub, incarnation);
-    });
+    cluster_->on_dead_node(
+        [hub = cluster_.get(), app = backend_.get()](const std::string& incarnation) {
+          actors::sweep_dead_node(*hub, incarnation, {}, app);
+        });
   }
   services.limits.max_data = options.max_data;
   services.ping_seconds = options.ping;
@@ -229,9 +243,11 @@ void engine::shutdown() {
     // leave now, and it leaves tr:nodes (a node gone without it is swept by the others).
     cluster_->close();
     auto swept = std::make_shared<std::promise<void>>();
-    actors::sweep_dead_node(*cluster_, cluster_->incarnation(), [swept] { swept->set_value(); });
+    actors::sweep_dead_node(
+        *cluster_, cluster_->incarnation(), [swept] { swept->set_value(); }, backend_.get());
     swept->get_future().wait_for(2s);
   }
+  if (webhooks_) webhooks_->stop(); // what is still queued is lost with the process
   work_.reset();
   io_.stop();
   for (auto& thread : threads_)

@@ -30,6 +30,7 @@ class actor_system_config;
 namespace troupe::transport {
 class listener;
 class backend_client;
+class webhook_sender;
 } // namespace troupe::transport
 
 namespace troupe::engine {
@@ -65,7 +66,8 @@ private:
   std::unique_ptr<actors::cluster_hub> cluster_;                ///< --redis
   std::unique_ptr<transport::cluster_control> cluster_control_; ///< --redis
   std::shared_ptr<transport::listener> listener_;
-  std::shared_ptr<transport::backend_client> backend_; ///< --backend
+  std::shared_ptr<transport::backend_client> backend_;  ///< --backend
+  std::shared_ptr<transport::webhook_sender> webhooks_; ///< --backend: the event queue
   std::vector<std::thread> threads_;
 };
 

@@ -75,7 +75,9 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
       "backend-secret", po::value(&o.backend_secret),
       "key of the X-Troupe-Signature HMAC on every backend call; without it calls are unsigned")(
       "backend-timeout", po::value(&o.backend_timeout)->default_value(o.backend_timeout),
-      "seconds a backend call may take before it counts as failed");
+      "seconds a backend call may take before it counts as failed")(
+      "webhook-queue", po::value(&o.webhook_queue)->default_value(o.webhook_queue),
+      "webhook events queued for the backend at most; what arrives beyond is dropped and counted");
 
   po::variables_map values;
   try {
@@ -130,6 +132,7 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
       throw std::runtime_error(std::string("--backend: ") + error.what());
     }
   }
+  if (o.webhook_queue == 0) throw std::runtime_error("--webhook-queue must be at least 1");
   if (o.backend_timeout == 0)
     throw std::runtime_error("--backend-timeout must be at least 1 second");
   return o;

@@ -46,9 +46,10 @@ struct options {
   std::string redis; ///< redis://…: the Redis the cluster's nodes share; empty: one node alone
 
   // The application's backend: RPC and webhooks (protocol.md, "Backend calls").
-  std::string backend;               ///< http(s):// base URL; empty: none
-  std::string backend_secret;        ///< signs every call; empty: unsigned
-  std::uint32_t backend_timeout = 5; ///< seconds a call may take
+  std::string backend;                ///< http(s):// base URL; empty: none
+  std::string backend_secret;         ///< signs every call; empty: unsigned
+  std::uint32_t backend_timeout = 5;  ///< seconds a call may take
+  std::size_t webhook_queue = 100000; ///< webhook events queued at most; more are dropped
 };
 
 /// Parses the command line and the environment. Returns nothing when it printed help;

@@ -58,8 +58,13 @@ void webhook_sender::emit(actors::backend_event event) {
   std::lock_guard lock(mutex_);
   if (stopped_) return;
   const bool was_idle = queue_.size() == 0;
-  if (!queue_.push({{}, 0, std::move(event.name), std::move(event.room), std::move(event.user),
-                    std::move(event.client), std::move(event.data)},
+  if (!queue_.push({{},
+                    0,
+                    std::move(event.name),
+                    std::move(event.room),
+                    std::move(event.user),
+                    std::move(event.client),
+                    std::move(event.data)},
                    now, wall_ms()))
     note_drop(1, "the queue is full");
   publish_metrics();
@@ -104,9 +109,8 @@ void webhook_sender::send(std::vector<core::webhook_event> batch) {
         [self = shared_from_this()](int status, std::string body, std::error_code ec) {
           const bool ok = !ec && status >= 200 && status < 300;
           std::string why = ec ? ec.message() : "status " + std::to_string(status);
-          boost::asio::post(self->strand_, [self, ok, why = std::move(why)] {
-            self->replied(ok, why);
-          });
+          boost::asio::post(self->strand_,
+                            [self, ok, why = std::move(why)] { self->replied(ok, why); });
         });
 }
 

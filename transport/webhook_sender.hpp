@@ -40,10 +40,10 @@ public:
   void stop();
 
 private:
-  void pump();                // on the strand: send a due batch, or wait for the next
+  void pump(); // on the strand: send a due batch, or wait for the next
   void send(std::vector<core::webhook_event> batch);
   void replied(bool ok, const std::string& why);
-  void publish_metrics();     // under mutex_
+  void publish_metrics();                           // under mutex_
   void note_drop(std::uint64_t n, const char* why); // under mutex_: counted, logged rate-limited
 
   boost::asio::any_io_executor strand_;

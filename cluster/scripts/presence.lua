@@ -50,9 +50,14 @@ local function remove(client)
 end
 
 local upserted = false
+-- Arrivals first, then departures: a user who swaps tabs, or a room one member leaves as
+-- another arrives, within one window is not removed and added again (nor vacated).
+for pass = 1, 2 do
 for i = 4, #ARGV, 4 do
   local kind, client, user, entry = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  if kind == 'u' then
+  if (kind == 'u') ~= (pass == 1) then
+    -- this change's pass is the other one
+  elseif kind == 'u' then
     local old = redis.call('HGET', pres, client)
     if not old then
       if redis.call('HLEN', pres) == 0 then event('room_occupied', '', '') end
@@ -84,6 +89,7 @@ for i = 4, #ARGV, 4 do
   elseif kind == 'g' then
     if redis.call('HEXISTS', pres, client) == 1 then redis.call('HSET', grace, client, user) end
   end
+end
 end
 if upserted then redis.call('SADD', index, room) end
 

@@ -61,6 +61,9 @@ void EngineProcess::start(int port, std::chrono::milliseconds timeout) {
     prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the test
     if (getppid() != parent) _exit(127);
     dup2(fds[1], STDOUT_FILENO);
+    // Nothing else of the test's: an inherited listening socket (a test backend's, which
+    // Asio opens without FD_CLOEXEC) would outlive its stop() in the engine and hold its port.
+    close_range(3, ~0u, 0);
     std::vector<char*> argv;
     for (auto& a : args)
       argv.push_back(a.data());

@@ -13,6 +13,7 @@
 
 #include "support.hpp"
 #include "tests/support/http_backend.hpp"
+#include "tests/support/redis_server.hpp"
 
 namespace troupe::test {
 namespace {
@@ -108,7 +109,8 @@ protected:
   virtual std::vector<std::string> more_args() const { return {}; }
   std::vector<std::string> extra_args() const override {
     std::vector<std::string> args{"--backend", backend_.url(), "--backend-timeout", "1"};
-    for (auto& a : more_args()) args.push_back(a);
+    for (auto& a : more_args())
+      args.push_back(a);
     return args;
   }
   std::unique_ptr<blocking_connection> in_room(const std::string& user, const std::string& room) {
@@ -127,9 +129,8 @@ TEST_F(Webhooks, TwoTabsOfOneUserAreOneMemberAndACleanLeaveIsAtOnce) {
             (Names{"room_occupied", "member_added:alice", "member_added:bob"}));
   tab1->close();
   bob->close();
-  EXPECT_EQ(wait_names(backend_, "r1", 4),
-            (Names{"room_occupied", "member_added:alice", "member_added:bob",
-                   "member_removed:bob"}));
+  EXPECT_EQ(wait_names(backend_, "r1", 4), (Names{"room_occupied", "member_added:alice",
+                                                  "member_added:bob", "member_removed:bob"}));
   // alice's last tab closes: member_removed then room_vacated, without waiting for a grace.
   const auto closed = std::chrono::steady_clock::now();
   tab2->close();
@@ -153,8 +154,10 @@ TEST_F(WebhooksGrace, AReconnectWithinGraceSendsNothingADropWithoutReturnSendsAf
 
   // alice drops (no close frame) and comes back by herself within the grace.
   alice->drop_connection(/*reconnect=*/true);
-  alice->wait_state(client::connection_state::connected);
-  alice->wait_view("g1", [](const client::presence_snapshot& s) { return s.members.tabs("alice") == 1; });
+  const auto back = alice->wait_state(client::connection_state::connected).info.client;
+  alice->wait_view("g1", [&](const client::presence_snapshot& s) {
+    return s.members.find(back) != nullptr && s.members.tabs("alice") == 1;
+  });
 
   // bob drops for good: member_removed once the grace (2 s) has passed, not before.
   const auto dropped = std::chrono::steady_clock::now();
@@ -188,8 +191,7 @@ TEST_F(Webhooks, ManyEventsGoInFewCallsOfAtMostAHundredInOrderPerRoom) {
   for (int i = 0; i < 60; ++i) {
     const auto u = "u" + std::to_string(i);
     EXPECT_EQ(names_in(events, "b" + std::to_string(i)),
-              (Names{"room_occupied", "member_added:" + u, "member_removed:" + u,
-                     "room_vacated"}));
+              (Names{"room_occupied", "member_added:" + u, "member_removed:" + u, "room_vacated"}));
   }
 }
 
@@ -230,6 +232,24 @@ TEST_F(Webhooks, ABackendThatWasDownGetsTheEventsWhenItIsBack) {
   EXPECT_EQ(metric(engine(), "troupe_webhook_events_dropped_total"), 0);
 }
 
+class WebhooksSigned : public Webhooks {
+protected:
+  std::vector<std::string> more_args() const override { return {"--backend-secret", "s3cret"}; }
+};
+
+TEST_F(WebhooksSigned, EveryAttemptIsSigned) {
+  std::atomic<int> failures{1};
+  backend_.on("/events", [&](const http_request&) {
+    http_reply reply;
+    if (failures-- > 0) reply.status = 500;
+    return reply;
+  });
+  auto c = in_room("alice", "s1");
+  ASSERT_TRUE(backend_.wait_for(2, 10s)); // the failure and its retry
+  for (const auto& r : backend_.requests())
+    EXPECT_TRUE(verify_signature(r.header("x-troupe-signature"), r.body, "s3cret")) << r.body;
+}
+
 class WebhooksBound : public Webhooks {
 protected:
   std::vector<std::string> more_args() const override { return {"--webhook-queue", "10"}; }
@@ -244,12 +264,76 @@ TEST_F(WebhooksBound, AHangingBackendNeitherSlowsPublishingNorLosesEventsSilentl
   auto pub = in_room("pub", "h0");
   // 20 rooms × 2 events (occupied, added) beyond the bound of 10: dropped and counted.
   std::vector<std::unique_ptr<blocking_connection>> held;
-  for (int i = 0; i < 20; ++i) held.push_back(in_room("u" + std::to_string(i), "h" + std::to_string(i + 1)));
+  for (int i = 0; i < 20; ++i)
+    held.push_back(in_room("u" + std::to_string(i), "h" + std::to_string(i + 1)));
   const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < 200; ++i) pub->publish("h0", value::from(std::string("m")));
+  for (int i = 0; i < 200; ++i)
+    pub->publish("h0", value::from(std::string("m")));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s); // acks stay fast
   EXPECT_EQ(metric(engine(), "troupe_webhook_queue_length"), 10);
   EXPECT_EQ(metric(engine(), "troupe_webhook_events_dropped_total"), 42 - 10);
+}
+
+// Two nodes sharing Redis, both sending to one backend: the events are the cluster's, emitted
+// once (presence.lua computes them), so a user with a tab on each node is one member.
+TEST(WebhooksCluster, AUserOnTwoNodesIsOneMemberAddedAndRemovedOnce) {
+  redis_server redis;
+  http_backend backend;
+  std::vector<std::unique_ptr<EngineProcess>> nodes;
+  for (int i = 0; i < 2; ++i) {
+    nodes.push_back(std::make_unique<EngineProcess>(std::vector<std::string>{
+        "--redis", redis.url(), "--backend", backend.url(), "--backend-timeout", "1"}));
+    nodes.back()->start();
+  }
+  auto on1 = connected_client(*nodes[0], "alice");
+  on1->subscribe("c1");
+  auto on2 = connected_client(*nodes[1], "alice");
+  on2->subscribe("c1");
+  // Events from different nodes are ordered per node only: bob comes once alice's are in.
+  ASSERT_EQ(wait_names(backend, "c1", 2), (Names{"room_occupied", "member_added:alice"}));
+  auto bob = connected_client(*nodes[1], "bob");
+  bob->subscribe("c1");
+  EXPECT_EQ(wait_names(backend, "c1", 3),
+            (Names{"room_occupied", "member_added:alice", "member_added:bob"}));
+  on1->close();
+  // Its leave is in Redis (node 2 shows it) before the rest leave through node 2.
+  on2->wait_view("c1",
+                 [](const client::presence_snapshot& s) { return s.members.tabs("alice") == 1; });
+  bob->close();
+  // Leaves in one window of a node are one batch, in no set order: one at a time.
+  ASSERT_EQ(wait_names(backend, "c1", 4).back(), "member_removed:bob");
+  on2->close();
+  EXPECT_EQ(wait_names(backend, "c1", 6),
+            (Names{"room_occupied", "member_added:alice", "member_added:bob", "member_removed:bob",
+                   "member_removed:alice", "room_vacated"}));
+  // Nothing more comes: no node sent its own copy (a duplicate would have a new id).
+  backend.wait_for(backend.count() + 1, 1s); // absence can only be awaited for a while
+  EXPECT_EQ(names_in(unique_events(backend), "c1").size(), 6u);
+}
+
+// A node killed with its members: the sweep by a surviving node reports their departure, once.
+TEST(WebhooksCluster, ADeadNodesMembersAreRemovedOnceBySweep) {
+  redis_server redis;
+  http_backend backend;
+  std::vector<std::unique_ptr<EngineProcess>> nodes;
+  for (int i = 0; i < 2; ++i) {
+    nodes.push_back(std::make_unique<EngineProcess>(std::vector<std::string>{
+        "--redis", redis.url(), "--backend", backend.url(), "--backend-timeout", "1"}));
+    nodes.back()->start();
+  }
+  auto alice = connected_client(*nodes[0], "alice");
+  alice->subscribe("k1");
+  ASSERT_EQ(wait_names(backend, "k1", 2), (Names{"room_occupied", "member_added:alice"}));
+  auto bob = connected_client(*nodes[1], "bob");
+  bob->subscribe("k1");
+  ASSERT_EQ(wait_names(backend, "k1", 3).back(), "member_added:bob");
+  nodes[1]->kill_now();
+  EXPECT_EQ(wait_names(backend, "k1", 4, 20s), (Names{"room_occupied", "member_added:alice",
+                                                      "member_added:bob", "member_removed:bob"}));
+  alice->close();
+  EXPECT_EQ(wait_names(backend, "k1", 6),
+            (Names{"room_occupied", "member_added:alice", "member_added:bob", "member_removed:bob",
+                   "member_removed:alice", "room_vacated"}));
 }
 
 } // namespace
