@@ -8,11 +8,10 @@ cd "$(dirname "$0")/.."
 status=0
 while IFS= read -r doc; do
   dir=$(dirname "$doc")
-  # `a/b.ext`, `a/b/` and [text](a/b.md) references; URLs, globs and placeholders (URL/rpc: the
-  # --backend URL) are not paths.
+  # `a/b.ext`, `a/b/` and [text](a/b.md) references; URLs, globs and placeholders are not paths.
   grep -oE '`[A-Za-z0-9_.-]+/[A-Za-z0-9_./{},-]*`|\]\([^)#:]+\)' "$doc" | sed -E 's/^`//; s/`$//; s/^\]\(//; s/\)$//' |
   while IFS= read -r ref; do
-    case "$ref" in URL/*|*'*'*|*'<'*|*'…'*|http*|/*|*' '*|build/*|build-*|*node_modules*) continue ;; esac
+    case "$ref" in *'*'*|*'<'*|*'…'*|http*|/*|*' '*|build/*|build-*|*node_modules*) continue ;; esac
     # a/b.{hpp,cpp} names two files
     if [[ $ref =~ ^(.*)\{([^}]*)\}(.*)$ ]]; then
       alts=${BASH_REMATCH[2]}; paths=()
