@@ -247,10 +247,13 @@ function handle_events(array $call): void
             continue;
         }
         $seen[$id] = true;
-        log_line($DATA_DIR, sprintf(
-            'webhook %s room=%s user=%s client=%s id=%s',
-            $e['name'] ?? '?', $e['room'] ?? '', $e['user'] ?? '', $e['client'] ?? '', $id
-        ));
+        $line = 'webhook ' . ($e['name'] ?? '?');
+        foreach (['room', 'user', 'client', 'id'] as $field) {
+            if (isset($e[$field]) && $e[$field] !== '') {
+                $line .= " $field=" . $e[$field];
+            }
+        }
+        log_line($DATA_DIR, $line);
     }
     $seen = array_slice($seen, -10000, null, true); // keep the newest ids only
     file_put_contents($seenFile, json_encode($seen), LOCK_EX);
