@@ -60,11 +60,11 @@ TEST_F(UserRooms, OnlyTheUsersTabsReadItAndOnlyTheBackendWritesIt) {
   tab2->subscribe("user:alice");
   EXPECT_EQ(refusal([&] { bob->subscribe("user:alice"); }), "forbidden");
   EXPECT_EQ(refusal([&] { tab1->publish("user:alice", value::from("self")); }), "forbidden");
-  EXPECT_EQ(refusal([&] {
-              tab1->set_state("user:alice",
-                              value::from(std::map<std::string, std::string>{{"k", "v"}}));
-            }),
-            "forbidden");
+  EXPECT_EQ(
+      refusal([&] {
+        tab1->set_state("user:alice", value::from(std::map<std::string, std::string>{{"k", "v"}}));
+      }),
+      "forbidden");
   // The backend's push: both tabs, not bob.
   auto [status, reply] = api_publish(engine().port(), R"({"room":"user:alice","data":"recs"})");
   EXPECT_EQ(status, 200);
