@@ -272,11 +272,15 @@ void connection::handle(protocol::rpc_request& request) {
     return fail(request.id, protocol::error_code::rate_limited,
                 "at most 16 RPCs in flight per connection");
   ++rpcs_in_flight_;
-  // The call runs on the backend's own strand: nothing here waits for it.
-  backend->rpc(client_, user_, std::move(request.method), std::move(request.data),
-               [to = handle_, id = request.id](rpc_outcome outcome) {
-                 caf::anon_send(to, rpc_done_atom::value, id, std::move(outcome));
-               });
+  // The call runs on the backend's own strand: nothing here waits for it. A weak handle: a
+  // call still pending when the engine stops must not keep the actor (and its system) alive.
+  backend->rpc(
+      client_, user_, std::move(request.method), std::move(request.data),
+      [to = caf::actor_cast<caf::weak_actor_ptr>(handle_), id = request.id](rpc_outcome outcome) {
+        if (auto alive = to.lock())
+          caf::anon_send(caf::actor_cast<caf::actor>(alive), rpc_done_atom::value, id,
+                         std::move(outcome));
+      });
 }
 
 void connection::on_rpc_done(protocol::request_id id, rpc_outcome& outcome) {

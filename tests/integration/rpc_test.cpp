@@ -8,6 +8,8 @@
 #include <map>
 #include <mutex>
 
+#include <sys/wait.h>
+
 #include "support.hpp"
 #include "tests/support/http_backend.hpp"
 #include "tests/support/tokens.hpp"
@@ -191,6 +193,15 @@ TEST_F(Rpc, SixteenInFlightThenRateLimitedAndOthersUndelayed) {
     EXPECT_EQ(code, "unavailable");
   l.unlock();
   EXPECT_FALSE(c->rpc("echo", value()).is_nil());
+}
+
+TEST_F(Rpc, ACallPendingAtShutdownDoesNotStopACleanExit) {
+  auto c = verified("alice");
+  c->async().rpc("hang", value(), [](client::result<value>) {});
+  ASSERT_TRUE(backend_.wait_for(1));
+  const int status = engine().stop();
+  EXPECT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 class RpcTimeout : public Rpc {
