@@ -9,6 +9,10 @@
 #include "core/metrics.hpp"
 #include "core/token.hpp"
 
+// A backend call's outcome travels back to the connection as a message: the connection may
+// be gone by then, and a message to an ended actor is simply dropped.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::rpc_outcome)
+
 namespace troupe::actors {
 
 namespace {
@@ -20,6 +24,10 @@ template <class... Fs>
 overloaded(Fs...) -> overloaded<Fs...>;
 
 using expired_atom = caf::atom_constant<caf::atom("expired")>;
+using rpc_done_atom = caf::atom_constant<caf::atom("rpcdone")>;
+
+/// The contract's bound on one connection's backend calls in flight.
+constexpr std::size_t max_rpcs_in_flight = 16;
 
 /// The id to answer a decoded map with; 0 (no id) for typing and unreadable maps.
 protocol::request_id id_of(const protocol::decoded& item) {
@@ -63,6 +71,9 @@ connection::connection(const connection_services& services, actors::peer& peer, 
         },
         [this](expired_atom) {
           if (!closing_) close_now(4403, "token expired");
+        },
+        [this](rpc_done_atom, protocol::request_id id, rpc_outcome& outcome) {
+          on_rpc_done(id, outcome);
         },
     };
   });
@@ -250,6 +261,32 @@ void connection::handle(protocol::history_request& request) {
 
 void connection::handle(protocol::ping_request& request) {
   protocol::encode_pong(replies_, request.id);
+}
+
+void connection::handle(protocol::rpc_request& request) {
+  auto* backend = services_.app_backend;
+  if (!backend)
+    return fail(request.id, protocol::error_code::not_found,
+                "no backend: the engine runs without --backend");
+  if (rpcs_in_flight_ >= max_rpcs_in_flight)
+    return fail(request.id, protocol::error_code::rate_limited,
+                "at most 16 RPCs in flight per connection");
+  ++rpcs_in_flight_;
+  // The call runs on the backend's own strand: nothing here waits for it.
+  backend->rpc(client_, user_, std::move(request.method), std::move(request.data),
+               [to = handle_, id = request.id](rpc_outcome outcome) {
+                 caf::anon_send(to, rpc_done_atom::value, id, std::move(outcome));
+               });
+}
+
+void connection::on_rpc_done(protocol::request_id id, rpc_outcome& outcome) {
+  --rpcs_in_flight_;
+  if (closing_) return;
+  if (outcome.error)
+    fail(id, *outcome.error, outcome.reason);
+  else
+    protocol::encode_result(replies_, id, outcome.data);
+  sink_->send(replies_.finish()); // outside on_frame: nothing else is in replies_
 }
 
 void connection::handle(protocol::presence_request& request) {

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "actors/backend.hpp"
 #include "actors/messages.hpp"
 #include "actors/strand_actor.hpp"
 #include "core/rate_limiter.hpp"
@@ -27,8 +28,6 @@ struct metrics;
 }
 
 namespace troupe::actors {
-
-class backend;
 
 /// What every connection shares: set up once by the engine.
 struct connection_services {
@@ -89,6 +88,9 @@ private:
   void handle(protocol::open_request& request);
   void handle(protocol::op_request& request);
   void handle(protocol::close_request& request);
+  void handle(protocol::rpc_request& request);
+  /// A backend call's outcome, back on the connection's strand.
+  void on_rpc_done(protocol::request_id id, rpc_outcome& outcome);
   void fail(protocol::request_id id, protocol::error_code code, std::string_view reason);
   /// Sends this frame's answers so far, then closes with `code` (no reconnect).
   void close_now(std::uint16_t code, std::string_view reason);
@@ -129,6 +131,7 @@ private:
   core::room_access access_; ///< no room until `connect` says otherwise
   core::rate_limiter budget_;
   std::unordered_map<std::string, room_link> rooms_;
+  std::size_t rpcs_in_flight_ = 0; ///< backend calls not answered yet
 
   protocol::frame_builder replies_; // this frame's own answers, sent as one frame
   // Consecutive `op`s of this frame for one room, sent to its document as one message.

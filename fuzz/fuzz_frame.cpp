@@ -90,6 +90,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             auto parsed = ot::parse(request.op);
             check(parsed.op.has_value() != !parsed.error.empty());
             if (parsed.op) check_round_trips(*parsed.op);
+          } else if constexpr (std::is_same_v<T, protocol::rpc_request>) {
+            check(protocol::valid_room_name(request.method) && request.method.size() <= 64);
           } else if constexpr (!std::is_same_v<T, protocol::connect_request> &&
                                !std::is_same_v<T, protocol::ping_request>) {
             check(room_ok(request.room));

@@ -213,6 +213,17 @@ request read_request(std::string_view type, request_id id, const fields& map,
                       read_operation(map.required("op")), map.string("key", max_key_size)};
   }
   if (type == "close") return close_request{require_id(), map.room()};
+  if (type == "rpc") {
+    rpc_request rpc{require_id(), map.string("method", 64), {}};
+    if (!valid_room_name(rpc.method)) fail("'method' must be 1..64 bytes of A-Z a-z 0-9 _ - : . @");
+    if (auto* data = map.find("data"); data && data->type != msgpack::type::NIL) {
+      rpc.data = pack(*data);
+      if (rpc.data.size() > limits.max_data)
+        fail("'data' is larger than " + std::to_string(limits.max_data) + " bytes",
+             error_code::too_large);
+    }
+    return rpc;
+  }
   fail("unknown type '" + std::string(type.substr(0, 32)) + "'");
 }
 
@@ -514,6 +525,18 @@ void encode_pong(frame_builder& out, request_id id) {
   begin(pk, 2, "pong");
   put(pk, "id");
   pk.pack(id);
+}
+
+void encode_result(frame_builder& out, request_id id, std::string_view data) {
+  packer pk(out);
+  begin(pk, 3, "result");
+  put(pk, "id");
+  pk.pack(id);
+  put(pk, "data");
+  if (data.empty())
+    pk.pack_nil();
+  else
+    out.write(data);
 }
 
 void encode_ok(frame_builder& out, request_id id) {

@@ -99,6 +99,9 @@ void encode_pong(frame_builder& out, request_id id);
 
 void encode_ok(frame_builder& out, request_id id);
 
+/// `{t:"result", id, data}`: an `rpc`'s answer; `data` is MessagePack (empty: nil).
+void encode_result(frame_builder& out, request_id id, std::string_view data);
+
 /// `id` 0 leaves the id out (the failed map had none).
 void encode_error(frame_builder& out, request_id id, error_code code, std::string_view reason);
 

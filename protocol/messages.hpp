@@ -117,9 +117,16 @@ struct ping_request {
   request_id id = 0;
 };
 
+/// A call of the application's backend (`--backend`).
+struct rpc_request {
+  request_id id = 0;
+  std::string method; ///< 1..64 bytes of the room-name alphabet
+  packed_value data;  ///< empty: none (nil)
+};
+
 using request = std::variant<connect_request, sub_request, unsub_request, pub_request,
                              history_request, presence_request, pset_request, typing_request,
-                             open_request, op_request, close_request, ping_request>;
+                             open_request, op_request, close_request, ping_request, rpc_request>;
 
 /// A map that could not be turned into a request. `id` is 0 when the map had none that
 /// could be read; the answer then carries no id.

@@ -164,6 +164,12 @@ void blocking_connection::ping(duration timeout) {
   wait_for(f, timeout, "ping");
 }
 
+value blocking_connection::rpc(const std::string& method, const value& data, duration timeout) {
+  auto [p, f] = make_promise<value>();
+  client_->rpc(method, data, [p = p](result<value> r) { p->set_value(std::move(r)); });
+  return wait_for(f, timeout, "rpc");
+}
+
 void blocking_connection::close(duration timeout) {
   client_->close();
   wait_state(connection_state::closed, timeout);

@@ -47,6 +47,8 @@ public:
   history_reply history(const std::string& room, std::uint64_t since, std::uint32_t limit = 0,
                         duration timeout = default_timeout);
   void ping(duration timeout = default_timeout);
+  // The backend's reply data (nil when none); throws client_error with the contract's code.
+  value rpc(const std::string& method, const value& data, duration timeout = default_timeout);
   // Closes gracefully and waits for the end.
   void close(duration timeout = default_timeout);
 

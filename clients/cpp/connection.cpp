@@ -145,6 +145,23 @@ void connection::ping(std::function<void(result<nothing>)> done) {
   });
 }
 
+void connection::rpc(std::string method, const value& data,
+                     std::function<void(result<value>)> done) {
+  const auto id = s_->new_id();
+  map_writer w("rpc");
+  w.u64("id", id).str("method", method).value("data", data);
+  auto g = guarded(std::move(done));
+  std::function<void(result<reply>)> h = [g](result<reply> r) {
+    if (!g) return;
+    if (!r.ok()) return g(r.error());
+    if (r.value().type() != "result") return g(error{errc::protocol, "expected result"});
+    g(r.value().field("data"));
+  };
+  post([s = s_, id, f = w.finish(), h = std::move(h)]() mutable {
+    s->send_request(id, std::move(f), std::move(h), false); // not idempotent
+  });
+}
+
 void connection::set_state(std::string room, const value& state,
                            std::function<void(result<nothing>)> done) {
   post([s = s_, room = std::move(room), state, done = guarded(std::move(done))]() mutable {

@@ -67,6 +67,12 @@ public:
                std::function<void(result<history_reply>)> done, std::uint32_t limit = 0);
   // An application-level round trip (`ping` → `pong`).
   void ping(std::function<void(result<nothing>)> done);
+  // Calls `method` (1..64 bytes of A-Z a-z 0-9 _ - : . @) of the application's backend (the
+  // engine's --backend) with `data`: the reply's `data` (nil when none), or the contract's
+  // error: the backend's own code, `unavailable` (backend down, failing or too slow),
+  // `not_found` (no backend), `rate_limited` (16 calls in flight). Not resent after a
+  // reconnect (a call may have taken effect): one in flight then fails with `disconnected`.
+  void rpc(std::string method, const value& data, std::function<void(result<value>)> done);
 
   // --- presence and typing ---------------------------------------------------------------
   // Every subscribed room keeps a presence view (handlers.on_presence / on_typing tell its

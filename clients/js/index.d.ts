@@ -72,6 +72,10 @@ export class Client {
   close(): void;
   /** Round trip to the engine, ms. */
   ping(): Promise<number>;
+  /** Calls `method` (1..64 of A-Z a-z 0-9 _ - : . @) of the application's backend (the
+   *  engine's --backend): the reply's data (null when none); rejects with a TroupeError whose
+   *  code is the backend's own, "unavailable", "not_found" (no backend) or "rate_limited". */
+  rpc(method: string, data?: unknown): Promise<unknown>;
 
   /** The room `name` (one object per name). */
   room(name: string): Room;

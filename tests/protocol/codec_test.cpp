@@ -374,3 +374,59 @@ TEST(Encode, Disconnect) {
   EXPECT_EQ(field(d.get(), "code")->as<int>(), 4500);
   EXPECT_TRUE(field(d.get(), "reconnect")->as<bool>());
 }
+
+// ---- rpc ---------------------------------------------------------------------------------
+
+TEST(Decode, RpcWithAndWithoutData) {
+  entries data{{"q", "x"}, {"n", 2}};
+  auto with = only_request<rpc_request>(
+      decode(encode({{"t", "rpc"}, {"id", 7}, {"method", "cart.add"}, {"data", data}})));
+  EXPECT_EQ(with.id, 7u);
+  EXPECT_EQ(with.method, "cart.add");
+  EXPECT_EQ(with.data, encode(data)); // relayed as the client encoded it
+  auto without =
+      only_request<rpc_request>(decode(encode({{"t", "rpc"}, {"id", 8}, {"method", "m"}})));
+  EXPECT_EQ(without.method, "m");
+  EXPECT_TRUE(without.data.empty()); // nil
+}
+
+TEST(DecodeMalformed, RpcMethodAndData) {
+  for (const std::string method :
+       {std::string(), std::string("a b"), std::string("a/b"), std::string(65, 'm')})
+    EXPECT_EQ(only_error(decode(encode({{"t", "rpc"}, {"id", 1}, {"method", method}}))).code,
+              error_code::bad_request)
+        << method;
+  EXPECT_EQ(only_request<rpc_request>(
+                decode(encode({{"t", "rpc"}, {"id", 1}, {"method", std::string(64, 'm')}})))
+                .method.size(),
+            64u);
+  EXPECT_EQ(only_error(decode(encode({{"t", "rpc"}, {"id", 1}}))).code, error_code::bad_request);
+  EXPECT_EQ(only_error(decode(encode({{"t", "rpc"}, {"id", 1}, {"method", 5}}))).code,
+            error_code::bad_request);
+  EXPECT_EQ(only_error(decode(encode({{"t", "rpc"}, {"method", "m"}}))).code,
+            error_code::bad_request); // no id
+  decode_limits limits;
+  limits.max_data = 100;
+  auto big = only_error(decode(
+      encode({{"t", "rpc"}, {"id", 3}, {"method", "m"}, {"data", std::string(200, 'x')}}), limits));
+  EXPECT_EQ(big.code, error_code::too_large);
+  EXPECT_EQ(big.id, 3u);
+}
+
+TEST(Encode, ResultEmbedsDataOrNil) {
+  entries data{{"ok", true}};
+  auto frame = make_frame([&](frame_builder& out) {
+    encode_result(out, 5, encode(data));
+    encode_result(out, 6, "");
+  });
+  std::size_t offset = 0;
+  auto with = unpack_one(frame, offset);
+  EXPECT_EQ(field(with.get(), "t")->as<std::string>(), "result");
+  EXPECT_EQ(field(with.get(), "id")->as<int>(), 5);
+  EXPECT_TRUE(field(*field(with.get(), "data"), "ok")->as<bool>());
+  auto nil = unpack_one(frame, offset);
+  EXPECT_EQ(field(nil.get(), "id")->as<int>(), 6);
+  ASSERT_NE(field(nil.get(), "data"), nullptr);
+  EXPECT_TRUE(field(nil.get(), "data")->is_nil());
+  EXPECT_EQ(offset, frame->payload().size());
+}

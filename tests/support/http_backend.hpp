@@ -32,6 +32,8 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
+
 namespace troupe::test {
 
 struct http_request {
@@ -141,7 +143,7 @@ public:
   void stop() {
     if (!io_) return;
     io_->stop();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
     sessions_.clear(); // closes their sockets
     acceptor_.reset();
     io_.reset();
@@ -150,14 +152,18 @@ public:
   /// Listens again, on the same port after a stop() (port 0 the first time).
   void start() {
     if (io_) return;
-    io_ = std::make_unique<boost::asio::io_context>(1);
-    acceptor_ = std::make_unique<tcp::acceptor>(*io_);
+    auto io = std::make_unique<boost::asio::io_context>(1);
+    auto acceptor = std::make_unique<tcp::acceptor>(*io);
     tcp::endpoint ep(boost::asio::ip::make_address("127.0.0.1"), port_);
-    acceptor_->open(ep.protocol());
-    acceptor_->set_option(tcp::acceptor::reuse_address(true));
-    acceptor_->bind(ep);
-    acceptor_->listen();
-    port_ = acceptor_->local_endpoint().port();
+    acceptor->open(ep.protocol());
+    // Not inherited by a process the test spawns (the engine): it would keep the port bound.
+    ::fcntl(acceptor->native_handle(), F_SETFD, FD_CLOEXEC);
+    acceptor->set_option(tcp::acceptor::reuse_address(true));
+    acceptor->bind(ep);
+    acceptor->listen();
+    port_ = acceptor->local_endpoint().port();
+    io_ = std::move(io);
+    acceptor_ = std::move(acceptor);
     accept();
     thread_ = std::thread([this] { io_->run(); });
   }
@@ -229,6 +235,7 @@ private:
   void accept() {
     acceptor_->async_accept([this](boost::system::error_code ec, tcp::socket s) {
       if (ec) return;
+      ::fcntl(s.native_handle(), F_SETFD, FD_CLOEXEC);
       auto sess = std::make_shared<session>(*this, std::move(s));
       sessions_.insert(sess);
       sess->read();

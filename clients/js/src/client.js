@@ -149,6 +149,18 @@ export class Client extends Emitter {
     return performance.now() - t0;
   }
 
+  // Calls `method` of the application's backend (the engine's --backend) with `data`.
+  // Resolves with the reply's data (null when none); rejects with a TroupeError carrying the
+  // contract's code: the backend's own, "unavailable", "not_found" (no backend),
+  // "rate_limited" (16 calls in flight). Never resent after a reconnect: it may have run.
+  async rpc(method, data) {
+    if (typeof method !== "string" || method === "") throw new TypeError("rpc: a method is required");
+    const map = { t: "rpc", method };
+    if (data !== undefined) map.data = data;
+    const reply = await this._request(map);
+    return reply.data === undefined ? null : reply.data;
+  }
+
   room(name) {
     if (typeof name !== "string" || name === "") throw new TypeError("room: a name is required");
     let room = this.#rooms.get(name);

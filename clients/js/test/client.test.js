@@ -451,3 +451,28 @@ test("frames that are not MessagePack are reported, the connection stays", async
   assert.equal(client.state, "connected");
   client.close();
 });
+
+test("rpc sends {t:rpc, method, data} and resolves with the result's data (null when none)", async () => {
+  const { client, ws } = await connectedClient();
+  const p = client.rpc("cart.add", { sku: 7 });
+  const r = await ws.take("rpc");
+  assert.deepEqual(r, { t: "rpc", id: r.id, method: "cart.add", data: { sku: 7 } });
+  ws.deliver({ t: "result", id: r.id, data: { total: 3 } });
+  assert.deepEqual(await p, { total: 3 });
+  const q = client.rpc("ping.me");
+  const r2 = await ws.take("rpc");
+  assert.deepEqual(Object.keys(r2).sort(), ["id", "method", "t"]); // no data: absent
+  ws.deliver({ t: "result", id: r2.id, data: null });
+  assert.equal(await q, null);
+  client.close();
+});
+
+test("rpc rejects with the contract's error code", async () => {
+  const { client, ws } = await connectedClient();
+  const p = client.rpc("cart.add", 1);
+  const r = await ws.take("rpc");
+  ws.deliver({ t: "error", id: r.id, code: "unavailable", reason: "the backend did not answer in time" });
+  await assert.rejects(p, (err) => err instanceof TroupeError && err.code === "unavailable");
+  await assert.rejects(client.rpc(""), TypeError);
+  client.close();
+});
