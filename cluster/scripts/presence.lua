@@ -53,43 +53,43 @@ local upserted = false
 -- Arrivals first, then departures: a user who swaps tabs, or a room one member leaves as
 -- another arrives, within one window is not removed and added again (nor vacated).
 for pass = 1, 2 do
-for i = 4, #ARGV, 4 do
-  local kind, client, user, entry = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  if (kind == 'u') ~= (pass == 1) then
-    -- this change's pass is the other one
-  elseif kind == 'u' then
-    local old = redis.call('HGET', pres, client)
-    if not old then
-      if redis.call('HLEN', pres) == 0 then event('room_occupied', '', '') end
-      if redis.call('HINCRBY', users, user, 1) == 1 then event('member_added', user, client) end
-    end
-    -- Listed before the same user's entries in grace leave: neither the user nor the room
-    -- is ever seen empty by a reconnect.
-    redis.call('HSET', pres, client, entry)
-    -- A reconnect within the grace period, on whichever node: the old entry leaves in this
-    -- diff, so a view grouped by user never flickers.
-    local waiting = redis.call('HGETALL', grace)
-    for j = 1, #waiting, 2 do
-      if waiting[j + 1] == user and waiting[j] ~= client then remove(waiting[j]) end
-    end
-    redis.call('HDEL', grace, client)
-    if old ~= entry then
-      if old then
-        leaves[#leaves + 1] = client
-        leaves[#leaves + 1] = old
+  for i = 4, #ARGV, 4 do
+    local kind, client, user, entry = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    if (kind == 'u') ~= (pass == 1) then
+      -- this change's pass is the other one
+    elseif kind == 'u' then
+      local old = redis.call('HGET', pres, client)
+      if not old then
+        if redis.call('HLEN', pres) == 0 then event('room_occupied', '', '') end
+        if redis.call('HINCRBY', users, user, 1) == 1 then event('member_added', user, client) end
       end
-      joins[#joins + 1] = client
-      joins[#joins + 1] = entry
+      -- Listed before the same user's entries in grace leave: neither the user nor the room
+      -- is ever seen empty by a reconnect.
+      redis.call('HSET', pres, client, entry)
+      -- A reconnect within the grace period, on whichever node: the old entry leaves in this
+      -- diff, so a view grouped by user never flickers.
+      local waiting = redis.call('HGETALL', grace)
+      for j = 1, #waiting, 2 do
+        if waiting[j + 1] == user and waiting[j] ~= client then remove(waiting[j]) end
+      end
+      redis.call('HDEL', grace, client)
+      if old ~= entry then
+        if old then
+          leaves[#leaves + 1] = client
+          leaves[#leaves + 1] = old
+        end
+        joins[#joins + 1] = client
+        joins[#joins + 1] = entry
+      end
+      -- Always: a re-assertion after this node was swept as dead makes the entry its own again.
+      redis.call('HSET', owner, client, me)
+      upserted = true
+    elseif kind == 'r' then
+      remove(client)
+    elseif kind == 'g' then
+      if redis.call('HEXISTS', pres, client) == 1 then redis.call('HSET', grace, client, user) end
     end
-    -- Always: a re-assertion after this node was swept as dead makes the entry its own again.
-    redis.call('HSET', owner, client, me)
-    upserted = true
-  elseif kind == 'r' then
-    remove(client)
-  elseif kind == 'g' then
-    if redis.call('HEXISTS', pres, client) == 1 then redis.call('HSET', grace, client, user) end
   end
-end
 end
 if upserted then redis.call('SADD', index, room) end
 
