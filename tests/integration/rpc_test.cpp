@@ -313,8 +313,8 @@ private:
         res.body() = R"({"data":"over tls"})";
         res.keep_alive(req.keep_alive());
         res.prepare_payload();
+        ++served; // before the reply: the test reads it once the reply is in
         http::write(stream, res, ec);
-        ++served;
       }
     }
   }
