@@ -254,8 +254,10 @@ struct backend_client::state : std::enable_shared_from_this<backend_client::stat
       if (ec) return self->failed(c, ec, reused);
       auto response = c->parser->release();
       auto conn = std::move(c->conn);
+      // Timed out just before: the timer closed the connection, so it cannot be pooled.
+      const bool late = c->finished;
       self->finish(c, static_cast<int>(response.result_int()), std::move(response.body()), {});
-      if (response.keep_alive())
+      if (response.keep_alive() && !late)
         self->release(std::move(conn));
       else
         self->drop(conn);

@@ -2,12 +2,20 @@
 // the body the backend gets (verified user, client, method, data as JSON), the signature,
 // every mapping of the backend's reply to the contract's result or error, the in-flight
 // bound, and that a slow backend delays nothing else.
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
 
 #include <condition_variable>
 #include <map>
 #include <mutex>
 
+#include <fcntl.h>
+#include <stdlib.h> // mkdtemp, setenv
 #include <sys/wait.h>
 
 #include "support.hpp"
@@ -243,6 +251,103 @@ TEST_F(RpcWithoutBackend, IsNotFound) {
   auto c = client("dave");
   EXPECT_EQ(refusal(*c, "echo"), "not_found");
   c->ping();
+}
+
+// --- an https:// backend ---------------------------------------------------------------------
+// A one-thread TLS server on 127.0.0.1 with a self-signed certificate for localhost (made with
+// the openssl command); the engine trusts it through SSL_CERT_FILE, which OpenSSL's default
+// verify paths (the system's CA store) honour.
+class TlsBackend {
+public:
+  TlsBackend() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "troupe-rpc-tls-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    dir_ = pattern;
+    const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
+                            " -addext subjectAltName=DNS:localhost -keyout " +
+                            (dir_ / "key.pem").string() + " -out " + cert() + " 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl req failed");
+    ctx_.use_certificate_chain_file(cert());
+    ctx_.use_private_key_file((dir_ / "key.pem").string(), boost::asio::ssl::context::pem);
+    acceptor_.open(boost::asio::ip::tcp::v4());
+    ::fcntl(acceptor_.native_handle(), F_SETFD, FD_CLOEXEC);
+    acceptor_.bind({boost::asio::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~TlsBackend() {
+    stopping_ = true;
+    boost::system::error_code ignored;
+    { // a blocking accept() is not woken by close() from another thread: connect to it
+      boost::asio::io_context io;
+      boost::asio::ip::tcp::socket wake(io);
+      wake.connect({boost::asio::ip::make_address("127.0.0.1"), port()}, ignored);
+      thread_.join();
+    }
+    acceptor_.close(ignored);
+    std::error_code ignored_fs;
+    std::filesystem::remove_all(dir_, ignored_fs);
+  }
+  std::string cert() const { return (dir_ / "cert.pem").string(); }
+  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+  std::atomic<int> served{0};
+
+private:
+  void serve() {
+    namespace http = boost::beast::http;
+    while (!stopping_) {
+      boost::system::error_code ec;
+      boost::asio::ip::tcp::socket socket(io_);
+      acceptor_.accept(socket, ec);
+      if (ec || stopping_) return;
+      boost::beast::ssl_stream<boost::asio::ip::tcp::socket> stream(std::move(socket), ctx_);
+      stream.handshake(boost::asio::ssl::stream_base::server, ec);
+      boost::beast::flat_buffer buffer;
+      while (!ec) { // keep-alive: every request on this connection
+        http::request<http::string_body> req;
+        http::read(stream, buffer, req, ec);
+        if (ec) break;
+        http::response<http::string_body> res{http::status::ok, 11};
+        res.set(http::field::content_type, "application/json");
+        res.body() = R"({"data":"over tls"})";
+        res.keep_alive(req.keep_alive());
+        res.prepare_payload();
+        ++served; // before the reply: the test reads it once the reply is in
+        http::write(stream, res, ec);
+      }
+    }
+  }
+  std::filesystem::path dir_;
+  boost::asio::io_context io_;
+  boost::asio::ssl::context ctx_{boost::asio::ssl::context::tls_server};
+  boost::asio::ip::tcp::acceptor acceptor_{io_};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+TEST(RpcTls, HttpsBackendVerifiedWithTheTrustStore) {
+  TlsBackend tls;
+  ::setenv("SSL_CERT_FILE", tls.cert().c_str(), 1); // inherited by the engine
+  EngineProcess engine(
+      {"--store", "memory", "--backend", "https://localhost:" + std::to_string(tls.port())});
+  engine.start();
+  ::unsetenv("SSL_CERT_FILE");
+  auto c = connected_client(engine, "erin");
+  EXPECT_EQ(c->rpc("any", value()).str().value_or(""), "over tls");
+  EXPECT_EQ(c->rpc("again", value()).str().value_or(""), "over tls");
+  EXPECT_EQ(tls.served.load(), 2);
+}
+
+TEST(RpcTls, AnUntrustedCertificateIsUnavailable) {
+  TlsBackend tls;
+  // The system's CA store does not hold the test's self-signed certificate.
+  EngineProcess engine(
+      {"--store", "memory", "--backend", "https://localhost:" + std::to_string(tls.port())});
+  engine.start();
+  auto c = connected_client(engine, "erin");
+  EXPECT_EQ(refusal(*c, "any"), "unavailable");
+  EXPECT_EQ(tls.served.load(), 0);
 }
 
 } // namespace
