@@ -391,7 +391,7 @@ TEST(Decode, RpcWithAndWithoutData) {
 }
 
 TEST(DecodeMalformed, RpcMethodAndData) {
-  for (const std::string method :
+  for (const std::string& method :
        {std::string(), std::string("a b"), std::string("a/b"), std::string(65, 'm')})
     EXPECT_EQ(only_error(decode(encode({{"t", "rpc"}, {"id", 1}, {"method", method}}))).code,
               error_code::bad_request)
