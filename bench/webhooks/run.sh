@@ -59,7 +59,7 @@ run_round() { # variant round
       const lines = require("fs").readFileSync(0, "utf8").trim().split("\n");
       for (const l of lines) {
         const p = JSON.parse(l);
-        console.log([process.argv[1].padEnd(8), process.argv[2], String(p.offered_dps).padStart(7),
+        console.log([process.argv[1].padEnd(8), process.argv[2], String(p.offered_dps ?? "max").padStart(7),
           String(p.delivered_dps).padStart(8), p.server_cpu_us_per_delivery.toFixed(2).padStart(8),
           (p.latency_us.p50 / 1000).toFixed(2).padStart(7), (p.latency_us.p99 / 1000).toFixed(2).padStart(7)].join("  "));
       }' "$variant" "$round"
