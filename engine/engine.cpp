@@ -7,7 +7,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <iostream>
 
@@ -23,6 +25,8 @@
 #include "transport/webhook_sender.hpp"
 #include "transport/listener.hpp"
 #include "transport/tls_context.hpp"
+#include "transport/send_ring.hpp"
+#include "transport/write_batch.hpp"
 #include "transport/ws_session.hpp"
 
 namespace troupe::engine {
@@ -51,13 +55,30 @@ void raise_file_limit() {
   }
 }
 
-/// One I/O thread per core this process may run on (taskset and cgroups narrow it).
+/// CPUs a cgroup v2 quota (`cpu.max`: "quota period", or "max") lets this process use,
+/// rounded up; 0 when there is no quota.
+unsigned cgroup_cpu_quota() {
+  std::ifstream file("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  double period = 0;
+  if (!(file >> quota >> period) || quota == "max" || period <= 0) return 0;
+  try {
+    return static_cast<unsigned>(std::ceil(std::stod(quota) / period));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+/// One I/O thread per core this process may run on: taskset narrows the set, and a cgroup
+/// quota the time (more threads than the quota allows only take turns and hand off).
 unsigned io_threads(unsigned requested) {
   if (requested > 0) return requested;
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   cpu_set_t cpus;
   CPU_ZERO(&cpus);
-  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
-  return std::max(1u, std::thread::hardware_concurrency());
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) cores = std::max(1, CPU_COUNT(&cpus));
+  if (const unsigned quota = cgroup_cpu_quota(); quota > 0) cores = std::min(cores, quota);
+  return cores;
 }
 
 /// "a, b,c" -> {"a", "b", "c"}: the items of a comma-separated option, trimmed.
@@ -203,8 +224,16 @@ std::uint16_t engine::start() {
   listener_->run();
   if (cluster_) cluster_->start();
   const unsigned count = io_threads(options_.threads);
+  const bool io_uring = options_.io_uring == "on" && transport::send_ring::open(2) != nullptr;
+  std::cout << "troupe: " << count << " I/O thread" << (count == 1 ? "" : "s")
+            << ", socket writes: " << (io_uring ? "io_uring, one submission per turn" : "sendmsg")
+            << std::endl;
   for (unsigned i = 0; i < count; ++i)
-    threads_.emplace_back([this] { io_.run(); });
+    threads_.emplace_back([this] {
+      transport::write_batch::attach_this_thread(io_, options_.io_uring == "on");
+      io_.run();
+      transport::write_batch::detach_this_thread();
+    });
   storage_thread_ = std::thread([this] {
     auto work = net::make_work_guard(storage_io_);
     storage_io_.run();

@@ -36,7 +36,10 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
       "room-idle", po::value(&o.room_idle)->default_value(o.room_idle),
       "seconds an unused room stays in memory before it is handed to the store")(
       "threads", po::value(&o.threads)->default_value(o.threads),
-      "I/O threads; 0 means one per core")(
+      "I/O threads; 0 means one per core this process may use (affinity, cgroup quota)")(
+      "io-uring", po::value(&o.io_uring)->default_value(o.io_uring),
+      "on: each I/O thread submits its turn's socket writes to the kernel as one io_uring "
+      "submission; off (or where the kernel refuses io_uring): one sendmsg per socket")(
       "web", po::value(&o.web), "directory of static files served at / (default: the demo)")(
       "store", po::value(&o.store)->default_value(o.store),
       "sqlite: rooms and documents kept on disk in --data; memory: lost on restart")(
@@ -114,6 +117,8 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
   if (o.doc_log == 0) throw std::runtime_error("--doc-log must be at least 1");
   if (o.store != "sqlite" && o.store != "memory")
     throw std::runtime_error("--store must be sqlite or memory");
+  if (o.io_uring != "on" && o.io_uring != "off")
+    throw std::runtime_error("--io-uring must be on or off");
   if (o.sync != "full" && o.sync != "normal")
     throw std::runtime_error("--sync must be full or normal");
   if (o.doc_snapshot == 0) throw std::runtime_error("--doc-snapshot must be at least 1");

@@ -21,6 +21,7 @@ struct options {
   std::size_t queue_limit = 1 << 20; ///< bytes queued per connection before 4500
   std::uint32_t room_idle = 60;      ///< seconds a room no one holds stays in memory
   unsigned threads = 0;              ///< I/O threads; 0: one per core
+  std::string io_uring = "on";       ///< on | off: batch the fan-out's writes through io_uring
   std::string web;                   ///< static files at /; empty: the bundled demo
 
   // Storage (docs/storage.md).

@@ -15,6 +15,7 @@ packages=(
   libssl-dev                  # TLS (--tls-cert): OpenSSL under Asio's ssl::stream
   libsqlite3-dev              # the durable embedded store (--data)
   libhiredis-dev              # the cluster (--redis): hiredis, driven by Asio
+  liburing-dev                # the fan-out's writes batched through io_uring (--io-uring)
   redis-server                # the cluster's Redis 7 (the cluster tests start their own)
   clang-format                # the one C++ style (.clang-format; scripts/format.sh, the test `format`)
   nodejs                      # the JavaScript client and its tests; npm installs their packages

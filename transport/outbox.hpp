@@ -3,11 +3,17 @@
 // order, our frames and Beast's own (handshake, pong, close) alike, so they never
 // interleave.
 //
-// Rooms on other strands append shared broadcast frames; the first append after a flush
-// posts one flush to the connection's strand, which writes everything queued with one
-// non-blocking gather write (uWebSockets' cork) and waits for writability only for what
-// the socket did not take. Past `byte_limit` queued bytes the connection is a slow
-// consumer: further frames are dropped and the owner is told, to cut it (4500).
+// Rooms append shared broadcast frames; the first append in a turn of the sending thread's
+// event loop marks the outbox in that thread's write_batch, which writes everything queued
+// with one non-blocking gather write at the end of the turn (uWebSockets' cork), and waits
+// for writability only for what the socket did not take. Past `byte_limit` queued bytes the
+// connection is a slow consumer: further frames are dropped and the owner is told, to cut it
+// (4500).
+//
+// The write side is guarded by the outbox's mutex rather than confined to its strand, so
+// that the batch of whichever I/O thread sent the frames can write them without a hand-off
+// to the connection's strand per delivery. What must use the socket object itself (waiting
+// for writability, reading, closing) still runs on the strand.
 //
 // With TLS the outbox owns the connection's tls_stream instead of a bare socket, and the
 // flush hands what is queued to OpenSSL in record-sized pieces, one write in flight; the
@@ -19,6 +25,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+
+#include <sys/uio.h>
 
 #include <chrono>
 #include <functional>
@@ -32,6 +40,7 @@
 namespace troupe::transport {
 
 class tls_stream;
+class send_ring;
 
 namespace net = boost::asio;
 using error_code = boost::system::error_code;
@@ -68,6 +77,9 @@ private:
 
 class outbox final : public actors::frame_sink, public std::enable_shared_from_this<outbox> {
 public:
+  /// One write takes at most this many frames; the rest go in the next.
+  static constexpr std::size_t max_gather = 64;
+
   /// `socket` must use `strand` as its executor.
   outbox(net::ip::tcp::socket socket, strand_type strand, std::size_t byte_limit);
   /// The same over TLS (handshake done); `tls` must use `strand` as its executor.
@@ -115,47 +127,63 @@ public:
   const strand_type& strand() const noexcept { return strand_; }
   std::size_t queued_bytes() const;
 
+  // The write_batch of the thread that marked it --------------------------------------
+  /// Writes what is queued: with sendmsg when `ring` is null, else queued on `ring` with
+  /// `tag` (true if a send was queued; its result comes back through ring_write_done()).
+  bool flush_marked(send_ring* ring, std::uint64_t tag);
+  /// The ring's result for the send flush_marked() queued: bytes written or -errno.
+  void ring_write_done(int result);
+
 private:
   struct entry {
     protocol::frame_ptr frame;
     write_completion done;
   };
 
-  void flush();
-  void write_queued();
+  void flush_on_strand();
   void write_tls();
-  void consume(std::size_t bytes);
-  void fail(error_code ec);
-  void check_drained();
-  void take_incoming();
+  // With mutex_ held. Callbacks they owe (completions, overflow) are posted to the strand.
+  void write_locked();
+  std::size_t gather_locked(std::vector<iovec>& into) const;
+  void wait_writable_locked();
+  void consume_locked(std::size_t bytes);
+  void fail_locked(error_code ec);
+  void check_drained_locked();
+  void take_incoming_locked();
+  bool report_overflow_locked(); ///< true if it reported now: write nothing yet
+  void close_socket_locked();
   bool nothing_to_write() const noexcept { return front_ == writing_.size(); }
   void discard_input(std::shared_ptr<net::steady_timer> deadline);
 
   net::ip::tcp::socket socket_; // unopened when tls_ holds the connection
   std::unique_ptr<tls_stream> tls_;
-  std::string tls_out_;           // the piece OpenSSL is writing
-  std::size_t tls_in_flight_ = 0; // entries of writing_, from front_, that tls_out_ holds
+  std::string tls_out_; // the piece OpenSSL is writing (strand only)
   strand_type strand_;
   const std::size_t byte_limit_;
 
-  // Shared with senders on other threads.
+  // Guarded by mutex_: senders on any thread, the batch that writes, the strand.
   mutable std::mutex mutex_;
   std::vector<protocol::frame_ptr> incoming_;
   std::size_t queued_bytes_ = 0; // incoming_ and writing_, not yet handed to the kernel
-  bool flush_posted_ = false;
+  bool marked_ = false;          // in a write_batch, or a flush is posted to the strand
   bool overflowed_ = false;
-  bool closed_ = false;
-
-  // Strand only. A vector with a moving front rather than a deque: an idle connection's
-  // empty queue then costs no allocation (libstdc++'s deque allocates 576 bytes up front).
+  bool overflow_reported_ = false;
+  bool closed_ = false;            // takes no new frames (what is queued may still go out)
+  bool stop_writing_ = false;      // failed or closed: nothing more is written
+  bool close_after_write_ = false; // close() came while a write was in flight
+  // A vector with a moving front rather than a deque: an idle connection's empty queue then
+  // costs no allocation (libstdc++'s deque allocates 576 bytes up front).
   std::vector<entry> writing_;
   std::size_t front_ = 0;            // writing_[front_] is the next to write
   std::size_t written_of_front_ = 0; // bytes of it already written
-  bool waiting_for_socket_ = false;  // also: a TLS write is in flight
+  std::size_t in_flight_ = 0;        // entries, from front_, that a ring or TLS write holds
+  bool waiting_for_socket_ = false;  // a write is in flight, or we wait for writability
+  std::vector<write_completion> drained_handlers_;
+
+  // Strand only.
   bool closing_gracefully_ = false;
   std::function<void()> on_overflow_;
   std::function<void(std::string_view)> on_reset_;
-  std::vector<write_completion> drained_handlers_;
 };
 
 } // namespace troupe::transport

@@ -212,9 +212,18 @@ std::size_t kernel_buffering(int rcvbuf) {
   return max + 2 * static_cast<std::size_t>(rcvbuf);
 }
 
-class SlowConsumer : public EngineTest {};
+// Whichever way writes reach the kernel (io_uring, sendmsg, several threads' batches).
+class SlowConsumer : public EngineTest,
+                     public ::testing::WithParamInterface<std::vector<std::string>> {
+protected:
+  std::vector<std::string> extra_args() const override { return GetParam(); }
+};
+INSTANTIATE_TEST_SUITE_P(WritePaths, SlowConsumer,
+                         ::testing::Values(std::vector<std::string>{},
+                                           std::vector<std::string>{"--io-uring", "off"},
+                                           std::vector<std::string>{"--threads", "3"}));
 
-TEST_F(SlowConsumer, AReaderThatStopsIsCutWith4500AndOthersGetEverything) {
+TEST_P(SlowConsumer, AReaderThatStopsIsCutWith4500AndOthersGetEverything) {
   constexpr int kRcvBuf = 16 * 1024;
   constexpr std::size_t kData = 60 * 1024;
   // Enough to overflow the kernel's buffers and the engine's 1 MiB queue, twice over.

@@ -12,6 +12,19 @@ namespace {
 
 class Messaging : public EngineTest {};
 
+// The same behaviour whichever way the fan-out's writes reach the kernel: one io_uring
+// submission per turn (the default), one sendmsg per socket, and batches of several I/O
+// threads writing each other's connections.
+class WritePaths : public EngineTest,
+                   public ::testing::WithParamInterface<std::vector<std::string>> {
+protected:
+  std::vector<std::string> extra_args() const override { return GetParam(); }
+};
+INSTANTIATE_TEST_SUITE_P(Messaging, WritePaths,
+                         ::testing::Values(std::vector<std::string>{},
+                                           std::vector<std::string>{"--io-uring", "off"},
+                                           std::vector<std::string>{"--threads", "3"}));
+
 TEST_F(Messaging, PingIsAnsweredWithPong) {
   auto c = client("alice");
   EXPECT_NO_THROW(c->ping());
@@ -35,7 +48,7 @@ TEST_F(Messaging, ConnectedReplyCarriesClientUserAndPing) {
   EXPECT_EQ(m.u64("ping").value_or(0), 25u); // the default interval
 }
 
-TEST_F(Messaging, EverySubscriberSeesOneTotalOrderOfConcurrentPublishers) {
+TEST_P(WritePaths, EverySubscriberSeesOneTotalOrderOfConcurrentPublishers) {
   constexpr int kPublishers = 4;
   constexpr int kEach = 50;
   constexpr int kTotal = kPublishers * kEach;
