@@ -90,7 +90,20 @@ public:
   void sweep() {
     const auto age_ms = static_cast<std::uint64_t>(settings_.history_age.count()) * 1000;
     const auto now = core::now_ms();
+    // A transaction of its own on the one writer: watched like a commit, so that a sweep
+    // stalled on the disk shows and bounds new writes the same way.
+    auto& watch = metrics_.commits;
+    watch.begin({});
+    const auto started = std::chrono::steady_clock::now();
     store_.expire_messages(now > age_ms ? now - age_ms : 0);
+    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started);
+    if (watch.end(took))
+      std::cerr << "troupe: store: deleting messages older than --history-age took "
+                << core::commit_watch::seconds_text(took) << " (--store-stall "
+                << core::commit_watch::seconds_text(
+                       std::chrono::duration_cast<std::chrono::microseconds>(watch.bound()))
+                << ")" << std::endl;
     schedule_sweep();
   }
 
