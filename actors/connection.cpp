@@ -325,6 +325,14 @@ void connection::handle(protocol::op_request& request) {
 
 void connection::flush_ops() {
   if (pending_ops_.empty()) return;
+  // A commit has run past --store-stall (a stalled disk): the operations are refused before
+  // the document applies them, so nothing is lost; the client resubmits with the same key.
+  if (const auto why = services_.metrics->commits.refuse_write(pending_ops_.size()); !why.empty()) {
+    for (const auto& op : pending_ops_)
+      fail(op.id, protocol::error_code::unavailable, why);
+    pending_ops_.clear();
+    return;
+  }
   const std::string name = pending_ops_.front().room;
   with_room(name, [this, name, message = doc_op{me(), std::move(pending_ops_)}](
                       const room_handles& room) mutable {

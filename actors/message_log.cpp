@@ -72,6 +72,12 @@ public:
         return;
       }
     }
+    // A commit has run past --store-stall (a stalled disk): refused before it is sequenced,
+    // so nothing is applied and nothing is lost; the publisher retries with its key.
+    if (gate_.durable()) {
+      if (const auto why = metrics_.commits.refuse_write(); !why.empty())
+        return unavailable(pub.from, request.id, why);
+    }
     expire();
     const std::uint64_t seq = log_->seq() + 1;
     const std::uint64_t ts = core::now_ms();

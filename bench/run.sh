@@ -5,13 +5,15 @@
 #   bench/run.sh [--quick] [--servers troupe,ws,socketio] [--scenarios 1x200,10x20,1x1000]
 #                [--loads 20000,50000,100000,max] [--idle N] [--warmup S] [--window S]
 #                [--windows N] [--retries N] [--skip-build] [--troupe-args "…"]
-#                [--troupe-before BIN]
+#                [--troupe-before BIN] [--troupe-before-args "…"]
 #   bench/run.sh --presence [--presence-members 2000] [--presence-spreads 2000,0]
 #                [--presence-repeat 5] [--skip-build] [--troupe-args "…"]
 #
 # --troupe-before BIN adds the server "troupe-before": another build of the engine (say, the
 # commit before a change), run the same way in the same run, so before and after compare
-# under the same conditions.
+# under the same conditions. --troupe-before-args adds flags for it alone (after
+# --troupe-args): `--troupe-before build-bench/troupe --troupe-before-args "--store memory"`
+# measures the memory store against the durable default in one run.
 #
 # --presence runs the presence join instead, against troupe only (the peers have no
 # presence): each run on a fresh engine.
@@ -30,7 +32,7 @@ servers="troupe,ws,socketio"
 scenarios="" loads="" idle="" warmup="" window="" windows="" retries=""
 skip_build=0
 troupe_args="${TROUPE_BENCH_ARGS:-}"
-troupe_before=""
+troupe_before="" troupe_before_args=""
 presence=0 presence_members=2000 presence_spreads="2000,0" presence_repeat=5
 while (($#)); do
   case "$1" in
@@ -46,6 +48,7 @@ while (($#)); do
     --skip-build) skip_build=1 ;;
     --troupe-args) troupe_args="$2"; shift ;;
     --troupe-before) troupe_before=$(readlink -f "$2"); shift ;;
+    --troupe-before-args) troupe_before_args="$2"; shift ;;
     --presence) presence=1 ;;
     --presence-members) presence_members="$2"; shift ;;
     --presence-spreads) presence_spreads="$2"; shift ;;
@@ -163,8 +166,8 @@ start_server() {
   server_log="$results_dir/$stamp-$kind${2:+-$2}.log"
   case "$kind" in
     troupe|troupe-before)
-      local bin=$troupe_bin
-      [ "$kind" = troupe-before ] && bin=$troupe_before
+      local bin=$troupe_bin extra=""
+      [ "$kind" = troupe-before ] && bin=$troupe_before extra=$troupe_before_args
       if [ ! -x "$bin" ]; then note "$kind" "no engine at $bin"; return 1; fi
       # The default store (SQLite, durable: what users run) on a fresh data directory, also
       # the working directory, removed when the server stops: nothing lands in the tree and
@@ -175,7 +178,7 @@ start_server() {
       # No request budget: load generators publish far past 100/s per connection.
       # shellcheck disable=SC2086
       (cd "$data_dir" && TROUPE_DATA="$data_dir/data" TROUPE_RATE=0 exec taskset -c 0 "$bin" \
-         --host 127.0.0.1 --port 0 $troupe_args) >"$server_log" 2>&1 &
+         --host 127.0.0.1 --port 0 $troupe_args $extra) >"$server_log" 2>&1 &
       ;;
     ws) taskset -c 0 node bench/peers/ws-server.js --port 0 >"$server_log" 2>&1 & ;;
     socketio) taskset -c 0 node bench/peers/socketio-server.js --port 0 >"$server_log" 2>&1 & ;;

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core/commit_watch.hpp"
+
 namespace troupe::core {
 
 struct metrics {
@@ -24,6 +26,7 @@ struct metrics {
   std::atomic<std::uint64_t> store_writes{0};        ///< messages and operations committed
   std::atomic<std::uint64_t> store_failures{0};      ///< commits that failed (disk full, I/O)
   std::atomic<std::uint64_t> store_load_failures{0}; ///< rooms or documents refused: unreadable
+  commit_watch commits; ///< the durable store's commits: durations, the one running, stalls
   std::atomic<std::uint64_t> webhook_events_sent{0}; ///< accepted by the backend (2xx)
   std::atomic<std::uint64_t> webhook_batches_retried{
       0};                                               ///< POST /events attempts that were retries

@@ -162,8 +162,18 @@ engine::engine(const options& options)
   if (store_->durable()) {
     actors::storage_settings storage;
     storage.history_age = std::chrono::seconds(options.history_age);
+    metrics_.commits.set_bound(
+        std::chrono::milliseconds(static_cast<long>(options.store_stall * 1000)));
     storage_ =
         actors::spawn_storage(*caf_, net::make_strand(storage_io_), *store_, storage, metrics_);
+    // Not ready while the disk is stalled: writes are refused then (docs/storage.md).
+    context_.unavailable_reason = [this] {
+      auto& commits = metrics_.commits;
+      if (!commits.stalled()) return std::string();
+      return "the store is stalled: a commit has run for " +
+             core::commit_watch::seconds_text(
+                 std::chrono::duration_cast<std::chrono::microseconds>(commits.age()));
+    };
   }
   if (!options.backend.empty()) {
     backend_ = std::make_shared<transport::backend_client>(

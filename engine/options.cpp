@@ -51,6 +51,9 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
       "operations between two stored snapshots of a document's text")(
       "sync", po::value(&o.sync)->default_value(o.sync),
       "full: a commit survives power loss; normal: it survives a crash of the engine")(
+      "store-stall", po::value(&o.store_stall)->default_value(o.store_stall),
+      "seconds a commit may run before the store counts as stalled: logged, counted, and new "
+      "writes get unavailable until it ends")(
       "secret", po::value(&o.secret),
       "HS256 key that signs connection tokens; without it the engine runs open")(
       "api-key", po::value(&o.api_key),
@@ -121,6 +124,8 @@ std::optional<options> parse_options(int argc, const char* const* argv, std::ost
     throw std::runtime_error("--io-uring must be on or off");
   if (o.sync != "full" && o.sync != "normal")
     throw std::runtime_error("--sync must be full or normal");
+  if (!(o.store_stall >= 0.01 && o.store_stall <= 3600))
+    throw std::runtime_error("--store-stall must be between 0.01 and 3600 seconds");
   if (o.doc_snapshot == 0) throw std::runtime_error("--doc-snapshot must be at least 1");
   if (o.max_frame < 1024) throw std::runtime_error("--max-frame must be at least 1024 bytes");
   if (!o.redis.empty()) {

@@ -30,6 +30,7 @@ struct options {
   std::uint32_t history_age = 0;    ///< seconds a message is kept at most; 0: no age limit
   std::size_t doc_snapshot = 1000;  ///< operations between two snapshots of a document
   std::string sync = "full";        ///< SQLite synchronous: "full" (power loss) or "normal"
+  double store_stall = 1;           ///< seconds a commit may run before the store is stalled
 
   // Security and limits (docs/security.md).
   std::string secret;                         ///< HS256 key of connection tokens; empty: open

@@ -1,6 +1,11 @@
 // The SQLite store's writes: commit() of many rooms' batches in one transaction, expiry.
 #include "store/sqlite_store.hpp"
 
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
 #include "store/sqlite_access.hpp"
 #include "store/sqlite_rows.hpp"
 
@@ -49,6 +54,7 @@ std::string sqlite_store::commit(const std::vector<room_writes>& batches) {
   int rc = run(w.begin);
   for (std::size_t i = 0; rc == SQLITE_OK && i < batches.size(); ++i)
     rc = write_batch(batches[i]);
+  if (!stall_file_.empty()) test_stall();
   if (rc == SQLITE_OK) rc = run(w.commit);
   if (rc == SQLITE_OK) return {};
   // Read before the rollback replaces the connection's error.
@@ -57,6 +63,12 @@ std::string sqlite_store::commit(const std::vector<room_writes>& batches) {
   // SQLITE_FULL and SQLITE_IOERR may have rolled back already.
   if (!sqlite3_get_autocommit(writer_)) run(w.rollback);
   return "the store could not write: " + why;
+}
+
+void sqlite_store::test_stall() const {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  while (::access(stall_file_.c_str(), F_OK) == 0 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
 void sqlite_store::expire_messages(std::uint64_t cutoff_ms) {

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
 #include <system_error>
 
 #include "store/sqlite_access.hpp"
@@ -53,6 +55,14 @@ sqlite_store::sqlite_store(const sqlite_settings& settings) {
   } catch (...) {
     close();
     throw;
+  }
+  // A test hook, never for production: it makes commits stall (docs/storage.md, "A stalled
+  // disk"). Said loudly, so that nobody runs with it unknowingly.
+  if (const char* file = std::getenv("TROUPE_TEST_COMMIT_STALL"); file && *file) {
+    stall_file_ = file;
+    std::cerr << "troupe: store: TEST HOOK TROUPE_TEST_COMMIT_STALL is set: every commit waits "
+                 "while "
+              << stall_file_ << " exists" << std::endl;
   }
 }
 

@@ -62,9 +62,13 @@ private:
   [[noreturn]] void refuse(int rc, const std::string& why) const;
   /// One batch of commit(): an SQLite result code.
   int write_batch(const room_writes& batch);
+  /// The test hook (TROUPE_TEST_COMMIT_STALL=FILE): a commit waits, its rows written and its
+  /// COMMIT not yet run, while FILE exists (at most two minutes), as on a stalled disk.
+  void test_stall() const;
 
   std::string path_;
   std::string epoch_;
+  std::string stall_file_; // the test hook's file; empty: off
   int lock_fd_ = -1;
   sqlite3* writer_ = nullptr;         // commit() and expire_messages(): the storage actor
   std::unique_ptr<statements> write_; // prepared once

@@ -126,6 +126,33 @@ std::string metrics_text(const server_context& context) {
   metric("troupe_store_load_failures_total", "counter",
          "Rooms or documents refused because the store could not read them.",
          m.store_load_failures.load());
+  // A stalled disk (docs/storage.md): commit durations, the commit running now, slow ones.
+  const auto& commits = m.commits;
+  out << "# HELP troupe_store_commit_seconds Time each commit of the store took.\n"
+         "# TYPE troupe_store_commit_seconds histogram\n";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i <= core::commit_watch::bucket_bounds.size(); ++i) {
+    cumulative += commits.bucket(i);
+    out << "troupe_store_commit_seconds_bucket{le=\"";
+    if (i < core::commit_watch::bucket_bounds.size())
+      out << core::commit_watch::bucket_bounds[i];
+    else
+      out << "+Inf";
+    out << "\"} " << cumulative << '\n';
+  }
+  out << "troupe_store_commit_seconds_sum " << commits.sum_seconds() << '\n'
+      << "troupe_store_commit_seconds_count " << commits.count() << '\n';
+  metric("troupe_store_commit_age_seconds", "gauge",
+         "How long the commit running now has run; 0 when none runs.",
+         static_cast<double>(commits.age().count()) / 1000.0);
+  metric("troupe_store_stalled", "gauge",
+         "1 while a commit has run past --store-stall (new writes get unavailable), else 0.",
+         commits.stalled() ? 1 : 0);
+  metric("troupe_store_slow_commits_total", "counter",
+         "Commits that took longer than --store-stall.", commits.slow());
+  metric("troupe_store_stall_refusals_total", "counter",
+         "Writes refused with unavailable because a commit had run past --store-stall.",
+         commits.refused());
   metric("troupe_webhook_events_sent_total", "counter",
          "Webhook events the backend accepted (2xx).", m.webhook_events_sent.load());
   metric("troupe_webhook_batches_retried_total", "counter",

@@ -334,3 +334,48 @@ TEST_F(RoomActor, AFailedCommitIsUnavailableAndTakesNothingBack) {
   EXPECT_EQ(publisher->wait_for(3).at(2).seq, 1u);
   EXPECT_EQ(member->wait_for(2).at(1).seq, 1u);
 }
+
+TEST_F(RoomActor, WhileACommitIsStalledANewPubIsUnavailableAndUsesNoSeq) {
+  caf::scoped_actor storage(system_);
+  auto r = durable_room(storage);
+  auto member = std::make_shared<recording_sink>();
+  auto publisher = std::make_shared<recording_sink>();
+  caf::anon_send(r, actors::room_sub{peer("m", member), {1, "r", std::nullopt}});
+  ASSERT_EQ(member->wait_for(1).size(), 1u);
+  caf::anon_send(r, actors::room_pub{peer("p", publisher), pub(1, "k1")});
+  next_writes(storage);
+  // The storage actor's commit runs past the bound (the watch is what the real one writes).
+  auto& watch = metrics_.commits;
+  watch.set_bound(1ms);
+  watch.begin({1, 1, 0, 0});
+  const auto give_up = std::chrono::steady_clock::now() + 5s;
+  while (!watch.stalled() && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(watch.stalled());
+
+  caf::anon_send(r, actors::room_pub{peer("p", publisher), pub(2, "k2")});
+  auto replies = publisher->wait_for(1);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].type, "error");
+  EXPECT_EQ(replies[0].code, "unavailable");
+  EXPECT_EQ(watch.refused(), 1u);
+  // A resubmission of what is already in the commit is not a new write: it waits for it.
+  caf::anon_send(r, actors::room_pub{peer("p", publisher), pub(3, "k1")});
+  settle(r);
+  EXPECT_EQ(publisher->size(), 1u);
+
+  watch.end(5ms);
+  storage->send(r, actors::store_done{});
+  replies = publisher->wait_for(3);
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[1].seq, 1u);
+  EXPECT_EQ(replies[2].seq, 1u);
+  // Sent again, the refused one gets the next seq: it had used none.
+  caf::anon_send(r, actors::room_pub{peer("p", publisher), pub(4, "k2")});
+  auto writes = next_writes(storage);
+  ASSERT_EQ(writes.messages.size(), 1u);
+  EXPECT_EQ(writes.messages[0].seq, 2u);
+  storage->send(r, actors::store_done{});
+  EXPECT_EQ(publisher->wait_for(4).at(3).seq, 2u);
+  EXPECT_EQ(member->wait_for(3).size(), 3u); // seq 1 and 2 pushed once each
+}

@@ -27,6 +27,10 @@ constexpr std::string_view kListening = "listening on 127.0.0.1:";
 
 std::string EngineProcess::binary() { return TROUPE_BINARY; }
 
+void EngineProcess::set_env(const std::string& name, const std::string& value) {
+  env_.push_back(name + "=" + value);
+}
+
 EngineProcess::EngineProcess(std::vector<std::string> extra_args) : extra_(std::move(extra_args)) {
   const bool chosen = std::any_of(extra_.begin(), extra_.end(), [](const std::string& a) {
     return a == "--data" || a == "--store";
@@ -52,6 +56,21 @@ void EngineProcess::start(int port, std::chrono::milliseconds timeout) {
   std::vector<std::string> args = {binary(), "--host", "127.0.0.1", "--port", std::to_string(port)};
   args.insert(args.end(), extra_.begin(), extra_.end());
 
+  // The environment is built before fork: the child only calls async-signal-safe functions.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const bool replaced = std::any_of(env_.begin(), env_.end(), [&](const std::string& mine) {
+      return entry.substr(0, entry.find('=') + 1) == mine.substr(0, mine.find('=') + 1);
+    });
+    if (!replaced) env_strings.emplace_back(entry);
+  }
+  env_strings.insert(env_strings.end(), env_.begin(), env_.end());
+  std::vector<char*> envp;
+  for (auto& e : env_strings)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   const pid_t parent = getpid();
@@ -61,6 +80,7 @@ void EngineProcess::start(int port, std::chrono::milliseconds timeout) {
     prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the test
     if (getppid() != parent) _exit(127);
     dup2(fds[1], STDOUT_FILENO);
+    if (capture_stderr_) dup2(fds[1], STDERR_FILENO);
     // Nothing else of the test's: an inherited listening socket (a test backend's, which
     // Asio opens without FD_CLOEXEC) would outlive its stop() in the engine and hold its port.
     close_range(3, ~0u, 0);
@@ -68,7 +88,7 @@ void EngineProcess::start(int port, std::chrono::milliseconds timeout) {
     for (auto& a : args)
       argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   close(fds[1]);

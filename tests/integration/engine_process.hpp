@@ -31,6 +31,12 @@ public:
   // kill -9: no shutdown at all. Returns the wait status.
   int kill_now();
 
+  // Before start(): sets an environment variable for the engine (on top of the test's own),
+  // e.g. a test hook such as TROUPE_TEST_COMMIT_STALL.
+  void set_env(const std::string& name, const std::string& value);
+  // Before start(): the engine's stderr goes to output() too (its warnings and errors).
+  void capture_stderr() { capture_stderr_ = true; }
+
   bool running() const { return pid_ > 0; }
   int port() const { return port_; }
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/ws"; }
@@ -44,6 +50,8 @@ private:
   void drain();
 
   std::vector<std::string> extra_;
+  std::vector<std::string> env_; // NAME=value
+  bool capture_stderr_ = false;
   std::string data_dir_;
   pid_t pid_ = -1;
   int out_fd_ = -1;
