@@ -140,6 +140,11 @@ void connection::on_frame(std::string_view payload) {
   }
   flush_ops();
   if (!replies_.empty()) sink_->send(replies_.finish());
+  // A frame of many maps (a flood) must not pin its peak in the thread's vector.
+  if (decoded.capacity() > 1024)
+    std::vector<protocol::decoded>().swap(decoded);
+  else
+    decoded.clear();
 }
 
 void connection::fail(protocol::request_id id, protocol::error_code code, std::string_view reason) {
