@@ -18,9 +18,11 @@ namespace {
 
 /// Each I/O thread's read buffer, shared by all its connections (reading never nests).
 constexpr std::size_t read_buffer_size = 64 * 1024;
-/// Reads per readiness before the session lets other handlers run (a fast sender must not
-/// starve the thread's other connections).
-constexpr int reads_per_turn = 16;
+/// Bytes read per turn before the session lets the handlers waiting on its strand and
+/// thread run: the other connections, and its own outbox's flush. The replies and pushes
+/// of a turn's requests wait in the outbox until then, so a turn of a megabyte of small
+/// requests would queue more than --queue-limit and cut a client that reads fine (4500).
+constexpr std::size_t bytes_per_turn = read_buffer_size;
 
 char* thread_read_buffer() {
   thread_local const std::unique_ptr<char[]> buffer(new char[read_buffer_size]);
@@ -145,11 +147,12 @@ void ws_session::on_readable(error_code ec) {
   if (finished_) return;
   char* const buffer = thread_read_buffer();
   auto* const tls = box_->tls();
-  for (int round = 0; !ec && round < reads_per_turn; ++round) {
+  for (std::size_t turn = 0; !ec && turn < bytes_per_turn;) {
     const auto into = net::buffer(buffer, read_buffer_size);
     const std::size_t n = tls ? tls->read_some(into, ec) : box_->socket().read_some(into, ec);
     if (ec == net::error::would_block || ec == net::error::try_again) return wait_readable();
     if (ec) break;
+    turn += n;
     last_read_ = clock::now();
     if (!consume(buffer, n)) return;
     // A short read emptied the socket (more data wakes the wait again); OpenSSL may hold
