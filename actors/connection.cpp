@@ -53,17 +53,21 @@ void connection::forward(Request& request, caf::actor room_handles::*to) {
   const std::string name = request.room; // the action below takes `request` apart
   with_room(name, [this, name, to,
                    message = Message{me(), std::move(request)}](const room_handles& room) mutable {
-    self_->send(room.*to, std::move(message));
+    self()->send(room.*to, std::move(message));
     // A one-off request (pub, history, …) on a room the connection does not hold: let it
     // go, or a connection touching many rooms would keep them all alive.
     release_if_unused(name);
   });
 }
 
-connection::connection(const connection_services& services, actors::peer& peer, sink_ptr sink,
-                       boost::asio::any_io_executor strand)
-    : services_(services), peer_(peer), sink_(std::move(sink)), budget_(services.rate) {
-  handle_ = spawn_on_strand(*services.system, std::move(strand), [this](companion* self) {
+connection::connection(const connection_services& services, actors::peer& peer, sink_ptr sink)
+    : services_(services), peer_(peer), sink_(std::move(sink)), budget_(services.rate) {}
+
+companion* connection::self() {
+  if (self_) return self_;
+  // The actor is spawned on first use (a room, a token's expiry, a backend call): an idle
+  // connection that holds no room has none, and saves its mailbox and state.
+  handle_ = spawn_on_strand(*services_.system, peer_.executor(), [this](companion* self) {
     self_ = self;
     return caf::behavior{
         [this](acquired_atom, const std::string& name, const room_handles& actors) {
@@ -77,19 +81,20 @@ connection::connection(const connection_services& services, actors::peer& peer, 
         },
     };
   });
+  return self_;
 }
 
 connection::~connection() {
   for (auto& [name, link] : rooms_) {
     if (link.subscribed && link.actors.log)
-      self_->send(link.actors.log, room_leave{client_, !clean_close_});
+      self()->send(link.actors.log, room_leave{client_, !clean_close_});
     if (link.opened && link.actors.document)
-      self_->send(link.actors.document, room_leave{client_, !clean_close_});
+      self()->send(link.actors.document, room_leave{client_, !clean_close_});
     // Also for an acquire still on its way: the directory answers it first, then counts
     // this release, so the hold is never leaked.
-    self_->send(services_.directory, release_atom::value, name);
+    self()->send(services_.directory, release_atom::value, name);
   }
-  quit_on_strand(self_);
+  if (self_) quit_on_strand(self_);
 }
 
 void connection::on_frame(std::string_view payload) {
@@ -135,6 +140,11 @@ void connection::on_frame(std::string_view payload) {
   }
   flush_ops();
   if (!replies_.empty()) sink_->send(replies_.finish());
+  // A frame of many maps (a flood) must not pin its peak in the thread's vector.
+  if (decoded.capacity() > 1024)
+    std::vector<protocol::decoded>().swap(decoded);
+  else
+    decoded.clear();
 }
 
 void connection::fail(protocol::request_id id, protocol::error_code code, std::string_view reason) {
@@ -176,8 +186,9 @@ bool connection::room_available(protocol::request_id id, const std::string& room
 void connection::expire_at(std::int64_t exp) {
   using namespace std::chrono;
   const auto left = system_clock::time_point(seconds(exp)) - system_clock::now();
-  self_->delayed_send(self_, std::max(duration_cast<milliseconds>(left), milliseconds(0)),
-                      expired_atom::value);
+  auto* me = self();
+  me->delayed_send(me, std::max(duration_cast<milliseconds>(left), milliseconds(0)),
+                   expired_atom::value);
 }
 
 void connection::handle(protocol::connect_request& request) {
@@ -235,7 +246,7 @@ void connection::handle(protocol::unsub_request& request) {
   const std::string name = request.room;
   with_room(name, [this, name,
                    unsub = room_unsub{me(), std::move(request)}](const room_handles& room) mutable {
-    self_->send(room.log, std::move(unsub));
+    self()->send(room.log, std::move(unsub));
     release_if_unused(name);
   });
 }
@@ -244,7 +255,7 @@ void connection::release_if_unused(const std::string& name) {
   auto it = rooms_.find(name);
   if (it != rooms_.end() && !it->second.subscribed && !it->second.opened &&
       it->second.waiting.empty()) {
-    self_->send(services_.directory, release_atom::value, name);
+    self()->send(services_.directory, release_atom::value, name);
     rooms_.erase(it);
   }
 }
@@ -272,6 +283,7 @@ void connection::handle(protocol::rpc_request& request) {
     return fail(request.id, protocol::error_code::rate_limited,
                 "at most 16 RPCs in flight per connection");
   ++rpcs_in_flight_;
+  self(); // the outcome comes back to the actor
   // The call runs on the backend's own strand: nothing here waits for it. A weak handle: a
   // call still pending when the engine stops must not keep the actor (and its system) alive.
   backend->rpc(
@@ -336,7 +348,7 @@ void connection::flush_ops() {
   const std::string name = pending_ops_.front().room;
   with_room(name, [this, name, message = doc_op{me(), std::move(pending_ops_)}](
                       const room_handles& room) mutable {
-    self_->send(room.document, std::move(message));
+    self()->send(room.document, std::move(message));
     release_if_unused(name);
   });
   pending_ops_.clear();
@@ -350,7 +362,7 @@ void connection::handle(protocol::close_request& request) {
   const std::string name = request.room;
   with_room(name, [this, name,
                    close = doc_close{me(), std::move(request)}](const room_handles& room) mutable {
-    self_->send(room.document, std::move(close));
+    self()->send(room.document, std::move(close));
     release_if_unused(name);
   });
 }
@@ -362,13 +374,13 @@ void connection::with_room(const std::string& name, room_action action) {
     return;
   }
   link.waiting.push_back(std::move(action));
-  if (link.waiting.size() == 1) self_->send(services_.directory, acquire_atom::value, name);
+  if (link.waiting.size() == 1) self()->send(services_.directory, acquire_atom::value, name);
 }
 
 void connection::on_acquired(const std::string& name, const room_handles& actors) {
   auto it = rooms_.find(name);
   if (it == rooms_.end()) {
-    self_->send(services_.directory, release_atom::value, name);
+    self()->send(services_.directory, release_atom::value, name);
     return;
   }
   it->second.actors = actors;

@@ -48,9 +48,8 @@ struct connection_services {
 
 class connection {
 public:
-  /// Call on `strand`, which is also the session's: every method runs there.
-  connection(const connection_services& services, actors::peer& peer, sink_ptr sink,
-             boost::asio::any_io_executor strand);
+  /// Call on the peer's strand (peer.executor()): every method runs there, the actor too.
+  connection(const connection_services& services, actors::peer& peer, sink_ptr sink);
   /// Leaves every room and ends the actor.
   ~connection();
 
@@ -114,6 +113,9 @@ private:
   void release_if_unused(const std::string& name);
 
   peer_ref me() const { return {client_, user_, name_, sink_, info_}; }
+
+  /// The actor, spawned on first use.
+  companion* self();
 
   const connection_services& services_;
   actors::peer& peer_;

@@ -1,6 +1,10 @@
 #pragma once
 // The transport side of a connection, as the connection actor sees it.
 
+#include <utility>
+
+#include <boost/asio/any_io_executor.hpp>
+
 #include <cstdint>
 #include <string_view>
 
@@ -13,6 +17,9 @@ public:
   /// Sends `{t:"disconnect", code, reason, reconnect}`, then closes the WebSocket with
   /// `code`. Later calls do nothing.
   virtual void close(std::uint16_t code, std::string_view reason, bool reconnect) = 0;
+
+  /// The connection's strand, where its actor runs.
+  virtual boost::asio::any_io_executor executor() const = 0;
 };
 
 } // namespace troupe::actors

@@ -19,6 +19,10 @@
 namespace bench {
 namespace {
 
+/// After the join, and again after the members leave, how long the engine gets before its
+/// RSS is read again.
+constexpr double leave_settle_s = 5.0;
+
 template <class T>
 T rank(std::vector<T>& sorted, double p) { // nearest rank
   if (sorted.empty()) return T{};
@@ -132,6 +136,8 @@ net::awaitable<void> Runner::presence_scenario() {
     exit_code_ = 1;
   };
 
+  // The engine's RSS before any of this run's connections: where it must come back to.
+  const auto rss_idle_before = process_rss_kb(opt_.server_pid);
   std::cerr << "[" << opt_.label << "] presence join: connecting " << n << "\n";
   base_ = next_index_;
   ready_ = setup_failed_ = subscribed_ = sub_failed_ = 0;
@@ -335,6 +341,18 @@ net::awaitable<void> Runner::presence_scenario() {
     other_pct = std::max(0.0, busy - *server_cpu_s - gen_cpu_s) / cpu_wall_s * 100;
   }
   j.add("other_cpu_pct", other_pct, 1).add("noisy", other_pct && *other_pct > opt_.noise_pct);
+  // Memory given back: every member leaves, and after a settle period the RSS should be
+  // near where it was before the connections (the engine trims its allocator once quiet).
+  // With the members still there, once the engine has been quiet a while: the join's
+  // transient memory should be gone, only the members' state left.
+  co_await sleep(leave_settle_s);
+  const auto rss_joined_settled = process_rss_kb(pid);
+  viewers_.clear();
+  client_slot_.reset(0);
+  seen_us_ = {};
+  co_await close_all();
+  co_await sleep(leave_settle_s);
+  const auto rss_after_leave = process_rss_kb(pid);
   if (pid && rss_before) {
     long peak = sampled_peak_kb;
     if (hwm_reset && hwm_kb) peak = std::max(peak, *hwm_kb);
@@ -342,17 +360,30 @@ net::awaitable<void> Runner::presence_scenario() {
         .add("server_rss_peak_kb", static_cast<std::int64_t>(peak))
         .add("server_rss_after_kb", static_cast<std::int64_t>(rss_after.value_or(0)))
         .add("peak_from", hwm_reset ? "VmHWM" : "10ms samples");
+    if (rss_idle_before && rss_after_leave) {
+      j.add("server_rss_before_connect_kb", static_cast<std::int64_t>(*rss_idle_before))
+          .add("server_rss_joined_settled_kb",
+               static_cast<std::int64_t>(rss_joined_settled.value_or(0)))
+          .add("server_rss_after_leave_kb", static_cast<std::int64_t>(*rss_after_leave))
+          .add("leave_settle_s", leave_settle_s, 1)
+          .add("rss_after_leave_vs_before_pct",
+               100.0 * static_cast<double>(*rss_after_leave - *rss_idle_before) /
+                   static_cast<double>(*rss_idle_before),
+               1);
+    }
   }
   j.add("errors", errs);
   print(j);
   if (!correct) exit_code_ = 1;
   std::cerr << "[" << opt_.label << "] presence join: " << (correct ? "correct" : "NOT correct")
             << ", every view complete after " << (end_ns - start_ns) / 1e6 << " ms\n";
-
-  viewers_.clear();
-  client_slot_.reset(0);
-  seen_us_ = {};
-  co_await close_all();
+  if (rss_idle_before && rss_before && rss_after_leave)
+    std::cerr << "[" << opt_.label << "] presence join: rss " << *rss_idle_before / 1024
+              << " MiB before connecting, " << *rss_before / 1024 << " before the subs, "
+              << sampled_peak_kb / 1024 << " at peak (sampled), " << rss_after.value_or(0) / 1024
+              << " after the join, " << rss_joined_settled.value_or(0) / 1024 << " "
+              << leave_settle_s << " s later, " << *rss_after_leave / 1024 << " " << leave_settle_s
+              << " s after every member left\n";
 }
 
 void Runner::on_presence(Connection& c, std::uint64_t id, std::uint64_t pseq, std::size_t joins,

@@ -233,6 +233,7 @@ std::uint16_t engine::start() {
   listener_ = std::make_shared<transport::listener>(io_, endpoint, context_);
   listener_->run();
   if (cluster_) cluster_->start();
+  trimmer_.start();
   const unsigned count = io_threads(options_.threads);
   const bool io_uring = options_.io_uring == "on" && transport::send_ring::open(2) != nullptr;
   std::cout << "troupe: " << count << " I/O thread" << (count == 1 ? "" : "s")
@@ -287,6 +288,7 @@ void engine::shutdown() {
     swept->get_future().wait_for(2s);
   }
   if (webhooks_) webhooks_->stop(); // what is still queued is lost with the process
+  trimmer_.stop();
   work_.reset();
   io_.stop();
   for (auto& thread : threads_)

@@ -16,6 +16,7 @@
 
 #include "store/store.hpp"
 #include "core/metrics.hpp"
+#include "engine/memory_trimmer.hpp"
 #include "engine/options.hpp"
 #include "actors/cluster_hub.hpp"
 #include "transport/cluster_control.hpp"
@@ -55,6 +56,7 @@ private:
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::signal_set signals_; // from construction on: a signal during start-up is not fatal
   core::metrics metrics_;
+  memory_trimmer trimmer_{io_, metrics_}; ///< malloc_trim after bursts
   std::unique_ptr<store::room_store> store_;
   boost::asio::io_context storage_io_{1}; // the storage actor's thread: commits block
   std::thread storage_thread_;

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
@@ -245,7 +246,10 @@ void http_session::on_read(error_code ec, std::size_t) {
                        ? std::make_shared<ws_session>(stream_.release_tls(), strand_, context_)
                        : std::make_shared<ws_session>(stream_.release_socket(), strand_, context_);
     context_.sessions.bind(session.get(), remote.address());
-    session->run(std::move(request));
+    // Bytes the client sent after its request (frames it did not wait to send) are its.
+    std::string early = beast::buffers_to_string(buffer_.data());
+    buffer_ = {};
+    session->run(request, std::move(early));
     return;
   }
   if (http_api::handles(path))

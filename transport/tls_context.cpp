@@ -1,5 +1,7 @@
 #include "transport/tls_context.hpp"
 
+#include <openssl/ssl.h>
+
 #include <boost/asio/ssl/context.hpp>
 
 #include <cerrno>
@@ -31,6 +33,9 @@ std::shared_ptr<ssl::context> make_tls_context(const std::string& cert_file,
   context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
                        ssl::context::single_dh_use);
+  // ws_session reads through the TLS stream without blocking, beside the outbox's write in
+  // flight: no renegotiation, whose handshake would have a read write records.
+  SSL_CTX_set_options(context->native_handle(), SSL_OP_NO_RENEGOTIATION);
   boost::system::error_code ec;
   context->use_certificate_chain_file(cert_file, ec);
   if (ec)

@@ -1,58 +1,79 @@
 #pragma once
-// One WebSocket connection: Beast reads frames and hands them to the connection actor;
-// everything written goes through the outbox. Owns liveness (pings, silence, the connect
-// deadline) and the close sequence. All of it runs on the connection's strand.
+// One WebSocket connection after the upgrade: our own RFC 6455 frame reader
+// (ws_frame_reader) parses what arrives and hands each binary message to the connection
+// actor; everything written (our frames, pongs, close frames) goes through the outbox. Owns
+// liveness (pings, silence, the connect deadline) and the close sequence. All of it runs
+// on the connection's strand.
+//
+// Reading is reactor style, like uWebSockets: an idle connection only waits for
+// readability (no buffer, no pending read operation); once readable, the session reads
+// without blocking into a buffer shared by every connection of the I/O thread, parses the
+// complete frames in place, and keeps only the bytes of a frame that has not fully arrived.
 
 #include <utility>
 
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/websocket/stream.hpp>
 
+#include <chrono>
 #include <memory>
+#include <string>
 
-#include "transport/outbox_stream.hpp"
 #include "actors/peer.hpp"
+#include "transport/outbox.hpp"
 #include "transport/server_context.hpp"
+#include "transport/ws_frame_reader.hpp"
 
 namespace troupe::transport {
 
 class ws_session final : public actors::peer, public std::enable_shared_from_this<ws_session> {
 public:
+  using clock = std::chrono::steady_clock;
+
+  /// How long a closed connection may take to acknowledge our end of it.
+  static constexpr std::chrono::seconds teardown_bound{5};
+
   ws_session(net::ip::tcp::socket socket, strand_type strand, server_context& context);
   /// Over TLS: `tls` has done its handshake and carried the upgrade request.
   ws_session(std::unique_ptr<tls_stream> tls, strand_type strand, server_context& context);
   ~ws_session() override;
 
-  /// Answers the upgrade request and starts reading.
-  void run(boost::beast::http::request<boost::beast::http::string_body> request);
+  /// Answers the upgrade request and starts reading. `early` holds bytes the client sent
+  /// after its request, already read by the HTTP parser (its first frames, if it did not
+  /// wait for our answer).
+  void run(const boost::beast::http::request<boost::beast::http::string_body>& request,
+           std::string early = {});
 
   /// On the strand.
   void close(std::uint16_t code, std::string_view reason, bool reconnect) override;
+
+  boost::asio::any_io_executor executor() const override { return box_->strand(); }
 
   /// From any thread: close with `code` on the session's strand.
   void close_from_anywhere(std::uint16_t code, std::string reason, bool reconnect);
 
 private:
   ws_session(std::shared_ptr<outbox> box, strand_type strand, server_context& context);
-  void on_accept(error_code ec);
-  void do_read();
-  void on_read(error_code ec, std::size_t bytes);
+  void wait_readable();
+  void on_readable(error_code ec);
+  /// Feeds bytes that arrived to the reader; false once the session stops reading.
+  bool consume(char* data, std::size_t size);
+  bool on_event(const ws_frame_reader::event& event);
   void arm_timer();
   void on_timer(error_code ec);
   void on_overflow();
   void finish();
 
   server_context& context_;
-  boost::beast::websocket::stream<outbox_stream> ws_;
-  boost::beast::flat_buffer buffer_;
-  net::steady_timer timer_;
+  std::shared_ptr<outbox> box_;
+  net::steady_timer timer_; // liveness; once closing, the bound on the close handshake
   std::unique_ptr<actors::connection> connection_;
-  outbox_stream::clock::time_point accepted_at_;
-  outbox_stream::clock::time_point last_ping_;
-  bool closing_ = false;
+  ws_frame_reader reader_;
+  clock::time_point accepted_at_;
+  clock::time_point last_ping_;
+  clock::time_point last_read_; // any frame, pong or fragment counts as life
+  bool closing_ = false;        // our close frame is queued
   bool finished_ = false;
 };
 

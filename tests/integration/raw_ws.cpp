@@ -1,9 +1,11 @@
 #include "raw_ws.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <stdexcept>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include "clients/cpp/decode.hpp"
@@ -187,15 +189,22 @@ RawWs::Frame RawWs::send_and_expect_close(const std::string& bytes,
 }
 
 std::string RawWs::drain_tcp_until_close(std::chrono::milliseconds timeout) {
+  return drain_tcp_until([](const std::string& out) { return close_code_in(out) != -1; }, timeout);
+}
+
+std::string RawWs::drain_tcp_until(const std::function<bool(const std::string&)>& until,
+                                   std::chrono::milliseconds timeout, bool* ended) {
   std::string out;
   auto& sock = beast::get_lowest_layer(ws_).socket();
   char chunk[4096];
   bool done = false;
+  if (ended) *ended = false;
   std::function<void()> next;
   next = [&] {
     sock.async_read_some(net::buffer(chunk), [&](error_code ec, std::size_t n) {
       out.append(chunk, n);
-      if (ec || close_code_in(out) != -1) {
+      if (ec && ended) *ended = true;
+      if (ec || until(out)) {
         done = true;
         return;
       }
@@ -204,6 +213,47 @@ std::string RawWs::drain_tcp_until_close(std::chrono::milliseconds timeout) {
   };
   next();
   run(done, timeout, "drain");
+  return out;
+}
+
+void RawWs::send_tcp(const std::string& bytes, std::size_t piece,
+                     std::chrono::milliseconds timeout) {
+  auto& sock = beast::get_lowest_layer(ws_).socket();
+  sock.set_option(net::ip::tcp::no_delay(true));
+  if (piece == 0) piece = bytes.size();
+  for (std::size_t at = 0; at < bytes.size(); at += piece) {
+    bool done = false;
+    error_code result;
+    net::async_write(sock, net::buffer(bytes.data() + at, std::min(piece, bytes.size() - at)),
+                     [&](error_code ec, std::size_t) {
+                       result = ec;
+                       done = true;
+                     });
+    run(done, timeout, "raw write");
+    if (result) throw std::runtime_error("raw write: " + result.message());
+  }
+}
+
+std::string RawWs::client_frame(unsigned opcode, const std::string& payload, bool fin, bool masked,
+                                unsigned rsv) {
+  std::string out;
+  out.push_back(static_cast<char>((fin ? 0x80 : 0) | (rsv << 4) | opcode));
+  const unsigned mask_bit = masked ? 0x80 : 0;
+  if (payload.size() < 126) {
+    out.push_back(static_cast<char>(mask_bit | payload.size()));
+  } else if (payload.size() <= 0xffff) {
+    out.push_back(static_cast<char>(mask_bit | 126));
+    out.push_back(static_cast<char>(payload.size() >> 8));
+    out.push_back(static_cast<char>(payload.size() & 0xff));
+  } else {
+    out.push_back(static_cast<char>(mask_bit | 127));
+    for (int i = 7; i >= 0; --i)
+      out.push_back(static_cast<char>((std::uint64_t{payload.size()} >> (8 * i)) & 0xff));
+  }
+  const unsigned char key[4] = {0x5a, 0x01, 0xf3, 0x7c};
+  if (masked) out.append(reinterpret_cast<const char*>(key), 4);
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    out.push_back(static_cast<char>(payload[i] ^ (masked ? key[i & 3] : 0)));
   return out;
 }
 

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,17 @@ public:
   // Reads the TCP stream below the WebSocket (so nothing, not even a pong, is answered)
   // until a close frame or the end; returns every byte the server sent.
   std::string drain_tcp_until_close(std::chrono::milliseconds timeout = 10s);
+  // The same until `done(bytes so far)` or the end; `ended` tells whether the server closed
+  // the TCP connection.
+  std::string drain_tcp_until(const std::function<bool(const std::string&)>& done,
+                              std::chrono::milliseconds timeout = 10s, bool* ended = nullptr);
+  // Writes `bytes` to the TCP stream below the WebSocket as they are (frames built by the
+  // test), in writes of `piece` bytes each (0: one write), with Nagle off.
+  void send_tcp(const std::string& bytes, std::size_t piece = 0,
+                std::chrono::milliseconds timeout = 10s);
+  // A client frame: FIN (unless !fin), RSV bits `rsv` (0–7), masked (unless !masked).
+  static std::string client_frame(unsigned opcode, const std::string& payload, bool fin = true,
+                                  bool masked = true, unsigned rsv = 0);
   // The frames (opcode, payload) in a byte stream of server frames; a partial one is left out.
   static std::vector<std::pair<unsigned, std::string>> frames_in(const std::string& server_bytes);
   // The status code of the first close frame among them, or -1 if there is none.
