@@ -3,6 +3,7 @@
 #include <caf/actor_companion.hpp>
 #include <caf/all.hpp>
 
+#include <chrono>
 #include <optional>
 
 #include <boost/asio/post.hpp>
@@ -68,12 +69,19 @@ public:
       return holders_.reply(batch.from, errors.finish());
     }
     if (run_.open && !same_peer(run_.from, batch.from)) flush();
-    if (!run_.open) {
+    const bool opens = !run_.open;
+    if (opens) {
       run_.open = true;
+      // An author whose previous run was sealed a moment ago is streaming (a pipelining
+      // client, whose connection hands its messages over one per strand turn): its run
+      // waits one turn more for the next one. An editor waiting for its ack is not: its
+      // run is sealed at the first turn, so that the ack does not wait.
+      const auto now = std::chrono::steady_clock::now();
+      run_.patient = batch.from.sink.get() == sealed_author_ && now - sealed_at_ < streaming;
+      run_.waited = false;
       run_.from = std::move(batch.from);
       run_.first_rev = state_->rev() + 1;
       run_.others = holders_.size() > (holders_.contains(run_.from.client) ? 1u : 0u);
-      run_.seen = 0;
       ++run_.generation;
       seal_later();
     }
@@ -82,6 +90,7 @@ public:
       submit(run_.from, request, run_.replies, run_.others ? &run_.pushes : nullptr,
              gate_.durable() ? &run_.accepted : nullptr);
     }
+    if (opens) run_.seen = run_.ids.size();
     // Bounded, so that a flood makes frames of a sensible size and acks keep flowing.
     if (run_.ids.size() >= run::max_ops ||
         run_.replies.payload_size() + run_.pushes.payload_size() >= run::max_bytes)
@@ -90,15 +99,17 @@ public:
 
   /// Seals the run once the strand has handled what was queued behind its last message: a
   /// post from inside the strand goes to the back of its queue. While the run still grows
-  /// from one turn to the next (and always for one more turn: a connection reading one
-  /// message at a time hands the next one over only after this post), the author is
-  /// sending faster than the strand turns, and the run waits one more turn.
+  /// from one turn to the next, the author is sending faster than the strand turns, and the
+  /// run waits one more turn (a streaming author's also once more at first: its connection,
+  /// reading one message at a time, hands the next one over only after this post).
   void seal_later() {
     boost::asio::post(strand_, [self = weak_from_this(), generation = run_.generation] {
       auto me = self.lock();
       if (!me || !me->run_.open || me->run_.generation != generation) return;
-      if (me->run_.ids.size() != me->run_.seen) {
-        me->run_.seen = me->run_.ids.size();
+      auto& run = me->run_;
+      if (run.ids.size() != run.seen || (run.patient && !run.waited)) {
+        run.seen = run.ids.size();
+        run.waited = true;
         return me->seal_later();
       }
       me->flush();
@@ -112,6 +123,8 @@ public:
   void flush() {
     if (!run_.open) return;
     run_.open = false;
+    sealed_author_ = run_.from.sink.get();
+    sealed_at_ = std::chrono::steady_clock::now();
     const std::uint64_t first_rev = run_.first_rev;
     const std::uint64_t applied = state_ ? state_->rev() + 1 - first_rev : 0;
     auto outcome = [this, from = std::move(run_.from), ids = std::move(run_.ids),
@@ -242,6 +255,8 @@ private:
     bool open = false;
     std::uint64_t generation = 0; ///< tells a stale seal_later() from this run's
     std::size_t seen = 0;         ///< operations at the last turn: is it still growing?
+    bool patient = false;         ///< its author is streaming: wait one more turn at first
+    bool waited = false;          ///< it has had that turn
     peer_ref from;
     bool others = false; ///< someone else holds the document: pushes are built
     std::uint64_t first_rev = 0;
@@ -263,6 +278,10 @@ private:
   member_list holders_;
   commit_gate gate_;
   run run_;
+  /// The author of the last sealed run and when: one back within `streaming` is streaming.
+  static constexpr std::chrono::microseconds streaming{200};
+  const frame_sink* sealed_author_ = nullptr;
+  std::chrono::steady_clock::time_point sealed_at_;
 };
 
 } // namespace
