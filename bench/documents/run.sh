@@ -114,6 +114,7 @@ for round in $(seq "$rounds"); do
     flags=$(store_flags "$store")
     [ "$store" = memory ] || flags+=" --data $run_dir/data"
     server_log="$run_dir/engine.log"
+    : >"$server_log" # there before listening_port reads it
     # No request budget: a replayed trace pipelines far past 100 ops/s (TROUPE_RATE, so that
     # a --rate in troupe_args still wins).
     # shellcheck disable=SC2086
