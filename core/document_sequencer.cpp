@@ -1,20 +1,17 @@
 #include "core/document_sequencer.hpp"
 
 #include <algorithm>
+#include <functional>
 
 namespace troupe::core {
 
 document_sequencer::document_sequencer(std::size_t log_capacity, std::string epoch)
-    : capacity_(std::max<std::size_t>(log_capacity, 1)), epoch_(std::move(epoch)) {
-  keys_.reserve(capacity_);
-}
+    : capacity_(std::max<std::size_t>(log_capacity, 1)), epoch_(std::move(epoch)) {}
 
 document_sequencer::document_sequencer(std::size_t log_capacity, std::string epoch,
                                        std::uint64_t rev, std::string_view text)
     : capacity_(std::max<std::size_t>(log_capacity, 1)), epoch_(std::move(epoch)), rev_(rev),
-      text_(text) {
-  keys_.reserve(capacity_);
-}
+      text_(text) {}
 
 document_sequencer::document_sequencer(std::size_t log_capacity, std::string epoch,
                                        std::uint64_t rev, std::string_view text,
@@ -34,11 +31,60 @@ bool document_sequencer::replay(logged_operation accepted) {
 
 void document_sequencer::log_accepted(logged_operation accepted) {
   if (log_.size() == capacity_) {
-    if (!log_.front().key.empty()) keys_.erase(log_.front().key);
+    if (!log_.front().key.empty()) unindex_key(log_.front().key);
     log_.pop_front();
   }
   log_.push_back(std::move(accepted));
-  if (!log_.back().key.empty()) keys_.emplace(log_.back().key, log_.back().rev);
+  if (!log_.back().key.empty()) index_key(log_.back().key, log_.back().rev);
+}
+
+std::size_t document_sequencer::find_slot(std::string_view key, std::uint64_t hash) const noexcept {
+  const std::size_t mask = keys_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const key_slot& slot = keys_[i];
+    // A live slot's revision is in the log: its entry holds the key to compare.
+    if (slot.rev == 0 || (slot.hash == hash && log_[slot.rev - log_.front().rev].key == key))
+      return i;
+  }
+}
+
+std::uint64_t document_sequencer::find_key(std::string_view key) const noexcept {
+  if (keys_.empty()) return 0; // no key yet (or a moved-from sequencer)
+  return keys_[find_slot(key, std::hash<std::string_view>{}(key))].rev;
+}
+
+void document_sequencer::index_key(std::string_view key, std::uint64_t rev) {
+  if (2 * (indexed_ + 1) > keys_.size()) {
+    // At most half full, so probes stay short: twice the slots, the log's keys put back in
+    // (oldest first, so a key logged twice keeps its first revision, as before).
+    keys_.assign(std::max<std::size_t>(16, 2 * keys_.size()), key_slot{});
+    indexed_ = 0;
+    for (const auto& logged : log_)
+      if (!logged.key.empty() && logged.rev != rev) index_key(logged.key, logged.rev);
+  }
+  const std::uint64_t hash = std::hash<std::string_view>{}(key);
+  key_slot& slot = keys_[find_slot(key, hash)];
+  if (slot.rev != 0) return; // a key already there keeps its first revision
+  slot = {hash, rev};
+  ++indexed_;
+}
+
+void document_sequencer::unindex_key(std::string_view key) {
+  if (keys_.empty()) return;
+  const std::size_t mask = keys_.size() - 1;
+  std::size_t hole = find_slot(key, std::hash<std::string_view>{}(key));
+  if (keys_[hole].rev == 0) return;
+  // Backward-shift deletion: later slots of the run that may live in the hole move into it,
+  // so every key stays reachable from its home slot without tombstones.
+  for (std::size_t next = (hole + 1) & mask; keys_[next].rev != 0; next = (next + 1) & mask) {
+    const std::size_t home = keys_[next].hash & mask;
+    const bool stays = hole <= next ? (hole < home && home <= next) : (hole < home || home <= next);
+    if (stays) continue;
+    keys_[hole] = keys_[next];
+    hole = next;
+  }
+  keys_[hole] = {};
+  --indexed_;
 }
 
 bool document_sequencer::covers(std::uint64_t since) const noexcept {
@@ -74,8 +120,8 @@ document_sequencer::prepare(std::uint64_t base_rev, ot::operation& op, std::stri
   // A resubmission (after a reconnect) is acknowledged with its first revision, whatever
   // revision it names now.
   if (!key.empty()) {
-    if (auto it = keys_.find(key); it != keys_.end())
-      return {outcome::duplicate, it->second, nullptr, {}};
+    if (const std::uint64_t first = find_key(key); first != 0)
+      return {outcome::duplicate, first, nullptr, {}};
   }
   if (base_rev > rev_)
     return {outcome::invalid, rev_, nullptr,

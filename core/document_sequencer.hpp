@@ -9,7 +9,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "ot/rope.hpp"
@@ -35,7 +34,7 @@ public:
   /// led up to it (consecutive revisions ending at `rev`; fewer than the capacity is fine).
   document_sequencer(std::size_t log_capacity, std::string epoch, std::uint64_t rev,
                      std::string_view text, std::vector<logged_operation> history);
-  // Movable only: keys_ views the log's strings, which a move keeps in place.
+  // Movable only: the log and its key index are large, and are never meant to be copied.
   document_sequencer(document_sequencer&&) noexcept = default;
   document_sequencer& operator=(document_sequencer&&) noexcept = default;
   document_sequencer(const document_sequencer&) = delete;
@@ -84,14 +83,31 @@ public:
 private:
   void log_accepted(logged_operation accepted);
 
+  // The idempotency keys of the kept operations, as an open-addressing table: linear probing
+  // over a power of two of slots, each holding a key's hash and the revision of its
+  // operation, whose log entry has the key itself. std::unordered_map cost about 40 ns per
+  // find, erase and insert here (a node per key, a division per probed node), three per
+  // operation: the largest part of sequencing one. This costs one hash and about one probe,
+  // and grows with the log (a large --doc-log costs nothing up front).
+  struct key_slot {
+    std::uint64_t hash = 0;
+    std::uint64_t rev = 0; ///< 0: empty (operations produce revisions from 1)
+  };
+  /// The slot holding `key` (hashed as `hash`), or the empty slot where it would go. Call
+  /// only with a table (keys_ not empty).
+  std::size_t find_slot(std::string_view key, std::uint64_t hash) const noexcept;
+  /// The revision of the kept operation with `key`, or 0.
+  std::uint64_t find_key(std::string_view key) const noexcept;
+  void index_key(std::string_view key, std::uint64_t rev);
+  void unindex_key(std::string_view key);
+
   std::size_t capacity_;
   std::string epoch_;
   std::uint64_t rev_ = 0;
   ot::rope text_;
   std::deque<logged_operation> log_;
-  /// Keys of the kept operations, viewing the log's own copies: a deque keeps its elements
-  /// in place when it grows or shrinks at either end.
-  std::unordered_map<std::string_view, std::uint64_t> keys_;
+  std::vector<key_slot> keys_; ///< a power of two of slots, at most half of them used; grows
+  std::size_t indexed_ = 0;    ///< keys in keys_
 };
 
 } // namespace troupe::core

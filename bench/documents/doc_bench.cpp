@@ -2,22 +2,28 @@
 //
 //   troupe_doc_bench inproc [--trace NAME] [--runs N]   the document's state (the sequencer's
 //                                                         logic: dedup keys, log, OT, rope)
-//   troupe_doc_bench actor  [--trace NAME] [--runs N] [--batch N]
+//   troupe_doc_bench actor  [--trace NAME] [--runs N] [--batch 1]
 //                           [--store memory|sqlite] [--sync full|normal] [--data-parent DIR]
 //                           [--doc-log 1000] [--doc-snapshot 1000]
 //                                                       the document actor, through its
-//                                                       mailbox, `batch` edits per message;
-//                                                       with sqlite, durable: a store in a
-//                                                       fresh directory and the storage actor on
-//                                                       a thread of its own, every ack after
-//                                                       its commit
-//   troupe_doc_bench ws --port P [--trace NAME] [--batch N] [--window N] [--label STORE]
+//                                                       mailbox, `batch` edits per message (1:
+//                                                       one operation per message); with
+//                                                       sqlite, durable: a store in a fresh
+//                                                       directory and the storage actor on a
+//                                                       thread of its own, every ack after its
+//                                                       commit
+//   troupe_doc_bench ws --port P [--trace NAME] [--batch 1] [--window N] [--write-bytes N]
+//                       [--label STORE]
 //                                                       one client over a WebSocket to a running
 //                                                       engine, pipelined: edit i made against
-//                                                       rev i, `batch` maps per frame, at most
-//                                                       `window` edits unacknowledged; `label`
-//                                                       names the engine's store in the output
+//                                                       rev i, `batch` maps per WebSocket frame
+//                                                       (1: one operation per message), frames
+//                                                       gathered into writes of up to
+//                                                       `write-bytes`, at most `window` edits
+//                                                       unacknowledged; `label` names the
+//                                                       engine's store in the output
 //
+// Each run is printed on stderr, and the JSON line lists them all ("runs_ms").
 // Every mode checks that the final text equals the trace's endContent and says so ("ok"); the
 // durable actor also reopens its directory with a fresh store afterwards and checks that the
 // text and the rev are there. bench/documents/run.sh builds, starts the engines and runs them
@@ -75,7 +81,8 @@ struct arguments {
   std::string trace = "automerge-paper";
   int runs = 5;
   std::uint16_t port = 0;
-  std::size_t batch = 256;
+  std::size_t batch = 1;               ///< edits per message (actor) or per WebSocket frame (ws)
+  std::size_t write_bytes = 64 * 1024; ///< ws: frames gathered into one write, up to this
   std::size_t window = 8192;
   std::string store = "memory";    ///< actor: memory, or sqlite (durable)
   std::string sync = "full";       ///< actor with sqlite: synchronous=FULL or NORMAL
@@ -105,6 +112,8 @@ arguments parse_arguments(int argc, char** argv) {
       args.port = static_cast<std::uint16_t>(std::stoi(value));
     else if (flag == "--batch")
       args.batch = std::max<std::size_t>(1, std::stoul(value));
+    else if (flag == "--write-bytes")
+      args.write_bytes = std::max<std::size_t>(1, std::stoul(value));
     else if (flag == "--window")
       args.window = std::max<std::size_t>(1, std::stoul(value));
     else if (flag == "--store")
@@ -153,15 +162,31 @@ double ms_since(clock_type::time_point start) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
 }
 
-/// One JSON line; `extra` adds fields (",\"k\":v").
+/// One JSON line with every run in the order they ran, and its best and median; a line per
+/// run on stderr as it is printed. `extra` adds fields (",\"k\":v").
 void print_result(const char* bench, const arguments& args, std::size_t patches,
-                  std::vector<double> runs_ms, bool ok, const std::string& extra = {}) {
-  std::sort(runs_ms.begin(), runs_ms.end());
-  const double best = runs_ms.front();
-  const double median = runs_ms[runs_ms.size() / 2];
-  std::printf("{\"bench\":\"%s\",\"trace\":\"%s\",\"patches\":%zu,\"runs\":%zu,\"best_ms\":%.1f,"
-              "\"median_ms\":%.1f,\"ops_per_s\":%.0f%s,\"ok\":%s}\n",
-              bench, args.trace.c_str(), patches, runs_ms.size(), best, median,
+                  const std::vector<double>& runs_ms, bool ok, const std::string& extra = {}) {
+  const std::string label =
+      (args.mode == "inproc" ? std::string()
+                             : (args.mode == "ws"        ? args.label
+                                : args.store == "sqlite" ? "sqlite-" + args.sync
+                                                         : args.store)) +
+      " batch " + std::to_string(args.batch);
+  std::string each;
+  for (std::size_t i = 0; i < runs_ms.size(); ++i) {
+    char number[32];
+    std::snprintf(number, sizeof number, "%s%.1f", i ? "," : "", runs_ms[i]);
+    each += number;
+    std::fprintf(stderr, "[%s %s] run %zu: %.1f ms, %.0f ops/s\n", bench, label.c_str(), i + 1,
+                 runs_ms[i], patches / (runs_ms[i] / 1000.0));
+  }
+  auto sorted = runs_ms;
+  std::sort(sorted.begin(), sorted.end());
+  const double best = sorted.front();
+  const double median = sorted[sorted.size() / 2];
+  std::printf("{\"bench\":\"%s\",\"trace\":\"%s\",\"patches\":%zu,\"runs\":%zu,\"runs_ms\":[%s],"
+              "\"best_ms\":%.1f,\"median_ms\":%.1f,\"ops_per_s\":%.0f%s,\"ok\":%s}\n",
+              bench, args.trace.c_str(), patches, runs_ms.size(), each.c_str(), best, median,
               patches / (median / 1000.0), extra.c_str(), ok ? "true" : "false");
   std::fflush(stdout);
 }
@@ -197,26 +222,69 @@ int run_inproc(const arguments& args, const traces::editing_trace& trace) {
 
 // ---- in process: the document actor --------------------------------------------------------
 
-/// Counts the frames the actor sends to the author (one frame of acks per message).
-class counting_sink final : public actors::frame_sink {
+/// Keeps the frames the actor sends to the author. The actor answers a run of messages with
+/// one frame of acks, so the number of frames is not known: the last one ends with the ack
+/// of the last edit (an ack's last field is its rev), which is all the hot path checks; the
+/// acks are counted and checked (in order, no error) after the clock has stopped.
+class ack_sink final : public actors::frame_sink {
 public:
-  explicit counting_sink(std::size_t expected) : expected_(expected) {}
-  void send(protocol::frame_ptr) override {
-    if (++count_ == expected_) {
-      std::lock_guard lock(mutex_);
-      done_.notify_all();
+  explicit ack_sink(std::uint64_t last_rev) {
+    protocol::string_sink tail;
+    protocol::string_packer pk(tail);
+    pk.pack(std::string_view("rev"));
+    pk.pack(last_rev);
+    tail_ = std::move(tail.bytes);
+  }
+  void send(protocol::frame_ptr frame) override {
+    const auto payload = frame->payload();
+    const bool last =
+        payload.size() >= tail_.size() && payload.substr(payload.size() - tail_.size()) == tail_;
+    std::lock_guard lock(mutex_);
+    frames_.push_back(std::move(frame));
+    if (last) {
+      done_ = true;
+      changed_.notify_all();
     }
   }
   bool wait(std::chrono::seconds limit) {
     std::unique_lock lock(mutex_);
-    return done_.wait_for(lock, limit, [&] { return count_.load() >= expected_; });
+    return changed_.wait_for(lock, limit, [&] { return done_; });
+  }
+  /// Every map received: acks for revisions 1..`expected` in order and nothing else.
+  bool check(std::uint64_t expected, std::size_t& frames) {
+    std::lock_guard lock(mutex_);
+    frames = frames_.size();
+    std::uint64_t rev = 0;
+    for (const auto& frame : frames_) {
+      const auto payload = frame->payload();
+      std::size_t offset = 0;
+      while (offset < payload.size()) {
+        auto handle = msgpack::unpack(payload.data(), payload.size(), offset);
+        const auto& map = handle.get();
+        std::string_view type;
+        std::uint64_t got = 0;
+        for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
+          const auto key = map.via.map.ptr[i].key.as<std::string_view>();
+          if (key == "t") type = map.via.map.ptr[i].val.as<std::string_view>();
+          if (key == "rev") got = map.via.map.ptr[i].val.as<std::uint64_t>();
+        }
+        if (type != "ack" || got != rev + 1) {
+          std::cerr << "expected the ack of rev " << rev + 1 << ", got '" << type << "' (rev "
+                    << got << ")\n";
+          return false;
+        }
+        rev = got;
+      }
+    }
+    return rev == expected;
   }
 
 private:
-  std::size_t expected_;
-  std::atomic<std::size_t> count_{0};
+  std::string tail_;
   std::mutex mutex_;
-  std::condition_variable done_;
+  std::condition_variable changed_;
+  std::vector<protocol::frame_ptr> frames_;
+  bool done_ = false;
 };
 
 /// A fresh directory for a durable run, under `parent` (the system's temporary directory if
@@ -298,7 +366,8 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
   bool ok = true;
   bool reloaded = true; // durable: every run's document read back from a fresh store
   std::vector<double> runs;
-  std::uint64_t commits = 0, writes = 0;
+  std::uint64_t commits = 0, writes = 0, ack_frames = 0;
+  std::vector<double> sends; // ms until the last message was handed to the actor
   std::uintmax_t database_bytes = 0;
   for (int run = 0; run < args.runs; ++run) {
     core::metrics metrics;
@@ -331,7 +400,7 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
     auto document = actors::spawn_document(
         system, net::make_strand(io), room, {args.doc_log, args.doc_snapshot}, presence,
         storage ? storage->actor() : caf::actor{}, *store, metrics);
-    auto sink = std::make_shared<counting_sink>((wire.size() + args.batch - 1) / args.batch);
+    auto sink = std::make_shared<ack_sink>(wire.size());
     const actors::peer_ref author{"c1", "bench", "", sink, ""};
     // Built beforehand, so the clock measures the actor, not the sender; batched as a
     // connection forwards them (the consecutive operations of one frame together).
@@ -343,11 +412,15 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
     const auto start = clock_type::now();
     for (auto& message : messages)
       caf::anon_send(document, std::move(message));
+    sends.push_back(ms_since(start)); // the sender's share (on the same core when pinned)
     if (!sink->wait(std::chrono::seconds(300))) {
       std::cerr << "the actor did not acknowledge every edit\n";
       ok = false;
     }
     runs.push_back(ms_since(start));
+    std::size_t frames = 0;
+    ok = sink->check(wire.size(), frames) && ok;
+    ack_frames += frames;
     // Both actors end before the next run (and before the system goes away); the document
     // waits for its last commit before it answers.
     {
@@ -385,7 +458,10 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
   io.stop();
   io_thread.join();
   std::string extra = ",\"batch\":" + std::to_string(args.batch) + ",\"store\":\"" +
-                      (durable ? "sqlite-" + args.sync : std::string("memory")) + "\"";
+                      (durable ? "sqlite-" + args.sync : std::string("memory")) + "\"" +
+                      ",\"ack_frames_per_run\":" + std::to_string(ack_frames / args.runs);
+  std::sort(sends.begin(), sends.end());
+  extra += ",\"sent_ms\":" + std::to_string(static_cast<int>(sends[sends.size() / 2]));
   if (durable) {
     char figures[160];
     std::snprintf(figures, sizeof figures,
@@ -475,10 +551,9 @@ private:
   ws_stream ws_;
 };
 
-/// Encodes edits [first, last) as `op` maps in one frame.
-std::string encode_ops(const std::vector<ot::operation>& ops, std::size_t first, std::size_t last,
-                       const std::string& room) {
-  string_sink buffer;
+/// Encodes edits [first, last) as `op` maps in one frame's payload.
+void encode_ops(const std::vector<ot::operation>& ops, std::size_t first, std::size_t last,
+                const std::string& room, string_sink& buffer) {
   string_packer pk(buffer);
   for (std::size_t i = first; i < last; ++i) {
     pk.pack_map(6);
@@ -495,7 +570,32 @@ std::string encode_ops(const std::vector<ot::operation>& ops, std::size_t first,
     put_str(pk, "key");
     put_str(pk, "k" + std::to_string(i));
   }
-  return std::move(buffer.bytes);
+}
+
+/// Appends `payload` as one masked client frame (RFC 6455 §5.2): a client that sends each
+/// edit as its own message still writes whatever it has queued with one system call, as a
+/// browser does, so many frames go into one write.
+void append_client_frame(std::string& out, std::string_view payload, std::uint32_t mask) {
+  out.push_back(static_cast<char>(0x82)); // FIN, binary
+  const std::uint64_t n = payload.size();
+  if (n < 126) {
+    out.push_back(static_cast<char>(0x80 | n));
+  } else if (n <= 0xffff) {
+    out.push_back(static_cast<char>(0x80 | 126));
+    out.push_back(static_cast<char>(n >> 8));
+    out.push_back(static_cast<char>(n));
+  } else {
+    out.push_back(static_cast<char>(0x80 | 127));
+    for (int shift = 56; shift >= 0; shift -= 8)
+      out.push_back(static_cast<char>(n >> shift));
+  }
+  unsigned char key[4];
+  std::memcpy(key, &mask, 4);
+  out.append(reinterpret_cast<const char*>(key), 4);
+  const std::size_t at = out.size();
+  out.append(payload);
+  for (std::size_t i = 0; i < n; ++i)
+    out[at + i] = static_cast<char>(out[at + i] ^ key[i & 3]);
 }
 
 /// Sends every edit pipelined and reads the acks, on one thread: writes and reads alternate
@@ -503,8 +603,11 @@ std::string encode_ops(const std::vector<ot::operation>& ops, std::size_t first,
 class pipeline {
 public:
   pipeline(ws_stream& ws, const std::vector<ot::operation>& ops, std::string room,
-           std::size_t batch, std::size_t window)
-      : ws_(ws), ops_(ops), room_(std::move(room)), batch_(batch), window_(window) {}
+           std::size_t batch, std::size_t window, std::size_t write_bytes)
+      : ws_(ws), ops_(ops), room_(std::move(room)), batch_(batch), window_(window),
+        write_bytes_(write_bytes), mask_(static_cast<std::uint32_t>(std::random_device{}())) {}
+
+  std::size_t frames() const { return frames_; }
 
   /// Returns the milliseconds from the first frame sent to the last ack read.
   double run() {
@@ -519,15 +622,25 @@ public:
 private:
   void do_write() {
     if (writing_ || sent_ == ops_.size() || sent_ - acked_ >= window_) return;
-    const std::size_t last = std::min(ops_.size(), sent_ + batch_);
-    frame_ = encode_ops(ops_, sent_, last, room_);
-    sent_ = last;
+    // Frames of `batch` edits each, as many as fit in write_bytes and the window.
+    frame_.clear();
+    while (sent_ < ops_.size() && sent_ - acked_ < window_ && frame_.size() < write_bytes_) {
+      const std::size_t last = std::min({ops_.size(), sent_ + batch_, acked_ + window_});
+      payload_.bytes.clear();
+      encode_ops(ops_, sent_, last, room_, payload_);
+      append_client_frame(frame_, payload_.bytes, mask_);
+      sent_ = last;
+      ++frames_;
+    }
     writing_ = true;
-    ws_.async_write(net::buffer(frame_), [this](boost::system::error_code ec, std::size_t) {
-      writing_ = false;
-      if (ec) return fail("write: " + ec.message());
-      do_write();
-    });
+    // Straight to the socket: Beast writes one frame per call, and it writes nothing else
+    // here (the engine pings every 25 s; a run lasts well under that).
+    net::async_write(ws_.next_layer(), net::buffer(frame_),
+                     [this](boost::system::error_code ec, std::size_t) {
+                       writing_ = false;
+                       if (ec) return fail("write: " + ec.message());
+                       do_write();
+                     });
   }
 
   void do_read() {
@@ -566,8 +679,10 @@ private:
   ws_stream& ws_;
   const std::vector<ot::operation>& ops_;
   std::string room_;
-  std::size_t batch_, window_;
-  std::size_t sent_ = 0, acked_ = 0;
+  std::size_t batch_, window_, write_bytes_;
+  std::uint32_t mask_;
+  std::size_t sent_ = 0, acked_ = 0, frames_ = 0;
+  string_sink payload_;
   bool writing_ = false;
   std::string frame_;
   boost::beast::flat_buffer buffer_;
@@ -583,20 +698,22 @@ int run_ws(const arguments& args, const traces::editing_trace& trace) {
   std::vector<double> runs;
   bool ok = true;
   std::mt19937_64 random(std::random_device{}());
+  std::size_t frames = 0;
   for (int run = 0; run < args.runs; ++run) {
     net::io_context io;
     const std::string room = "bench-" + std::to_string(random());
     ws_client author(io, args.port);
     if (!author.open(room).empty()) throw std::runtime_error("room " + room + " is not new");
-    pipeline replay(author.stream(), ops, room, args.batch, args.window);
+    pipeline replay(author.stream(), ops, room, args.batch, args.window, args.write_bytes);
     runs.push_back(replay.run());
+    frames = replay.frames();
     io.restart();
     ws_client reader(io, args.port);
     ok = ok && reader.open(room) == trace.end_content;
   }
   print_result("websocket_replay", args, ops.size(), runs, ok,
-               ",\"batch\":" + std::to_string(args.batch) +
-                   ",\"window\":" + std::to_string(args.window) +
+               ",\"batch\":" + std::to_string(args.batch) + ",\"window\":" +
+                   std::to_string(args.window) + ",\"frames_sent\":" + std::to_string(frames) +
                    (args.label.empty() ? "" : ",\"store\":\"" + args.label + "\""));
   return ok ? 0 : 1;
 }

@@ -49,6 +49,29 @@ public:
     return maps_.size();
   }
 
+  /// The revs of the acks and operations received, in order, once there are `n` of them
+  /// (or what there is after a bounded wait).
+  std::vector<std::uint64_t> revs(std::size_t n) {
+    std::unique_lock lock(mutex_);
+    std::vector<std::uint64_t> out;
+    changed_.wait_for(lock, 5s, [&] {
+      out.clear();
+      for (const auto& handle : maps_) {
+        const auto& map = handle.get();
+        std::string type;
+        std::uint64_t rev = 0;
+        for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
+          const auto key = map.via.map.ptr[i].key.as<std::string_view>();
+          if (key == "t") type = map.via.map.ptr[i].val.as<std::string>();
+          if (key == "rev") rev = map.via.map.ptr[i].val.as<std::uint64_t>();
+        }
+        if (type == "ack" || type == "op") out.push_back(rev);
+      }
+      return out.size() >= n;
+    });
+    return out;
+  }
+
 private:
   std::mutex mutex_;
   std::condition_variable changed_;
@@ -128,6 +151,45 @@ TEST_F(DocumentActor, AcksTheAuthorAndPushesTheTransformedOperationToOthers) {
   const auto& late = carol->wait_for(1);
   EXPECT_EQ(field(late, "text")->as<std::string>(), "yohi");
   EXPECT_EQ(field(late, "rev")->as<std::uint64_t>(), 2u);
+}
+
+// One operation per message, as an editor sends them: the actor answers a run of them with one
+// frame, but every holder still sees every revision once, in order, acks included; an `open`
+// or another author's operation in the middle of a run sees exactly what went out before it.
+TEST_F(DocumentActor, OneOperationPerMessageKeepsEveryHolderInRevOrder) {
+  auto d = document();
+  auto alice = std::make_shared<recording_sink>();
+  auto bob = std::make_shared<recording_sink>();
+  caf::anon_send(d, actors::doc_open{peer("a", alice), {1, "d", std::nullopt}});
+  caf::anon_send(d, actors::doc_open{peer("b", bob), {1, "d", std::nullopt}});
+  bob->wait_for(1);
+  constexpr std::uint64_t edits = 300;
+  auto carol = std::make_shared<recording_sink>();
+  for (std::uint64_t k = 0; k < edits; ++k) {
+    // Alice types at the start, each edit made against the revision of her previous one.
+    caf::anon_send(d, op(10 + k, k, {std::string("x")}, "a" + std::to_string(k), peer("a", alice)));
+    if (k == 149) caf::anon_send(d, actors::doc_open{peer("c", carol), {1, "d", std::nullopt}});
+    if (k == 199) caf::anon_send(d, op(2, 200, {std::string("b")}, "b1", peer("b", bob)));
+  }
+  std::vector<std::uint64_t> expected(edits + 1);
+  for (std::uint64_t rev = 1; rev <= edits + 1; ++rev)
+    expected[rev - 1] = rev;
+  EXPECT_EQ(alice->revs(edits + 1), expected);
+  EXPECT_EQ(bob->revs(edits + 1), expected);
+  // Carol opened after alice's 150th edit: that text, then every later revision once.
+  const auto& opened = carol->wait_for(1);
+  ASSERT_EQ(type_of(opened), "opened");
+  EXPECT_EQ(field(opened, "rev")->as<std::uint64_t>(), 150u);
+  EXPECT_EQ(field(opened, "text")->as<std::string>(), std::string(150, 'x'));
+  const std::vector<std::uint64_t> after_open(expected.begin() + 150, expected.end());
+  EXPECT_EQ(carol->revs(after_open.size()), after_open);
+  // And the text they all converge to: bob's "b" went in after 200 of alice's edits, at 0.
+  auto dave = std::make_shared<recording_sink>();
+  caf::anon_send(d, actors::doc_open{peer("e", dave), {1, "d", std::nullopt}});
+  const auto& last = dave->wait_for(1);
+  EXPECT_EQ(field(last, "rev")->as<std::uint64_t>(), edits + 1);
+  EXPECT_EQ(field(last, "text")->as<std::string>(),
+            std::string(100, 'x') + "b" + std::string(200, 'x'));
 }
 
 TEST_F(DocumentActor, RecoversByRevisionOrHandsOutTheText) {

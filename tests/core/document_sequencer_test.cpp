@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "core/document_sequencer.hpp"
@@ -95,4 +98,34 @@ TEST(DocumentSequencer, ListsTheOperationsAfterARevision) {
   EXPECT_EQ(ops.front()->rev, 3u);
   EXPECT_EQ(ops.back()->rev, 5u);
   EXPECT_TRUE(doc.after(5).empty());
+}
+
+// The key index (open addressing, backward-shift deletion) against a plain model: a key is a
+// duplicate exactly while its operation is in the kept log, with its first revision; keys are
+// drawn from a small pool so that they collide, wrap around the table and are erased in the
+// middle of probe runs, and some operations carry no key.
+TEST(DocumentSequencer, KeysAreKnownExactlyWhileTheirOperationIsKept) {
+  for (const std::size_t capacity : {1u, 3u, 7u, 64u}) {
+    core::document_sequencer doc(capacity, "ep");
+    std::deque<std::pair<std::string, std::uint64_t>> kept; // the model: key, rev
+    std::uint64_t state = 12345;
+    auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull; };
+    for (int i = 0; i < 5000; ++i) {
+      const auto draw = next() >> 33;
+      const std::string key =
+          draw % 10 == 0 ? "" : "key-" + std::to_string(draw % (3 * capacity + 5));
+      std::optional<std::uint64_t> first;
+      for (const auto& [k, rev] : kept)
+        if (!key.empty() && k == key) first = rev;
+      const auto result = doc.submit(doc.rev(), insert_at(0, "x"), key, "u");
+      if (first) {
+        ASSERT_EQ(result.kind, core::document_sequencer::outcome::duplicate) << key;
+        ASSERT_EQ(result.rev, *first) << key;
+        continue;
+      }
+      ASSERT_EQ(result.kind, core::document_sequencer::outcome::applied) << key;
+      if (kept.size() == capacity) kept.pop_front();
+      kept.emplace_back(key, result.rev);
+    }
+  }
 }
