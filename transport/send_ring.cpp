@@ -26,7 +26,8 @@ std::unique_ptr<send_ring> send_ring::open(unsigned entries) {
 }
 
 send_ring::send_ring(unsigned entries)
-    : ring_(std::make_unique<io_uring>()), messages_(entries), buffers_(entries * buffers_per_send) {
+    : ring_(std::make_unique<io_uring>()), messages_(entries),
+      buffers_(entries * buffers_per_send) {
   std::memset(ring_.get(), 0, sizeof(io_uring));
 }
 
