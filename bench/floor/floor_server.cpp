@@ -178,16 +178,19 @@ void flush(Conn& c) {
   want_out(c, false);
 }
 
-void leave(Conn& c, Room* r) {
-  auto& s = r->subs;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == &c) {
-      s[i] = s.back();
-      s.pop_back();
-      break;
+// Removes x from v (order does not matter).
+template <class T>
+void erase_one(std::vector<T*>& v, T* x) {
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == x) {
+      v[i] = v.back();
+      v.pop_back();
+      return;
     }
   }
 }
+
+void leave(Conn& c, Room* r) { erase_one(r->subs, &c); }
 
 void close_conn(Conn* c) {
   for (Room* r : c->rooms)
@@ -196,13 +199,18 @@ void close_conn(Conn* c) {
   delete c;
 }
 
+// A reply's first fields: a map of `fields` entries, t and the request's id.
+void reply_head(Packer& pk, std::uint32_t fields, std::string_view t, const msgpack::object* id) {
+  pk.pack_map(fields);
+  pack_str(pk, "t");
+  pack_str(pk, t);
+  pack_str(pk, "id");
+  pack_id(pk, id);
+}
+
 void error(Conn& c, const msgpack::object* id, std::string_view code) {
   Frame f;
-  f.pk.pack_map(3);
-  pack_str(f.pk, "t");
-  pack_str(f.pk, "error");
-  pack_str(f.pk, "id");
-  pack_id(f.pk, id);
+  reply_head(f.pk, 3, "error", id);
   pack_str(f.pk, "code");
   pack_str(f.pk, code);
   send_bytes(c, f.done());
@@ -242,11 +250,7 @@ bool handle(Conn& c, const msgpack::object& m) {
       r->subs.push_back(&c);
       c.rooms.push_back(r);
     }
-    f.pk.pack_map(3);
-    pack_str(f.pk, "t");
-    pack_str(f.pk, "subscribed");
-    pack_str(f.pk, "id");
-    pack_id(f.pk, id);
+    reply_head(f.pk, 3, "subscribed", id);
     pack_str(f.pk, "seq");
     f.pk.pack_uint64(r->seq);
     send_bytes(c, f.done());
@@ -254,19 +258,9 @@ bool handle(Conn& c, const msgpack::object& m) {
     auto it = rooms.find(std::string(get_str(m, "room")));
     if (it != rooms.end()) {
       leave(c, &it->second);
-      for (std::size_t i = 0; i < c.rooms.size(); ++i) {
-        if (c.rooms[i] == &it->second) {
-          c.rooms[i] = c.rooms.back();
-          c.rooms.pop_back();
-          break;
-        }
-      }
+      erase_one(c.rooms, &it->second);
     }
-    f.pk.pack_map(2);
-    pack_str(f.pk, "t");
-    pack_str(f.pk, "unsubscribed");
-    pack_str(f.pk, "id");
-    pack_id(f.pk, id);
+    reply_head(f.pk, 2, "unsubscribed", id);
     send_bytes(c, f.done());
   } else if (t == "pub") {
     std::string_view name = get_str(m, "room");
@@ -277,11 +271,7 @@ bool handle(Conn& c, const msgpack::object& m) {
     }
     Room& r = rooms[std::string(name)];
     const std::uint64_t seq = ++r.seq;
-    f.pk.pack_map(3);
-    pack_str(f.pk, "t");
-    pack_str(f.pk, "ack");
-    pack_str(f.pk, "id");
-    pack_id(f.pk, id);
+    reply_head(f.pk, 3, "ack", id);
     pack_str(f.pk, "seq");
     f.pk.pack_uint64(seq);
     send_bytes(c, f.done());
@@ -298,11 +288,7 @@ bool handle(Conn& c, const msgpack::object& m) {
     for (Conn* s : r.subs)
       send_bytes(*s, frame);
   } else if (t == "ping") {
-    f.pk.pack_map(2);
-    pack_str(f.pk, "t");
-    pack_str(f.pk, "pong");
-    pack_str(f.pk, "id");
-    pack_id(f.pk, id);
+    reply_head(f.pk, 2, "pong", id);
     send_bytes(c, f.done());
   } else {
     error(c, id, "bad_request");
