@@ -18,7 +18,10 @@ while (($#)); do
   esac
   shift
 done
-[ -n "$in" ] && [ -f "$in" ] || { echo "usage: bench/plot.sh RESULTS.jsonl [OUT.png] [--scenario 1x200]" >&2; exit 2; }
+if [ -z "$in" ] || [ ! -f "$in" ]; then
+  echo "usage: bench/plot.sh RESULTS.jsonl [OUT.png] [--scenario 1x200]" >&2
+  exit 2
+fi
 [ -n "$out" ] || out="${in%.jsonl}-latency.png"
 
 if ! command -v gnuplot >/dev/null; then
@@ -69,6 +72,7 @@ JS
 plots() {  # $1: column (2 = p50, 3 = p99)
   local col=$1 i=1 sep="" safe name
   while read -r safe name; do
+    # shellcheck disable=SC2016  # $1 is gnuplot's column, not the shell's
     printf '%s"%s/%s.median.dat" using ($1/1000):%d with linespoints ls %d title "%s", "%s/%s.rounds.dat" using ($1/1000):%d with points ls %d pt 1 notitle' \
       "$sep" "$tmp" "$safe" "$col" "$i" "$name" "$tmp" "$safe" "$col" "$i"
     sep=", "
