@@ -212,11 +212,11 @@ start_server() {
       local bin=$troupe_bin
       [ "$kind" = troupe-before ] && bin=$troupe_before
       if [ ! -x "$bin" ]; then note "$kind" "no engine at $bin"; return 1; fi
-      # The default store (SQLite, durable: what users run) on a fresh data directory, also
-      # the working directory, removed when the server stops: nothing lands in the tree and
-      # no run sees another's rooms. Under build-bench/, not a possibly tmpfs /tmp, so the
-      # disk is a real one. TROUPE_DATA and TROUPE_RATE, so that a --data or --rate in
-      # troupe_args still wins.
+      # A fresh data directory, also the working directory, removed when the server stops:
+      # nothing lands in the tree and no run sees another's rooms. Under build-bench/, not a
+      # possibly tmpfs /tmp, so that a durable store (--presence, or --store sqlite in
+      # troupe_args) writes to a real disk. TROUPE_DATA, TROUPE_RATE and TROUPE_STORE, so
+      # that a --data, --rate or --store in troupe_args still wins.
       data_dir=$(mktemp -d "$BUILD/troupe-data.XXXXXX")
       # No request budget: load generators publish far past 100/s per connection. In the
       # side by side, the memory store too: the peers keep nothing (TROUPE_STORE, so a
