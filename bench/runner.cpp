@@ -256,6 +256,13 @@ net::awaitable<void> Runner::idle_scenario() {
   if (cpu0 && cpu1 && opt_.server_pid) {
     j.add("server_idle_cpu_pct", (*cpu1 - *cpu0) / settle_s * 100.0, 2);
   }
+  std::cerr << "[" << opt_.label << "] idle"
+            << (opt_.round > 0 ? " round " + std::to_string(opt_.round) : "") << ": " << opened
+            << " connections, server RSS before/after "
+            << (rss_before ? fixed(*rss_before / 1024.0, 1) : "-") << "/"
+            << (rss_after ? fixed(*rss_after / 1024.0, 1) : "-") << " MB, "
+            << (idle_bytes_per_conn_ ? fixed(*idle_bytes_per_conn_, 0) : std::string("-"))
+            << " bytes/connection\n";
   if (gen_rss_before && gen_rss_after && opened > 0) {
     j.add("generator_bytes_per_connection",
           static_cast<double>(*gen_rss_after - *gen_rss_before) * 1024.0 / opened, 0);
