@@ -12,6 +12,7 @@ const char* kUsage = R"(troupe_loadgen: fan-out load generator for Troupe, node 
   --kind K              troupe | ws | socketio (the wire dialect)          [troupe]
   --label NAME          server name in the output                          [kind]
   --host H --port P     server address (loopback only)                     [127.0.0.1 8080]
+  --round N --commit C  tags for every point and idle line (bench/run.sh's rounds)
   --server-pid PID      server process, for CPU (/proc/PID/stat) and RSS
   Cluster (bench/cluster/run.sh):
   --port P1,P2,…        several servers; connection i goes to the (i mod n)-th
@@ -88,6 +89,10 @@ std::optional<Options> Options::parse(int argc, char** argv) {
       o.kind = v;
     else if (a == "--label")
       o.label = v;
+    else if (a == "--round")
+      o.round = std::max(0, std::atoi(v.c_str()));
+    else if (a == "--commit")
+      o.commit = v;
     else if (a == "--host")
       o.host = v;
     else if (a == "--port") {

@@ -19,6 +19,10 @@ struct Shape {
 struct Options {
   std::string kind = "troupe"; // troupe | ws | socketio: which dialect to speak
   std::string label;           // name in the output; defaults to kind
+  // Tags copied into every point and idle line (bench/run.sh: which round of the servers,
+  // and the commit measured), so lines from many runs can be told apart and plotted.
+  int round = 0; // 0: not printed
+  std::string commit;
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
   pid_t server_pid = 0; // 0: no server CPU / memory figures

@@ -1,8 +1,12 @@
 'use strict';
 // Puts the load generator's JSON lines for several servers side by side.
-//   node bench/report.js results.jsonl   -> one JSON object on stdout, a table on stderr
+//   node bench/report.js results.jsonl [--markdown FILE]
+//     -> one JSON object on stdout, a table on stderr (every round's figure per server),
+//        and with --markdown the same figures as a Markdown table in FILE
 const fs = require('fs');
 
+const mdAt = process.argv.indexOf('--markdown');
+const markdownFile = mdAt > 0 ? process.argv[mdAt + 1] : null;
 const lines = fs.readFileSync(process.argv[2], 'utf8').split('\n').filter((l) => l.startsWith('{'));
 const records = [];
 for (const l of lines) {
@@ -10,20 +14,26 @@ for (const l of lines) {
 }
 
 const servers = [];
-const points = {};  // "1x200@50000" -> server -> figures
-const idle = {};    // server -> figures
+const points = {};  // "1x200@50000" -> server -> figures (the median over rounds)
+const idle = {};    // server -> figures (the median over rounds)
+const rounds = {};  // "1x200@50000" or "idle" -> server -> [figures of each round, in order]
 const presence = {};  // "2000 over 2000ms", "2000 burst" -> [runs]
 const errors = [];
 for (const r of records) {
   if (r.server && !servers.includes(r.server)) servers.push(r.server);
   if (r.type === 'point') {
     const key = `${r.scenario}@${r.mode === 'closed' ? 'max' : r.offered_dps}`;
-    (points[key] ||= {})[r.server] = {
+    const fig = {
+      round: r.round ?? null,
+      commit: r.commit ?? null,
       delivered_dps: r.delivered_dps,
       cpu_us_per_delivery: r.server_cpu_us_per_delivery,
       p50_us: r.latency_us.p50,
       p99_us: r.latency_us.p99,
       p999_us: r.latency_us.p999,
+      rss_before_kb: r.server_rss_before_kb ?? null,
+      rss_peak_kb: r.server_rss_peak_kb ?? null,
+      rss_after_kb: r.server_rss_after_kb ?? null,
       server_cpu_pct: r.server_cpu_pct,
       generator_cpu_pct: r.generator_cpu_pct,
       other_cpu_pct: r.other_cpu_pct,
@@ -32,12 +42,17 @@ for (const r of records) {
         ? { undelivered: r.undelivered, gaps: r.gaps, disconnects: r.disconnects, errors: r.errors }
         : undefined,
     };
+    ((rounds[key] ||= {})[r.server] ||= []).push(fig);
   } else if (r.type === 'idle') {
-    idle[r.server] = {
+    ((rounds.idle ||= {})[r.server] ||= []).push({
+      round: r.round ?? null,
+      commit: r.commit ?? null,
       bytes_per_connection: r.bytes_per_connection,
       connected: r.connected,
       connects_per_s: r.connects_per_s,
-    };
+      rss_before_kb: r.server_rss_before_kb ?? null,
+      rss_after_kb: r.server_rss_after_kb ?? null,
+    });
   } else if (r.type === 'presence') {
     const e = r.errors || {};
     (presence[`${r.members} ${r.spread_ms ? `over ${r.spread_ms}ms` : 'burst'}`] ||= []).push({
@@ -64,6 +79,30 @@ for (const r of records) {
   }
 }
 
+// Medians over rounds (one round: its figures as they are).
+const med = (xs) => {
+  const v = xs.filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  if (!v.length) return null;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+function medianOf(runs) {
+  if (runs.length === 1) return runs[0];
+  const m = { rounds: runs.length };
+  for (const f of Object.keys(runs[0])) {
+    if (typeof runs[0][f] === 'number' && f !== 'round') m[f] = med(runs.map((x) => x[f]));
+  }
+  if ('generator_bound' in runs[0]) m.generator_bound = runs.some((x) => x.generator_bound);
+  const bad = runs.filter((x) => x.problems);
+  if (bad.length) m.problems = bad.map((x) => ({ round: x.round, ...x.problems }));
+  return m;
+}
+for (const [key, byServer] of Object.entries(rounds)) {
+  for (const [server, runs] of Object.entries(byServer)) {
+    if (key === 'idle') idle[server] = medianOf(runs);
+    else (points[key] ||= {})[server] = medianOf(runs);
+  }
+}
+
 function ratio(a, b) {
   return typeof a === 'number' && typeof b === 'number' && b > 0 ? Math.round((a / b) * 100) / 100 : null;
 }
@@ -77,12 +116,14 @@ const headline = {
   },
   idle_bytes_per_connection: Object.fromEntries(servers.map((s) => [s, idle[s]?.bytes_per_connection ?? null])),
 };
-if (servers.includes('troupe')) {
-  headline.troupe_vs_ws = {
-    cpu_per_delivery: ratio(head.troupe?.cpu_us_per_delivery, head.ws?.cpu_us_per_delivery),
-    p99: ratio(head.troupe?.p99_us, head.ws?.p99_us),
-    idle_bytes: ratio(idle.troupe?.bytes_per_connection, idle.ws?.bytes_per_connection),
-  };
+for (const peer of ['ws', 'uws']) {
+  if (servers.includes('troupe') && servers.includes(peer)) {
+    headline[`troupe_vs_${peer}`] = {
+      cpu_per_delivery: ratio(head.troupe?.cpu_us_per_delivery, head[peer]?.cpu_us_per_delivery),
+      p99: ratio(head.troupe?.p99_us, head[peer]?.p99_us),
+      idle_bytes: ratio(idle.troupe?.bytes_per_connection, idle[peer]?.bytes_per_connection),
+    };
+  }
 }
 
 // Presence join: the median of each figure over the runs of one variant.
@@ -105,7 +146,7 @@ for (const [key, runs] of Object.entries(presence)) {
 const presenceOnly = Object.keys(presenceSummary).length && !Object.keys(points).length && !Object.keys(idle).length;
 const summary = presenceOnly
   ? { type: 'presence_summary', servers, presence: presenceSummary, errors }
-  : { type: 'side_by_side', servers, headline, points, idle, errors };
+  : { type: 'side_by_side', servers, headline, points, idle, rounds, errors };
 if (!presenceOnly && Object.keys(presenceSummary).length) summary.presence = presenceSummary;
 process.stdout.write(JSON.stringify(summary) + '\n');
 
@@ -133,19 +174,65 @@ if (Object.keys(presenceSummary).length) {
   }
   out.push('');
 }
-out.push(`${'point'.padEnd(16)}${servers.map((s) => pad(s, 34)).join('')}`);
-out.push(`${''.padEnd(16)}${servers.map(() => pad('deliv/s  us/deliv  p50ms  p99ms', 34)).join('')}`);
-for (const [key, byServer] of Object.entries(points)) {
-  const cells = servers.map((s) => {
-    const p = byServer[s];
-    if (!p) return pad('-', 34);
-    const flag = p.problems ? '!' : p.generator_bound ? '*' : p.other_cpu_pct > 10 ? '~' : ' ';
-    return pad(`${fmt(p.delivered_dps, 0)}${flag} ${pad(fmt(p.cpu_us_per_delivery, 2), 8)} ${pad(fmt(p.p50_us / 1000, 2), 6)} ${pad(fmt(p.p99_us / 1000, 2), 6)}`, 34);
-  });
-  out.push(`${key.padEnd(16)}${cells.join('')}`);
+// Fan-out: one row per point and figure, every round's figure per server ("6.5, 9.8"),
+// then Troupe's ratio to native uWebSockets and to ws, round by round.
+const flagOf = (p) => (p.problems ? '!' : p.generator_bound ? '*' : p.other_cpu_pct > 10 ? '~' : '');
+const figures = [
+  ['deliv/s', (p) => p.delivered_dps, 0, 1],
+  ['cpu us/deliv', (p) => p.cpu_us_per_delivery, 2, 1],
+  ['p50 ms', (p) => p.p50_us, 2, 1e-3],
+  ['p99 ms', (p) => p.p99_us, 2, 1e-3],
+  ['p99.9 ms', (p) => p.p999_us, 2, 1e-3],
+  ['rss MB bef/pk/aft', null],
+];
+const mbs = (kb) => (typeof kb === 'number' ? (kb / 1024).toFixed(0) : '-');
+function cell(runs, get, d, scale) {
+  if (!runs || !runs.length) return '-';
+  if (!get) return runs.map((p) => `${mbs(p.rss_before_kb)}/${mbs(p.rss_peak_kb)}/${mbs(p.rss_after_kb)}`).join(', ');
+  return runs.map((p) => {
+    const v = get(p);
+    return `${typeof v === 'number' ? (v * scale).toFixed(d) : '-'}${flagOf(p)}`;
+  }).join(', ');
 }
-out.push(`${'idle B/conn'.padEnd(16)}${servers.map((s) => pad(fmt(idle[s]?.bytes_per_connection, 0), 34)).join('')}`);
+function ratioCell(a, b, get) {
+  if (!a || !b || !get) return '-';
+  const out = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const r = ratio(get(a[i]), get(b[i]));
+    out.push(r === null ? '-' : r.toFixed(2));
+  }
+  return out.length ? out.join(', ') : '-';
+}
+const ratioPeers = ['uws', 'ws'].filter((x) => servers.includes('troupe') && servers.includes(x));
+const head1 = ['point', 'figure', ...servers, ...ratioPeers.map((x) => `troupe/${x}`)];
+const rows = [];
+for (const [key, byServer] of Object.entries(rounds)) {
+  if (key === 'idle') continue;
+  for (const [name, get, d, scale] of figures) {
+    rows.push([key, name, ...servers.map((sv) => cell(byServer[sv], get, d, scale)),
+      ...ratioPeers.map((x) => (name.startsWith('deliv') || !get ? '' : ratioCell(byServer.troupe, byServer[x], get)))]);
+  }
+}
+if (rounds.idle) {
+  const get = (p) => p.bytes_per_connection;
+  rows.push(['idle', 'B/conn', ...servers.map((sv) => cell(rounds.idle[sv], get, 0, 1)),
+    ...ratioPeers.map((x) => ratioCell(rounds.idle.troupe, rounds.idle[x], get))]);
+}
+const widths = head1.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+out.push(head1.map((h, i) => h.padEnd(widths[i])).join('  '));
+let lastKey = null;
+for (const r of rows) {
+  const shown = r.map((c, i) => (i === 0 && c === lastKey ? '' : String(c)));
+  lastKey = r[0];
+  out.push(shown.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+}
 if (errors.length) out.push('errors: ' + errors.map((e) => `${e.server}: ${e.error}`).join('; '));
-out.push("('!': undelivered messages, gaps, disconnects or errors; '*': the generator was the limit;");
-out.push(" '~': something else used over 10% of a core meanwhile: not a clean measurement)");
+out.push('(each cell: every round in order; troupe/X: the ratio round by round. ' +
+  "'!': undelivered messages, gaps, disconnects or errors;");
+out.push(" '*': the generator was the limit; '~': something else used over 10% of a core meanwhile: not a clean measurement)");
+if (markdownFile) {
+  const md = ['| ' + head1.join(' | ') + ' |', '|' + head1.map(() => '---').join('|') + '|'];
+  for (const r of rows) md.push('| ' + r.map((c) => (c === '' ? '' : String(c))).join(' | ') + ' |');
+  fs.writeFileSync(markdownFile, md.join('\n') + '\n');
+}
 process.stderr.write(out.join('\n') + '\n');

@@ -1,19 +1,35 @@
 #!/usr/bin/env bash
-# Runs the fan-out and idle-memory benchmark against Troupe, node `ws` and Socket.IO 4 in
-# one go and prints the results side by side as JSON. See bench/README.md.
+# Runs the fan-out and idle-memory benchmark against Troupe and its peers (node `ws`,
+# uWebSockets.js, native uWebSockets, the one-write floor, Socket.IO 4) in one go, in
+# interleaved rounds, and prints the results side by side as JSON. See bench/README.md.
 #
-#   bench/run.sh [--quick] [--servers troupe,ws,socketio] [--scenarios 1x200,10x20,1x1000]
-#                [--loads 20000,50000,100000,max] [--idle N] [--warmup S] [--window S]
-#                [--windows N] [--retries N] [--skip-build] [--troupe-args "…"]
-#                [--troupe-before BIN] [--troupe-before-args "…"]
+#   bench/run.sh [--quick] [--servers troupe,ws,uwsjs,uws,floor,socketio] [--rounds 2]
+#                [--scenarios 1x200,10x20,1x1000] [--loads 20000,50000,100000,max]
+#                [--points 1x200@50000,10x20@50000,1x200@max] [--idle N] [--warmup S]
+#                [--window S] [--windows N] [--retries N] [--skip-build] [--troupe-args "…"]
+#                [--troupe-before BIN] [--troupe-before-args "…"] [--uws-bin PATH]
 #   bench/run.sh --presence [--presence-members 2000] [--presence-spreads 2000,0]
 #                [--presence-repeat 5] [--skip-build] [--troupe-args "…"]
 #
 # --troupe-before BIN adds the server "troupe-before": another build of the engine (say, the
 # commit before a change), run the same way in the same run, so before and after compare
 # under the same conditions. --troupe-before-args adds flags for it alone (after
-# --troupe-args): `--troupe-before build-bench/troupe --troupe-before-args "--store memory"`
-# measures the memory store against the durable default in one run.
+# --troupe-args): `--troupe-before build-bench/troupe --troupe-before-args "--store sqlite"`
+# measures the durable store against the memory store in one run.
+#
+# --rounds N runs the whole server set N times, interleaved (round 1: every server, then
+# round 2: every server again…), each time on a fresh server process; the table shows
+# every round's figure.
+#
+# --points runs only the listed scenario@load points (load: deliveries/s or max) instead of
+# the cross product of --scenarios and --loads.
+#
+# The engine runs with --rate 0 --store memory here (TROUPE_RATE/TROUPE_STORE, so a flag in
+# --troupe-args wins): the peers have no budgets and no storage. --presence keeps the
+# durable default store.
+#
+# --uws-bin PATH (or TROUPE_BENCH_UWS_BIN) is the native uWebSockets peer, built outside
+# this repository; without it the server `uws` is skipped with a message.
 #
 # --presence runs the presence join instead, against troupe only (the peers have no
 # presence): each run on a fresh engine.
@@ -28,7 +44,9 @@ ROOT=$(pwd)
 BUILD="$ROOT/build-bench"
 
 quick=0
-servers="troupe,ws,socketio"
+servers="troupe,ws,uwsjs,uws,floor,socketio"
+rounds=2 points=""
+uws_bin="${TROUPE_BENCH_UWS_BIN:-}"
 scenarios="" loads="" idle="" warmup="" window="" windows="" retries=""
 skip_build=0
 troupe_args="${TROUPE_BENCH_ARGS:-}"
@@ -38,6 +56,9 @@ while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
     --servers) servers="$2"; shift ;;
+    --rounds) rounds="$2"; shift ;;
+    --points) points="$2"; shift ;;
+    --uws-bin) uws_bin="$2"; shift ;;
     --scenarios) scenarios="$2"; shift ;;
     --loads) loads="$2"; shift ;;
     --idle) idle="$2"; shift ;;
@@ -59,6 +80,7 @@ while (($#)); do
   shift
 done
 [ "$presence" -eq 1 ] && servers="troupe"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rounds wants a whole number >= 1" >&2; exit 2; }
 [ -n "$troupe_before" ] && servers="troupe-before,$servers"
 
 log() { echo "[run.sh] $*" >&2; }
@@ -82,7 +104,7 @@ command -v taskset >/dev/null || apt_install util-linux
 
 # npm records what it installed in node_modules/.package-lock.json: reinstall when the
 # committed lock file is newer.
-if [[ ",$servers," == *,ws,* || ",$servers," == *,socketio,* ]] &&
+if [[ ",$servers," == *,ws,* || ",$servers," == *,socketio,* || ",$servers," == *,uwsjs,* ]] &&
    { [ ! -f bench/peers/node_modules/.package-lock.json ] ||
      [ bench/peers/package-lock.json -nt bench/peers/node_modules/.package-lock.json ]; }; then
   log "npm ci in bench/peers"
@@ -91,11 +113,12 @@ fi
 
 # ---- build ------------------------------------------------------------------------------
 loadgen="$BUILD/bench/troupe_loadgen"
+floor_bin="$BUILD/bench/floor/troupe_floor"
 troupe_bin="$BUILD/troupe"
 if [ "$skip_build" -eq 0 ]; then
   log "building troupe and troupe_loadgen in build-bench/"
   if cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$BUILD.configure.log" 2>&1 &&
-     cmake --build "$BUILD" -j"$(nproc)" --target troupe troupe_loadgen >"$BUILD.build.log" 2>&1; then
+     cmake --build "$BUILD" -j"$(nproc)" --target troupe troupe_loadgen troupe_floor >"$BUILD.build.log" 2>&1; then
     :
   else
     # The engine may not build yet (work in progress elsewhere); the generator does not
@@ -104,9 +127,11 @@ if [ "$skip_build" -eq 0 ]; then
     cmake -S bench -B "$BUILD/loadgen-only" -DCMAKE_BUILD_TYPE=Release >/dev/null
     cmake --build "$BUILD/loadgen-only" -j"$(nproc)" >&2
     loadgen="$BUILD/loadgen-only/troupe_loadgen"
+    floor_bin="$BUILD/loadgen-only/floor/troupe_floor"
   fi
 fi
 [ -x "$loadgen" ] || loadgen="$BUILD/loadgen-only/troupe_loadgen"
+[ -x "$floor_bin" ] || floor_bin="$BUILD/loadgen-only/floor/troupe_floor"
 [ -x "$loadgen" ] || { log "no troupe_loadgen built"; exit 1; }
 
 # ---- plans ------------------------------------------------------------------------------
@@ -118,7 +143,24 @@ common=()
 [ -n "$windows" ] && common+=(--windows "$windows")
 [ -n "$retries" ] && common+=(--retries "$retries")
 plans=()
-if [ -n "$scenarios$loads$idle" ] || [ "$quick" -eq 0 ]; then
+if [ -n "$points" ]; then
+  # One plan per scenario, with its loads in the order given; idle memory with the first.
+  declare -A point_loads=()
+  point_order=()
+  for p in ${points//,/ }; do
+    [[ "$p" =~ ^[0-9]+x[0-9]+@([0-9]+|max)$ ]] || { echo "run.sh: bad point $p (want 1x200@50000 or 1x200@max)" >&2; exit 2; }
+    s=${p%@*}
+    [ -n "${point_loads[$s]:-}" ] || point_order+=("$s")
+    point_loads[$s]="${point_loads[$s]:+${point_loads[$s]},}${p#*@}"
+  done
+  first=1
+  for s in "${point_order[@]}"; do
+    idle_n=0
+    [ "$first" -eq 1 ] && idle_n="${idle:-10000}"
+    first=0
+    plans+=("--idle $idle_n --scenarios $s --loads ${point_loads[$s]} ${common[*]}")
+  done
+elif [ -n "$scenarios$loads$idle" ] || [ "$quick" -eq 0 ]; then
   plan=(--idle "${idle:-10000}" --scenarios "${scenarios:-1x200,10x20,1x1000}"
         --loads "${loads:-20000,50000,100000,max}")
   [ "$quick" -eq 1 ] && plan+=(--warmup 1 --window 2 --windows 2 --settle 2)
@@ -139,6 +181,10 @@ stamp=$(date +%Y%m%d-%H%M%S)
 results="$results_dir/$stamp.jsonl"
 : >"$results"
 log "results: $results"
+# Every point and idle line carries the commit measured (and its round), so that runs of
+# different commits can be compared and plotted from bench-results/runs.jsonl.
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- 2>/dev/null || commit="$commit+dirty"
 
 server_pid="" data_dir=""
 stop_server() {
@@ -169,18 +215,36 @@ start_server() {
       local bin=$troupe_bin extra=""
       [ "$kind" = troupe-before ] && bin=$troupe_before extra=$troupe_before_args
       if [ ! -x "$bin" ]; then note "$kind" "no engine at $bin"; return 1; fi
-      # The default store (SQLite, durable: what users run) on a fresh data directory, also
-      # the working directory, removed when the server stops: nothing lands in the tree and
-      # no run sees another's rooms. Under build-bench/, not a possibly tmpfs /tmp, so the
-      # disk is a real one. TROUPE_DATA and TROUPE_RATE, so that a --data or --rate in
-      # troupe_args still wins.
+      # A fresh data directory, also the working directory, removed when the server stops:
+      # nothing lands in the tree and no run sees another's rooms. Under build-bench/, not a
+      # possibly tmpfs /tmp, so that a durable store (--presence, or --store sqlite in
+      # troupe_args) writes to a real disk. TROUPE_DATA, TROUPE_RATE and TROUPE_STORE, so
+      # that a --data, --rate or --store in troupe_args still wins.
       data_dir=$(mktemp -d "$BUILD/troupe-data.XXXXXX")
-      # No request budget: load generators publish far past 100/s per connection.
+      # No request budget: load generators publish far past 100/s per connection. In the
+      # side by side, the memory store too: the peers keep nothing (TROUPE_STORE, so a
+      # --store in troupe_args wins); the presence join keeps the durable default.
+      local store=memory
+      [ "$presence" -eq 1 ] && store=""
       # shellcheck disable=SC2086
-      (cd "$data_dir" && TROUPE_DATA="$data_dir/data" TROUPE_RATE=0 exec taskset -c 0 "$bin" \
-         --host 127.0.0.1 --port 0 $troupe_args $extra) >"$server_log" 2>&1 &
+      (cd "$data_dir" && exec env TROUPE_DATA="$data_dir/data" TROUPE_RATE=0 ${store:+TROUPE_STORE=$store} \
+         taskset -c 0 "$bin" --host 127.0.0.1 --port 0 $troupe_args $extra) >"$server_log" 2>&1 &
       ;;
     ws) taskset -c 0 node bench/peers/ws-server.js --port 0 >"$server_log" 2>&1 & ;;
+    uwsjs) taskset -c 0 node bench/peers/uws-server.js --port 0 >"$server_log" 2>&1 & ;;
+    uws)
+      # Native uWebSockets: built outside this repository (see bench/README.md).
+      if [ -z "$uws_bin" ] || [ ! -x "$uws_bin" ]; then
+        log "uws: skipped: no native uWebSockets peer (--uws-bin PATH or TROUPE_BENCH_UWS_BIN${uws_bin:+; $uws_bin is not executable})"
+        note uws "skipped: no native uWebSockets peer binary (--uws-bin PATH)"
+        return 1
+      fi
+      taskset -c 0 "$uws_bin" --host 127.0.0.1 --port 0 >"$server_log" 2>&1 &
+      ;;
+    floor)
+      if [ ! -x "$floor_bin" ]; then note floor "no troupe_floor at $floor_bin"; return 1; fi
+      taskset -c 0 "$floor_bin" --host 127.0.0.1 --port 0 >"$server_log" 2>&1 &
+      ;;
     socketio) taskset -c 0 node bench/peers/socketio-server.js --port 0 >"$server_log" 2>&1 & ;;
     *) log "unknown server $kind"; return 1 ;;
   esac
@@ -212,18 +276,34 @@ if [ "$presence" -eq 1 ]; then
   exit 0
 fi
 
-for kind in ${servers//,/ }; do
-  start_server "$kind" || continue
-  dialect="${kind%-before}"
-  for plan in "${plans[@]}"; do
-    # shellcheck disable=SC2086
-    taskset -c 1 "$loadgen" --kind "$dialect" --label "$kind" --port "$port" \
-      --server-pid "$server_pid" $plan | tee -a "$results" ||
-      note "$kind" "troupe_loadgen exited with an error"
-    kill -0 "$server_pid" 2>/dev/null || { note "$kind" "server exited during the run"; break; }
+skipped=""
+for round in $(seq "$rounds"); do
+  for kind in ${servers//,/ }; do
+    [[ " $skipped " == *" $kind "* ]] && continue
+    [ "$rounds" -gt 1 ] && log "round $round of $rounds: $kind"
+    if ! start_server "$kind" "r$round"; then
+      # A server that cannot start (no binary) is not tried again in the next rounds.
+      [ "$kind" = uws ] && skipped="$skipped $kind"
+      continue
+    fi
+    case "$kind" in
+      troupe|troupe-before) dialect=troupe ;;
+      socketio) dialect=socketio ;;
+      *) dialect=ws ;; # ws, uwsjs, uws and floor speak Troupe's protocol subset
+    esac
+    for plan in "${plans[@]}"; do
+      # shellcheck disable=SC2086
+      taskset -c 1 "$loadgen" --kind "$dialect" --label "$kind" --port "$port" \
+        --server-pid "$server_pid" --round "$round" --commit "$commit" $plan | tee -a "$results" ||
+        note "$kind" "troupe_loadgen exited with an error"
+      kill -0 "$server_pid" 2>/dev/null || { note "$kind" "server exited during the run"; break; }
+    done
+    stop_server
   done
-  stop_server
 done
+grep -h '"type":"\(point\|idle\)"' "$results" >>"$results_dir/runs.jsonl" || true
+log "plot: bench/plot.sh $results"
 
 # ---- side by side -----------------------------------------------------------------------
-node bench/report.js "$results" | tee "$results_dir/$stamp-summary.json"
+node bench/report.js "$results" --markdown "$results_dir/$stamp-table.md" |
+  tee "$results_dir/$stamp-summary.json"

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <unistd.h>
@@ -17,6 +18,16 @@ Clock::duration seconds(double s) {
 
 double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::optional<double> as_double(const std::optional<long>& v) {
+  return v ? std::optional<double>(static_cast<double>(*v)) : std::nullopt;
+}
+
+std::string fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
 }
 
 template <class T>
@@ -60,6 +71,11 @@ Runner::Runner(net::io_context& ioc, const Options& options, Dialect& dialect,
 }
 
 void Runner::print(const Json& j) { std::cout << j.str() << std::endl; }
+
+void Runner::add_tags(Json& j) const {
+  if (opt_.round > 0) j.add("round", opt_.round);
+  if (!opt_.commit.empty()) j.add("commit", opt_.commit);
+}
 
 std::optional<double> Runner::servers_cpu(std::vector<double>* each) const {
   if (opt_.server_pids.size() > 1) return processes_cpu_seconds(opt_.server_pids, each);
@@ -226,6 +242,7 @@ net::awaitable<void> Runner::idle_scenario() {
       .add("base_connections", static_cast<std::uint64_t>(base))
       .add("connect_s", setup_s, 2)
       .add("connects_per_s", setup_s > 0 ? opened / setup_s : 0.0, 0);
+  add_tags(j);
   if (opt_.server_pid && rss_before && rss_after && opened > 0) {
     double bytes = (static_cast<double>(*rss_after - *rss_before) * 1024.0) / opened;
     idle_bytes_per_conn_ = bytes;
@@ -239,6 +256,13 @@ net::awaitable<void> Runner::idle_scenario() {
   if (cpu0 && cpu1 && opt_.server_pid) {
     j.add("server_idle_cpu_pct", (*cpu1 - *cpu0) / settle_s * 100.0, 2);
   }
+  std::cerr << "[" << opt_.label << "] idle"
+            << (opt_.round > 0 ? " round " + std::to_string(opt_.round) : "") << ": " << opened
+            << " connections, server RSS before/after "
+            << (rss_before ? fixed(*rss_before / 1024.0, 1) : "-") << "/"
+            << (rss_after ? fixed(*rss_after / 1024.0, 1) : "-") << " MB, "
+            << (idle_bytes_per_conn_ ? fixed(*idle_bytes_per_conn_, 0) : std::string("-"))
+            << " bytes/connection\n";
   if (gen_rss_before && gen_rss_after && opened > 0) {
     j.add("generator_bytes_per_connection",
           static_cast<double>(*gen_rss_after - *gen_rss_before) * 1024.0 / opened, 0);
@@ -388,6 +412,10 @@ net::awaitable<void> Runner::run_load(const Shape& shape, std::optional<double> 
   LoadRun run;
   run.shape = &shape;
   run.offered = offered;
+  if (opt_.server_pid) {
+    run.rss_before_kb = process_rss_kb(opt_.server_pid);
+    reset_peak_rss(opt_.server_pid); // VmHWM back to VmRSS: the peak is this load's
+  }
   begin_load(run);
   co_await sleep(opt_.warmup_s);
   co_await measure(run);
@@ -402,6 +430,10 @@ net::awaitable<void> Runner::run_load(const Shape& shape, std::optional<double> 
       },
       opt_.drain_timeout_s);
   closed_ = false;
+  if (opt_.server_pid) {
+    run.rss_peak_kb = process_peak_rss_kb(opt_.server_pid);
+    run.rss_after_kb = process_rss_kb(opt_.server_pid);
+  }
   report(run);
   co_await sleep(0.5);
 }
@@ -629,6 +661,7 @@ void Runner::report(const LoadRun& run) {
       .add("rooms", shape.rooms)
       .add("subs_per_room", shape.subs)
       .add("mode", run.offered ? "open" : "closed");
+  add_tags(j);
   if (run.offered) {
     j.add("offered_dps", *run.offered, 0).add("offered_pubs_per_s", run.pub_rate, 1);
   } else {
@@ -647,6 +680,9 @@ void Runner::report(const LoadRun& run) {
       .add("generator_bound", point.gen_cpu_pct > 90.0)
       .add("server_rss_kb",
            run.server_rss_kb ? std::optional<double>(*run.server_rss_kb) : std::nullopt, 0)
+      .add("server_rss_before_kb", as_double(run.rss_before_kb), 0)
+      .add("server_rss_peak_kb", as_double(run.rss_peak_kb), 0)
+      .add("server_rss_after_kb", as_double(run.rss_after_kb), 0)
       .add("discarded_windows", run.discarded)
       .add("drained", run.drained)
       .add("undelivered", expected_ > delivered_ ? expected_ - delivered_ : std::uint64_t{0})
@@ -691,6 +727,19 @@ void Runner::report(const LoadRun& run) {
   std::string line = j.str();
   line.pop_back();
   std::cout << line << ",\"windows\":" << windows_json << "}" << std::endl;
+  // The run in one line for people: latency, CPU and memory.
+  auto mb = [](const std::optional<long>& kb) {
+    return kb ? fixed(static_cast<double>(*kb) / 1024.0, 1) : std::string("-");
+  };
+  std::cerr << "[" << opt_.label << "] " << shape.name << "@"
+            << (run.offered ? std::to_string(static_cast<long>(*run.offered)) : "max")
+            << (opt_.round > 0 ? " round " + std::to_string(opt_.round) : "") << ": "
+            << fixed(point.delivered_dps, 0) << " deliveries/s, p50/p99/p99.9 "
+            << fixed(lat.p50_us / 1000, 2) << "/" << fixed(lat.p99_us / 1000, 2) << "/"
+            << fixed(lat.p999_us / 1000, 2) << " ms, "
+            << (point.cpu_us ? fixed(*point.cpu_us, 2) : std::string("-"))
+            << " us CPU/delivery, RSS before/peak/after " << mb(run.rss_before_kb) << "/"
+            << mb(run.rss_peak_kb) << "/" << mb(run.rss_after_kb) << " MB\n";
 }
 
 // ---- summary ---------------------------------------------------------------------------

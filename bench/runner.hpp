@@ -64,6 +64,9 @@ private:
     int discarded = 0;
     bool drained = false;
     std::optional<long> server_rss_kb;
+    // The server's VmRSS before the load (connections open and subscribed), its peak
+    // (VmHWM, reset just before the load) and VmRSS after the drain.
+    std::optional<long> rss_before_kb, rss_peak_kb, rss_after_kb;
   };
   // What the summary keeps of each load point.
   struct Point {
@@ -154,6 +157,7 @@ private:
   void begin_load(LoadRun& run);
   net::awaitable<void> measure(LoadRun& run);
   void report(const LoadRun& run);
+  void add_tags(Json& j) const; // round and commit, when given
   net::awaitable<std::size_t> open(std::size_t count);
   net::awaitable<void> close_all();
   net::awaitable<void> pace(double pubs_per_s);
