@@ -31,6 +31,8 @@ const char* kUsage = R"(troupe_loadgen: fan-out load generator for Troupe, node 
   --loads LIST          offered deliveries/s, plus "max" for the closed loop [20000,50000,100000,max]
   --idle N              idle connections for the memory figure, 0 = skip   [10000]
   --idle-base N         connections open before the "before" RSS sample    [100]
+  --idle-rooms N        each idle connection subscribes to one of N rooms (the base
+                        connections make the rooms); 0: connect only         [100]
   --warmup S --window S --windows N    per load: warm-up, then N windows   [2 3 3]
   --noise-pct P --retries N  redo a window in which the rest of the machine used
                         over P % of a core, at most N times per load        [10 3]
@@ -156,6 +158,8 @@ std::optional<Options> Options::parse(int argc, char** argv) {
       o.idle = std::atoi(v.c_str());
     else if (a == "--idle-base")
       o.idle_base = std::atoi(v.c_str());
+    else if (a == "--idle-rooms")
+      o.idle_rooms = std::atoi(v.c_str());
     else if (a == "--warmup")
       o.warmup_s = std::atof(v.c_str());
     else if (a == "--window")

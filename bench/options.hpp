@@ -56,6 +56,7 @@ struct Options {
   bool closed_loop = true;   // plus the closed-loop maximum ("max")
   int idle = 10000;          // idle connections (0: skip)
   int idle_base = 100;       // opened before the "before" RSS sample
+  int idle_rooms = 100;      // idle connections subscribe to one of this many rooms; 0: none
 
   double warmup_s = 2;
   double window_s = 3;

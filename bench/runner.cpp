@@ -205,6 +205,23 @@ net::awaitable<void> Runner::close_all() {
 
 // ---- idle memory -----------------------------------------------------------------------
 
+// Subscribes the ready connections from `from` on, each to one of --idle-rooms rooms (an
+// idle member of a chat room is what a server holds most of); returns how many got it.
+net::awaitable<std::size_t> Runner::subscribe_idle(std::size_t from) {
+  if (opt_.idle_rooms <= 0) co_return 0;
+  subscribed_ = sub_failed_ = 0;
+  std::size_t asked = 0;
+  for (std::size_t i = from; i < conns_.size(); ++i) {
+    if (conns_[i]->state() != Connection::State::Ready) continue;
+    conns_[i]->subscribe("idle-" + run_tag_ + "-" + std::to_string(i % opt_.idle_rooms));
+    ++asked;
+  }
+  co_await wait_until([&] { return subscribed_ + sub_failed_ >= asked; }, opt_.setup_timeout_s);
+  if (subscribed_ < asked)
+    std::cerr << "  idle: subscribed " << subscribed_ << " of " << asked << "\n";
+  co_return subscribed_;
+}
+
 net::awaitable<void> Runner::idle_scenario() {
   std::cerr << "[" << opt_.label << "] idle: " << opt_.idle << " connections\n";
   base_ = next_index_;
@@ -212,12 +229,15 @@ net::awaitable<void> Runner::idle_scenario() {
   // A few connections first, so one-time costs (code paths warming up, first buffers,
   // thread stacks) land in the "before" sample and not in the per-connection figure.
   std::size_t base = co_await open(static_cast<std::size_t>(opt_.idle_base));
+  co_await subscribe_idle(0); // the rooms exist before the "before" sample
   co_await sleep(1.0);
   auto rss_before = process_rss_kb(opt_.server_pid);
   auto gen_rss_before = process_rss_kb(0);
 
   const auto t0 = Clock::now();
+  const std::size_t from = conns_.size();
   std::size_t opened = co_await open(static_cast<std::size_t>(opt_.idle));
+  const std::size_t idle_subscribed = co_await subscribe_idle(from);
   const double setup_s = since(t0);
 
   auto cpu0 = process_cpu_seconds(opt_.server_pid);
@@ -230,13 +250,16 @@ net::awaitable<void> Runner::idle_scenario() {
 
   std::size_t still_open =
       static_cast<std::size_t>(std::count_if(conns_.begin(), conns_.end(), [](auto& c) {
-        return c->state() == Connection::State::Ready;
+        return c->state() == Connection::State::Ready ||
+               c->state() == Connection::State::Subscribed;
       }));
 
   Json j;
   j.add("type", "idle")
       .add("server", opt_.label)
       .add("connections", opt_.idle)
+      .add("rooms", opt_.idle_rooms)
+      .add("subscribed", idle_subscribed)
       .add("connected", static_cast<std::uint64_t>(opened))
       .add("open_after_settle", static_cast<std::uint64_t>(still_open - std::min(still_open, base)))
       .add("base_connections", static_cast<std::uint64_t>(base))

@@ -152,6 +152,7 @@ private:
   std::optional<double> servers_cpu(std::vector<double>* each = nullptr) const;
 
   net::awaitable<void> idle_scenario();
+  net::awaitable<std::size_t> subscribe_idle(std::size_t from);
   net::awaitable<void> fanout_scenario(const Shape& shape);
   net::awaitable<void> run_load(const Shape& shape, std::optional<double> offered);
   void begin_load(LoadRun& run);

@@ -56,10 +56,12 @@ void memory_trimmer::tick() {
   const double used = cpu - last_cpu_s_;
   last_cpu_s_ = cpu;
   const auto connections = metrics_.connections.load(std::memory_order_relaxed);
-  if (used > busy_second_cpu_s) {
+  // Many connections gone: their memory is free now, whatever else the engine is doing (a
+  // busy engine never has a quiet second, and would keep the peak of a burst for good).
+  const bool dropped = connections + connections_dropped <= connections_at_trim_;
+  if (used > busy_second_cpu_s && !dropped) {
     busy_cpu_s_ += used;
-  } else if (busy_cpu_s_ > worth_trimming_cpu_s ||
-             connections + connections_dropped <= connections_at_trim_) {
+  } else if (dropped || busy_cpu_s_ > worth_trimming_cpu_s) {
 #if defined(__GLIBC__)
     malloc_trim(0);
 #endif

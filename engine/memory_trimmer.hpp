@@ -2,9 +2,10 @@
 // Gives memory back to the system after a burst (a wave of joins, a flood of messages):
 // glibc keeps freed memory in its arenas, so without a trim the RSS of a burst's peak
 // stays. Once a second the trimmer looks at the process's CPU time and its connection
-// count; when a busy stretch (or a drop in connections) is followed by a quiet second, it
-// calls malloc_trim(0) once, which returns the arenas' free pages. While the engine is busy
-// it does nothing: memory freed under steady load is soon used again.
+// count; when a busy stretch is followed by a quiet second, or at once when 100 or more
+// connections have gone since the last trim, it calls malloc_trim(0) once, which returns the
+// arenas' free pages. Otherwise, while the engine is busy, it does nothing: memory freed
+// under steady load is soon used again.
 
 #include <utility>
 
