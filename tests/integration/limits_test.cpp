@@ -213,15 +213,8 @@ std::size_t kernel_buffering(int rcvbuf) {
 }
 
 // Whichever way writes reach the kernel (io_uring, sendmsg, several threads' batches).
-class SlowConsumer : public EngineTest,
-                     public ::testing::WithParamInterface<std::vector<std::string>> {
-protected:
-  std::vector<std::string> extra_args() const override { return GetParam(); }
-};
-INSTANTIATE_TEST_SUITE_P(WritePaths, SlowConsumer,
-                         ::testing::Values(std::vector<std::string>{},
-                                           std::vector<std::string>{"--io-uring", "off"},
-                                           std::vector<std::string>{"--threads", "3"}));
+class SlowConsumer : public WritePathTest {};
+INSTANTIATE_TEST_SUITE_P(WritePaths, SlowConsumer, write_paths());
 
 TEST_P(SlowConsumer, AReaderThatStopsIsCutWith4500AndOthersGetEverything) {
   constexpr int kRcvBuf = 16 * 1024;

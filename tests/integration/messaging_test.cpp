@@ -12,18 +12,9 @@ namespace {
 
 class Messaging : public EngineTest {};
 
-// The same behaviour whichever way the fan-out's writes reach the kernel: one io_uring
-// submission per turn (the default), one sendmsg per socket, and batches of several I/O
-// threads writing each other's connections.
-class WritePaths : public EngineTest,
-                   public ::testing::WithParamInterface<std::vector<std::string>> {
-protected:
-  std::vector<std::string> extra_args() const override { return GetParam(); }
-};
-INSTANTIATE_TEST_SUITE_P(Messaging, WritePaths,
-                         ::testing::Values(std::vector<std::string>{},
-                                           std::vector<std::string>{"--io-uring", "off"},
-                                           std::vector<std::string>{"--threads", "3"}));
+// The same behaviour whichever way the fan-out's writes reach the kernel.
+class WritePaths : public WritePathTest {};
+INSTANTIATE_TEST_SUITE_P(Messaging, WritePaths, write_paths());
 
 TEST_F(Messaging, PingIsAnsweredWithPong) {
   auto c = client("alice");

@@ -101,4 +101,18 @@ protected:
   std::unique_ptr<EngineProcess> engine_;
 };
 
+// The engine run with each way the fan-out's writes reach the kernel: one io_uring submission
+// per turn (the default), one sendmsg per socket, and batches of several I/O threads writing
+// each other's connections. INSTANTIATE_TEST_SUITE_P(Name, Fixture, write_paths()).
+class WritePathTest : public EngineTest,
+                      public ::testing::WithParamInterface<std::vector<std::string>> {
+protected:
+  std::vector<std::string> extra_args() const override { return GetParam(); }
+};
+inline auto write_paths() {
+  return ::testing::Values(std::vector<std::string>{},
+                           std::vector<std::string>{"--io-uring", "off"},
+                           std::vector<std::string>{"--threads", "3"});
+}
+
 } // namespace troupe::test
