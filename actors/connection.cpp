@@ -1,17 +1,14 @@
 #include "actors/connection.hpp"
 
-#include <caf/actor_companion.hpp>
+#include <boost/asio/post.hpp>
 #include <caf/all.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
 
 #include "core/metrics.hpp"
 #include "core/token.hpp"
-
-// A backend call's outcome travels back to the connection as a message: the connection may
-// be gone by then, and a message to an ended actor is simply dropped.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::rpc_outcome)
 
 namespace troupe::actors {
 
@@ -22,9 +19,6 @@ struct overloaded : Fs... {
 };
 template <class... Fs>
 overloaded(Fs...) -> overloaded<Fs...>;
-
-using expired_atom = caf::atom_constant<caf::atom("expired")>;
-using rpc_done_atom = caf::atom_constant<caf::atom("rpcdone")>;
 
 /// The contract's bound on one connection's backend calls in flight.
 constexpr std::size_t max_rpcs_in_flight = 16;
@@ -53,7 +47,7 @@ void connection::forward(Request& request, caf::actor room_handles::*to) {
   const std::string name = request.room; // the action below takes `request` apart
   with_room(name, [this, name, to,
                    message = Message{me(), std::move(request)}](const room_handles& room) mutable {
-    self()->send(room.*to, std::move(message));
+    caf::anon_send(room.*to, std::move(message));
     // A one-off request (pub, history, …) on a room the connection does not hold: let it
     // go, or a connection touching many rooms would keep them all alive.
     release_if_unused(name);
@@ -63,38 +57,29 @@ void connection::forward(Request& request, caf::actor room_handles::*to) {
 connection::connection(const connection_services& services, actors::peer& peer, sink_ptr sink)
     : services_(services), peer_(peer), sink_(std::move(sink)), budget_(services.rate) {}
 
-companion* connection::self() {
-  if (self_) return self_;
-  // The actor is spawned on first use (a room, a token's expiry, a backend call): an idle
-  // connection that holds no room has none, and saves its mailbox and state.
-  handle_ = spawn_on_strand(*services_.system, peer_.executor(), [this](companion* self) {
-    self_ = self;
-    return caf::behavior{
-        [this](acquired_atom, const std::string& name, const room_handles& actors) {
-          on_acquired(name, actors);
-        },
-        [this](expired_atom) {
-          if (!closing_) close_now(4403, "token expired");
-        },
-        [this](rpc_done_atom, protocol::request_id id, rpc_outcome& outcome) {
-          on_rpc_done(id, outcome);
-        },
-    };
-  });
-  return self_;
+template <class Handler>
+auto connection::on_strand(Handler handler) {
+  if (!alive_) alive_ = std::make_shared<connection*>(this);
+  return [alive = alive_, strand = peer_.executor(), handler = std::move(handler)](auto&&... args) {
+    boost::asio::post(strand,
+                      [alive, handler, args = std::make_tuple(std::move(args)...)]() mutable {
+                        if (auto* self = *alive)
+                          std::apply([&](auto&... a) { handler(*self, a...); }, args);
+                      });
+  };
 }
 
 connection::~connection() {
+  if (alive_) *alive_ = nullptr; // on the strand, like everything posted back
   for (auto& [name, link] : rooms_) {
     if (link.subscribed && link.actors.log)
-      self()->send(link.actors.log, room_leave{client_, !clean_close_});
+      caf::anon_send(link.actors.log, room_leave{client_, !clean_close_});
     if (link.opened && link.actors.document)
-      self()->send(link.actors.document, room_leave{client_, !clean_close_});
+      caf::anon_send(link.actors.document, room_leave{client_, !clean_close_});
     // Also for an acquire still on its way: the directory answers it first, then counts
-    // this release, so the hold is never leaked.
-    self()->send(services_.directory, release_atom::value, name);
+    // this release (both come from this thread, in order), so the hold is never leaked.
+    caf::anon_send(services_.directory, release_atom::value, name);
   }
-  if (self_) quit_on_strand(self_);
 }
 
 void connection::on_frame(std::string_view payload) {
@@ -186,9 +171,11 @@ bool connection::room_available(protocol::request_id id, const std::string& room
 void connection::expire_at(std::int64_t exp) {
   using namespace std::chrono;
   const auto left = system_clock::time_point(seconds(exp)) - system_clock::now();
-  auto* me = self();
-  me->delayed_send(me, std::max(duration_cast<milliseconds>(left), milliseconds(0)),
-                   expired_atom::value);
+  expiry_ = std::make_unique<boost::asio::steady_timer>(peer_.executor());
+  expiry_->expires_after(std::max(duration_cast<milliseconds>(left), milliseconds(0)));
+  expiry_->async_wait(on_strand([](connection& self, boost::system::error_code ec) {
+    if (!ec && !self.closing_) self.close_now(4403, "token expired");
+  }));
 }
 
 void connection::handle(protocol::connect_request& request) {
@@ -246,7 +233,7 @@ void connection::handle(protocol::unsub_request& request) {
   const std::string name = request.room;
   with_room(name, [this, name,
                    unsub = room_unsub{me(), std::move(request)}](const room_handles& room) mutable {
-    self()->send(room.log, std::move(unsub));
+    caf::anon_send(room.log, std::move(unsub));
     release_if_unused(name);
   });
 }
@@ -255,7 +242,7 @@ void connection::release_if_unused(const std::string& name) {
   auto it = rooms_.find(name);
   if (it != rooms_.end() && !it->second.subscribed && !it->second.opened &&
       it->second.waiting.empty()) {
-    self()->send(services_.directory, release_atom::value, name);
+    caf::anon_send(services_.directory, release_atom::value, name);
     rooms_.erase(it);
   }
 }
@@ -283,16 +270,12 @@ void connection::handle(protocol::rpc_request& request) {
     return fail(request.id, protocol::error_code::rate_limited,
                 "at most 16 RPCs in flight per connection");
   ++rpcs_in_flight_;
-  self(); // the outcome comes back to the actor
-  // The call runs on the backend's own strand: nothing here waits for it. A weak handle: a
-  // call still pending when the engine stops must not keep the actor (and its system) alive.
-  backend->rpc(
-      client_, user_, std::move(request.method), std::move(request.data),
-      [to = caf::actor_cast<caf::weak_actor_ptr>(handle_), id = request.id](rpc_outcome outcome) {
-        if (auto alive = to.lock())
-          caf::anon_send(caf::actor_cast<caf::actor>(alive), rpc_done_atom::value, id,
-                         std::move(outcome));
-      });
+  // The call runs on the backend's own strand: nothing here waits for it, and its outcome
+  // is dropped if the connection has gone by then.
+  backend->rpc(client_, user_, std::move(request.method), std::move(request.data),
+               on_strand([id = request.id](connection& self, rpc_outcome& outcome) {
+                 self.on_rpc_done(id, outcome);
+               }));
 }
 
 void connection::on_rpc_done(protocol::request_id id, rpc_outcome& outcome) {
@@ -348,7 +331,7 @@ void connection::flush_ops() {
   const std::string name = pending_ops_.front().room;
   with_room(name, [this, name, message = doc_op{me(), std::move(pending_ops_)}](
                       const room_handles& room) mutable {
-    self()->send(room.document, std::move(message));
+    caf::anon_send(room.document, std::move(message));
     release_if_unused(name);
   });
   pending_ops_.clear();
@@ -362,7 +345,7 @@ void connection::handle(protocol::close_request& request) {
   const std::string name = request.room;
   with_room(name, [this, name,
                    close = doc_close{me(), std::move(request)}](const room_handles& room) mutable {
-    self()->send(room.document, std::move(close));
+    caf::anon_send(room.document, std::move(close));
     release_if_unused(name);
   });
 }
@@ -374,13 +357,17 @@ void connection::with_room(const std::string& name, room_action action) {
     return;
   }
   link.waiting.push_back(std::move(action));
-  if (link.waiting.size() == 1) self()->send(services_.directory, acquire_atom::value, name);
+  if (link.waiting.size() == 1)
+    caf::anon_send(
+        services_.directory, acquire_atom::value, name,
+        room_reply{on_strand([](connection& self, const std::string& name,
+                                const room_handles& actors) { self.on_acquired(name, actors); })});
 }
 
 void connection::on_acquired(const std::string& name, const room_handles& actors) {
   auto it = rooms_.find(name);
   if (it == rooms_.end()) {
-    self()->send(services_.directory, release_atom::value, name);
+    caf::anon_send(services_.directory, release_atom::value, name);
     return;
   }
   it->second.actors = actors;
@@ -391,6 +378,8 @@ void connection::on_acquired(const std::string& name, const room_handles& actors
     it->second.waiting.erase(it->second.waiting.begin());
     action(actors);
   }
+  // An idle member keeps no empty queue's buffer.
+  if (it != rooms_.end()) std::vector<room_action>().swap(it->second.waiting);
 }
 
 } // namespace troupe::actors

@@ -1,23 +1,27 @@
 #pragma once
-// The connection actor: one per WebSocket, on the session's strand. It turns decoded
-// requests into messages to room actors, answers what it can itself (connect, ping,
-// errors), and keeps which rooms the connection holds so it can leave them when it ends.
+// The connection: one per WebSocket, on the session's strand. It turns decoded requests
+// into messages to room actors, answers what it can itself (connect, ping, errors), and
+// keeps which rooms the connection holds so it can leave them when it ends.
+//
+// It is no actor of its own: rooms answer through its sink, and what comes back to it (a
+// room's actors from the directory, a backend call's outcome, a token's expiry) is posted to
+// its strand. A mailbox per connection would cost an idle member over a kilobyte.
 
 #include <utility>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
 #include <atomic>
 #include <functional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "actors/backend.hpp"
 #include "actors/messages.hpp"
-#include "actors/strand_actor.hpp"
+#include "actors/room_table.hpp"
 #include "core/rate_limiter.hpp"
 #include "core/room_access.hpp"
 #include "protocol/codec.hpp"
@@ -48,7 +52,7 @@ struct connection_services {
 
 class connection {
 public:
-  /// Call on the peer's strand (peer.executor()): every method runs there, the actor too.
+  /// Call on the peer's strand (peer.executor()): every method runs there.
   connection(const connection_services& services, actors::peer& peer, sink_ptr sink);
   /// Leaves every room and ends the actor.
   ~connection();
@@ -114,14 +118,19 @@ private:
 
   peer_ref me() const { return {client_, user_, name_, sink_, info_}; }
 
-  /// The actor, spawned on first use.
-  companion* self();
+  /// Wraps `handler` (called as handler(connection&, args...)) so that it may be called
+  /// from any thread: it runs on the connection's strand, and not at all once the
+  /// connection is gone.
+  template <class Handler>
+  auto on_strand(Handler handler);
 
   const connection_services& services_;
   actors::peer& peer_;
   sink_ptr sink_;
-  companion* self_ = nullptr;
-  caf::actor handle_;
+  /// Points at this connection until it ends; what is posted back checks it on the strand.
+  /// Made on first use.
+  std::shared_ptr<connection*> alive_;
+  std::unique_ptr<boost::asio::steady_timer> expiry_; ///< the token's `exp`, if it has one
 
   bool connected_ = false;
   bool closing_ = false;
@@ -132,7 +141,7 @@ private:
   std::string info_;         ///< the token's `info`, MessagePack
   core::room_access access_; ///< no room until `connect` says otherwise
   core::rate_limiter budget_;
-  std::unordered_map<std::string, room_link> rooms_;
+  room_table<room_link> rooms_;
   std::size_t rpcs_in_flight_ = 0; ///< backend calls not answered yet
 
   protocol::frame_builder replies_; // this frame's own answers, sent as one frame

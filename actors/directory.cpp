@@ -25,17 +25,17 @@ public:
       : self_(self), io_(io), settings_(settings), store_(store), storage_(std::move(storage)),
         metrics_(metrics) {}
 
-  void acquire(const std::string& name) {
-    auto requester = caf::actor_cast<caf::actor>(self_->current_sender());
+  void acquire(const std::string& name, room_reply& requester) {
     if (shutting_down_) return; // the engine is closing every connection
     auto& entry = rooms_[name];
     if (entry.stopping) {
-      entry.waiting.push_back(requester); // served once the old actor has saved its log
+      // Served once the old actors have saved their state.
+      entry.waiting.push_back(std::move(requester));
       return;
     }
     if (!entry.actors.log) start(name, entry);
     ++entry.holders;
-    self_->send(requester, acquired_atom::value, name, entry.actors);
+    requester.deliver(name, entry.actors);
   }
 
   void release(const std::string& name) {
@@ -81,7 +81,7 @@ public:
     start(name, entry);
     entry.holders = waiting.size();
     for (auto& requester : waiting)
-      self_->send(requester, acquired_atom::value, name, entry.actors);
+      requester.deliver(name, entry.actors);
   }
 
 private:
@@ -90,7 +90,7 @@ private:
     std::size_t holders = 0;
     std::uint64_t generation = 0; // tells a stale eviction timer from the current one
     int stopping = 0;             // actors (log, document) still handing their state over
-    std::vector<caf::actor> waiting;
+    std::vector<room_reply> waiting;
   };
 
   void start(const std::string& name, entry& entry) {
@@ -141,6 +141,12 @@ private:
 
 } // namespace
 
+room_reply room_reply::to(caf::actor requester) {
+  return {[requester = std::move(requester)](const std::string& name, const room_handles& actors) {
+    caf::anon_send(requester, acquired_atom::value, name, actors);
+  }};
+}
+
 caf::actor spawn_directory(caf::actor_system& system, boost::asio::io_context& io,
                            directory_settings settings, store::room_store& store,
                            caf::actor storage, core::metrics& metrics) {
@@ -148,7 +154,9 @@ caf::actor spawn_directory(caf::actor_system& system, boost::asio::io_context& i
     auto state =
         std::make_shared<directory>(self, io, settings, store, std::move(storage), metrics);
     return caf::behavior{
-        [state](acquire_atom, const std::string& name) { state->acquire(name); },
+        [state](acquire_atom, const std::string& name, room_reply& requester) {
+          state->acquire(name, requester);
+        },
         [state](stopped_atom, const std::string& name) { state->stopped(name); },
         [state](stop_atom) { state->stop_all(); },
         [state](release_atom, const std::string& name) { state->release(name); },

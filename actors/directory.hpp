@@ -34,8 +34,8 @@ struct directory_settings {
 };
 
 /// Messages it takes:
-///  - (acquire_atom, room name): answered with (acquired_atom, room name, room_handles),
-///    the room's actors, held for the sender until it sends (release_atom, room name).
+///  - (acquire_atom, room name, room_reply): answered through the room_reply with the room's
+///    actors, held for the requester until it sends (release_atom, room name).
 ///  - (stop_atom): every room hands its log and document to the store; then the directory
 ///    ends.
 ///  `storage` is the storage actor rooms write through (none for the memory store).

@@ -2,9 +2,11 @@
 // The messages between actors. Frames for clients never travel as messages: rooms put
 // them straight into each member's outbox (actors::frame_sink).
 
+#include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -116,6 +118,17 @@ struct store_done {
 };
 
 // Directory <-> connections and rooms.
+
+/// Where the directory answers an acquire: called on the directory's strand with the room's
+/// actors. A connection is no actor (an idle one would pay a mailbox for nothing), so the
+/// answer is a callback that carries the handles over to the requester's own strand.
+struct room_reply {
+  std::function<void(const std::string& name, const room_handles& actors)> deliver;
+
+  /// For an actor: the answer is the message (acquired_atom, name, room_handles).
+  static room_reply to(caf::actor requester);
+};
+
 using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
 using acquired_atom = caf::atom_constant<caf::atom("acquired")>;
 using stopped_atom = caf::atom_constant<caf::atom("stopped")>;
@@ -130,6 +143,7 @@ using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 
 } // namespace troupe::actors
 
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_sub)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_unsub)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::actors::room_pub)

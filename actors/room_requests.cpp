@@ -142,7 +142,8 @@ public:
     from.sink = this->shared_from_this();
     const auto directory = services_.directory;
     spawn_on_strand(*services_.system, strand_, [&, directory](companion* self) {
-      self->send(directory, acquire_atom::value, room);
+      self->send(directory, acquire_atom::value, room,
+                 room_reply::to(caf::actor_cast<caf::actor>(self)));
       return caf::behavior{
           [self, directory, from = std::move(from), send = std::move(send)](
               acquired_atom, const std::string& name, const room_handles& handles) mutable {

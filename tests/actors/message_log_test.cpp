@@ -223,7 +223,8 @@ TEST_F(RoomActor, EvictedRoomKeepsEpochSeqAndHistory) {
   caf::scoped_actor self(system_);
   auto acquire = [&] {
     caf::actor room;
-    self->send(directory, actors::acquire_atom::value, std::string("r"));
+    self->send(directory, actors::acquire_atom::value, std::string("r"),
+               actors::room_reply::to(caf::actor_cast<caf::actor>(self)));
     self->receive([&](actors::acquired_atom, const std::string&,
                       const actors::room_handles& r) { room = r.log; },
                   caf::after(5s) >> [] { ADD_FAILURE() << "no room"; });
