@@ -1,9 +1,11 @@
 #include "transport/outbox.hpp"
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -19,17 +21,34 @@ namespace {
 constexpr std::size_t tls_piece = 16 * 1024;
 
 error_code errno_code(int error) { return {error, boost::system::system_category()}; }
+
+/// The socket moved onto the io_context's own executor. An any_io_executor holds that one
+/// inline, but a strand does not fit: with the strand as the socket's executor, each
+/// operation pending on an idle connection costs heap copies of it. The handlers are bound
+/// to the strand instead.
+net::ip::tcp::socket on_plain_executor(net::ip::tcp::socket socket, const strand_type& strand) {
+  error_code ec;
+  const auto protocol = socket.local_endpoint(ec).protocol();
+  if (ec) return socket;
+  net::ip::tcp::socket plain(strand.get_inner_executor());
+  const auto fd = socket.release(ec);
+  if (ec) return socket;
+  if (plain.assign(protocol, fd, ec); ec) ::close(fd); // `plain` stays closed: writes fail
+  return plain;
+}
 } // namespace
 
 outbox::outbox(net::ip::tcp::socket socket, strand_type strand, std::size_t byte_limit)
-    : socket_(std::move(socket)), strand_(std::move(strand)), byte_limit_(byte_limit) {
+    : socket_(on_plain_executor(std::move(socket), strand)), strand_(std::move(strand)),
+      byte_limit_(byte_limit) {
   error_code ignored;
   socket_.non_blocking(true, ignored); // writes are tried right away, never block
   socket_.set_option(net::ip::tcp::no_delay(true), ignored);
 }
 
 outbox::outbox(std::unique_ptr<tls_stream> tls, strand_type strand, std::size_t byte_limit)
-    : socket_(strand), tls_(std::move(tls)), strand_(std::move(strand)), byte_limit_(byte_limit) {
+    : socket_(strand.get_inner_executor()), tls_(std::move(tls)), strand_(std::move(strand)),
+      byte_limit_(byte_limit) {
   error_code ignored;
   socket().set_option(net::ip::tcp::no_delay(true), ignored);
 }
@@ -191,12 +210,13 @@ void outbox::wait_writable_locked() {
   waiting_for_socket_ = true;
   // The socket object is only used on its strand.
   net::post(strand_, [self = shared_from_this()] {
-    self->socket_.async_wait(net::socket_base::wait_write, [self](error_code ec) {
-      std::lock_guard lock(self->mutex_);
-      self->waiting_for_socket_ = false;
-      if (ec) return self->fail_locked(ec);
-      self->write_locked();
-    });
+    self->socket_.async_wait(net::socket_base::wait_write,
+                             net::bind_executor(self->strand_, [self](error_code ec) {
+                               std::lock_guard lock(self->mutex_);
+                               self->waiting_for_socket_ = false;
+                               if (ec) return self->fail_locked(ec);
+                               self->write_locked();
+                             }));
   });
 }
 
@@ -346,15 +366,19 @@ void outbox::close_gracefully(std::chrono::steady_clock::duration bound, write_c
 }
 
 void outbox::discard_input(std::shared_ptr<net::steady_timer> deadline) {
-  auto scratch = std::make_shared<std::array<char, 4096>>();
-  socket_.async_read_some(net::buffer(*scratch), [self = shared_from_this(), deadline,
-                                                  scratch](error_code ec, std::size_t) {
-    if (ec) {
-      deadline->cancel(); // the peer closed too (or the socket did): close now
-      return;
-    }
-    self->discard_input(deadline);
-  });
+  // Waits for readability rather than reading into a buffer of its own: ten thousand
+  // connections closing at once would otherwise hold ten thousand buffers.
+  socket_.async_wait(
+      net::socket_base::wait_read,
+      net::bind_executor(strand_, [self = shared_from_this(), deadline](error_code ec) {
+        thread_local std::array<char, 4096> scratch;
+        while (!ec) {
+          self->socket_.read_some(net::buffer(scratch), ec);
+          if (ec == net::error::would_block || ec == net::error::try_again)
+            return self->discard_input(deadline);
+        }
+        deadline->cancel(); // the peer closed too (or the socket did): close now
+      }));
 }
 
 void outbox::close() {

@@ -1,5 +1,6 @@
 #include "transport/ws_session.hpp"
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/http/field.hpp>
 
@@ -89,8 +90,9 @@ ws_session::ws_session(std::unique_ptr<tls_stream> tls, strand_type strand, serv
                  strand, context) {}
 
 ws_session::ws_session(std::shared_ptr<outbox> box, strand_type strand, server_context& context)
-    : context_(context), box_(std::move(box)), timer_(strand), reader_(context.settings.max_frame),
-      accepted_at_(clock::now()), last_ping_(accepted_at_), last_read_(accepted_at_) {
+    : context_(context), box_(std::move(box)), timer_(strand.get_inner_executor()),
+      reader_(context.settings.max_frame), accepted_at_(clock::now()), last_ping_(accepted_at_),
+      last_read_(accepted_at_) {
   context_.metrics->connections.fetch_add(1, std::memory_order_relaxed);
   core::metrics::add(context_.metrics->connections_total);
 }
@@ -140,7 +142,9 @@ void ws_session::run(const http::request<http::string_body>& request, std::strin
 void ws_session::wait_readable() {
   box_->socket().async_wait(
       net::socket_base::wait_read,
-      idle_wait{[self = shared_from_this()](error_code ec) { self->on_readable(ec); }});
+      net::bind_executor(box_->strand(), idle_wait{[self = shared_from_this()](error_code ec) {
+                           self->on_readable(ec);
+                         }}));
 }
 
 void ws_session::on_readable(error_code ec) {
@@ -213,7 +217,9 @@ void ws_session::arm_timer() {
   if (!connection_->connected())
     next = std::min(next, accepted_at_ + context_.settings.connect_timeout);
   timer_.expires_at(next);
-  timer_.async_wait(idle_wait{[self = shared_from_this()](error_code ec) { self->on_timer(ec); }});
+  timer_.async_wait(net::bind_executor(
+      box_->strand(),
+      idle_wait{[self = shared_from_this()](error_code ec) { self->on_timer(ec); }}));
 }
 
 void ws_session::on_timer(error_code ec) {
@@ -250,7 +256,8 @@ void ws_session::close(std::uint16_t code, std::string_view reason, bool reconne
   box_->send_urgent(protocol::make_close_frame(code, reason));
   // Reading goes on until the client's close frame answers ours, at most close_timeout.
   timer_.expires_after(context_.settings.close_timeout);
-  timer_.async_wait([self = shared_from_this()](error_code ec) { self->on_timer(ec); });
+  timer_.async_wait(net::bind_executor(
+      box_->strand(), [self = shared_from_this()](error_code ec) { self->on_timer(ec); }));
   // The connection leaves its rooms now, not when the peer has answered (a peer that went
   // silent never does): presence's grace period starts at once. Posted, because close()
   // may be called from inside the connection.
