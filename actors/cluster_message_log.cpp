@@ -332,7 +332,7 @@ private:
   /// reconnect and recover (4500); they leave as their connections end.
   void reset_members(const std::string& reason) {
     release_acks(std::numeric_limits<std::uint64_t>::max());
-    members_.for_each([&](const peer_ref& who) { who.sink->reset(reason); });
+    members_.for_each([&](const std::string&, const sink_ptr& sink) { sink->reset(reason); });
     for (auto& sub : catching_up_)
       sub.from.sink->reset(reason);
     catching_up_.clear();

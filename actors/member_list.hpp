@@ -3,7 +3,8 @@
 // holders). A member admitted to presence gets its reply from the presence actor; until that
 // actor says it has queued the reply, the member's pushes are held back so that none
 // overtakes it. A vector, not a map: the fan-out walks it for every push, and joins and
-// leaves are rare next to deliveries.
+// leaves are rare next to deliveries. A member keeps its client id and its sink only (not
+// the whole peer_ref): every idle subscriber is one, and presence keeps the rest.
 
 #include <string>
 #include <string_view>
@@ -19,11 +20,11 @@ public:
   /// until activate().
   void add(peer_ref who) {
     if (auto* member = find(who.client)) {
-      member->who = std::move(who);
+      member->sink = std::move(who.sink);
       member->active = false;
       return;
     }
-    members_.push_back({std::move(who), false, {}});
+    members_.push_back({std::move(who.client), std::move(who.sink), false, {}});
   }
 
   /// Its reply is queued: sends what was held, then everything as it comes.
@@ -32,7 +33,7 @@ public:
     if (!member || member->active) return;
     member->active = true;
     for (auto& push : member->held)
-      member->who.sink->send(std::move(push));
+      member->sink->send(std::move(push));
     member->held = {};
   }
 
@@ -47,7 +48,7 @@ public:
 
   bool contains(std::string_view client) const {
     for (const auto& member : members_)
-      if (member.who.client == client) return true;
+      if (member.client == client) return true;
     return false;
   }
 
@@ -65,9 +66,9 @@ public:
   /// Sends `push` to every member but `except` (a client id; empty: none).
   void send(const protocol::frame_ptr& push, std::string_view except = {}) {
     for (auto& member : members_) {
-      if (!except.empty() && member.who.client == except) continue;
+      if (!except.empty() && member.client == except) continue;
       if (member.active)
-        member.who.sink->send(push);
+        member.sink->send(push);
       else
         member.held.push_back(push);
     }
@@ -75,33 +76,40 @@ public:
 
   std::size_t size() const noexcept { return members_.size(); }
 
+  /// Calls visit(client, sink) for every member.
   template <class Visit>
   void for_each(Visit&& visit) const {
     for (const auto& member : members_)
-      visit(member.who);
+      visit(member.client, member.sink);
   }
+
+  struct handle {
+    std::string client;
+    sink_ptr sink;
+  };
 
   /// Removes every member and hands them over (their held pushes are dropped): the room's
   /// state they held is gone (a cluster's Redis lost it) and they are being reset.
-  std::vector<peer_ref> take_all() {
-    std::vector<peer_ref> out;
+  std::vector<handle> take_all() {
+    std::vector<handle> out;
     out.reserve(members_.size());
     for (auto& member : members_)
-      out.push_back(std::move(member.who));
+      out.push_back({std::move(member.client), std::move(member.sink)});
     members_.clear();
     return out;
   }
 
 private:
   struct member {
-    peer_ref who;
+    std::string client;
+    sink_ptr sink;
     bool active = false;                   ///< its reply has been queued
     std::vector<protocol::frame_ptr> held; ///< pushes waiting for that reply
   };
 
   member* find(std::string_view client) {
     for (auto& member : members_)
-      if (member.who.client == client) return &member;
+      if (member.client == client) return &member;
     return nullptr;
   }
 

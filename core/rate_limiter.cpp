@@ -6,14 +6,15 @@ namespace troupe::core {
 
 rate_limiter::rate_limiter(double rate, clock::duration abuse_after, clock::duration calm,
                            clock::time_point now)
-    : rate_(rate), burst_(2 * rate), tokens_(2 * rate), refilled_(now), abuse_after_(abuse_after),
-      calm_(calm) {}
+    : rate_(rate), tokens_(2 * rate), refilled_(now),
+      abuse_after_(std::chrono::duration_cast<bound>(abuse_after)),
+      calm_(std::chrono::duration_cast<bound>(calm)) {}
 
 rate_limiter::verdict rate_limiter::take(clock::time_point now) noexcept {
   if (rate_ <= 0) return verdict::allowed;
   if (now > refilled_) {
     const std::chrono::duration<double> elapsed = now - refilled_;
-    tokens_ = std::min(burst_, tokens_ + elapsed.count() * rate_);
+    tokens_ = std::min(2 * rate_, tokens_ + elapsed.count() * rate_);
     refilled_ = now;
   }
   if (tokens_ >= 1) {

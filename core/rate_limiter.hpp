@@ -30,12 +30,13 @@ public:
   verdict take(clock::time_point now) noexcept;
 
 private:
+  // One per connection: kept small (the burst is twice the rate; the bounds in ms).
+  using bound = std::chrono::duration<std::int32_t, std::milli>;
   double rate_;
-  double burst_;
   double tokens_;
   clock::time_point refilled_;
-  clock::duration abuse_after_;
-  clock::duration calm_;
+  bound abuse_after_;
+  bound calm_;
   clock::time_point refused_since_{}; ///< start of the current run of refusals
   clock::time_point last_refused_{};
   bool refusing_ = false;

@@ -24,6 +24,7 @@
 #include "transport/backend_client.hpp"
 #include "transport/webhook_sender.hpp"
 #include "transport/listener.hpp"
+#include "transport/liveness_sweep.hpp"
 #include "transport/tls_context.hpp"
 #include "transport/send_ring.hpp"
 #include "transport/write_batch.hpp"
@@ -232,6 +233,8 @@ std::uint16_t engine::start() {
   net::ip::tcp::endpoint endpoint(net::ip::make_address(options_.host), options_.port);
   listener_ = std::make_shared<transport::listener>(io_, endpoint, context_);
   listener_->run();
+  liveness_ = std::make_unique<transport::liveness_sweep>(io_, context_);
+  liveness_->start();
   if (cluster_) cluster_->start();
   trimmer_.start();
   const unsigned count = io_threads(options_.threads);
@@ -289,6 +292,7 @@ void engine::shutdown() {
   }
   if (webhooks_) webhooks_->stop(); // what is still queued is lost with the process
   trimmer_.stop();
+  if (liveness_) liveness_->stop();
   work_.reset();
   io_.stop();
   for (auto& thread : threads_)

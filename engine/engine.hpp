@@ -31,6 +31,7 @@ class actor_system_config;
 namespace troupe::transport {
 class listener;
 class backend_client;
+class liveness_sweep;
 class webhook_sender;
 } // namespace troupe::transport
 
@@ -68,6 +69,7 @@ private:
   std::unique_ptr<actors::cluster_hub> cluster_;                ///< --redis
   std::unique_ptr<transport::cluster_control> cluster_control_; ///< --redis
   std::shared_ptr<transport::listener> listener_;
+  std::unique_ptr<transport::liveness_sweep> liveness_; ///< every session's pings and deadlines
   std::shared_ptr<transport::backend_client> backend_;  ///< --backend
   std::shared_ptr<transport::webhook_sender> webhooks_; ///< --backend: the event queue
   std::vector<std::thread> threads_;

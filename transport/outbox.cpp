@@ -224,21 +224,23 @@ void outbox::write_tls() {
   std::unique_lock lock(mutex_);
   if (waiting_for_socket_ || stop_writing_) return; // the write in flight comes back here
   if (nothing_to_write()) {
-    if (tls_out_.capacity() > 4096) std::string().swap(tls_out_); // a burst should not pin its peak
+    if (tls_->write_piece.capacity() > 4096) // a burst should not pin its peak
+      std::string().swap(tls_->write_piece);
     return check_drained_locked();
   }
   // OpenSSL encrypts one buffer at a time: gather the queued frames into one piece, so
   // that many small frames cost one record and one system call rather than one each.
-  tls_out_.clear();
-  for (std::size_t i = front_; i < writing_.size() && tls_out_.size() < tls_piece; ++i) {
+  auto& piece = tls_->write_piece;
+  piece.clear();
+  for (std::size_t i = front_; i < writing_.size() && piece.size() < tls_piece; ++i) {
     auto bytes = writing_[i].frame->wire();
     if (i == front_) bytes.remove_prefix(written_of_front_);
-    tls_out_.append(bytes.substr(0, tls_piece - tls_out_.size()));
+    piece.append(bytes.substr(0, tls_piece - piece.size()));
     ++in_flight_;
   }
   waiting_for_socket_ = true;
   lock.unlock();
-  net::async_write(*tls_, net::buffer(tls_out_),
+  net::async_write(*tls_, net::buffer(piece),
                    [self = shared_from_this()](error_code ec, std::size_t written) {
                      {
                        std::lock_guard lock(self->mutex_);

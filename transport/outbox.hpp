@@ -157,7 +157,6 @@ private:
 
   net::ip::tcp::socket socket_; // unopened when tls_ holds the connection
   std::unique_ptr<tls_stream> tls_;
-  std::string tls_out_; // the piece OpenSSL is writing (strand only)
   strand_type strand_;
   const std::size_t byte_limit_;
 

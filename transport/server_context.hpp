@@ -67,6 +67,9 @@ public:
   /// returns how many.
   std::size_t close_user(const std::string& user, std::uint16_t code, const std::string& reason,
                          bool reconnect);
+  /// Has every session whose liveness deadline has passed check it, on its strand
+  /// (transport/liveness_sweep.hpp).
+  void check_liveness(std::chrono::steady_clock::time_point now);
   /// Calls `visit` with every live session, outside the lock.
   void for_each(const std::function<void(const std::shared_ptr<ws_session>&)>& visit) const;
 

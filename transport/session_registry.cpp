@@ -76,6 +76,18 @@ std::size_t session_registry::close_user(const std::string& user, std::uint16_t 
   return closing.size();
 }
 
+void session_registry::check_liveness(std::chrono::steady_clock::time_point now) {
+  std::vector<std::shared_ptr<ws_session>> due;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [key, entry] : sessions_)
+      if (auto session = entry.session.lock(); session && session->take_due(now))
+        due.push_back(std::move(session));
+  }
+  for (auto& session : due)
+    session->check_liveness();
+}
+
 void session_registry::for_each(
     const std::function<void(const std::shared_ptr<ws_session>&)>& visit) const {
   std::vector<std::shared_ptr<ws_session>> live;

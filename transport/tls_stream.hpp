@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 
 namespace troupe::transport {
 
@@ -25,6 +26,10 @@ using error_code = boost::system::error_code;
 class tls_stream final : public net::ssl::stream<boost::beast::tcp_stream> {
 public:
   using net::ssl::stream<boost::beast::tcp_stream>::stream;
+
+  /// The piece the outbox has OpenSSL write (on the outbox's strand only): kept here, so a
+  /// plain connection's outbox carries no buffer for it.
+  std::string write_piece;
 };
 
 /// The stream of an HTTP connection: plain TCP, or TLS over TCP when the server has a

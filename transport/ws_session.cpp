@@ -1,6 +1,6 @@
 #include "transport/ws_session.hpp"
 
-#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/http/field.hpp>
 
@@ -57,8 +57,8 @@ struct exact_allocator {
   friend bool operator!=(const exact_allocator&, const exact_allocator&) noexcept { return false; }
 };
 
-/// A completion handler whose operation is allocated with exact_allocator: for the waits
-/// that stay pending while a connection idles (readability, the liveness timer).
+/// A completion handler whose operation is allocated with exact_allocator: for the wait
+/// that stays pending while a connection idles (readability).
 template <class Function>
 struct idle_wait {
   Function function;
@@ -90,9 +90,8 @@ ws_session::ws_session(std::unique_ptr<tls_stream> tls, strand_type strand, serv
                  strand, context) {}
 
 ws_session::ws_session(std::shared_ptr<outbox> box, strand_type strand, server_context& context)
-    : context_(context), box_(std::move(box)), timer_(strand.get_inner_executor()),
-      reader_(context.settings.max_frame), accepted_at_(clock::now()), last_ping_(accepted_at_),
-      last_read_(accepted_at_) {
+    : context_(context), box_(std::move(box)), reader_(context.settings.max_frame),
+      accepted_at_(clock::now()), last_ping_(accepted_at_), last_read_(accepted_at_) {
   context_.metrics->connections.fetch_add(1, std::memory_order_relaxed);
   core::metrics::add(context_.metrics->connections_total);
 }
@@ -140,11 +139,13 @@ void ws_session::run(const http::request<http::string_body>& request, std::strin
 }
 
 void ws_session::wait_readable() {
+  // The pending operation holds no strand, only the session: the handler enters the strand
+  // itself (at once when no other thread holds it), which keeps an idle connection's wait at
+  // its smallest.
   box_->socket().async_wait(
-      net::socket_base::wait_read,
-      net::bind_executor(box_->strand(), idle_wait{[self = shared_from_this()](error_code ec) {
-                           self->on_readable(ec);
-                         }}));
+      net::socket_base::wait_read, idle_wait{[self = shared_from_this()](error_code ec) {
+        net::dispatch(self->box_->strand(), [self, ec] { self->on_readable(ec); });
+      }});
 }
 
 void ws_session::on_readable(error_code ec) {
@@ -216,19 +217,24 @@ void ws_session::arm_timer() {
   auto next = std::min(last_ping_ + ping, last_read_ + 2 * ping);
   if (!connection_->connected())
     next = std::min(next, accepted_at_ + context_.settings.connect_timeout);
-  timer_.expires_at(next);
-  timer_.async_wait(net::bind_executor(
-      box_->strand(),
-      idle_wait{[self = shared_from_this()](error_code ec) { self->on_timer(ec); }}));
+  due_.store(next.time_since_epoch().count(), std::memory_order_relaxed);
 }
 
-void ws_session::on_timer(error_code ec) {
-  if (ec || finished_) return;
-  if (closing_) { // the client did not answer our close frame in time
-    box_->close();
+void ws_session::check_liveness() {
+  net::post(box_->strand(), [self = shared_from_this()] { self->on_deadline(); });
+}
+
+void ws_session::on_deadline() {
+  if (finished_) return;
+  const auto now = clock::now();
+  if (closing_) {
+    if (now < close_by_) { // a deadline taken just before the close began
+      due_.store(close_by_.time_since_epoch().count(), std::memory_order_relaxed);
+      return;
+    }
+    box_->close(); // the client did not answer our close frame in time
     return finish();
   }
-  const auto now = clock::now();
   const auto ping = context_.settings.ping;
   if (!connection_->connected() && now - accepted_at_ >= context_.settings.connect_timeout)
     return close(4401, "no connect in time", false);
@@ -255,9 +261,8 @@ void ws_session::close(std::uint16_t code, std::string_view reason, bool reconne
   }));
   box_->send_urgent(protocol::make_close_frame(code, reason));
   // Reading goes on until the client's close frame answers ours, at most close_timeout.
-  timer_.expires_after(context_.settings.close_timeout);
-  timer_.async_wait(net::bind_executor(
-      box_->strand(), [self = shared_from_this()](error_code ec) { self->on_timer(ec); }));
+  close_by_ = clock::now() + context_.settings.close_timeout;
+  due_.store(close_by_.time_since_epoch().count(), std::memory_order_relaxed);
   // The connection leaves its rooms now, not when the peer has answered (a peer that went
   // silent never does): presence's grace period starts at once. Posted, because close()
   // may be called from inside the connection.
@@ -277,7 +282,7 @@ void ws_session::close_from_anywhere(std::uint16_t code, std::string reason, boo
 void ws_session::finish() {
   if (finished_) return;
   finished_ = true;
-  timer_.cancel();
+  due_.store(never, std::memory_order_relaxed);
   connection_.reset(); // leaves its rooms
   box_->close_gracefully(teardown_bound);
   context_.sessions.remove(this);

@@ -12,11 +12,12 @@
 
 #include <utility>
 
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -50,6 +51,15 @@ public:
 
   boost::asio::any_io_executor executor() const override { return box_->strand(); }
 
+  /// From the liveness sweep: true, once, when the deadline set by the session has passed.
+  bool take_due(clock::time_point now) noexcept {
+    auto due = due_.load(std::memory_order_relaxed);
+    return now.time_since_epoch().count() >= due &&
+           due_.compare_exchange_strong(due, never, std::memory_order_relaxed);
+  }
+  /// From any thread: checks pings, silence and deadlines on the session's strand.
+  void check_liveness();
+
   /// From any thread: close with `code` on the session's strand.
   void close_from_anywhere(std::uint16_t code, std::string reason, bool reconnect);
 
@@ -60,14 +70,19 @@ private:
   /// Feeds bytes that arrived to the reader; false once the session stops reading.
   bool consume(char* data, std::size_t size);
   bool on_event(const ws_frame_reader::event& event);
+  /// Sets the deadline at which the liveness sweep calls on_deadline().
   void arm_timer();
-  void on_timer(error_code ec);
+  void on_deadline();
   void on_overflow();
   void finish();
 
   server_context& context_;
   std::shared_ptr<outbox> box_;
-  net::steady_timer timer_; // liveness; once closing, the bound on the close handshake
+  static constexpr clock::rep never = std::numeric_limits<clock::rep>::max();
+  /// The next liveness deadline (once closing, the bound on the close handshake), read by
+  /// the liveness sweep; `never` when none.
+  std::atomic<clock::rep> due_{never};
+  clock::time_point close_by_; // once closing
   std::unique_ptr<actors::connection> connection_;
   ws_frame_reader reader_;
   clock::time_point accepted_at_;
