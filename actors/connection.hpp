@@ -15,6 +15,7 @@
 #include <caf/fwd.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -135,6 +136,7 @@ private:
   bool connected_ = false;
   bool closing_ = false;
   bool clean_close_ = false;
+  std::uint8_t rpcs_in_flight_ = 0; ///< backend calls not answered yet (at most 16)
   std::string client_;
   std::string user_;
   std::string name_;
@@ -142,7 +144,6 @@ private:
   core::room_access access_; ///< no room until `connect` says otherwise
   core::rate_limiter budget_;
   room_table<room_link> rooms_;
-  std::size_t rpcs_in_flight_ = 0; ///< backend calls not answered yet
 
   protocol::frame_builder replies_; // this frame's own answers, sent as one frame
   // Consecutive `op`s of this frame for one room, sent to its document as one message.

@@ -29,6 +29,7 @@
 #include <sys/uio.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -172,15 +173,16 @@ private:
   bool close_after_write_ = false; // close() came while a write was in flight
   // A vector with a moving front rather than a deque: an idle connection's empty queue then
   // costs no allocation (libstdc++'s deque allocates 576 bytes up front).
+  // 32-bit counts: every idle connection has an outbox (a frame is under 4 GiB).
   std::vector<entry> writing_;
-  std::size_t front_ = 0;            // writing_[front_] is the next to write
-  std::size_t written_of_front_ = 0; // bytes of it already written
-  std::size_t in_flight_ = 0;        // entries, from front_, that a ring or TLS write holds
-  bool waiting_for_socket_ = false;  // a write is in flight, or we wait for writability
+  std::uint32_t front_ = 0;            // writing_[front_] is the next to write
+  std::uint32_t written_of_front_ = 0; // bytes of it already written
+  std::uint32_t in_flight_ = 0;        // entries, from front_, that a ring or TLS write holds
+  bool waiting_for_socket_ = false;    // a write is in flight, or we wait for writability
+  bool closing_gracefully_ = false;    // strand only
   std::vector<write_completion> drained_handlers_;
 
   // Strand only.
-  bool closing_gracefully_ = false;
   std::function<void()> on_overflow_;
   std::function<void(std::string_view)> on_reset_;
 };
