@@ -204,8 +204,11 @@ struct backend_client::state : std::enable_shared_from_this<backend_client::stat
     if (c->finished) return drop(c->conn);
     if (!c->conn->secure) return send(c, false);
     auto& stream = *c->conn->secure;
-    // SNI, and the certificate checked against the host name.
-    if (!SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str()))
+    // SNI (a name only: RFC 6066 has no address in it), and the certificate checked
+    // against the host name or address.
+    beast::error_code not_an_address;
+    net::ip::make_address(url.host, not_an_address);
+    if (not_an_address && !SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str()))
       return failed(
           c, beast::error_code(static_cast<int>(::ERR_get_error()), net::error::get_ssl_category()),
           false);

@@ -254,9 +254,10 @@ TEST_F(RpcWithoutBackend, IsNotFound) {
 }
 
 // --- an https:// backend ---------------------------------------------------------------------
-// A one-thread TLS server on 127.0.0.1 with a self-signed certificate for localhost (made with
-// the openssl command); the engine trusts it through SSL_CERT_FILE, which OpenSSL's default
-// verify paths (the system's CA store) honour.
+// A one-thread TLS server on 127.0.0.1 with a self-signed certificate for localhost and
+// 127.0.0.1 (made with the openssl command); the engine trusts it through SSL_CERT_FILE,
+// which OpenSSL's default verify paths (the system's CA store) honour. The engine is given
+// the address, so the test does not depend on how the machine resolves `localhost`.
 class TlsBackend {
 public:
   TlsBackend() {
@@ -265,7 +266,7 @@ public:
     if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
     dir_ = pattern;
     const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
-                            " -addext subjectAltName=DNS:localhost -keyout " +
+                            " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
                             (dir_ / "key.pem").string() + " -out " + cert() + " 2>/dev/null";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl req failed");
     ctx_.use_certificate_chain_file(cert());
@@ -330,7 +331,7 @@ TEST(RpcTls, HttpsBackendVerifiedWithTheTrustStore) {
   TlsBackend tls;
   ::setenv("SSL_CERT_FILE", tls.cert().c_str(), 1); // inherited by the engine
   EngineProcess engine(
-      {"--store", "memory", "--backend", "https://localhost:" + std::to_string(tls.port())});
+      {"--store", "memory", "--backend", "https://127.0.0.1:" + std::to_string(tls.port())});
   engine.start();
   ::unsetenv("SSL_CERT_FILE");
   auto c = connected_client(engine, "erin");
@@ -343,7 +344,7 @@ TEST(RpcTls, AnUntrustedCertificateIsUnavailable) {
   TlsBackend tls;
   // The system's CA store does not hold the test's self-signed certificate.
   EngineProcess engine(
-      {"--store", "memory", "--backend", "https://localhost:" + std::to_string(tls.port())});
+      {"--store", "memory", "--backend", "https://127.0.0.1:" + std::to_string(tls.port())});
   engine.start();
   auto c = connected_client(engine, "erin");
   EXPECT_EQ(refusal(*c, "any"), "unavailable");
