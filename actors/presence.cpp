@@ -44,7 +44,7 @@ public:
     member.user = join.who.user;
     member.holds |= static_cast<std::uint8_t>(join.hold);
     member.grace_generation = 0;
-    if (!list_.find(client))
+    if (!list_.contains(client))
       list_.upsert({client, join.who.user, join.who.name, join.who.info, {}});
     schedule_flush();
     const std::string snapshot = snapshot_for(client);
@@ -86,17 +86,15 @@ public:
   }
 
   void set(presence_set& set) {
-    auto* entry = active_entry(set.from.client);
-    if (!entry) {
+    if (!active(set.from.client)) {
       set.from.sink->send(protocol::make_frame([&](protocol::frame_builder& out) {
         protocol::encode_error(out, set.request.id, protocol::error_code::not_subscribed,
                                "state belongs to a member: subscribe or open first");
       }));
       return;
     }
-    core::presence_entry changed = *entry;
-    changed.state = std::move(set.request.state);
-    list_.upsert(std::move(changed));
+    list_.upsert({set.from.client, set.from.user, set.from.name, set.from.info,
+                  std::move(set.request.state)});
     schedule_flush();
     set.from.sink->send(protocol::make_frame(
         [&](protocol::frame_builder& out) { protocol::encode_ok(out, set.request.id); }));
@@ -173,9 +171,10 @@ private:
   };
   using member_map = std::unordered_map<std::string, member>;
 
-  const core::presence_entry* active_entry(const std::string& client) const {
+  /// Listed, and its connection is here (not waiting out the grace period).
+  bool active(const std::string& client) const {
     auto it = members_.find(client);
-    return it == members_.end() || !it->second.sink ? nullptr : list_.find(client);
+    return it != members_.end() && it->second.sink && list_.contains(client);
   }
 
   /// The list as of the last diff, and the reader's own entry if its arrival is still

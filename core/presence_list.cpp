@@ -45,15 +45,13 @@ std::string encode_entry(const presence_entry& entry) {
 void presence_list::remember_before(const std::string& client) {
   if (before_.count(client)) return; // the first change of the window knows the old state
   auto it = entries_.find(client);
-  before_.emplace(client, it == entries_.end() ? std::nullopt
-                                               : std::optional<std::string>(it->second.encoded));
+  before_.emplace(client,
+                  it == entries_.end() ? std::nullopt : std::optional<std::string>(it->second));
 }
 
-void presence_list::upsert(presence_entry entry) {
+void presence_list::upsert(const presence_entry& entry) {
   remember_before(entry.client);
-  std::string encoded = encode_entry(entry);
-  const std::string client = entry.client;
-  entries_.insert_or_assign(client, stored{std::move(entry), std::move(encoded)});
+  entries_.insert_or_assign(entry.client, encode_entry(entry));
 }
 
 bool presence_list::remove(const std::string& client) {
@@ -64,14 +62,11 @@ bool presence_list::remove(const std::string& client) {
   return true;
 }
 
-const presence_entry* presence_list::find(const std::string& client) const {
-  auto it = entries_.find(client);
-  return it == entries_.end() ? nullptr : &it->second.entry;
-}
+bool presence_list::contains(const std::string& client) const { return entries_.count(client) > 0; }
 
 const std::string* presence_list::encoded(const std::string& client) const {
   auto it = entries_.find(client);
-  return it == entries_.end() ? nullptr : &it->second.encoded;
+  return it == entries_.end() ? nullptr : &it->second;
 }
 
 bool presence_list::sealed(const std::string& client) const {
@@ -82,9 +77,9 @@ bool presence_list::sealed(const std::string& client) const {
 std::string presence_list::encoded_snapshot(const std::string* extra) const {
   std::vector<std::string_view> items;
   items.reserve(entries_.size() + 1);
-  for (const auto& [client, stored] : entries_) {
+  for (const auto& [client, encoded] : entries_) {
     auto before = before_.find(client);
-    if (before == before_.end()) items.push_back(stored.encoded); // unchanged since the last diff
+    if (before == before_.end()) items.push_back(encoded); // unchanged since the last diff
   }
   for (const auto& [client, before] : before_)
     if (before) items.push_back(*before); // changed or gone since: as it was
@@ -101,7 +96,7 @@ std::optional<presence_list::diff> presence_list::take_diff() {
   diff result;
   for (auto& [client, before] : before_) {
     auto it = entries_.find(client);
-    const std::string* after = it == entries_.end() ? nullptr : &it->second.encoded;
+    const std::string* after = it == entries_.end() ? nullptr : &it->second;
     if ((before && after && *before == *after) || (!before && !after))
       continue; // changed and changed back within the window
     if (before) result.leaves.push_back(std::move(*before));

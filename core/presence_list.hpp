@@ -37,10 +37,10 @@ public:
   };
 
   /// Adds the entry, or replaces the one with the same client (a state change).
-  void upsert(presence_entry entry);
+  void upsert(const presence_entry& entry);
   /// Removes the entry of `client`; false if there was none.
   bool remove(const std::string& client);
-  const presence_entry* find(const std::string& client) const;
+  bool contains(const std::string& client) const;
   /// The entry's current encoding, or null.
   const std::string* encoded(const std::string& client) const;
   /// Whether the last sealed diff left `client` listed.
@@ -59,13 +59,11 @@ public:
   std::optional<diff> take_diff();
 
 private:
-  struct stored {
-    presence_entry entry;
-    std::string encoded;
-  };
   void remember_before(const std::string& client);
 
-  std::unordered_map<std::string, stored> entries_;
+  // By client: the entry in its wire form only (an entry is rewritten whole on `pset`, by
+  // its member, who knows the rest), as every idle member has one.
+  std::unordered_map<std::string, std::string> entries_;
   // Entries as the last diff left them, for every client changed since: nullopt if absent.
   std::unordered_map<std::string, std::optional<std::string>> before_;
   std::uint64_t pseq_ = 0;
