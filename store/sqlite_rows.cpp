@@ -48,4 +48,32 @@ ot::parse_result decode_operation(std::string_view bytes) {
   }
 }
 
+void append_run_entry(std::string_view key, const ot::operation& op, protocol::string_sink& out) {
+  protocol::string_packer packer(out);
+  packer.pack_str(static_cast<std::uint32_t>(key.size()));
+  packer.pack_str_body(key.data(), static_cast<std::uint32_t>(key.size()));
+  protocol::pack_operation_spanning(packer, op);
+}
+
+std::string decode_run(std::string_view bytes, std::size_t count, std::vector<run_entry>& out) {
+  std::size_t offset = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    try {
+      if (offset >= bytes.size()) return "it ends after " + std::to_string(i) + " operations";
+      const msgpack::object_handle key = msgpack::unpack(bytes.data(), bytes.size(), offset);
+      if (key.get().type != msgpack::type::STR) return "an operation's key is not a string";
+      if (offset >= bytes.size()) return "it ends after " + std::to_string(i) + " operations";
+      const msgpack::object_handle op = msgpack::unpack(bytes.data(), bytes.size(), offset);
+      auto parsed = protocol::unpack_operation(op.get());
+      if (!parsed.op) return parsed.error;
+      out.push_back(
+          {std::string(key.get().via.str.ptr, key.get().via.str.size), std::move(*parsed.op)});
+    } catch (const std::exception& e) {
+      return std::string("not MessagePack (") + e.what() + ")";
+    }
+  }
+  if (offset != bytes.size()) return "bytes after its operations";
+  return {};
+}
+
 } // namespace troupe::store::sqlite
