@@ -85,6 +85,7 @@ companion* connection::self() {
 }
 
 connection::~connection() {
+  flush_ops(); // the `op`s of a read that also carried the end reach their document first
   for (auto& [name, link] : rooms_) {
     if (link.subscribed && link.actors.log)
       self()->send(link.actors.log, room_leave{client_, !clean_close_});
@@ -138,7 +139,7 @@ void connection::on_frame(std::string_view payload) {
         },
         item);
   }
-  flush_ops();
+  if (!in_read_ || closing_) flush_ops();
   if (!replies_.empty()) sink_->send(replies_.finish());
   // A frame of many maps (a flood) must not pin its peak in the thread's vector.
   if (decoded.capacity() > 1024)

@@ -59,6 +59,16 @@ public:
   /// One binary frame from the client: one or more requests.
   void on_frame(std::string_view payload);
 
+  /// The frames between begin_read() and end_read() arrived in one read from the socket:
+  /// consecutive `op`s for one document across them go to it as one message (at
+  /// end_read(), or before anything else the client sent after them), as if they had come
+  /// in one frame. Without begin_read(), each frame's `op`s go at the end of the frame.
+  void begin_read() noexcept { in_read_ = true; }
+  void end_read() {
+    in_read_ = false;
+    flush_ops();
+  }
+
   /// Has the client completed `connect`?
   bool connected() const noexcept { return connected_; }
 
@@ -136,8 +146,10 @@ private:
   std::size_t rpcs_in_flight_ = 0; ///< backend calls not answered yet
 
   protocol::frame_builder replies_; // this frame's own answers, sent as one frame
-  // Consecutive `op`s of this frame for one room, sent to its document as one message.
+  // Consecutive `op`s of this frame (or read) for one room, sent to its document as one
+  // message.
   std::vector<protocol::op_request> pending_ops_;
+  bool in_read_ = false; ///< between begin_read() and end_read()
   void flush_ops();
 };
 
