@@ -148,6 +148,13 @@ void connection::on_frame(std::string_view payload) {
     decoded.clear();
 }
 
+void connection::end_read() {
+  in_read_ = false;
+  flush_ops();
+  // What the flush answered itself (a stalled store refuses the operations).
+  if (!replies_.empty()) sink_->send(replies_.finish());
+}
+
 void connection::fail(protocol::request_id id, protocol::error_code code, std::string_view reason) {
   auto& metrics = *services_.metrics;
   core::metrics::add(metrics.bad_requests);

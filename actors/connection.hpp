@@ -64,10 +64,7 @@ public:
   /// end_read(), or before anything else the client sent after them), as if they had come
   /// in one frame. Without begin_read(), each frame's `op`s go at the end of the frame.
   void begin_read() noexcept { in_read_ = true; }
-  void end_read() {
-    in_read_ = false;
-    flush_ops();
-  }
+  void end_read();
 
   /// Has the client completed `connect`?
   bool connected() const noexcept { return connected_; }
