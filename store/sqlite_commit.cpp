@@ -31,7 +31,7 @@ int sqlite_store::write_batch(const room_writes& batch) {
     if (rc != SQLITE_OK) return rc;
   }
 
-  if (batch.operations.empty() && !batch.snapshot) return SQLITE_OK;
+  if (!batch.writes_document()) return SQLITE_OK;
   rc = run(w.ensure_document, batch.room, batch.epoch);
   if (rc != SQLITE_OK) return rc;
   // One row per run of consecutive operations by one author (at most max_run_row of them):
@@ -57,6 +57,20 @@ int sqlite_store::write_batch(const room_writes& batch) {
     }
     if (rc != SQLITE_OK) return rc;
     first = last;
+  }
+  // Runs already in row form: a row each (their maker keeps them within max_run_row).
+  for (const auto& kept : batch.runs) {
+    if (kept.count == 0) continue;
+    if (kept.count == 1) {
+      std::string_view key, op;
+      if (!split_lone_entry(kept.entries, key, op)) return SQLITE_MISUSE;
+      rc = run(w.insert_operation, batch.room, kept.last_rev, kept.user, key, blob{op},
+               std::int64_t{1});
+    } else {
+      rc = run(w.insert_operation, batch.room, kept.last_rev, kept.user, std::string_view(),
+               blob{kept.entries}, static_cast<std::int64_t>(kept.count));
+    }
+    if (rc != SQLITE_OK) return rc;
   }
   if (const auto& snapshot = batch.snapshot) {
     rc = run(w.write_snapshot, snapshot->rev, snapshot->text, batch.room);

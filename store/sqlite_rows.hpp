@@ -24,6 +24,9 @@ ot::parse_result decode_operation(std::string_view bytes);
 /// in order, its idempotency key (a MessagePack string) and then the operation as
 /// encode_operation() writes it. Appends one operation's entry to `out`.
 void append_run_entry(std::string_view key, const ot::operation& op, protocol::string_sink& out);
+/// A run of one operation as schema 1's row keeps it: its key, and the operation's bytes;
+/// false when `entries` does not start with a MessagePack string.
+bool split_lone_entry(std::string_view entries, std::string_view& key, std::string_view& op);
 struct run_entry {
   std::string key;
   ot::operation op;

@@ -47,7 +47,7 @@ public:
 
   /// Operations in one row of the operations table at most (one author's consecutive
   /// operations of one commit): a load that starts inside a row reads the whole row.
-  static constexpr std::size_t max_run_row = 256;
+  static constexpr std::size_t max_run_row = operation_run::max_ops;
 
   /// The database file.
   const std::string& path() const noexcept { return path_; }

@@ -458,6 +458,51 @@ TEST_F(SqliteStore, RunsAreRowsAndLoadsSplitThemWithTheirKeys) {
   EXPECT_EQ(reloaded.state->text().to_string(), later);
 }
 
+// The document actor hands its operations over already in row form (store::operation_run):
+// they load exactly as the same operations handed over one by one.
+TEST_F(SqliteStore, RunsInRowFormLoadLikeOperations) {
+  auto& store = open();
+  editor live{core::document_sequencer(1000, store.epoch()), {}};
+  const std::size_t row = store::operation_run::max_ops;
+  for (std::size_t i = 1; i <= row + 10; ++i)
+    live.edit(ot::operation().retain(i - 1).insert(i % 3 ? "a" : "😀"), "k" + std::to_string(i));
+  live.edit(ot::operation().insert("b"), "b1", "bob"); // a lone operation
+  live.edit(ot::operation().insert("c"), "", "ann");   // no key
+  live.edit(ot::operation().remove(1), "c2", "ann");
+  auto by_one = live.take("one");
+  store::room_writes in_runs{"runs", by_one.epoch, {}, 0, {}, {}};
+  for (const auto& accepted : by_one.operations)
+    store::append_to_runs(in_runs.runs, accepted);
+  ASSERT_EQ(in_runs.runs.size(), 4u); // row, 10, bob's, ann's two
+  EXPECT_EQ(in_runs.operation_count(), by_one.operations.size());
+  ASSERT_EQ(store.commit({by_one, in_runs}), "");
+  EXPECT_EQ(scalar("SELECT count(*) FROM operations WHERE room = 'runs'"), 4);
+  EXPECT_EQ(scalar("SELECT count(*) FROM operations WHERE room = 'runs' AND ops = 1 AND "
+                   "key = 'b1' AND user = 'bob'"),
+            1);
+  close();
+
+  auto& again = open();
+  auto one = again.load_document("one", 1000);
+  auto runs = again.load_document("runs", 1000);
+  ASSERT_TRUE(one.ok()) << one.error;
+  ASSERT_TRUE(runs.ok()) << runs.error;
+  EXPECT_EQ(runs.state->text().to_string(), live.document.text().to_string());
+  EXPECT_EQ(runs.state->rev(), live.document.rev());
+  ASSERT_EQ(runs.state->log().size(), one.state->log().size());
+  for (std::size_t i = 0; i < runs.state->log().size(); ++i) {
+    const auto& a = runs.state->log()[i];
+    const auto& b = one.state->log()[i];
+    EXPECT_EQ(a.rev, b.rev);
+    EXPECT_EQ(a.op, b.op) << a.rev;
+    EXPECT_EQ(a.user, b.user) << a.rev;
+    EXPECT_EQ(a.key, b.key) << a.rev;
+  }
+  auto retry = runs.state->submit(0, ot::operation().insert("?"), "k7", "ann");
+  EXPECT_EQ(retry.kind, core::document_sequencer::outcome::duplicate);
+  EXPECT_EQ(retry.rev, 7u);
+}
+
 // A data directory of schema 1 (one row per operation, no `ops` column) opens: it is
 // migrated, its operations load with their keys, and new runs are written beside them.
 TEST_F(SqliteStore, ASchemaOneDatabaseIsMigrated) {
