@@ -108,7 +108,7 @@ private:
   };
 
   void send() {
-    if (staged_.messages.empty() && staged_.operations.empty() && !staged_.snapshot) {
+    if (staged_.messages.empty() && !staged_.writes_document()) {
       // Only outcomes that waited for the batch that just committed: nothing to write.
       auto outcomes = std::move(staged_outcomes_);
       staged_outcomes_.clear();

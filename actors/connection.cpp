@@ -70,6 +70,7 @@ auto connection::on_strand(Handler handler) {
 }
 
 connection::~connection() {
+  flush_ops(); // the `op`s of a read that also carried the end reach their document first
   if (alive_) *alive_ = nullptr; // on the strand, like everything posted back
   for (auto& [name, link] : rooms_) {
     if (link.subscribed && link.actors.log)
@@ -123,13 +124,20 @@ void connection::on_frame(std::string_view payload) {
         },
         item);
   }
-  flush_ops();
+  if (!in_read_ || closing_) flush_ops();
   if (!replies_.empty()) sink_->send(replies_.finish());
   // A frame of many maps (a flood) must not pin its peak in the thread's vector.
   if (decoded.capacity() > 1024)
     std::vector<protocol::decoded>().swap(decoded);
   else
     decoded.clear();
+}
+
+void connection::end_read() {
+  in_read_ = false;
+  flush_ops();
+  // What the flush answered itself (a stalled store refuses the operations).
+  if (!replies_.empty()) sink_->send(replies_.finish());
 }
 
 void connection::fail(protocol::request_id id, protocol::error_code code, std::string_view reason) {

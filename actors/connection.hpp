@@ -64,6 +64,13 @@ public:
   /// One binary frame from the client: one or more requests.
   void on_frame(std::string_view payload);
 
+  /// The frames between begin_read() and end_read() arrived in one read from the socket:
+  /// consecutive `op`s for one document across them go to it as one message (at
+  /// end_read(), or before anything else the client sent after them), as if they had come
+  /// in one frame. Without begin_read(), each frame's `op`s go at the end of the frame.
+  void begin_read() noexcept { in_read_ = true; }
+  void end_read();
+
   /// Has the client completed `connect`?
   bool connected() const noexcept { return connected_; }
 
@@ -146,8 +153,10 @@ private:
   room_table<room_link> rooms_;
 
   protocol::frame_builder replies_; // this frame's own answers, sent as one frame
-  // Consecutive `op`s of this frame for one room, sent to its document as one message.
+  // Consecutive `op`s of this frame (or read) for one room, sent to its document as one
+  // message.
   std::vector<protocol::op_request> pending_ops_;
+  bool in_read_ = false; ///< between begin_read() and end_read()
   void flush_ops();
 };
 

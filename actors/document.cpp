@@ -152,8 +152,8 @@ public:
       return gate_.after_pending(std::move(outcome)); // duplicates' acks follow their commit
     gate_.commit(
         [&](store::room_writes& writes) {
-          for (auto& operation : accepted)
-            writes.operations.push_back(std::move(operation));
+          for (auto& run : accepted)
+            writes.runs.push_back(std::move(run));
           // A snapshot every --doc-snapshot revisions: a restart replays only what follows.
           const std::uint64_t every = settings_.snapshot_every;
           if ((first_rev - 1) / every != state_->rev() / every) {
@@ -213,7 +213,7 @@ private:
 
   void submit(const peer_ref& from, const protocol::op_request& request,
               protocol::frame_builder& replies, protocol::frame_builder* pushes,
-              std::vector<core::logged_operation>* accepted) {
+              std::vector<store::operation_run>* accepted) {
     auto fail = [&](protocol::error_code code, std::string_view reason) {
       core::metrics::add(metrics_.bad_requests);
       protocol::encode_error(replies, request.id, code, reason);
@@ -234,7 +234,8 @@ private:
     }
     protocol::encode_doc_ack(replies, request.id, name_, result.rev);
     if (pushes) protocol::encode_op(*pushes, name_, item(*result.accepted));
-    if (accepted) accepted->push_back(*result.accepted);
+    // Durable: in the store's row form at once, rather than a copy of the operation.
+    if (accepted) store::append_to_runs(*accepted, *result.accepted);
   }
 
   void remove(const std::string& client, bool abrupt) {
@@ -261,9 +262,9 @@ private:
     bool others = false; ///< someone else holds the document: pushes are built
     std::uint64_t first_rev = 0;
     std::vector<protocol::request_id> ids;
-    protocol::frame_builder replies;              ///< acks and errors for the author, in order
-    protocol::frame_builder pushes;               ///< the accepted operations, for everyone else
-    std::vector<core::logged_operation> accepted; ///< to be stored (a durable store only)
+    protocol::frame_builder replies;            ///< acks and errors for the author, in order
+    protocol::frame_builder pushes;             ///< the accepted operations, for everyone else
+    std::vector<store::operation_run> accepted; ///< to be stored (a durable store only)
   };
 
   companion* self_;

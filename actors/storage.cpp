@@ -133,9 +133,9 @@ private:
         ++what.logs;
         what.messages += static_cast<std::uint32_t>(w.messages.size());
       }
-      if (!w.operations.empty() || w.snapshot) {
+      if (w.writes_document()) {
         ++what.documents;
-        what.operations += static_cast<std::uint32_t>(w.operations.size());
+        what.operations += static_cast<std::uint32_t>(w.operation_count());
       }
       batches.push_back(std::move(request.writes));
     }

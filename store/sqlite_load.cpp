@@ -119,31 +119,55 @@ loaded<core::document_sequencer> sqlite_store::load_document(std::string_view ro
   const std::uint64_t from = snapshot_rev > capacity ? snapshot_rev - capacity : 0;
   std::vector<core::logged_operation> history;
   std::optional<core::document_sequencer> document;
-  query rows(r.select_operations, room, from);
-  while (rows.next()) {
-    const auto rev = rows.count(0);
-    if (!rev || rows.type(3) != SQLITE_BLOB) return fail("an operation is damaged in the store");
-    auto decoded = decode_operation(rows.bytes(3));
-    if (!decoded.op)
-      return fail("operation " + std::to_string(*rev) + " cannot be read (" + decoded.error +
-                  "): the store is damaged");
-    core::logged_operation accepted{*rev, std::move(*decoded.op), std::string(rows.text(1)),
-                                    std::string(rows.text(2))};
-    if (*rev <= snapshot_rev) {
-      if (!history.empty() && *rev != history.back().rev + 1)
-        return missing(history.back().rev + 1);
+  // A row holds the `ops` operations up to its `rev`; the first row may begin at or before
+  // `from` (a run row), and only its operations after `from` are taken.
+  std::vector<run_entry> entries;
+  auto take =
+      [&](core::logged_operation accepted) -> std::optional<loaded<core::document_sequencer>> {
+    const std::uint64_t rev = accepted.rev;
+    if (rev <= from) return std::nullopt;
+    if (rev <= snapshot_rev) {
+      if (!history.empty() && rev != history.back().rev + 1) return missing(history.back().rev + 1);
       history.push_back(std::move(accepted));
-      continue;
+      return std::nullopt;
     }
     if (!document) {
       if (!history.empty() && history.back().rev != snapshot_rev)
         return missing(history.back().rev + 1);
       document.emplace(log_capacity, epoch, snapshot_rev, text, std::move(history));
     }
-    if (*rev != document->rev() + 1) return missing(document->rev() + 1);
+    if (rev != document->rev() + 1) return missing(document->rev() + 1);
     if (!document->replay(std::move(accepted)))
-      return fail("operation " + std::to_string(*rev) +
+      return fail("operation " + std::to_string(rev) +
                   " does not fit the text: the store is damaged");
+    return std::nullopt;
+  };
+  query rows(r.select_operations, room, from);
+  while (rows.next()) {
+    const auto rev = rows.count(0);
+    const auto count = rows.count(4);
+    if (!rev || !count || *count == 0 || *count > *rev || rows.type(3) != SQLITE_BLOB)
+      return fail("an operation is damaged in the store");
+    if (*count == 1) {
+      auto decoded = decode_operation(rows.bytes(3));
+      if (!decoded.op)
+        return fail("operation " + std::to_string(*rev) + " cannot be read (" + decoded.error +
+                    "): the store is damaged");
+      if (auto failed = take(
+              {*rev, std::move(*decoded.op), std::string(rows.text(1)), std::string(rows.text(2))}))
+        return std::move(*failed);
+      continue;
+    }
+    const std::uint64_t first = *rev - *count + 1;
+    entries.clear();
+    if (auto why = decode_run(rows.bytes(3), *count, entries); !why.empty())
+      return fail("operations " + std::to_string(first) + " to " + std::to_string(*rev) +
+                  " cannot be read (" + why + "): the store is damaged");
+    const std::string user(rows.text(1));
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      if (auto failed =
+              take({first + i, std::move(entries[i].op), user, std::move(entries[i].key)}))
+        return std::move(*failed);
   }
   if (rows.failed()) return fail(rows.error());
   if (!document) {

@@ -21,7 +21,11 @@ using namespace sqlite;
 
 namespace {
 
-constexpr int schema_version = 1;
+// 1: one row per operation. 2: a row of `operations` holds `ops` consecutive operations of
+// one author, `rev` being the last one's (a lone operation's row is schema 1's row; several
+// keep their keys in `op`, see sqlite_rows.hpp). A schema 1 database is migrated when opened:
+// its rows are lone operations (`ops` 1).
+constexpr int schema_version = 2;
 
 // WITHOUT ROWID with (room, seq|rev) keys: a room's rows are contiguous, so loading the
 // newest ones and deleting the oldest are range scans. Documents keep a rowid: their text
@@ -36,7 +40,8 @@ CREATE INDEX messages_by_ts ON messages(ts);
 CREATE TABLE documents(room TEXT PRIMARY KEY, epoch TEXT NOT NULL, rev INTEGER NOT NULL,
   text TEXT NOT NULL);
 CREATE TABLE operations(room TEXT NOT NULL, rev INTEGER NOT NULL, user TEXT NOT NULL,
-  key TEXT NOT NULL, op BLOB NOT NULL, PRIMARY KEY(room, rev)) WITHOUT ROWID;
+  key TEXT NOT NULL, op BLOB NOT NULL, ops INTEGER NOT NULL DEFAULT 1, PRIMARY KEY(room, rev))
+  WITHOUT ROWID;
 )sql";
 
 } // namespace
@@ -155,6 +160,8 @@ void sqlite_store::open(const sqlite_settings& settings) {
     refuse(SQLITE_OK, "schema version " + std::to_string(schema) +
                           " is newer than this engine knows (" + std::to_string(schema_version) +
                           "); run a newer engine");
+  else if (schema == 1)
+    migrate(schema);
   else if (schema != schema_version)
     refuse(SQLITE_CORRUPT, "schema version " + std::to_string(schema) + " is unknown");
 
@@ -179,7 +186,7 @@ void sqlite_store::open(const sqlite_settings& settings) {
   prepare(w, w.ensure_document,
           "INSERT OR IGNORE INTO documents(room, epoch, rev, text) VALUES(?, ?, 0, '')");
   prepare(w, w.insert_operation,
-          "INSERT INTO operations(room, rev, user, key, op) VALUES(?, ?, ?, ?, ?)");
+          "INSERT INTO operations(room, rev, user, key, op, ops) VALUES(?, ?, ?, ?, ?, ?)");
   prepare(w, w.write_snapshot, "UPDATE documents SET rev = ?, text = ? WHERE room = ?");
   prepare(w, w.trim_operations, "DELETE FROM operations WHERE room = ? AND rev < ?");
   prepare(w, w.expire, "DELETE FROM messages WHERE ts < ?");
@@ -196,7 +203,8 @@ void sqlite_store::open(const sqlite_settings& settings) {
           "SELECT seq, ts, key, payload FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?");
   prepare(r, r.select_document, "SELECT epoch, rev, text FROM documents WHERE room = ?");
   prepare(r, r.select_operations,
-          "SELECT rev, user, key, op FROM operations WHERE room = ? AND rev > ? ORDER BY rev");
+          "SELECT rev, user, key, op, ops FROM operations WHERE room = ? AND rev > ? "
+          "ORDER BY rev");
 }
 
 void sqlite_store::create_schema() {
@@ -216,6 +224,19 @@ void sqlite_store::create_schema() {
   exec("PRAGMA user_version = " + std::to_string(schema_version));
   // The epoch is 16 hex digits: safe to write into the statement.
   exec("INSERT INTO meta(key, value) VALUES('epoch', '" + core::new_epoch() + "')");
+  exec("COMMIT");
+}
+
+void sqlite_store::migrate(long long from) {
+  auto exec = [&](const std::string& sql) {
+    const int rc = sqlite3_exec(writer_, sql.c_str(), nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) refuse(rc, error_text(writer_, rc));
+  };
+  // An uncommitted transaction is rolled back when the connection closes on a throw.
+  exec("BEGIN IMMEDIATE");
+  if (from == 1) // every row of schema 1 is one operation: a new column, no row rewritten
+    exec("ALTER TABLE operations ADD COLUMN ops INTEGER NOT NULL DEFAULT 1");
+  exec("PRAGMA user_version = " + std::to_string(schema_version));
   exec("COMMIT");
 }
 

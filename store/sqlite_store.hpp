@@ -45,6 +45,10 @@ public:
   std::string commit(const std::vector<room_writes>& batches) override;
   void expire_messages(std::uint64_t cutoff_ms) override;
 
+  /// Operations in one row of the operations table at most (one author's consecutive
+  /// operations of one commit): a load that starts inside a row reads the whole row.
+  static constexpr std::size_t max_run_row = operation_run::max_ops;
+
   /// The database file.
   const std::string& path() const noexcept { return path_; }
   /// The epoch of rooms and documents first written to this database (kept in it).
@@ -57,6 +61,8 @@ private:
   void lock(const std::string& directory);
   void open(const sqlite_settings& settings);
   void create_schema();
+  /// Brings a database of an older schema version to this one, in one transaction.
+  void migrate(long long from);
   void close() noexcept;
   /// Throws the store_error for a start-up failure with SQLite result code `rc`.
   [[noreturn]] void refuse(int rc, const std::string& why) const;

@@ -37,6 +37,22 @@ struct document_snapshot {
   std::uint64_t keep_operations_from = 0;
 };
 
+/// Consecutive operations of one author already in the form a durable store keeps them, so
+/// that the document actor hands over bytes instead of a copy of each operation (and the
+/// storage thread frees one string instead of each copy). append_to_runs() fills them.
+struct operation_run {
+  static constexpr std::size_t max_ops = 256; ///< operations per run at most
+  std::uint64_t last_rev = 0;
+  std::size_t count = 0;
+  std::string user;
+  /// Per operation, in order: its idempotency key (a MessagePack string), then the operation
+  /// (a MessagePack array, with its trailing retain).
+  std::string entries;
+};
+/// Appends `accepted` to `runs`: to the last run when it is the same author's, ends at the
+/// revision before and has room; else as a new run.
+void append_to_runs(std::vector<operation_run>& runs, const core::logged_operation& accepted);
+
 /// What one room's actor sends to be made durable, in order. A room's log writes messages,
 /// its document writes operations and, after them, sometimes a snapshot.
 struct room_writes {
@@ -45,7 +61,19 @@ struct room_writes {
   std::vector<core::stored_message> messages;     ///< consecutive seqs
   std::uint64_t keep_messages_from = 0;           ///< retention by count: older messages may go
   std::vector<core::logged_operation> operations; ///< consecutive revs, as applied
-  std::optional<document_snapshot> snapshot;      ///< the text after `operations`
+  std::optional<document_snapshot> snapshot;      ///< the text after `operations` and `runs`
+  /// Consecutive revs after `operations`, as applied, in runs (the document actor's form).
+  std::vector<operation_run> runs;
+
+  bool writes_document() const noexcept {
+    return !operations.empty() || !runs.empty() || snapshot.has_value();
+  }
+  std::size_t operation_count() const noexcept {
+    std::size_t n = operations.size();
+    for (const auto& run : runs)
+      n += run.count;
+    return n;
+  }
 };
 
 class room_store {

@@ -173,7 +173,13 @@ void ws_session::on_readable(error_code ec) {
 }
 
 bool ws_session::consume(char* data, std::size_t size) {
-  return reader_.feed(data, size, [this](const ws_frame_reader::event& e) { return on_event(e); });
+  // The frames of one read: a client that sends each edit as its own message hands its
+  // document the edits of a read as one message (connection::begin_read).
+  if (connection_) connection_->begin_read();
+  const bool more =
+      reader_.feed(data, size, [this](const ws_frame_reader::event& e) { return on_event(e); });
+  if (connection_) connection_->end_read(); // gone if the read ended the connection
+  return more;
 }
 
 bool ws_session::on_event(const ws_frame_reader::event& event) {

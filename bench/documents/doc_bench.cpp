@@ -2,7 +2,7 @@
 //
 //   troupe_doc_bench inproc [--trace NAME] [--runs N]   the document's state (the sequencer's
 //                                                         logic: dedup keys, log, OT, rope)
-//   troupe_doc_bench actor  [--trace NAME] [--runs N] [--batch 1]
+//   troupe_doc_bench actor  [--trace NAME] [--runs N] [--batch 1 | --per-read BYTES]
 //                           [--store memory|sqlite] [--sync full|normal] [--data-parent DIR]
 //                           [--doc-log 1000] [--doc-snapshot 1000]
 //                                                       the document actor, through its
@@ -11,7 +11,12 @@
 //                                                       sqlite, durable: a store in a fresh
 //                                                       directory and the storage actor on a
 //                                                       thread of its own, every ack after its
-//                                                       commit
+//                                                       commit; --per-read: one operation
+//                                                       per WebSocket message, and the
+//                                                       messages of one socket read of BYTES
+//                                                       handed over together, as the engine's
+//                                                       connection does (a separate line,
+//                                                       "document_actor_per_read")
 //   troupe_doc_bench ws --port P [--trace NAME] [--batch 1] [--window N] [--write-bytes N]
 //                       [--label STORE]
 //                                                       one client over a WebSocket to a running
@@ -81,7 +86,8 @@ struct arguments {
   std::string trace = "automerge-paper";
   int runs = 5;
   std::uint16_t port = 0;
-  std::size_t batch = 1;               ///< edits per message (actor) or per WebSocket frame (ws)
+  std::size_t batch = 1;    ///< edits per message (actor) or per WebSocket frame (ws)
+  std::size_t per_read = 0; ///< actor: one edit per WebSocket message, a read's worth per message
   std::size_t write_bytes = 64 * 1024; ///< ws: frames gathered into one write, up to this
   std::size_t window = 8192;
   std::string store = "memory";    ///< actor: memory, or sqlite (durable)
@@ -95,7 +101,8 @@ struct arguments {
 arguments parse_arguments(int argc, char** argv) {
   if (argc < 2)
     throw std::runtime_error("usage: troupe_doc_bench inproc|actor|ws [--trace NAME] [--runs N] "
-                             "[--port P] [--batch N] [--window N] [--store memory|sqlite] "
+                             "[--port P] [--batch N] [--per-read BYTES] [--window N] "
+                             "[--store memory|sqlite] "
                              "[--sync full|normal] [--data-parent DIR] [--label STORE] "
                              "[--doc-log N] [--doc-snapshot N]");
   arguments args;
@@ -112,6 +119,8 @@ arguments parse_arguments(int argc, char** argv) {
       args.port = static_cast<std::uint16_t>(std::stoi(value));
     else if (flag == "--batch")
       args.batch = std::max<std::size_t>(1, std::stoul(value));
+    else if (flag == "--per-read")
+      args.per_read = std::stoul(value);
     else if (flag == "--write-bytes")
       args.write_bytes = std::max<std::size_t>(1, std::stoul(value));
     else if (flag == "--window")
@@ -171,7 +180,8 @@ void print_result(const char* bench, const arguments& args, std::size_t patches,
                              : (args.mode == "ws"        ? args.label
                                 : args.store == "sqlite" ? "sqlite-" + args.sync
                                                          : args.store)) +
-      " batch " + std::to_string(args.batch);
+      (args.per_read ? " per-read " + std::to_string(args.per_read)
+                     : " batch " + std::to_string(args.batch));
   std::string each;
   for (std::size_t i = 0; i < runs_ms.size(); ++i) {
     char number[32];
@@ -221,6 +231,28 @@ int run_inproc(const arguments& args, const traces::editing_trace& trace) {
 }
 
 // ---- in process: the document actor --------------------------------------------------------
+
+void encode_ops(const std::vector<ot::operation>& ops, std::size_t first, std::size_t last,
+                const std::string& room, protocol::string_sink& buffer);
+
+/// How many of `ops` (from `first`) a connection hands to the document in one message when
+/// each is its own WebSocket message and one read from the socket takes `read_bytes`: the
+/// masked client frames of a pipelining client, back to back (at least one).
+std::size_t ops_per_read(const std::vector<ot::operation>& ops, std::size_t first,
+                         const std::string& room, std::size_t read_bytes) {
+  std::size_t bytes = 0, n = 0;
+  protocol::string_sink map;
+  for (std::size_t i = first; i < ops.size(); ++i) {
+    map.bytes.clear();
+    encode_ops(ops, i, i + 1, room, map);
+    const std::size_t size = map.bytes.size();
+    const std::size_t frame = size + 4 + (size < 126 ? 2 : size <= 0xffff ? 4 : 10);
+    if (n > 0 && bytes + frame > read_bytes) break;
+    bytes += frame;
+    ++n;
+  }
+  return n;
+}
 
 /// Keeps the frames the actor sends to the author. The actor answers a run of messages with
 /// one frame of acks, so the number of frames is not known: the last one ends with the ack
@@ -353,6 +385,8 @@ private:
 
 int run_actor(const arguments& args, const traces::editing_trace& trace) {
   const auto wire = wire_operations(trace);
+  const auto ops = operations(trace);
+  std::size_t per_read_messages = 0;
   const bool durable = args.store == "sqlite";
   caf::actor_system_config cfg;
   cfg.set("scheduler.policy", caf::atom("sharing"));
@@ -405,10 +439,15 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
     // Built beforehand, so the clock measures the actor, not the sender; batched as a
     // connection forwards them (the consecutive operations of one frame together).
     std::vector<actors::doc_op> messages;
-    for (std::size_t i = 0; i < wire.size(); ++i) {
-      if (i % args.batch == 0) messages.push_back({author, {}});
+    for (std::size_t i = 0, left = 0; i < wire.size(); ++i) {
+      if (left == 0) {
+        messages.push_back({author, {}});
+        left = args.per_read ? ops_per_read(ops, i, room, args.per_read) : args.batch;
+      }
+      --left;
       messages.back().requests.push_back({i + 1, room, i, wire[i], "k" + std::to_string(i)});
     }
+    per_read_messages = messages.size();
     const auto start = clock_type::now();
     for (auto& message : messages)
       caf::anon_send(document, std::move(message));
@@ -457,9 +496,11 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
   work.reset();
   io.stop();
   io_thread.join();
-  std::string extra = ",\"batch\":" + std::to_string(args.batch) + ",\"store\":\"" +
-                      (durable ? "sqlite-" + args.sync : std::string("memory")) + "\"" +
-                      ",\"ack_frames_per_run\":" + std::to_string(ack_frames / args.runs);
+  std::string extra = (args.per_read ? ",\"per_read_bytes\":" + std::to_string(args.per_read) +
+                                           ",\"messages\":" + std::to_string(per_read_messages)
+                                     : ",\"batch\":" + std::to_string(args.batch)) +
+                      ",\"store\":\"" + (durable ? "sqlite-" + args.sync : std::string("memory")) +
+                      "\"" + ",\"ack_frames_per_run\":" + std::to_string(ack_frames / args.runs);
   std::sort(sends.begin(), sends.end());
   extra += ",\"sent_ms\":" + std::to_string(static_cast<int>(sends[sends.size() / 2]));
   if (durable) {
@@ -472,7 +513,8 @@ int run_actor(const arguments& args, const traces::editing_trace& trace) {
                   reloaded ? "true" : "false");
     extra += figures;
   }
-  print_result("document_actor", args, wire.size(), runs, ok, extra);
+  print_result(args.per_read ? "document_actor_per_read" : "document_actor", args, wire.size(),
+               runs, ok, extra);
   return ok ? 0 : 1;
 }
 

@@ -4,7 +4,10 @@
 #   1. the OT library and the rope alone (troupe_ot_bench), once;
 #   2. the document's state, and the document actor in process at one operation per message:
 #      with the memory store, then durable (a SQLite store, synchronous=NORMAL and FULL, and
-#      the storage actor; every ack after its commit) (troupe_doc_bench inproc, actor);
+#      the storage actor; every ack after its commit) (troupe_doc_bench inproc, actor); and
+#      again with the operations of one 64 KiB socket read handed over in one message, as the
+#      engine's connection hands over a pipelining client's one-operation messages
+#      (document_actor_per_read; --per-read BYTES, 0: not run);
 #   3. a running engine, once per store (--store memory, --store sqlite --sync normal,
 #      --store sqlite --sync full, each on a fresh data directory, removed after): the trace
 #      replayed over one WebSocket, one operation per WebSocket message, pipelined, and
@@ -14,7 +17,8 @@
 #
 #   bench/documents/run.sh [--trace automerge-paper] [--editors 20] [--seconds 5]
 #                          [--stores memory,sqlite-normal,sqlite-full] [--rounds 3] [--runs 3]
-#                          [--batch 1] [--data-parent DIR] [--build DIR] [--skip-build]
+#                          [--batch 1] [--per-read 65536] [--data-parent DIR] [--build DIR]
+#                          [--skip-build]
 #                          [--troupe-args "…"]
 #
 # --runs: runs of each in-process and WebSocket measurement per round (each printed);
@@ -29,6 +33,7 @@ ROOT=$(pwd)
 BUILD="$ROOT/build-bench"
 
 trace=automerge-paper editors=20 seconds=5 skip_build=0 troupe_args="" runs=3 rounds=3 batch=1
+per_read=65536
 stores="memory,sqlite-normal,sqlite-full" data_parent=""
 while (($#)); do
   case "$1" in
@@ -39,6 +44,7 @@ while (($#)); do
     --runs) runs="$2"; shift ;;
     --rounds) rounds="$2"; shift ;;
     --batch) batch="$2"; shift ;;
+    --per-read) per_read="$2"; shift ;;
     --data-parent) data_parent="$2"; shift ;;
     --build) BUILD=$(readlink -f "$2"); shift ;;
     --skip-build) skip_build=1 ;;
@@ -106,6 +112,10 @@ for round in $(seq "$rounds"); do
     esac
     "${pin_client[@]}" "$bin/troupe_doc_bench" actor --trace "$trace" --runs "$runs" \
       --batch "$batch" "${actor_flags[@]}" | tag | emit || status=1
+    if [ "$per_read" -gt 0 ]; then
+      "${pin_client[@]}" "$bin/troupe_doc_bench" actor --trace "$trace" --runs "$runs" \
+        --per-read "$per_read" "${actor_flags[@]}" | tag | emit || status=1
+    fi
   done
 
   for store in ${stores//,/ }; do
@@ -168,6 +178,7 @@ awk -v stores="$stores" -v trace="$trace" -v rounds="$rounds" '
       row("document state, in process (ms)", "document_sequencer", "runs", r)
       row("document actor, in process (ms)", "document_actor", "runs", r)
       row("  ops per commit", "document_actor", "per_commit", r)
+      row("document actor, per read (ms)", "document_actor_per_read", "runs", r)
       row("WebSocket replay (ms)", "websocket_replay", "runs", r)
       row("concurrent editors (ops/s)", "concurrent_editors", "ops", r)
       row("  ack p50 (ms)", "concurrent_editors", "p50", r)

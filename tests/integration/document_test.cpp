@@ -336,6 +336,99 @@ TEST_F(DocumentTest, RemoteCursorsAreSeenAndMovedThroughOthersEdits) {
   b->wait_cursors([&](const auto& cs) { return !cursor_of(cs, a.id); });
 }
 
+// --- (5b) one operation per WebSocket message, many messages in one read
+// ---------------------------------------------------------------------
+
+// A client that sends each edit as its own message, pipelined: the engine reads many of its
+// messages at once and hands a document the `op`s of one read together. Every `op` still gets
+// its own answer (an ack with its revision, or its error), acks of one document come in the
+// order sent, a request of another kind between them is handled in its place, and the `op`s
+// before a close frame in the same read are applied.
+TEST_F(DocumentTest, OneOperationPerMessageManyMessagesPerRead) {
+  const std::string room = "per-read", other = "per-read-other";
+  RawWs ws(engine().port());
+  ws.hello("ann");
+  raw_open(ws, room);
+  raw_open(ws, other);
+
+  std::string bytes;
+  std::map<std::uint64_t, std::string> expected; // id -> "ack <rev>" or "error <code>"
+  std::vector<std::uint64_t> order;              // the acks' ids of `room`, in the order sent
+  std::uint64_t rev = 0, other_rev = 0, next = 1000;
+  auto op = [&](const std::string& in, std::uint64_t base, const ot::operation& o,
+                const std::string& key, const std::string& outcome) {
+    const auto id = next++;
+    bytes += RawWs::client_frame(0x2, op_map(id, in, base, o, key));
+    expected[id] = outcome;
+    if (in == room && outcome.rfind("ack", 0) == 0) order.push_back(id);
+  };
+  for (int i = 0; i < 20; ++i) {
+    op(room, rev, make_op(rev, 0, "x"), "a" + std::to_string(i), "ack " + std::to_string(rev + 1));
+    ++rev;
+  }
+  op(room, rev, make_op(rev + 5, 0, "?"), "unfit", "error bad_request"); // does not fit
+  op(room, rev + 3, make_op(0, 0, "?"), "future", "error bad_request");  // a rev not reached
+  op(room, 0, make_op(0, 0, "y"), "a3", "ack 4");                        // a retry: its first rev
+  const auto ping = next++;
+  {
+    map_writer w("ping");
+    w.u64("id", ping);
+    bytes += RawWs::client_frame(0x2, w.finish());
+  }
+  for (int i = 0; i < 5; ++i) { // another document between this one's operations
+    op(other, other_rev, make_op(0, 0, "o"), "o" + std::to_string(i),
+       "ack " + std::to_string(other_rev + 1));
+    ++other_rev;
+  }
+  for (int i = 20; i < 40; ++i) {
+    op(room, rev, make_op(0, 0, "z"), "a" + std::to_string(i), "ack " + std::to_string(rev + 1));
+    ++rev;
+  }
+  ws.send_tcp(bytes); // one write: the engine reads most of it at once
+
+  std::map<std::uint64_t, std::string> got;
+  std::vector<std::uint64_t> acked;
+  bool ponged = false;
+  while (got.size() < expected.size() || !ponged) {
+    auto f = ws.read(10s);
+    ASSERT_FALSE(f.closed || !f.error.empty()) << f.close_reason << f.error;
+    for (auto& m : f.maps) {
+      const auto id = m.map().u64("id").value_or(0);
+      if (id == ping) {
+        ponged = true;
+        continue;
+      }
+      if (!expected.count(id)) continue; // a push from `open`'s presence, say
+      ASSERT_FALSE(got.count(id)) << "two answers to " << id;
+      got[id] = m.type() == "ack" ? "ack " + std::to_string(m.map().u64("rev").value_or(0))
+                                  : "error " + std::string(m.map().str("code").value_or(""));
+      if (m.type() == "ack" && m.map().str("room") == room) acked.push_back(id);
+    }
+  }
+  EXPECT_EQ(got, expected);
+  // The retry's ack comes in its place among the others.
+  std::vector<std::uint64_t> in_order;
+  for (const auto id : acked)
+    if (expected[id].rfind("ack", 0) == 0) in_order.push_back(id);
+  EXPECT_EQ(in_order, order);
+  EXPECT_EQ(fresh_view(engine(), room).first, rev);
+  EXPECT_EQ(fresh_view(engine(), other).first, other_rev);
+
+  // Operations followed by a close frame in the same write: applied before the end.
+  bytes.clear();
+  for (int i = 0; i < 10; ++i) {
+    bytes += RawWs::client_frame(
+        0x2, op_map(next++, room, rev, make_op(0, 0, "e"), "end" + std::to_string(i)));
+    ++rev;
+  }
+  bytes += RawWs::client_frame(0x8, std::string("\x03\xe8", 2));
+  ws.send_tcp(bytes);
+  ws.drain_tcp_until_close();
+  for (int attempt = 0; attempt < 100 && fresh_view(engine(), room).first != rev; ++attempt)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(fresh_view(engine(), room).first, rev);
+}
+
 // --- (6) the editing traces end to end
 // ---------------------------------------------------------------------
 

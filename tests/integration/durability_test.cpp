@@ -1871,7 +1871,7 @@ TEST_F(Durability, DocumentSnapshotsCompactTheLogAndRestartAtTheSameRevAndText) 
   ASSERT_EQ(engine.stop(), 0);
   {
     Db store(db_path(engine.data_dir()), SQLITE_OPEN_READONLY);
-    const auto rows = store.number("SELECT count(*) FROM operations WHERE room = 'compact'");
+    const auto rows = store.number("SELECT sum(ops) FROM operations WHERE room = 'compact'");
     EXPECT_LE(rows, static_cast<long long>(kLog + kEvery)) << "the operations are not compacted";
     EXPECT_GE(rows, static_cast<long long>(kLog)) << "fewer operations kept than --doc-log";
     EXPECT_EQ(store.number("SELECT max(rev) FROM operations WHERE room = 'compact'"),

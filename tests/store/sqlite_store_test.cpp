@@ -372,6 +372,179 @@ TEST_F(SqliteStore, DocumentSurvivesARestartWithItsLogAndKeys) {
   EXPECT_EQ(again3.rev, 3u);
 }
 
+// A run of one author's operations is one row (at most max_run_row); a load whose range
+// starts inside a row takes only the row's operations from there, with their keys.
+TEST_F(SqliteStore, RunsAreRowsAndLoadsSplitThemWithTheirKeys) {
+  constexpr std::size_t row = store::sqlite_store::max_run_row;
+  auto& store = open();
+  auto fresh = store.load_document("d", 10);
+  ASSERT_TRUE(fresh.ok()) << fresh.error;
+  editor live{std::move(*fresh.state), {}};
+  const std::size_t ann_ops = row + 44;
+  for (std::size_t i = 1; i <= ann_ops; ++i)
+    live.edit(ot::operation().retain(i - 1).insert(i % 2 ? "é" : "😀"), "a" + std::to_string(i));
+  for (std::size_t i = 1; i <= 3; ++i)
+    live.edit(ot::operation().insert("b"), "b" + std::to_string(i), "bob");
+  live.edit(ot::operation().remove(1), "", "ann"); // no key
+  const auto written = live.pending;               // every operation, by rev - 1
+  ASSERT_EQ(store.commit({live.take("d")}), "");
+  const std::int64_t top = static_cast<std::int64_t>(ann_ops + 4);
+  EXPECT_EQ(scalar("SELECT count(*) FROM operations WHERE room = 'd'"), 4); // row, 44, 3, 1
+  EXPECT_EQ(scalar("SELECT sum(ops) FROM operations WHERE room = 'd'"), top);
+  EXPECT_EQ(scalar("SELECT max(rev) FROM operations WHERE room = 'd'"), top);
+  EXPECT_EQ(scalar("SELECT ops FROM operations WHERE room = 'd' AND rev = " + std::to_string(row)),
+            static_cast<std::int64_t>(row));
+  // A snapshot keeping the last 10: the first row goes, the second (row+1 … ann_ops) stays
+  // whole although most of it is older.
+  const std::uint64_t keep_from = static_cast<std::uint64_t>(top) - 10 + 1;
+  ASSERT_EQ(store.commit({live.take("d", live.snapshot(keep_from))}), "");
+  EXPECT_EQ(scalar("SELECT count(*) FROM operations WHERE room = 'd'"), 3);
+  const std::string text = live.document.text().to_string();
+  close();
+
+  auto& again = open();
+  for (const std::size_t capacity : {std::size_t{10}, std::size_t{100}}) {
+    SCOPED_TRACE(capacity);
+    auto loaded = again.load_document("d", capacity);
+    ASSERT_TRUE(loaded.ok()) << loaded.error;
+    auto& document = *loaded.state;
+    EXPECT_EQ(document.rev(), static_cast<std::uint64_t>(top));
+    EXPECT_EQ(document.text().to_string(), text);
+    // From inside the second row: 10 kept, or everything from the row's start.
+    const std::uint64_t first = capacity == 10 ? keep_from : row + 1;
+    const auto kept = revs(document);
+    ASSERT_FALSE(kept.empty());
+    EXPECT_EQ(kept.front(), first);
+    EXPECT_EQ(kept.back(), static_cast<std::uint64_t>(top));
+    EXPECT_EQ(kept.size(), static_cast<std::size_t>(top) - first + 1);
+    EXPECT_TRUE(document.covers(first - 1));
+    EXPECT_FALSE(document.covers(first - 2));
+    for (const auto& op : document.log()) {
+      const auto& expected = written[op.rev - 1];
+      ASSERT_EQ(expected.rev, op.rev);
+      EXPECT_EQ(op.op, expected.op) << op.rev;
+      EXPECT_EQ(op.user, expected.user) << op.rev;
+      EXPECT_EQ(op.key, expected.key) << op.rev;
+    }
+    // Catch-up from a revision inside a run: exactly the operations after it.
+    const auto after = document.after(first + 1);
+    ASSERT_EQ(after.size(), static_cast<std::size_t>(top) - first - 1);
+    EXPECT_EQ(after.front()->rev, first + 2);
+    // A retry after the restart, with a key from inside the run: its first revision.
+    const std::string key = "a" + std::to_string(ann_ops - 1);
+    auto retry =
+        document.submit(static_cast<std::uint64_t>(top), ot::operation().insert("?"), key, "ann");
+    EXPECT_EQ(retry.kind, core::document_sequencer::outcome::duplicate);
+    EXPECT_EQ(retry.rev, ann_ops - 1);
+    auto bob =
+        document.submit(static_cast<std::uint64_t>(top), ot::operation().insert("?"), "b2", "bob");
+    EXPECT_EQ(bob.kind, core::document_sequencer::outcome::duplicate);
+    EXPECT_EQ(bob.rev, ann_ops + 2);
+  }
+
+  // The document goes on after the restart: a new run follows the old rows.
+  auto loaded = again.load_document("d", 10);
+  ASSERT_TRUE(loaded.ok()) << loaded.error;
+  editor more{std::move(*loaded.state), {}};
+  for (int i = 0; i < 5; ++i)
+    more.edit(ot::operation().insert("z"), "c" + std::to_string(i));
+  ASSERT_EQ(again.commit({more.take("d")}), "");
+  const std::string later = more.document.text().to_string();
+  close();
+  auto& third = open();
+  auto reloaded = third.load_document("d", 10);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.error;
+  EXPECT_EQ(reloaded.state->rev(), static_cast<std::uint64_t>(top) + 5);
+  EXPECT_EQ(reloaded.state->text().to_string(), later);
+}
+
+// The document actor hands its operations over already in row form (store::operation_run):
+// they load exactly as the same operations handed over one by one.
+TEST_F(SqliteStore, RunsInRowFormLoadLikeOperations) {
+  auto& store = open();
+  editor live{core::document_sequencer(1000, store.epoch()), {}};
+  const std::size_t row = store::operation_run::max_ops;
+  for (std::size_t i = 1; i <= row + 10; ++i)
+    live.edit(ot::operation().retain(i - 1).insert(i % 3 ? "a" : "😀"), "k" + std::to_string(i));
+  live.edit(ot::operation().insert("b"), "b1", "bob"); // a lone operation
+  live.edit(ot::operation().insert("c"), "", "ann");   // no key
+  live.edit(ot::operation().remove(1), "c2", "ann");
+  auto by_one = live.take("one");
+  store::room_writes in_runs{"runs", by_one.epoch, {}, 0, {}, {}};
+  for (const auto& accepted : by_one.operations)
+    store::append_to_runs(in_runs.runs, accepted);
+  ASSERT_EQ(in_runs.runs.size(), 4u); // row, 10, bob's, ann's two
+  EXPECT_EQ(in_runs.operation_count(), by_one.operations.size());
+  ASSERT_EQ(store.commit({by_one, in_runs}), "");
+  EXPECT_EQ(scalar("SELECT count(*) FROM operations WHERE room = 'runs'"), 4);
+  EXPECT_EQ(scalar("SELECT count(*) FROM operations WHERE room = 'runs' AND ops = 1 AND "
+                   "key = 'b1' AND user = 'bob'"),
+            1);
+  close();
+
+  auto& again = open();
+  auto one = again.load_document("one", 1000);
+  auto runs = again.load_document("runs", 1000);
+  ASSERT_TRUE(one.ok()) << one.error;
+  ASSERT_TRUE(runs.ok()) << runs.error;
+  EXPECT_EQ(runs.state->text().to_string(), live.document.text().to_string());
+  EXPECT_EQ(runs.state->rev(), live.document.rev());
+  ASSERT_EQ(runs.state->log().size(), one.state->log().size());
+  for (std::size_t i = 0; i < runs.state->log().size(); ++i) {
+    const auto& a = runs.state->log()[i];
+    const auto& b = one.state->log()[i];
+    EXPECT_EQ(a.rev, b.rev);
+    EXPECT_EQ(a.op, b.op) << a.rev;
+    EXPECT_EQ(a.user, b.user) << a.rev;
+    EXPECT_EQ(a.key, b.key) << a.rev;
+  }
+  auto retry = runs.state->submit(0, ot::operation().insert("?"), "k7", "ann");
+  EXPECT_EQ(retry.kind, core::document_sequencer::outcome::duplicate);
+  EXPECT_EQ(retry.rev, 7u);
+}
+
+// A data directory of schema 1 (one row per operation, no `ops` column) opens: it is
+// migrated, its operations load with their keys, and new runs are written beside them.
+TEST_F(SqliteStore, ASchemaOneDatabaseIsMigrated) {
+  auto& store = open();
+  editor live{core::document_sequencer(10, store.epoch()), {}};
+  live.edit(ot::operation().insert("ab"), "x1", "ann");
+  live.edit(ot::operation().retain(2).insert("c"), "x2", "bob");
+  live.edit(ot::operation().retain(3).insert("d"), "x3", "ann");
+  ASSERT_EQ(store.commit({live.take("d")}), "");
+  close();
+  // Schema 1's shape exactly: the table as it created it, the rows as it wrote them.
+  sql("BEGIN;"
+      "CREATE TABLE old(room TEXT NOT NULL, rev INTEGER NOT NULL, user TEXT NOT NULL,"
+      "  key TEXT NOT NULL, op BLOB NOT NULL, PRIMARY KEY(room, rev)) WITHOUT ROWID;"
+      "INSERT INTO old SELECT room, rev, user, key, op FROM operations;"
+      "DROP TABLE operations; ALTER TABLE old RENAME TO operations;"
+      "PRAGMA user_version = 1; COMMIT;");
+  ASSERT_EQ(scalar("SELECT count(*) FROM pragma_table_info('operations') WHERE name = 'ops'"), 0);
+
+  auto& again = open();
+  EXPECT_EQ(scalar("PRAGMA user_version"), 2);
+  auto loaded = again.load_document("d", 10);
+  ASSERT_TRUE(loaded.ok()) << loaded.error;
+  EXPECT_EQ(loaded.state->text().to_string(), "abcd");
+  EXPECT_EQ(revs(*loaded.state), (std::vector<std::uint64_t>{1, 2, 3}));
+  auto retry = loaded.state->submit(3, ot::operation().insert("?"), "x2", "bob");
+  EXPECT_EQ(retry.kind, core::document_sequencer::outcome::duplicate);
+  EXPECT_EQ(retry.rev, 2u);
+  editor more{std::move(*loaded.state), {}};
+  for (int i = 0; i < 3; ++i)
+    more.edit(ot::operation().insert("z"), "c" + std::to_string(i));
+  ASSERT_EQ(again.commit({more.take("d")}), "");
+  close();
+
+  auto& third = open();
+  auto reloaded = third.load_document("d", 10);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.error;
+  EXPECT_EQ(reloaded.state->text().to_string(), "zzzabcd");
+  EXPECT_EQ(revs(*reloaded.state), (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(scalar("SELECT count(*) FROM operations WHERE room = 'd'"), 4);
+}
+
 TEST_F(SqliteStore, ManyRoomsInOneCommit) {
   auto& store = open();
   editor live{core::document_sequencer(10, store.epoch()), {}};
@@ -480,6 +653,15 @@ TEST_F(SqliteStore, DamagedRowsFailOnlyTheirRoom) {
   std::vector<store::room_writes> batches;
   for (const char* room : {"healthy", "garbage", "hole", "orphan", "misfit", "badtext"}) {
     editor live{core::document_sequencer(10, store.epoch()), {}};
+    // Authors take turns: one row per operation.
+    live.edit(ot::operation().insert("ab"), "x1", "ann");
+    live.edit(ot::operation().retain(2).insert("c"), "x2", "bob");
+    live.edit(ot::operation().retain(3).insert("d"), "x3", "ann");
+    batches.push_back(live.take(room));
+  }
+  // One author's run: one row of three operations.
+  for (const char* room : {"cut", "toomany", "tooshort", "runmisfit"}) {
+    editor live{core::document_sequencer(10, store.epoch()), {}};
     live.edit(ot::operation().insert("ab"), "x1");
     live.edit(ot::operation().retain(2).insert("c"), "x2");
     live.edit(ot::operation().retain(3).insert("d"), "x3");
@@ -497,6 +679,12 @@ TEST_F(SqliteStore, DamagedRowsFailOnlyTheirRoom) {
       "UPDATE operations SET op = x'91d09c' WHERE room = 'misfit' AND rev = 2;" // [-100]
       "UPDATE documents SET text = CAST(x'ff' AS TEXT) WHERE room = 'badtext';"
       "UPDATE rooms SET seq = 2 WHERE room = 'ahead';"
+      "UPDATE operations SET op = substr(op, 1, length(op) - 1) WHERE room = 'cut';"
+      "UPDATE operations SET ops = 4 WHERE room = 'toomany';"
+      "UPDATE operations SET ops = 2 WHERE room = 'tooshort';"
+      // The second entry's [2, "c"] becomes [9, "c"]: retains past the end.
+      "UPDATE operations SET op = CAST(replace(op, x'9202a163', x'9209a163') AS BLOB) WHERE room = "
+      "'runmisfit';"
       "DELETE FROM rooms WHERE room = 'lost';");
 
   auto& again = open();
@@ -513,6 +701,10 @@ TEST_F(SqliteStore, DamagedRowsFailOnlyTheirRoom) {
   expect_failure("badtext", "not valid UTF-8", true);
   expect_failure("ahead", "message 3 is newer than its sequence number 2", false);
   expect_failure("lost", "messages but no sequence number", false);
+  expect_failure("cut", "operations 1 to 3 cannot be read", true);
+  expect_failure("toomany", "an operation is damaged", true);
+  expect_failure("tooshort", "operations 2 to 3 cannot be read (bytes after", true);
+  expect_failure("runmisfit", "operation 2 does not fit the text", true);
   EXPECT_FALSE(again.load_document("garbage", 10).ok());
   EXPECT_FALSE(again.load_log("lost", 10).ok());
 
@@ -595,10 +787,10 @@ TEST_F(SqliteStore, ATruncatedDatabaseIsRefused) {
 TEST_F(SqliteStore, ANewerSchemaIsRefused) {
   open();
   close();
-  sql("PRAGMA user_version = 2");
+  sql("PRAGMA user_version = 3");
   const auto error = open_error();
   EXPECT_NE(error.find(db_path()), std::string::npos) << error;
-  EXPECT_NE(error.find("schema version 2 is newer than this engine knows"), std::string::npos)
+  EXPECT_NE(error.find("schema version 3 is newer than this engine knows"), std::string::npos)
       << error;
 }
 
