@@ -34,31 +34,10 @@ int sqlite_store::write_batch(const room_writes& batch) {
   if (!batch.writes_document()) return SQLITE_OK;
   rc = run(w.ensure_document, batch.room, batch.epoch);
   if (rc != SQLITE_OK) return rc;
-  // One row per run of consecutive operations by one author (at most max_run_row of them):
-  // a row costs SQLite about as much as the operations' bytes, so a replay at one operation
-  // per message would otherwise spend most of its commit on rows. A lone operation keeps
-  // the row shape of schema 1 (its key in `key`, the operation in `op`).
-  const auto& ops = batch.operations;
-  for (std::size_t first = 0; first < ops.size();) {
-    std::size_t last = first + 1;
-    while (last < ops.size() && last - first < max_run_row && ops[last].user == ops[first].user)
-      ++last;
-    const auto& tail = ops[last - 1];
-    if (last - first == 1) {
-      encode_operation(tail.op, w.buffer);
-      rc = run(w.insert_operation, batch.room, tail.rev, tail.user, tail.key, blob{w.buffer.bytes},
-               std::int64_t{1});
-    } else {
-      w.buffer.bytes.clear();
-      for (std::size_t i = first; i < last; ++i)
-        append_run_entry(ops[i].key, ops[i].op, w.buffer);
-      rc = run(w.insert_operation, batch.room, tail.rev, tail.user, std::string_view(),
-               blob{w.buffer.bytes}, static_cast<std::int64_t>(last - first));
-    }
-    if (rc != SQLITE_OK) return rc;
-    first = last;
-  }
-  // Runs already in row form: a row each (their maker keeps them within max_run_row).
+  // One row per run of consecutive operations by one author (append_to_runs() keeps a run
+  // within max_run_row): a row costs SQLite about as much as the operations' bytes, so a
+  // replay at one operation per message would otherwise spend most of its commit on rows. A
+  // lone operation keeps the row shape of schema 1 (its key in `key`, the operation in `op`).
   for (const auto& kept : batch.runs) {
     if (kept.count == 0) continue;
     if (kept.count == 1) {

@@ -32,12 +32,6 @@ bool is_msg_map(std::string_view payload, std::uint64_t seq) {
   }
 }
 
-void encode_operation(const ot::operation& op, protocol::string_sink& out) {
-  out.bytes.clear();
-  protocol::string_packer packer(out);
-  protocol::pack_operation_spanning(packer, op);
-}
-
 ot::parse_result decode_operation(std::string_view bytes) {
   try {
     std::size_t offset = 0;
@@ -64,10 +58,6 @@ void append_entry(std::string_view key, const ot::operation& op, std::string& ou
   protocol::pack_operation_spanning(packer, op);
 }
 } // namespace
-
-void append_run_entry(std::string_view key, const ot::operation& op, protocol::string_sink& out) {
-  append_entry(key, op, out.bytes);
-}
 
 bool split_lone_entry(std::string_view entries, std::string_view& key, std::string_view& op) {
   if (entries.empty()) return false;

@@ -14,16 +14,13 @@ namespace troupe::store::sqlite {
 /// True when `payload` is exactly one MessagePack map with t == "msg" and this seq.
 bool is_msg_map(std::string_view payload, std::uint64_t seq);
 
-/// An operation as its row keeps it: the wire's array plus its trailing retain when it has
-/// one, so base_length() (which replay's fits() checks) round-trips. Replaces `out`'s bytes.
-void encode_operation(const ot::operation& op, protocol::string_sink& out);
-/// The operation of a row, or why the bytes are not one.
+/// The operation of a row, or why the bytes are not one: the wire's array plus its trailing
+/// retain when it has one, so base_length() (which replay's fits() checks) round-trips.
 ot::parse_result decode_operation(std::string_view bytes);
 
-/// A row of several operations (a run: consecutive revisions by one author) keeps, for each
-/// in order, its idempotency key (a MessagePack string) and then the operation as
-/// encode_operation() writes it. Appends one operation's entry to `out`.
-void append_run_entry(std::string_view key, const ot::operation& op, protocol::string_sink& out);
+/// A row of several operations (a run: consecutive revisions by one author, as
+/// append_to_runs() makes it) keeps, for each in order, its idempotency key (a MessagePack
+/// string) and then the operation as decode_operation() reads it.
 /// A run of one operation as schema 1's row keeps it: its key, and the operation's bytes;
 /// false when `entries` does not start with a MessagePack string.
 bool split_lone_entry(std::string_view entries, std::string_view& key, std::string_view& op);

@@ -58,18 +58,15 @@ void append_to_runs(std::vector<operation_run>& runs, const core::logged_operati
 struct room_writes {
   std::string room;
   std::string epoch;
-  std::vector<core::stored_message> messages;     ///< consecutive seqs
-  std::uint64_t keep_messages_from = 0;           ///< retention by count: older messages may go
-  std::vector<core::logged_operation> operations; ///< consecutive revs, as applied
-  std::optional<document_snapshot> snapshot;      ///< the text after `operations` and `runs`
-  /// Consecutive revs after `operations`, as applied, in runs (the document actor's form).
+  std::vector<core::stored_message> messages; ///< consecutive seqs
+  std::uint64_t keep_messages_from = 0;       ///< retention by count: older messages may go
+  std::optional<document_snapshot> snapshot;  ///< the text after `runs`
+  /// Consecutive revs, as applied, in runs (append_to_runs() makes them).
   std::vector<operation_run> runs;
 
-  bool writes_document() const noexcept {
-    return !operations.empty() || !runs.empty() || snapshot.has_value();
-  }
+  bool writes_document() const noexcept { return !runs.empty() || snapshot.has_value(); }
   std::size_t operation_count() const noexcept {
-    std::size_t n = operations.size();
+    std::size_t n = 0;
     for (const auto& run : runs)
       n += run.count;
     return n;
