@@ -294,5 +294,24 @@ TEST_F(Liveness, SilentConnectionIsClosedWith4408AndAnIdleClientStays) {
   EXPECT_NO_THROW(idle->ping());
 }
 
+class Deadlines : public EngineTest {};
+
+// The liveness sweep (transport/liveness_sweep.hpp) also keeps the two deadlines that have
+// no option: a WebSocket that never sends `connect` gets 4401 after the connect deadline
+// (10 s), and one that leaves our close frame unanswered is dropped at the close
+// handshake's bound (5 s later), within the sweep's tick (1 s here) of each.
+TEST_F(Deadlines, NoConnectGets4401AndAnUnansweredCloseIsDroppedAtItsBound) {
+  const auto start = std::chrono::steady_clock::now();
+  RawWs mute(engine().port());
+  bool ended = false;
+  const std::string bytes = mute.drain_tcp_until([](const std::string&) { return false; }, 25s,
+                                                 &ended); // until the engine ends it
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(ended);
+  EXPECT_EQ(RawWs::close_code_in(bytes), 4401);
+  EXPECT_GE(took, 15s - 500ms);
+  EXPECT_LT(took, 15s + 3s);
+}
+
 } // namespace
 } // namespace troupe::test
