@@ -141,12 +141,6 @@ private:
 
 } // namespace
 
-room_reply room_reply::to(caf::actor requester) {
-  return {[requester = std::move(requester)](const std::string& name, const room_handles& actors) {
-    caf::anon_send(requester, acquired_atom::value, name, actors);
-  }};
-}
-
 caf::actor spawn_directory(caf::actor_system& system, boost::asio::io_context& io,
                            directory_settings settings, store::room_store& store,
                            caf::actor storage, core::metrics& metrics) {

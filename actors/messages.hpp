@@ -120,17 +120,14 @@ struct store_done {
 // Directory <-> connections and rooms.
 
 /// Where the directory answers an acquire: called on the directory's strand with the room's
-/// actors. A connection is no actor (an idle one would pay a mailbox for nothing), so the
-/// answer is a callback that carries the handles over to the requester's own strand.
+/// actors. Requesters are no actors (a connection's mailbox would cost every idle one), so
+/// the answer is a callback: it sends what it has to send (sending is safe from any
+/// thread), or carries the handles over to the requester's own strand.
 struct room_reply {
   std::function<void(const std::string& name, const room_handles& actors)> deliver;
-
-  /// For an actor: the answer is the message (acquired_atom, name, room_handles).
-  static room_reply to(caf::actor requester);
 };
 
 using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
-using acquired_atom = caf::atom_constant<caf::atom("acquired")>;
 using stopped_atom = caf::atom_constant<caf::atom("stopped")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
 using evict_atom = caf::atom_constant<caf::atom("evict")>;

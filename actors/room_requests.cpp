@@ -3,7 +3,6 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <caf/actor_companion.hpp>
 #include <caf/all.hpp>
 #include <msgpack.hpp>
 
@@ -12,7 +11,6 @@
 #include <string_view>
 
 #include "actors/messages.hpp"
-#include "actors/strand_actor.hpp"
 #include "protocol/codec.hpp"
 
 namespace troupe::actors {
@@ -122,7 +120,8 @@ template <class T>
 class room_call final : public frame_sink, public std::enable_shared_from_this<room_call<T>> {
 public:
   using read_fn = T (*)(const msgpack::object& reply);
-  using send_fn = std::function<void(companion* self, const room_handles& room, peer_ref from)>;
+  /// Sends the request to the room's actor; called on the directory's strand.
+  using send_fn = std::function<void(const room_handles& room, peer_ref from)>;
 
   room_call(const connection_services& services, net::any_io_executor strand,
             room_requests::callback<T> done, read_fn read)
@@ -141,19 +140,13 @@ public:
     from.user = std::move(user);
     from.sink = this->shared_from_this();
     const auto directory = services_.directory;
-    spawn_on_strand(*services_.system, strand_, [&, directory](companion* self) {
-      self->send(directory, acquire_atom::value, room,
-                 room_reply::to(caf::actor_cast<caf::actor>(self)));
-      return caf::behavior{
-          [self, directory, from = std::move(from), send = std::move(send)](
-              acquired_atom, const std::string& name, const room_handles& handles) mutable {
-            send(self, handles, std::move(from));
-            // The request is on its way: the room need not stay held for the reply.
-            self->send(directory, release_atom::value, name);
-            self->quit();
-          },
-      };
-    });
+    caf::anon_send(directory, acquire_atom::value, room,
+                   room_reply{[directory, from = std::move(from), send = std::move(send)](
+                                  const std::string& name, const room_handles& handles) mutable {
+                     send(handles, std::move(from));
+                     // The request is on its way: the room need not stay held for the reply.
+                     caf::anon_send(directory, release_atom::value, name);
+                   }});
   }
 
   /// The actor's reply: one MessagePack map. From the actor's thread.
@@ -244,11 +237,10 @@ void room_requests::publish(std::string room, std::string data, std::optional<st
   const std::string name = pub.room; // `pub` moves into the action
   net::dispatch(executor_, [call, name, user = std::move(user), timeout = timeout_,
                             pub = std::move(pub)]() mutable {
-    call->start(
-        name, std::move(user), timeout,
-        [pub = std::move(pub)](companion* self, const room_handles& room, peer_ref from) mutable {
-          self->send(room.log, room_pub{std::move(from), std::move(pub)});
-        });
+    call->start(name, std::move(user), timeout,
+                [pub = std::move(pub)](const room_handles& room, peer_ref from) mutable {
+                  caf::anon_send(room.log, room_pub{std::move(from), std::move(pub)});
+                });
   });
 }
 
@@ -260,11 +252,10 @@ void room_requests::presence(std::string room, callback<presence_snapshot> done)
                                                              &read_presence);
   const std::string name = get.room;
   net::dispatch(executor_, [call, name, timeout = timeout_, get = std::move(get)]() mutable {
-    call->start(
-        name, default_user, timeout,
-        [get = std::move(get)](companion* self, const room_handles& room, peer_ref from) mutable {
-          self->send(room.presence, presence_get{std::move(from), std::move(get)});
-        });
+    call->start(name, default_user, timeout,
+                [get = std::move(get)](const room_handles& room, peer_ref from) mutable {
+                  caf::anon_send(room.presence, presence_get{std::move(from), std::move(get)});
+                });
   });
 }
 
@@ -278,11 +269,10 @@ void room_requests::history(std::string room, std::uint64_t since, std::uint32_t
                                                         &read_history);
   const std::string name = get.room;
   net::dispatch(executor_, [call, name, timeout = timeout_, get = std::move(get)]() mutable {
-    call->start(
-        name, default_user, timeout,
-        [get = std::move(get)](companion* self, const room_handles& room, peer_ref from) mutable {
-          self->send(room.log, room_history{std::move(from), std::move(get)});
-        });
+    call->start(name, default_user, timeout,
+                [get = std::move(get)](const room_handles& room, peer_ref from) mutable {
+                  caf::anon_send(room.log, room_history{std::move(from), std::move(get)});
+                });
   });
 }
 

@@ -10,6 +10,7 @@
 #include <msgpack.hpp>
 
 #include <condition_variable>
+#include <future>
 #include <thread>
 
 #include "actors/directory.hpp"
@@ -222,13 +223,17 @@ TEST_F(RoomActor, EvictedRoomKeepsEpochSeqAndHistory) {
   auto directory = actors::spawn_directory(system_, io_, settings, store_, caf::actor{}, metrics_);
   caf::scoped_actor self(system_);
   auto acquire = [&] {
-    caf::actor room;
-    self->send(directory, actors::acquire_atom::value, std::string("r"),
-               actors::room_reply::to(caf::actor_cast<caf::actor>(self)));
-    self->receive([&](actors::acquired_atom, const std::string&,
-                      const actors::room_handles& r) { room = r.log; },
-                  caf::after(5s) >> [] { ADD_FAILURE() << "no room"; });
-    return room;
+    auto got = std::make_shared<std::promise<caf::actor>>();
+    caf::anon_send(directory, actors::acquire_atom::value, std::string("r"),
+                   actors::room_reply{[got](const std::string&, const actors::room_handles& r) {
+                     got->set_value(r.log);
+                   }});
+    auto room = got->get_future();
+    if (room.wait_for(5s) != std::future_status::ready) {
+      ADD_FAILURE() << "no room";
+      return caf::actor{};
+    }
+    return room.get();
   };
   auto publisher = std::make_shared<recording_sink>();
   auto first = acquire();
